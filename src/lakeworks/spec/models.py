@@ -133,6 +133,7 @@ class WorkspaceConfig(Strict):
     name: str
     description: str | None = None
     timezone: str = "UTC"
+    sql_dialect: str = "maxcompute"
     engines: dict[str, EngineConfig] = Field(
         default_factory=lambda: {"default": EngineConfig()}
     )

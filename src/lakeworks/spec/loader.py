@@ -1,0 +1,184 @@
+"""Load a workspace folder into the models of ``spec.models``.
+
+Layout::
+
+    lakeworks.yml
+    workflows/<workflow>/workflow.yml        (optional)
+    workflows/<workflow>/<node>.sql|.py|.sh|.sync.yml
+
+Every problem found is collected and raised together as ``ValidationFailed``, each
+with its file and line.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from lakeworks.errors import Location, UserError, ValidationFailed
+from lakeworks.spec.headers import split_header
+from lakeworks.spec.models import (
+    Defaults,
+    Node,
+    NodeHeader,
+    NodeKind,
+    SourceSpan,
+    Workflow,
+    WorkflowConfig,
+    Workspace,
+    WorkspaceConfig,
+)
+from lakeworks.spec.yaml_source import load_model
+
+WORKSPACE_FILE = "lakeworks.yml"
+WORKFLOW_FILE = "workflow.yml"
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
+
+NODE_SUFFIXES: dict[str, NodeKind] = {
+    ".sync.yml": NodeKind.SYNC,
+    ".sql": NodeKind.SQL,
+    ".py": NodeKind.PYTHON,
+    ".sh": NodeKind.SHELL,
+}
+IGNORED_SUFFIXES = (".quality.yml", ".md", ".txt")
+
+
+def find_workspace_root(start: Path) -> Path:
+    """``start`` itself if it holds ``lakeworks.yml``, else the nearest parent that does."""
+    start = start.resolve()
+    for candidate in (start, *start.parents):
+        if (candidate / WORKSPACE_FILE).is_file():
+            return candidate
+    raise UserError(
+        f"not a Lakeworks workspace: no {WORKSPACE_FILE} in {start} or its parents",
+        hint="pass -w DIR, or create one with 'lakeworks init DIR --example sales'",
+    )
+
+
+def merge_defaults(*layers: Defaults) -> Defaults:
+    """Later layers override earlier ones, key by key (unset keys do not override)."""
+    merged: dict[str, object] = {}
+    for layer in layers:
+        merged.update(layer.model_dump(exclude_none=True, include=set(Defaults.model_fields)))
+    return Defaults.model_validate(merged)
+
+
+def node_kind_and_name(path: Path) -> tuple[NodeKind, str] | None:
+    """The node kind and name a file stands for, or None if it is not a node file."""
+    name = path.name
+    if name.endswith(IGNORED_SUFFIXES) or name == WORKFLOW_FILE or name.startswith("."):
+        return None
+    for suffix, kind in NODE_SUFFIXES.items():
+        if name.endswith(suffix):
+            return kind, name[: -len(suffix)]
+    return None
+
+
+def _load_node(
+    path: Path, workflow: str, kind: NodeKind, name: str, inherited: Defaults
+) -> Node:
+    text = path.read_text(encoding="utf-8")
+    if kind is NodeKind.SYNC:
+        header, code, first = NodeHeader(), text, 1
+    else:
+        split = split_header(text, path)
+        header, code, first = split.header, split.code, split.first_code_line
+    settings = merge_defaults(inherited, header)
+    return Node(
+        workflow=workflow,
+        name=name,
+        kind=kind,
+        path=path,
+        code=code,
+        header=header,
+        span=SourceSpan(path, first),
+        settings=settings,
+    )
+
+
+def _load_workflow(
+    folder: Path, config_defaults: Defaults, problems: list[UserError]
+) -> Workflow | None:
+    name = folder.name
+    if not NAME_PATTERN.match(name):
+        problems.append(
+            UserError(
+                f"invalid workflow name '{name}'",
+                location=Location(folder),
+                hint="use letters, digits, '_' and '-' only",
+            )
+        )
+        return None
+    config = WorkflowConfig()
+    config_file = folder / WORKFLOW_FILE
+    if config_file.is_file():
+        try:
+            config = load_model(WorkflowConfig, config_file)
+        except ValidationFailed as exc:
+            problems.extend(exc.errors)
+        except UserError as exc:
+            problems.append(exc)
+    inherited = merge_defaults(config_defaults, config.defaults)
+    if config.owner and config.defaults.owner is None:
+        inherited = merge_defaults(inherited, Defaults(owner=config.owner))
+    nodes: dict[str, Node] = {}
+    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+        found = node_kind_and_name(path)
+        if found is None:
+            continue
+        kind, node_name = found
+        if not NAME_PATTERN.match(node_name):
+            problems.append(
+                UserError(
+                    f"invalid node name '{node_name}'",
+                    location=Location(path),
+                    hint="use letters, digits, '_' and '-' only (no dots)",
+                )
+            )
+            continue
+        if node_name in nodes:
+            problems.append(
+                UserError(
+                    f"two files define node '{node_name}' ({nodes[node_name].path.name})",
+                    location=Location(path),
+                    hint="rename one of them",
+                )
+            )
+            continue
+        try:
+            nodes[node_name] = _load_node(path, name, kind, node_name, inherited)
+        except ValidationFailed as exc:
+            problems.extend(exc.errors)
+        except UserError as exc:
+            problems.append(exc)
+        except UnicodeDecodeError:
+            problems.append(UserError("file is not UTF-8 text", location=Location(path)))
+    return Workflow(name=name, path=folder, config=config, nodes=nodes)
+
+
+def load_workspace(root: Path) -> Workspace:
+    """Load and check the workspace at ``root``; raises ``ValidationFailed`` on problems."""
+    root = root.resolve()
+    config_file = root / WORKSPACE_FILE
+    if not config_file.is_file():
+        raise UserError(
+            f"not a Lakeworks workspace: {config_file} does not exist",
+            hint="create one with 'lakeworks init DIR --example sales', or pass -w DIR",
+        )
+    problems: list[UserError] = []
+    try:
+        config = load_model(WorkspaceConfig, config_file)
+    except ValidationFailed as exc:
+        raise exc from None
+    workflows: dict[str, Workflow] = {}
+    workflows_dir = root / "workflows"
+    if workflows_dir.is_dir():
+        for folder in sorted(p for p in workflows_dir.iterdir() if p.is_dir()):
+            if folder.name.startswith("."):
+                continue
+            workflow = _load_workflow(folder, config.defaults, problems)
+            if workflow is not None:
+                workflows[workflow.name] = workflow
+    if problems:
+        raise ValidationFailed(problems)
+    return Workspace(root=root, config=config, workflows=workflows)

@@ -1,0 +1,120 @@
+"""Reading YAML with line numbers, so every config error can name its file and line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from lakeworks.errors import Location, UserError, ValidationFailed
+
+M = TypeVar("M", bound=BaseModel)
+
+KeyPath = tuple[str | int, ...]
+
+
+@dataclass
+class LineMap:
+    """Maps a key path (``("schedule", "cycle")``) to its 1-based line in the file."""
+
+    path: Path | str | None
+    first_line: int = 1
+    lines: dict[KeyPath, int] = field(default_factory=dict)
+
+    def line_of(self, key_path: KeyPath) -> int | None:
+        """The line of the deepest known prefix of ``key_path``."""
+        probe = tuple(key_path)
+        while probe:
+            if probe in self.lines:
+                return self.lines[probe]
+            probe = probe[:-1]
+        return self.lines.get((), None)
+
+    def location(self, key_path: KeyPath) -> Location:
+        key = ".".join(str(k) for k in key_path) or None
+        return Location(self.path, self.line_of(key_path), None, key)
+
+
+def _walk(node: yaml.Node, prefix: KeyPath, out: dict[KeyPath, int], offset: int) -> Any:
+    out.setdefault(prefix, node.start_mark.line + offset)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            out[(*prefix, key)] = key_node.start_mark.line + offset
+            _walk(value_node, (*prefix, key), out, offset)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _walk(item, (*prefix, index), out, offset)
+    return None
+
+
+def parse_yaml(
+    text: str, path: Path | str | None = None, *, first_line: int = 1
+) -> tuple[Any, LineMap]:
+    """Parse YAML text into plain data plus a map of key paths to lines.
+
+    A syntax error becomes a ``UserError`` at the line and column YAML reports.
+    """
+    line_map = LineMap(path, first_line)
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + first_line if mark else None
+        column = mark.column + 1 if mark else None
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise UserError(
+            f"malformed YAML: {problem}",
+            location=Location(path, line, column),
+            hint="check indentation and that every 'key: value' has a space after the colon",
+        ) from None
+    if node is not None:
+        _walk(node, (), line_map.lines, first_line)
+    return data, line_map
+
+
+def _describe(error: dict[str, Any]) -> tuple[str, str | None]:
+    kind = error.get("type", "")
+    loc = error.get("loc", ())
+    key = str(loc[-1]) if loc else ""
+    if kind == "extra_forbidden":
+        return f"unknown key '{key}'", "remove it or check its spelling"
+    if kind == "missing":
+        return f"missing required key '{key}'", None
+    return f"'{key}': {error.get('msg', 'invalid value')}", None
+
+
+def validate_model(model: type[M], data: Any, line_map: LineMap) -> M:
+    """Validate ``data`` as ``model``; every problem is reported with its line."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise UserError(
+            f"expected a mapping of keys to values, got {type(data).__name__}",
+            location=line_map.location(()),
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems: list[UserError] = []
+        for error in exc.errors():
+            loc = tuple(p for p in error.get("loc", ()) if isinstance(p, str | int))
+            message, hint = _describe(dict(error))
+            problems.append(UserError(message, location=line_map.location(loc), hint=hint))
+        if len(problems) == 1:
+            raise problems[0] from None
+        raise ValidationFailed(problems) from None
+
+
+def load_model(model: type[M], path: Path) -> M:
+    """Read a YAML file and validate it as ``model``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot read file: {exc.strerror}", location=Location(path)) from None
+    data, line_map = parse_yaml(text, path)
+    return validate_model(model, data, line_map)
