@@ -215,6 +215,17 @@ class Workspace:
         """The node's own schedule, else its workflow's."""
         return node.header.schedule or self.workflows[node.workflow].config.schedule
 
+    def parameters_for(self, node: Node) -> dict[str, str]:
+        """User parameters visible to a node: workspace < workflow < node."""
+        merged = dict(self.config.parameters)
+        merged.update(self.workflows[node.workflow].config.parameters)
+        merged.update(node.header.parameters)
+        return merged
+
+    def dialect_for(self, node: Node) -> str:
+        """The SQL dialect a node is written in."""
+        return node.header.dialect or self.config.sql_dialect
+
     def find_node(self, ref: str) -> Node | None:
         """A node by ``workflow.node`` or by bare name when that is unambiguous."""
         if "." in ref:

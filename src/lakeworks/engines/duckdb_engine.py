@@ -1,0 +1,338 @@
+"""The embedded DuckDB engine: the default warehouse.
+
+DuckDB allows one writing process per database file, so a process keeps one connection
+per file (shared by every ``DuckDBEngine`` on that file) and gives each thread its own
+cursor. dev and prod are separate files.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from lakeworks.engines.base import (
+    ColumnInfo,
+    EngineCapabilities,
+    StatementResult,
+    TableInfo,
+    WriteMode,
+)
+from lakeworks.errors import NotFound, TransientError, UserCodeError, UserError
+
+META_SCHEMA = "lakeworks_meta"
+"""Schema holding Lakeworks' own bookkeeping inside the warehouse (partition columns)."""
+
+_connections: dict[str, duckdb.DuckDBPyConnection] = {}
+_connections_lock = threading.Lock()
+
+
+def _shared_connection(path: Path) -> duckdb.DuckDBPyConnection:
+    key = str(path.resolve()) if str(path) != ":memory:" else f":memory:{id(path)}"
+    with _connections_lock:
+        conn = _connections.get(key)
+        if conn is None:
+            if str(path) != ":memory:":
+                path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                conn = duckdb.connect(str(path))
+            except duckdb.IOException as exc:
+                raise TransientError(
+                    f"cannot open warehouse {path}: {exc}",
+                    hint="another process holds the DuckDB file; stop it or use its server",
+                ) from None
+            _connections[key] = conn
+        return conn
+
+
+def _translate_error(exc: duckdb.Error) -> Exception:
+    message = str(exc).strip()
+    if isinstance(exc, duckdb.CatalogException | duckdb.BinderException | duckdb.ParserException):
+        return UserCodeError(message)
+    if isinstance(exc, duckdb.TransactionException):
+        return TransientError(message)
+    if isinstance(exc, duckdb.InterruptException):
+        return UserCodeError("query was interrupted")
+    return UserCodeError(message)
+
+
+class DuckDBSession:
+    """One thread's cursor on the shared connection, with its own transaction."""
+
+    def __init__(self, cursor: duckdb.DuckDBPyConnection) -> None:
+        self._cursor = cursor
+
+    def execute(self, sql: str, params: list[object] | None = None) -> StatementResult:
+        try:
+            self._cursor.execute(sql, params)
+            description = self._cursor.description
+            rows = self._cursor.fetchall()
+        except duckdb.Error as exc:
+            raise _translate_error(exc) from None
+        columns = [d[0] for d in description] if description else []
+        return StatementResult(columns=columns, rows=[tuple(r) for r in rows])
+
+    def query_arrow(self, sql: str, params: list[object] | None = None) -> pa.Table:
+        try:
+            relation = self._cursor.sql(sql, params=params)
+            if relation is None:
+                return pa.table({})
+            return relation.to_arrow_table()
+        except duckdb.Error as exc:
+            raise _translate_error(exc) from None
+
+    def stream_arrow(self, sql: str, batch_size: int = 65536) -> Iterator[pa.RecordBatch]:
+        try:
+            relation = self._cursor.sql(sql)
+            if relation is None:
+                return
+            reader = relation.to_arrow_reader(batch_size)
+        except duckdb.Error as exc:
+            raise _translate_error(exc) from None
+        yield from reader
+
+    def begin(self) -> None:
+        self.execute("BEGIN TRANSACTION")
+
+    def commit(self) -> None:
+        self.execute("COMMIT")
+
+    def rollback(self) -> None:
+        try:
+            self._cursor.execute("ROLLBACK")
+            self._cursor.fetchall()
+        except duckdb.Error:
+            pass
+
+    def interrupt(self) -> None:
+        self._cursor.interrupt()
+
+    def close(self) -> None:
+        self._cursor.close()
+
+    @property
+    def raw(self) -> duckdb.DuckDBPyConnection:
+        """The underlying DuckDB cursor, for adapters that need DuckDB-specific calls."""
+        return self._cursor
+
+
+def _quote(name: str) -> str:
+    return ".".join('"' + part.replace('"', '""') + '"' for part in name.split("."))
+
+
+class DuckDBEngine:
+    """A DuckDB warehouse file for one environment."""
+
+    def __init__(self, path: Path, environment: str, name: str = "default") -> None:
+        self.name = name
+        self.environment = environment
+        self.path = path
+        self.capabilities = EngineCapabilities(
+            dialect="duckdb",
+            supports_transactions=True,
+            supports_partition_overwrite=False,
+            concurrent_writers=False,
+            supports_arrow=True,
+            native_partitions=False,
+        )
+        self._conn = _shared_connection(path)
+        self._meta_ready = False
+
+    def session(self) -> DuckDBSession:
+        return DuckDBSession(self._conn.cursor())
+
+    @contextmanager
+    def transaction(self) -> Iterator[DuckDBSession]:
+        session = self.session()
+        session.begin()
+        try:
+            yield session
+        except BaseException:
+            session.rollback()
+            session.close()
+            raise
+        try:
+            session.commit()
+        finally:
+            session.close()
+
+    def _run(self, sql: str, params: list[object] | None = None) -> StatementResult:
+        session = self.session()
+        try:
+            return session.execute(sql, params)
+        finally:
+            session.close()
+
+    def table_exists(self, name: str) -> bool:
+        schema, table = self._split(name)
+        result = self._run(
+            "SELECT count(*) FROM duckdb_tables() WHERE lower(schema_name) = ? "
+            "AND lower(table_name) = ? AND database_name = current_database()",
+            [schema, table],
+        )
+        views = self._run(
+            "SELECT count(*) FROM duckdb_views() WHERE lower(schema_name) = ? "
+            "AND lower(view_name) = ? AND NOT internal",
+            [schema, table],
+        )
+        return bool(result.rows[0][0]) or bool(views.rows[0][0])
+
+    @staticmethod
+    def _split(name: str) -> tuple[str, str]:
+        parts = name.lower().split(".")
+        return (parts[-2], parts[-1]) if len(parts) > 1 else ("main", parts[0])
+
+    def list_tables(self) -> list[TableInfo]:
+        rows = self._run(
+            "SELECT schema_name, table_name, comment, estimated_size FROM duckdb_tables() "
+            "WHERE database_name = current_database() AND schema_name <> ? "
+            "ORDER BY schema_name, table_name",
+            [META_SCHEMA],
+        ).rows
+        columns = self._columns_by_table()
+        return [
+            TableInfo(
+                name=str(table),
+                schema=str(schema),
+                columns=columns.get((str(schema), str(table)), []),
+                comment=str(comment) if comment else None,
+                row_count=int(str(size)) if size is not None else None,
+            )
+            for schema, table, comment, size in rows
+        ]
+
+    def _columns_by_table(self) -> dict[tuple[str, str], list[ColumnInfo]]:
+        rows = self._run(
+            "SELECT schema_name, table_name, column_name, data_type, is_nullable, comment "
+            "FROM duckdb_columns() WHERE database_name = current_database() "
+            "ORDER BY schema_name, table_name, column_index"
+        ).rows
+        out: dict[tuple[str, str], list[ColumnInfo]] = {}
+        for schema, table, column, dtype, nullable, comment in rows:
+            out.setdefault((str(schema), str(table)), []).append(
+                ColumnInfo(str(column), str(dtype), bool(nullable), str(comment) if comment else None)
+            )
+        return out
+
+    def describe(self, name: str) -> TableInfo:
+        schema, table = self._split(name)
+        for info in self.list_tables():
+            if info.schema == schema and info.name.lower() == table:
+                count = self._run(f"SELECT count(*) FROM {_quote(name)}").rows[0][0]
+                return TableInfo(
+                    info.name, info.schema, info.columns, info.comment, int(str(count))
+                )
+        raise NotFound(f"table '{name}' does not exist in the {self.environment} warehouse")
+
+    # -- partitions (DuckDB has none: partition columns are ordinary trailing columns)
+
+    def _ensure_meta(self) -> None:
+        if self._meta_ready:
+            return
+        self._run(f"CREATE SCHEMA IF NOT EXISTS {META_SCHEMA}")
+        self._run(
+            f"CREATE TABLE IF NOT EXISTS {META_SCHEMA}.partitions "
+            "(table_name VARCHAR PRIMARY KEY, columns VARCHAR NOT NULL)"
+        )
+        self._meta_ready = True
+
+    def register_partitions(self, table: str, columns: Iterable[str]) -> None:
+        """Remember which columns of ``table`` are its partition columns."""
+        self._ensure_meta()
+        self._run(
+            f"INSERT OR REPLACE INTO {META_SCHEMA}.partitions VALUES (?, ?)",
+            [table.lower(), ",".join(columns)],
+        )
+
+    def partition_columns(self, table: str) -> list[str]:
+        """Partition columns recorded for ``table`` (empty when it has none)."""
+        self._ensure_meta()
+        rows = self._run(
+            f"SELECT columns FROM {META_SCHEMA}.partitions WHERE table_name = ?",
+            [table.lower()],
+        ).rows
+        return [c for c in str(rows[0][0]).split(",") if c] if rows else []
+
+    # -- bulk writes
+
+    def write_arrow(
+        self,
+        table: str,
+        batches: Iterable[pa.RecordBatch],
+        mode: WriteMode = WriteMode.APPEND,
+        *,
+        partition: dict[str, str] | None = None,
+        key: list[str] | None = None,
+        session: Any = None,
+    ) -> int:
+        iterator = iter(batches)
+        first = next(iterator, None)
+        if first is None:
+            return 0
+        schema = first.schema
+
+        def all_batches() -> Iterator[pa.RecordBatch]:
+            yield first
+            yield from iterator
+
+        reader = pa.RecordBatchReader.from_batches(schema, all_batches())
+        if session is not None:
+            return self._write(session, table, reader, mode, partition, key)
+        with self.transaction() as own:
+            return self._write(own, table, reader, mode, partition, key)
+
+    def _write(
+        self,
+        session: DuckDBSession,
+        table: str,
+        reader: pa.RecordBatchReader,
+        mode: WriteMode,
+        partition: dict[str, str] | None,
+        key: list[str] | None,
+    ) -> int:
+        cursor = session.raw
+        view = f"__lakeworks_in_{id(reader)}"
+        target = _quote(table)
+        cursor.register(view, reader)
+        try:
+            if not self.table_exists(table):
+                session.execute(f"CREATE TABLE {target} AS SELECT * FROM {view} LIMIT 0")
+            if mode is WriteMode.OVERWRITE:
+                session.execute(f"DELETE FROM {target}")
+            elif mode is WriteMode.OVERWRITE_PARTITION:
+                if not partition:
+                    raise UserError("overwrite_partition needs partition values")
+                where = " AND ".join(f"{_quote(k)} = ?" for k in partition)
+                session.execute(f"DELETE FROM {target} WHERE {where}", list(partition.values()))
+            if mode is WriteMode.MERGE:
+                if not key:
+                    raise UserError("merge needs a key", hint="set the key columns to merge on")
+                staged = f"__lakeworks_stage_{id(reader)}"
+                session.execute(f"CREATE TEMP TABLE {staged} AS SELECT * FROM {view}")
+                cols = ", ".join(_quote(k) for k in key)
+                session.execute(
+                    f"DELETE FROM {target} WHERE ({cols}) IN (SELECT {cols} FROM {staged})"
+                )
+                result = session.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {staged}")
+                session.execute(f"DROP TABLE {staged}")
+            else:
+                result = session.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {view}")
+            return int(str(result.rows[0][0])) if result.rows else 0
+        finally:
+            cursor.unregister(view)
+
+    def close(self) -> None:
+        """Engines share their process's connection; closing one is a no-op."""
+
+
+def close_all() -> None:
+    """Close every DuckDB connection this process holds (tests and shutdown)."""
+    with _connections_lock:
+        for conn in _connections.values():
+            conn.close()
+        _connections.clear()
