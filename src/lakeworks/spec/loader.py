@@ -74,9 +74,7 @@ def node_kind_and_name(path: Path) -> tuple[NodeKind, str] | None:
     return None
 
 
-def _load_node(
-    path: Path, workflow: str, kind: NodeKind, name: str, inherited: Defaults
-) -> Node:
+def _load_node(path: Path, workflow: str, kind: NodeKind, name: str, inherited: Defaults) -> Node:
     text = path.read_text(encoding="utf-8")
     if kind is NodeKind.SYNC:
         header, code, first = NodeHeader(), text, 1

@@ -134,9 +134,7 @@ class WorkspaceConfig(Strict):
     description: str | None = None
     timezone: str = "UTC"
     sql_dialect: str = "maxcompute"
-    engines: dict[str, EngineConfig] = Field(
-        default_factory=lambda: {"default": EngineConfig()}
-    )
+    engines: dict[str, EngineConfig] = Field(default_factory=lambda: {"default": EngineConfig()})
     environments: dict[str, EnvironmentConfig] = Field(
         default_factory=lambda: {"dev": EnvironmentConfig(), "prod": EnvironmentConfig()}
     )

@@ -1,0 +1,31 @@
+# Set-up and checks. `make test` installs everything into .venv and runs the suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: install example test lint clean
+
+$(BIN)/lakeworks: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(BIN)/lakeworks
+
+install: $(BIN)/lakeworks
+
+example: install
+	rm -rf example-workspace
+	$(BIN)/lakeworks init example-workspace --example sales
+	$(BIN)/lakeworks run -w example-workspace --bizdate 20260411
+	$(BIN)/lakeworks query -w example-workspace "SELECT * FROM sales_daily ORDER BY biz_date"
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+
+test: install lint
+	$(BIN)/pytest -q -p no:cacheprovider
+
+clean:
+	rm -rf $(VENV) example-workspace .pytest_cache .mypy_cache .ruff_cache
