@@ -1,0 +1,292 @@
+"""Opening the metadata database (SQLite or PostgreSQL) and migrating it.
+
+SQLite is the embedded default: one process, any number of threads, WAL journal.
+Lakeworks takes over transaction control from the ``sqlite3`` driver so that every
+transaction really begins with ``BEGIN`` (DDL included) and writes begin with
+``BEGIN IMMEDIATE`` (no lock-upgrade failures between threads). PostgreSQL is used
+through psycopg 3 and is required when several processes share the store.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.pool import StaticPool
+
+from lakeworks.errors import LakeworksError, TransientError, UserError
+
+ENV_DATABASE_URL = "LAKEWORKS_DATABASE_URL"
+SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+VERSIONS_DIR = MIGRATIONS_DIR / "versions"
+MIGRATION_LOCK_KEY = 0x6C616B65776F726B
+"""The PostgreSQL advisory lock taken (per database) while migrating."""
+
+_WRITE_OPTION = "lakeworks_write"
+
+
+def default_database_url(state_dir: Path) -> str:
+    """``LAKEWORKS_DATABASE_URL`` if set, else a SQLite file ``<state_dir>/meta.db``.
+
+    The state folder is created when the SQLite default is used.
+    """
+    url = os.environ.get(ENV_DATABASE_URL, "").strip()
+    if url:
+        return url
+    state_dir.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{state_dir.resolve() / 'meta.db'}"
+
+
+def _parse_url(url: str) -> URL:
+    try:
+        parsed = make_url(url)
+    except (sa.exc.ArgumentError, ValueError) as exc:
+        raise UserError(
+            f"not a database URL: {url!r}",
+            hint="use sqlite:///path/to/meta.db or postgresql+psycopg://user@host/db",
+        ) from exc
+    backend = parsed.get_backend_name()
+    if backend in {"postgres", "postgresql"}:
+        explicit_driver = "+" in parsed.drivername
+        if explicit_driver and parsed.get_driver_name() != "psycopg":
+            raise UserError(
+                f"unsupported PostgreSQL driver {parsed.get_driver_name()!r}",
+                hint="use postgresql+psycopg:// (psycopg 3)",
+            )
+        return parsed.set(drivername="postgresql+psycopg")
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite+pysqlite")
+    raise UserError(
+        f"the metadata database must be SQLite or PostgreSQL, not {backend!r}",
+        hint=f"set {ENV_DATABASE_URL} to sqlite:///… or postgresql+psycopg://…",
+    )
+
+
+def _sqlite_engine(url: URL) -> sa.Engine:
+    database = url.database or ""
+    in_memory = database in {"", ":memory:"} or database.startswith("file::memory:")
+    if not in_memory:
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    kwargs: dict[str, Any] = {
+        "connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False}
+    }
+    if in_memory:
+        # One shared connection: an in-memory store is for single-threaded tools only.
+        kwargs["poolclass"] = StaticPool
+    engine = sa.create_engine(url, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # Lakeworks emits BEGIN itself
+        busy_ms = int(SQLITE_BUSY_TIMEOUT_SECONDS * 1000)
+        for pragma in (
+            "journal_mode=WAL",
+            f"busy_timeout={busy_ms}",
+            "foreign_keys=ON",
+            "synchronous=NORMAL",
+        ):
+            dbapi_connection.execute(f"PRAGMA {pragma}")
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        immediate = conn.get_execution_options().get(_WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def _is_transient(exc: sa.exc.DBAPIError, dialect: str) -> bool:
+    if exc.connection_invalidated:
+        return True
+    if not isinstance(exc, sa.exc.OperationalError):
+        return False
+    if dialect == "sqlite":
+        text = str(exc.orig).lower()
+        return "locked" in text or "busy" in text
+    return True
+
+
+class Database:
+    """A connection pool to the metadata database, plus its migrations.
+
+    Repositories use ``read()`` and ``write()``; ``engine`` is there for code that
+    needs SQLAlchemy directly (e.g. an area's own tables on ``schema.metadata``).
+    """
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool = True) -> Database:
+        """Open the store at ``url``; with ``migrate`` upgrade it to the latest schema."""
+        parsed = _parse_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            engine = _sqlite_engine(parsed)
+        else:
+            engine = sa.create_engine(parsed, pool_pre_ping=True)
+        db = cls(engine)
+        try:
+            db.ping()
+            if migrate:
+                db.migrate()
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    @property
+    def dialect_name(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self.engine.dialect.name
+
+    @property
+    def supports_skip_locked(self) -> bool:
+        """Whether ``SELECT … FOR UPDATE SKIP LOCKED`` is available (PostgreSQL)."""
+        return self.dialect_name == "postgresql"
+
+    @property
+    def url(self) -> str:
+        """The URL, password hidden."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def ping(self) -> None:
+        """Check that the database answers; ``TransientError`` when it does not."""
+        with self.read() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    @contextmanager
+    def read(self) -> Iterator[sa.Connection]:
+        """A connection for reading; its transaction is rolled back at the end."""
+        with self._translated(), self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[sa.Connection]:
+        """A connection inside one write transaction, committed when the block ends.
+
+        On SQLite the transaction starts with ``BEGIN IMMEDIATE``: writers queue on
+        the database lock (up to the busy timeout) instead of failing half-way.
+        """
+        with self._translated(), self.engine.connect() as conn:
+            conn.execution_options(**{_WRITE_OPTION: True})
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
+        except sa.exc.DBAPIError as exc:
+            if _is_transient(exc, self.dialect_name):
+                raise TransientError(
+                    f"metadata database {self.url} is unavailable or busy: {exc.orig}",
+                    hint="retry; check that the database is reachable",
+                ) from exc
+            raise
+
+    def migrate(self, *, version_locations: Sequence[Path | str] = ()) -> None:
+        """Upgrade the schema to every head revision (``alembic upgrade heads``).
+
+        All pending migrations run in one transaction, so a failing one leaves the
+        store as it was. On PostgreSQL an advisory lock lets concurrent callers take
+        turns; on SQLite the ``BEGIN IMMEDIATE`` lock does the same. Extra
+        ``version_locations`` hold additional migration scripts (plugins, tests).
+        """
+        from alembic import command
+
+        config = self._alembic_config(version_locations)
+        try:
+            with self._translated(), self._migration_connection() as conn:
+                config.attributes["connection"] = conn
+                command.upgrade(config, "heads")
+                self._check_foreign_keys(conn)
+        except LakeworksError:
+            raise
+        except Exception as exc:
+            raise LakeworksError(
+                f"migrating the metadata database {self.url} failed; nothing was changed: {exc}",
+                hint="the store is still at its previous revision",
+            ) from exc
+
+    def revisions(self) -> set[str]:
+        """The revisions the database is at (one per migration branch head)."""
+        from alembic.runtime.migration import MigrationContext
+
+        with self.read() as conn:
+            return set(MigrationContext.configure(conn).get_current_heads())
+
+    def head_revisions(self, *, version_locations: Sequence[Path | str] = ()) -> set[str]:
+        """The head revisions of the shipped migration scripts."""
+        from alembic.script import ScriptDirectory
+
+        config = self._alembic_config(version_locations)
+        return set(ScriptDirectory.from_config(config).get_heads())
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *_exc: object) -> Literal[False]:
+        self.close()
+        return False
+
+    def _alembic_config(self, version_locations: Sequence[Path | str]) -> Any:
+        from alembic.config import Config
+
+        config = Config()
+        locations = [VERSIONS_DIR, *(Path(p) for p in version_locations)]
+        config.set_main_option("script_location", _escape(str(MIGRATIONS_DIR)))
+        config.set_main_option("path_separator", "newline")
+        config.set_main_option("version_locations", "\n".join(_escape(str(p)) for p in locations))
+        return config
+
+    @contextmanager
+    def _migration_connection(self) -> Iterator[sa.Connection]:
+        with self.engine.connect() as conn:
+            if self.dialect_name != "sqlite":
+                with conn.begin():
+                    conn.execute(
+                        sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+                    )
+                    yield conn
+                return
+            # Table rebuilds (alembic batch mode) need foreign keys off, which SQLite
+            # only allows outside a transaction; they are checked before commit.
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            raw.execute("PRAGMA foreign_keys=OFF")
+            try:
+                conn.execution_options(**{_WRITE_OPTION: True})
+                with conn.begin():
+                    yield conn
+            finally:
+                try:
+                    raw.execute("PRAGMA foreign_keys=ON")
+                except Exception:
+                    conn.invalidate()
+                    raise
+
+    def _check_foreign_keys(self, conn: sa.Connection) -> None:
+        if self.dialect_name != "sqlite":
+            return
+        broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise LakeworksError(
+                f"a migration left {len(broken)} rows with broken foreign keys,"
+                f" e.g. {tuple(broken[0])}"
+            )
+
+
+def _escape(value: str) -> str:
+    """Escape ``%`` for alembic's ConfigParser interpolation."""
+    return value.replace("%", "%%")
