@@ -59,12 +59,14 @@ class ScheduleSpec(Strict):
 
     cycle: minute|hour|day|week|month|year; ``every`` is the step for minute/hour;
     ``at`` is HH:MM; ``weekdays`` (1=Mon..7=Sun) for week; ``monthdays`` (or -1 for the
-    last day) for month; ``start``/``end`` bound the active period (YYYY-MM-DD).
+    last day) for month; ``start``/``end`` bound the active period (YYYY-MM-DD);
+    ``until`` (HH:MM) is the last start time of the day for minute/hour cycles.
     """
 
     cycle: Literal["minute", "hour", "day", "week", "month", "year"] = "day"
     every: int = Field(default=1, ge=1)
     at: str = "00:00"
+    until: str | None = None
     weekdays: list[int] = Field(default_factory=list)
     monthdays: list[int] = Field(default_factory=list)
     months: list[int] = Field(default_factory=list)
