@@ -21,33 +21,40 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
 
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
-from sqlglot.errors import SqlglotError
-from sqlglot.tokenizer_core import Token, TokenType
 
-from lakeworks.sql.lineage_scope import (
-    ColumnRef,
-    OutputColumn,
-    QueryLineage,
-    flatten_table_names,
-    query_lineage,
-    table_name,
+from lakeworks.sql.lineage_parse import (
+    ColumnDecl,
+    ParsedStatement,
+    TableDecl,
+    declaration,
+    move_with,
+    parse_statements,
+    partition_spec,
+    plain_reads,
+    quick_tables,
+    target_table,
 )
+from lakeworks.sql.lineage_scope import ColumnRef, OutputColumn, QueryLineage, query_lineage
+from lakeworks.sql.lineage_scope import table_name as table_name
 
 __all__ = [
     "ColumnDecl",
     "ColumnEdge",
     "ColumnRef",
     "EdgeKind",
+    "ParsedStatement",
     "ScriptLineage",
     "StatementKind",
     "StatementLineage",
     "TableDecl",
     "default_dialect",
+    "parse_statements",
+    "quick_tables",
     "script_lineage",
+    "statements_lineage",
 ]
 
 
@@ -102,30 +109,6 @@ class ColumnEdge:
 
     def __str__(self) -> str:
         return f"{self.source} -> {self.target} {self.kind.value}"
-
-
-@dataclass(frozen=True)
-class ColumnDecl:
-    """A column declared by ``CREATE TABLE``."""
-
-    name: str
-    type: str | None = None
-    comment: str | None = None
-
-
-@dataclass(frozen=True)
-class TableDecl:
-    """A table declared by ``CREATE TABLE`` (columns, partition columns, comment)."""
-
-    name: str
-    columns: tuple[ColumnDecl, ...]
-    partition_columns: tuple[ColumnDecl, ...] = ()
-    comment: str | None = None
-
-    @property
-    def column_names(self) -> list[str]:
-        """All columns in ``SELECT *`` order: data columns, then partition columns."""
-        return [c.name for c in self.columns] + [c.name for c in self.partition_columns]
 
 
 @dataclass(frozen=True)
@@ -219,16 +202,29 @@ def script_lineage(
     order; it is used to expand ``*`` and to map ``INSERT … SELECT`` by position.
     """
     dialect_name = dialect or default_dialect()
+    return statements_lineage(parse_statements(sql, dialect_name), schema, dialect=dialect_name)
+
+
+def statements_lineage(
+    statements: Sequence[ParsedStatement],
+    schema: Mapping[str, Sequence[str]] | None = None,
+    *,
+    dialect: str | None = None,
+) -> ScriptLineage:
+    """Lineage of already parsed statements (see ``parse_statements``); consumes the trees."""
+    dialect_name = dialect or default_dialect()
     known = _SchemaOverlay(schema or {})
-    statements: list[StatementLineage] = []
-    for index, (line, tree, error) in enumerate(_split(sql, dialect_name)):
-        if tree is None:
-            statements.append(
-                StatementLineage(index, line, StatementKind.UNPARSED, problems=(error,))
+    results: list[StatementLineage] = []
+    for index, parsed in enumerate(statements):
+        if parsed.tree is None:
+            results.append(
+                StatementLineage(
+                    index, parsed.line, StatementKind.UNPARSED, problems=(parsed.error,)
+                )
             )
             continue
-        result = _statement(tree, known, dialect_name, index, line)
-        statements.append(result)
+        result = _statement(parsed.tree, known, dialect_name, index, parsed.line)
+        results.append(result)
         if result.declared is not None:
             known.learn(result.declared.name, result.declared.column_names)
         elif (
@@ -238,40 +234,7 @@ def script_lineage(
             and known.get(result.target) is None
         ):
             known.learn(result.target, list(result.columns))
-    return ScriptLineage(tuple(statements), dict(known.learned))
-
-
-# -- splitting -----------------------------------------------------------------------
-
-
-def _split(sql: str, dialect: str) -> Iterator[tuple[int | None, exp.Expr | None, str]]:
-    """Each statement as (first line, tree or ``None``, parse error message)."""
-    d = Dialect.get_or_raise(dialect)
-    try:
-        tokens = d.tokenize(sql)
-    except SqlglotError as err:
-        yield None, None, f"cannot read the SQL: {err}"
-        return
-    chunk: list[Token] = []
-    for token in [*tokens, None]:
-        if token is not None and token.token_type != TokenType.SEMICOLON:
-            chunk.append(token)
-            continue
-        if chunk:
-            line = chunk[0].line
-            try:
-                trees = d.parser().parse(chunk, sql)
-            except SqlglotError as err:
-                yield line, None, f"cannot parse statement: {_first_line(str(err))}"
-            else:
-                for tree in trees:
-                    if tree is not None:
-                        yield line, tree, ""
-        chunk = []
-
-
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0] if text.strip() else text
+    return ScriptLineage(tuple(results), dict(known.learned))
 
 
 # -- statements ----------------------------------------------------------------------
@@ -321,8 +284,8 @@ def _statement(
             problems=tuple(found.problems),
         )
     if isinstance(tree, exp.Delete):
-        target = _target_table(tree.this)
-        reads = _plain_reads(tree) - {target} if target else _plain_reads(tree)
+        target = target_table(tree.this)
+        reads = plain_reads(tree) - {target} if target else plain_reads(tree)
         return StatementLineage(
             index, line, StatementKind.DELETE, target=target, reads=frozenset(reads)
         )
@@ -333,7 +296,7 @@ def _statement(
         )
     if isinstance(tree, exp.Drop):
         target = (
-            _target_table(tree.this)
+            target_table(tree.this)
             if str(tree.args.get("kind", "")).upper() in {"TABLE", "VIEW"}
             else None
         )
@@ -358,8 +321,8 @@ def _insert(
     if isinstance(holder, exp.Schema):
         insert_columns = [c.name.lower() for c in holder.expressions]
         holder = holder.this
-    target = _target_table(holder)
-    partition = _partition_spec(holder)
+    target = target_table(holder)
+    partition = partition_spec(holder)
     query = tree.expression
     if not isinstance(query, exp.Query):
         # INSERT … VALUES: constants only, no column sources.
@@ -371,7 +334,7 @@ def _insert(
             partition=partition,
             columns=tuple(insert_columns or known.get(target or "", ()) or ()),
         )
-    _move_with(tree, query)
+    move_with(tree, query)
     found = query_lineage(query, known, dialect)
     if target is None:
         return StatementLineage(
@@ -402,9 +365,9 @@ def _create(
                 if isinstance(c, exp.ColumnDef | exp.Identifier)
             ] or None
             holder = holder.this
-        target = _target_table(holder)
+        target = target_table(holder)
         kind = StatementKind.CREATE_VIEW if kind_word == "VIEW" else StatementKind.CREATE_AS
-        _move_with(tree, query)
+        move_with(tree, query)
         found = query_lineage(query, known, dialect)
         if target is None:
             return StatementLineage(index, line, kind, reads=frozenset(found.reads))
@@ -413,7 +376,7 @@ def _create(
         )
         problems = _width_problem(target, names, found.outputs)
         return _assemble(index, line, kind, target, found, names, problems)
-    declared = _declaration(tree, known, dialect)
+    declared = declaration(tree, known, dialect)
     if declared is None:
         return StatementLineage(index, line, StatementKind.OTHER)
     return StatementLineage(
@@ -430,7 +393,7 @@ def _merge(
     tree: exp.Merge, known: _SchemaOverlay, dialect: str, index: int, line: int | None
 ) -> StatementLineage:
     target_node = tree.this
-    target = _target_table(target_node)
+    target = target_table(target_node)
     using = tree.args.get("using")
     whens = tree.args.get("whens")
     if target is None or not isinstance(using, exp.Expr) or whens is None:
@@ -476,7 +439,7 @@ def _merge(
 def _update(
     tree: exp.Update, known: _SchemaOverlay, dialect: str, index: int, line: int | None
 ) -> StatementLineage:
-    target = _target_table(tree.this)
+    target = target_table(tree.this)
     if target is None:
         return StatementLineage(
             index,
@@ -606,94 +569,3 @@ def _width_problem(
     if len(names) == len(outputs):
         return []
     return [f"{target} takes {len(names)} columns but the query returns {len(outputs)}"]
-
-
-def _target_table(node: exp.Expr | None) -> str | None:
-    if isinstance(node, exp.Schema):
-        node = node.this
-    if isinstance(node, exp.Table) and node.name:
-        return table_name(node)
-    return None
-
-
-def _partition_spec(table: exp.Expr | None) -> tuple[tuple[str, str | None], ...]:
-    if not isinstance(table, exp.Table):
-        return ()
-    part = table.args.get("partition")
-    if not isinstance(part, exp.Partition):
-        return ()
-    spec: list[tuple[str, str | None]] = []
-    for item in part.expressions:
-        if isinstance(item, exp.EQ) and isinstance(item.this, exp.Column):
-            value = item.expression
-            text = value.name if isinstance(value, exp.Literal) else value.sql()
-            spec.append((item.this.name.lower(), text))
-        elif isinstance(item, exp.Column | exp.Identifier):
-            spec.append((item.name.lower(), None))
-    return tuple(spec)
-
-
-def _move_with(statement: exp.Expr, query: exp.Query) -> None:
-    """Hive/Spark put ``WITH`` before ``INSERT``; attach it to the query instead."""
-    for key in ("with_", "with"):
-        outer = statement.args.get(key)
-        if not isinstance(outer, exp.With):
-            continue
-        statement.set(key, None)
-        inner = query.args.get(key)
-        if isinstance(inner, exp.With):
-            inner.set("expressions", [*outer.expressions, *inner.expressions])
-        else:
-            query.set(key, outer)
-        return
-
-
-def _plain_reads(tree: exp.Expr) -> set[str]:
-    flatten_table_names(tree)
-    ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
-    return {n for t in tree.find_all(exp.Table) if (n := table_name(t)) and n not in ctes}
-
-
-def _declaration(
-    tree: exp.Create, known: Mapping[str, Sequence[str]], dialect: str
-) -> TableDecl | None:
-    holder = tree.this
-    properties = tree.args.get("properties")
-    props: list[Any] = (
-        list(properties.expressions) if isinstance(properties, exp.Properties) else []
-    )
-    comment = next((p.this.name for p in props if isinstance(p, exp.SchemaCommentProperty)), None)
-    partitions: tuple[ColumnDecl, ...] = ()
-    for prop in props:
-        if isinstance(prop, exp.PartitionedByProperty) and isinstance(prop.this, exp.Schema):
-            partitions = tuple(_column_decls(prop.this.expressions, dialect))
-    if isinstance(holder, exp.Schema):
-        name = _target_table(holder.this)
-        if name is None:
-            return None
-        return TableDecl(
-            name, tuple(_column_decls(holder.expressions, dialect)), partitions, comment
-        )
-    name = _target_table(holder)
-    like = next((p for p in props if isinstance(p, exp.LikeProperty)), None)
-    if name is None or like is None or not isinstance(like.this, exp.Table):
-        return None
-    copied = known.get(table_name(like.this)) or ()
-    return TableDecl(name, tuple(ColumnDecl(c) for c in copied), (), comment)
-
-
-def _column_decls(items: Sequence[exp.Expr], dialect: str) -> Iterator[ColumnDecl]:
-    for item in items:
-        if isinstance(item, exp.ColumnDef):
-            kind = item.args.get("kind")
-            comment = None
-            for constraint in item.constraints:
-                if isinstance(constraint.kind, exp.CommentColumnConstraint):
-                    comment = constraint.kind.name
-            yield ColumnDecl(
-                item.name.lower(),
-                kind.sql(dialect=dialect) if isinstance(kind, exp.DataType) else None,
-                comment,
-            )
-        elif isinstance(item, exp.Identifier):
-            yield ColumnDecl(item.name.lower())
