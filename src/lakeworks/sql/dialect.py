@@ -60,6 +60,7 @@ DATE_UNITS = {
     "mi": "MINUTE",
     "ss": "SECOND",
     "ff3": "MILLISECOND",
+    "ff6": "MICROSECOND",
 }
 
 # MaxCompute TO_CHAR / TO_DATE format elements, longest first, and their strftime form.
@@ -250,7 +251,17 @@ def normalize(expression: exp.Expr) -> exp.Expr:
     Calls this function cannot rewrite (a wrong argument count, an unknown date part)
     stay as ``exp.Anonymous`` so that the caller can report them with a location.
     """
-    return expression.transform(_normalize_node, copy=False)
+    calls = [n for n in expression.walk(bfs=False) if isinstance(n, exp.Anonymous | exp.ToChar)]
+    # Depth-first pre-order, reversed: arguments are rewritten before their callers.
+    for node in reversed(calls):
+        rewritten = _normalize_node(node)
+        if rewritten is node:
+            continue
+        if node is expression:
+            expression = rewritten
+        else:
+            node.replace(rewritten)
+    return expression
 
 
 class MaxCompute(Hive):

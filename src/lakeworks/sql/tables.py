@@ -1,0 +1,151 @@
+"""Which tables a SQL script reads, writes and creates: the basis of inferred dependencies.
+
+Names are lowercased and keep their qualifier (``dw.orders``). CTE names, subquery
+aliases and table aliases are not tables; ``MAX_PT('t')`` reads ``t``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlglot import exp
+
+from lakeworks.sql.script import parse_script
+
+__all__ = ["StatementTables", "TableIO", "statement_tables", "table_io", "table_name"]
+
+
+@dataclass(frozen=True)
+class StatementTables:
+    """The tables one statement reads, writes (incl. created or dropped) and creates."""
+
+    reads: frozenset[str]
+    writes: frozenset[str]
+    creates: frozenset[str]
+
+
+@dataclass(frozen=True)
+class TableIO:
+    """Tables a script reads, writes and creates, overall and per statement."""
+
+    reads: frozenset[str]
+    writes: frozenset[str]
+    creates: frozenset[str]
+    statements: list[tuple[int, frozenset[str], frozenset[str]]]
+    """(file line, reads, writes) of every statement, in order."""
+
+    def external_reads(self) -> frozenset[str]:
+        """Reads of tables that no earlier statement of the same script wrote."""
+        written: set[str] = set()
+        external: set[str] = set()
+        for _line, reads, writes in self.statements:
+            external.update(reads - written)
+            written.update(writes)
+        return frozenset(external)
+
+
+def table_name(table: exp.Table) -> str | None:
+    """The normalised name of a table reference (``db.name``, lowercase), or None when it
+    is not a plain table (a table function, a path)."""
+    if not isinstance(table.this, exp.Identifier):
+        return None
+    parts = [part.name for part in (table.args.get("catalog"), table.args.get("db")) if part]
+    parts.append(table.name)
+    return ".".join(parts).lower()
+
+
+def _target(expression: exp.Expr) -> exp.Table | None:
+    node = expression.this if isinstance(expression.this, exp.Expr) else None
+    if isinstance(node, exp.Schema):
+        node = node.this
+    return node if isinstance(node, exp.Table) else None
+
+
+def _write_targets(expression: exp.Expr) -> tuple[list[exp.Table], list[exp.Table]]:
+    """(tables written, tables created) by the statement itself."""
+    if isinstance(expression, exp.Create):
+        target = _target(expression)
+        return ([target], [target]) if target is not None else ([], [])
+    if isinstance(expression, exp.Drop):
+        tables = expression.args.get("tables") or [expression.this]
+        return [t for t in tables if isinstance(t, exp.Table)], []
+    if isinstance(expression, exp.Insert | exp.Delete | exp.Update | exp.Merge):
+        target = _target(expression)
+        return ([target], []) if target is not None else ([], [])
+    if isinstance(expression, exp.Alter):
+        target = expression.this
+        return ([target], []) if isinstance(target, exp.Table) else ([], [])
+    if isinstance(expression, exp.TruncateTable):
+        return [t for t in expression.expressions if isinstance(t, exp.Table)], []
+    if isinstance(expression, exp.MultitableInserts):
+        written: list[exp.Table] = []
+        for insert in expression.expressions:
+            written.extend(_write_targets(insert)[0])
+        return written, []
+    return [], []
+
+
+def _cte_names(expression: exp.Expr) -> set[str]:
+    return {cte.alias_or_name.lower() for cte in expression.find_all(exp.CTE)}
+
+
+def _max_pt_reads(expression: exp.Expr) -> set[str]:
+    reads: set[str] = set()
+    for func in expression.find_all(exp.Anonymous):
+        if func.name.upper() == "MAX_PT" and func.expressions:
+            arg = func.expressions[0]
+            if isinstance(arg, exp.Literal) and arg.is_string and arg.name:
+                reads.add(arg.name.lower())
+    return reads
+
+
+_TABLE_KINDS = frozenset({"TABLE", "VIEW", "MATERIALIZED VIEW"})
+
+
+def statement_tables(expression: exp.Expr) -> StatementTables:
+    """The tables one parsed statement reads, writes and creates."""
+    written, created = _write_targets(expression)
+    target_ids = {id(t) for t in written}
+    ctes = _cte_names(expression)
+    reads: set[str] = set()
+    for table in expression.find_all(exp.Table):
+        if id(table) in target_ids:
+            continue
+        name = table_name(table)
+        if name is None or (not table.args.get("db") and name in ctes):
+            continue
+        reads.add(name)
+    reads |= _max_pt_reads(expression)
+    if isinstance(expression, exp.Create | exp.Drop):
+        kind = str(expression.args.get("kind") or "").upper()
+        if kind not in _TABLE_KINDS:
+            # CREATE / DROP of a schema, a function…: only tables and views count.
+            return StatementTables(frozenset(reads), frozenset(), frozenset())
+    writes = {n for t in written if (n := table_name(t)) is not None}
+    creates = {n for t in created if (n := table_name(t)) is not None}
+    return StatementTables(frozenset(reads), frozenset(writes), frozenset(creates))
+
+
+def table_io(
+    text: str,
+    dialect: str,
+    *,
+    path: Path | str | None = None,
+    first_line: int = 1,
+) -> TableIO:
+    """The tables a (rendered) script reads, writes and creates.
+
+    Raises ``UserError`` with file, line and column on a syntax error.
+    """
+    reads: set[str] = set()
+    writes: set[str] = set()
+    creates: set[str] = set()
+    statements: list[tuple[int, frozenset[str], frozenset[str]]] = []
+    for parsed in parse_script(text, dialect, path=path, first_line=first_line):
+        io = statement_tables(parsed.expression)
+        reads |= io.reads
+        writes |= io.writes
+        creates |= io.creates
+        statements.append((parsed.line, io.reads, io.writes))
+    return TableIO(frozenset(reads), frozenset(writes), frozenset(creates), statements)
