@@ -1,0 +1,439 @@
+"""MySQL / MariaDB source and sink.
+
+Reading prefers ConnectorX (Rust, streams Arrow batches straight from the wire protocol)
+and falls back to PyMySQL's unbuffered cursor when ConnectorX is not installed.
+Writing uses PyMySQL inside one InnoDB transaction; merge deletes the staged keys from
+the target and inserts the staged rows.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import quote
+
+from pydantic import Field
+
+from lakeworks.connectors.base import (
+    ConnectorConfig,
+    ReadRequest,
+    SinkCapabilities,
+    SourceBatch,
+    SourceCapabilities,
+    WriteMode,
+    WriteRequest,
+    quote_ident,
+    select_sql,
+)
+from lakeworks.connectors.credentials import redact, resolve_password
+from lakeworks.errors import LakeworksError, TransientError, UserError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from lakeworks.connectors.registry import ConnectorContext
+
+INSERT_ROWS = 5000
+"""Rows per multi-row INSERT statement when writing."""
+
+_TRANSIENT_WORDS = (
+    "lost connection",
+    "gone away",
+    "timed out",
+    "refused",
+    "broken pipe",
+    "deadlock",
+    "lock wait timeout",
+    "connection reset",
+    "can't connect",
+)
+
+
+class Config(ConnectorConfig):
+    """``type: mysql`` (or ``mariadb``)."""
+
+    type: Literal["mysql", "mariadb"] = "mysql"
+    host: str = "127.0.0.1"
+    port: int = Field(default=3306, ge=1, le=65535)
+    database: str
+    user: str = "root"
+    password_env: str | None = None
+    password_encrypted: str | None = None
+    connect_timeout: int = Field(default=10, ge=1)
+    driver: Literal["auto", "connectorx", "pymysql"] = "auto"
+
+
+def _q(name: str) -> str:
+    return quote_ident(name, "`")
+
+
+def _translate(exc: BaseException, name: str) -> LakeworksError:
+    message = redact(str(exc).strip() or repr(exc))
+    lowered = message.lower()
+    code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+    if code in {2003, 2006, 2013, 1205, 1213} or any(w in lowered for w in _TRANSIENT_WORDS):
+        return TransientError(f"MySQL '{name}': {message}", hint="the sync is retried")
+    return UserError(f"MySQL '{name}': {message}")
+
+
+class _Connection:
+    def __init__(self, name: str, config: Config) -> None:
+        self.name = name
+        self.config = config
+        self._password = resolve_password(name, config.password_env, config.password_encrypted)
+
+    def connect(self, unbuffered: bool = False) -> Any:
+        import pymysql
+        import pymysql.cursors
+
+        c = self.config
+        try:
+            return pymysql.connect(
+                host=c.host,
+                port=c.port,
+                user=c.user,
+                password=self._password.get_secret_value() if self._password else "",
+                database=c.database,
+                connect_timeout=c.connect_timeout,
+                autocommit=False,
+                charset="utf8mb4",
+                cursorclass=pymysql.cursors.SSCursor if unbuffered else pymysql.cursors.Cursor,
+            )
+        except pymysql.Error as exc:
+            raise _translate(exc, self.name) from None
+
+    def url(self) -> str:
+        c = self.config
+        password = quote(self._password.get_secret_value(), safe="") if self._password else ""
+        auth = f"{quote(c.user, safe='')}:{password}" if password else quote(c.user, safe="")
+        return f"mysql://{auth}@{c.host}:{c.port}/{c.database}"
+
+    @contextmanager
+    def errors(self) -> Iterator[None]:
+        import pymysql
+
+        try:
+            yield
+        except pymysql.Error as exc:
+            raise _translate(exc, self.name) from None
+
+
+def _normalize(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Plain ``string``/``binary`` instead of the large variants some drivers produce."""
+    import pyarrow as pa
+
+    fields = []
+    changed = False
+    for f in batch.schema:
+        if pa.types.is_large_string(f.type):
+            fields.append(pa.field(f.name, pa.string()))
+            changed = True
+        elif pa.types.is_large_binary(f.type):
+            fields.append(pa.field(f.name, pa.binary()))
+            changed = True
+        else:
+            fields.append(f)
+    return batch.cast(pa.schema(fields)) if changed else batch
+
+
+class MySQLSource:
+    """Reads a table or query as Arrow batches."""
+
+    capabilities = SourceCapabilities(
+        split_by_key=True, incremental_cursor=True, where_filter=True, query=True
+    )
+
+    def __init__(self, name: str, config: Config) -> None:
+        self.name = name
+        self.config = config
+        self._conn = _Connection(name, config)
+
+    def _use_connectorx(self) -> bool:
+        if self.config.driver == "pymysql":
+            return False
+        available = importlib.util.find_spec("connectorx") is not None
+        if self.config.driver == "connectorx" and not available:
+            raise UserError(
+                f"data source '{self.name}' asks for connectorx, which is not installed",
+                hint="pip install connectorx, or set driver: pymysql",
+            )
+        return available
+
+    def read(self, request: ReadRequest) -> Iterator[SourceBatch]:
+        import pyarrow.compute as pc
+
+        sql = select_sql(request, "`")
+        batches = self._cx(sql, request) if self._use_connectorx() else self._pymysql(sql, request)
+        first = 1
+        origin = request.describe()
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            batch = _normalize(batch)
+            cursor = None
+            if request.cursor_column and request.cursor_column in batch.schema.names:
+                cursor = pc.max(batch.column(request.cursor_column)).as_py()
+            yield SourceBatch(batch, origin, first, cursor=cursor)
+            first += batch.num_rows
+
+    def _cx(self, sql: str, request: ReadRequest) -> Iterator[pa.RecordBatch]:
+        import connectorx
+
+        try:
+            reader = connectorx.read_sql(
+                self._conn.url(), sql, return_type="arrow_stream", batch_size=request.batch_rows
+            )
+            yield from reader
+        except (RuntimeError, OSError, ValueError) as exc:
+            raise _translate(exc, self.name) from None
+
+    def _pymysql(self, sql: str, request: ReadRequest) -> Iterator[pa.RecordBatch]:
+        import pyarrow as pa
+
+        conn = self._conn.connect(unbuffered=True)
+        try:
+            with self._conn.errors():
+                cur = conn.cursor()
+                cur.execute(sql)
+                names = [d[0] for d in cur.description]
+                while True:
+                    rows = cur.fetchmany(request.batch_rows)
+                    if not rows:
+                        break
+                    columns = list(zip(*rows, strict=True))
+                    yield pa.RecordBatch.from_arrays(
+                        [pa.array(list(col)) for col in columns], names=names
+                    )
+        finally:
+            conn.close()
+
+    def estimate_rows(self, request: ReadRequest) -> int | None:
+        if not request.table or request.where or request.split or request.cursor_after:
+            return None
+        conn = self._conn.connect()
+        try:
+            with self._conn.errors(), conn.cursor() as cur:
+                cur.execute(
+                    "SELECT table_rows FROM information_schema.tables "
+                    "WHERE table_schema = database() AND table_name = %s",
+                    (request.table.split(".")[-1],),
+                )
+                row = cur.fetchone()
+                return int(row[0]) if row and row[0] is not None else None
+        finally:
+            conn.close()
+
+    def key_range(self, request: ReadRequest, column: str) -> tuple[Any, Any] | None:
+        conn = self._conn.connect()
+        try:
+            with self._conn.errors(), conn.cursor() as cur:
+                col = _q(column)
+                cur.execute(
+                    f"SELECT min({col}), max({col}) FROM ({select_sql(request, '`')}) AS lw_k"
+                )
+                row = cur.fetchone()
+        finally:
+            conn.close()
+        return None if not row or row[0] is None else (row[0], row[1])
+
+    def close(self) -> None:
+        pass
+
+
+def mysql_type(arrow_type: pa.DataType) -> str:
+    """The MySQL column type for an Arrow type."""
+    import pyarrow as pa
+    import pyarrow.types as t
+
+    if t.is_boolean(arrow_type):
+        return "BOOLEAN"
+    if t.is_integer(arrow_type):
+        return "BIGINT" if arrow_type.bit_width > 32 else "INT"
+    if t.is_float32(arrow_type):
+        return "FLOAT"
+    if t.is_floating(arrow_type):
+        return "DOUBLE"
+    if t.is_decimal(arrow_type):
+        assert isinstance(arrow_type, pa.Decimal128Type | pa.Decimal256Type)
+        return f"DECIMAL({min(arrow_type.precision, 65)},{arrow_type.scale})"
+    if t.is_date(arrow_type):
+        return "DATE"
+    if t.is_timestamp(arrow_type):
+        return "DATETIME(6)"
+    if t.is_binary(arrow_type):
+        return "LONGBLOB"
+    return "TEXT"
+
+
+_MYSQL_NAMES = {
+    "tinyint": "int8",
+    "smallint": "int16",
+    "int": "int32",
+    "mediumint": "int32",
+    "bigint": "int64",
+    "float": "float32",
+    "double": "float64",
+    "date": "date32",
+    "datetime": "timestamp",
+    "timestamp": "timestamp",
+}
+
+
+class _MySQLWrite:
+    def __init__(self, sink: MySQLSink, request: WriteRequest) -> None:
+        self.sink = sink
+        self.request = request
+        self.conn = sink._conn.connect()
+        self._stage: str | None = None
+
+    def _prepare(self, cur: Any, schema: pa.Schema) -> str:
+        table = self.request.table
+        target = _q(table)
+        mode = self.request.mode
+        if mode is WriteMode.OVERWRITE:
+            cur.execute(f"DELETE FROM {target}")
+        elif mode is WriteMode.OVERWRITE_PARTITION:
+            where = " AND ".join(f"{_q(k)} = %s" for k in self.request.partition)
+            cur.execute(
+                f"DELETE FROM {target} WHERE {where}", list(self.request.partition.values())
+            )
+        elif mode is WriteMode.MERGE:
+            self._stage = f"lw_stage_{id(self)}"
+            cur.execute(f"CREATE TEMPORARY TABLE {self._stage} LIKE {target}")
+            return self._stage
+        return target
+
+    def write(self, batches: Iterable[pa.RecordBatch]) -> int:
+        rows = 0
+        names: list[str] = []
+        with self.sink._conn.errors():
+            cur = self.conn.cursor()
+            into: str | None = None
+            for batch in batches:
+                if into is None:
+                    self.sink._ensure_table(self.request, batch.schema)
+                    into = self._prepare(cur, batch.schema)
+                    names = list(batch.schema.names)
+                    placeholders = ", ".join(["%s"] * len(names))
+                    insert = (
+                        f"INSERT INTO {into} ({', '.join(_q(n) for n in names)}) "
+                        f"VALUES ({placeholders})"
+                    )
+                columns = [col.to_pylist() for col in batch.columns]
+                data = list(zip(*columns, strict=True))
+                for start in range(0, len(data), INSERT_ROWS):
+                    cur.executemany(insert, data[start : start + INSERT_ROWS])
+                rows += batch.num_rows
+            if self._stage and into is not None:
+                target = _q(self.request.table)
+                match = " AND ".join(f"t.{_q(k)} = s.{_q(k)}" for k in self.request.key)
+                cols = ", ".join(_q(n) for n in names)
+                cur.execute(f"DELETE t FROM {target} t JOIN {self._stage} s ON {match}")
+                cur.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {self._stage}")
+                cur.execute(f"DROP TEMPORARY TABLE {self._stage}")
+        return rows
+
+    def commit(self) -> None:
+        with self.sink._conn.errors():
+            self.conn.commit()
+        self.conn.close()
+
+    def rollback(self) -> None:
+        try:
+            self.conn.rollback()
+        finally:
+            self.conn.close()
+
+
+class MySQLSink:
+    """Writes with multi-row INSERTs inside one InnoDB transaction."""
+
+    capabilities = SinkCapabilities(
+        transactions=True, merge=True, partition_overwrite=True, add_columns=True
+    )
+
+    def __init__(self, name: str, config: Config) -> None:
+        self.name = name
+        self._conn = _Connection(name, config)
+
+    def _ensure_table(self, request: WriteRequest, schema: pa.Schema) -> None:
+        # DDL commits implicitly in MySQL: create the (empty) table on its own connection.
+        if self.table_schema(request.table) is not None:
+            return
+        conn = self._conn.connect()
+        try:
+            with self._conn.errors(), conn.cursor() as cur:
+                columns = ", ".join(f"{_q(f.name)} {mysql_type(f.type)}" for f in schema)
+                cur.execute(f"CREATE TABLE IF NOT EXISTS {_q(request.table)} ({columns})")
+            conn.commit()
+        finally:
+            conn.close()
+
+    def table_schema(self, table: str) -> pa.Schema | None:
+        import pyarrow as pa
+
+        conn = self._conn.connect()
+        try:
+            with self._conn.errors(), conn.cursor() as cur:
+                cur.execute(
+                    "SELECT column_name, data_type, numeric_precision, numeric_scale "
+                    "FROM information_schema.columns WHERE table_schema = database() "
+                    "AND table_name = %s ORDER BY ordinal_position",
+                    (table.split(".")[-1],),
+                )
+                rows = cur.fetchall()
+        finally:
+            conn.close()
+        if not rows:
+            return None
+        simple = {
+            "int8": pa.int8(),
+            "int16": pa.int16(),
+            "int32": pa.int32(),
+            "int64": pa.int64(),
+            "float32": pa.float32(),
+            "float64": pa.float64(),
+            "date32": pa.date32(),
+            "timestamp": pa.timestamp("us"),
+        }
+        fields = []
+        for column, data_type, precision, scale in rows:
+            kind = str(data_type).lower()
+            if kind == "decimal":
+                dtype: pa.DataType = pa.decimal128(min(int(precision), 38), int(scale))
+            else:
+                dtype = simple.get(_MYSQL_NAMES.get(kind, ""), pa.string())
+            fields.append(pa.field(str(column), dtype))
+        return pa.schema(fields)
+
+    def add_columns(self, table: str, fields: list[pa.Field]) -> None:
+        conn = self._conn.connect()
+        try:
+            with self._conn.errors(), conn.cursor() as cur:
+                for f in fields:
+                    cur.execute(
+                        f"ALTER TABLE {_q(table)} ADD COLUMN {_q(f.name)} {mysql_type(f.type)}"
+                    )
+            conn.commit()
+        finally:
+            conn.close()
+
+    def begin(self, request: WriteRequest) -> _MySQLWrite:
+        if request.mode is WriteMode.MERGE and not request.key:
+            raise UserError("merge into MySQL needs key columns")
+        return _MySQLWrite(self, request)
+
+    def close(self) -> None:
+        pass
+
+
+def open_source(name: str, config: Config, context: ConnectorContext) -> MySQLSource:
+    """A MySQL/MariaDB source."""
+    return MySQLSource(name, config)
+
+
+def open_sink(name: str, config: Config, context: ConnectorContext) -> MySQLSink:
+    """A MySQL/MariaDB sink."""
+    return MySQLSink(name, config)

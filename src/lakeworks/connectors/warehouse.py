@@ -1,0 +1,250 @@
+"""The workspace's warehouse engine as a source and a sink (``type: warehouse``).
+
+Any engine table can be read (streamed as Arrow) and written through
+``Engine.write_arrow`` inside one engine transaction, so a failed or stopped sync
+leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Literal
+
+from lakeworks.connectors.base import (
+    ConnectorConfig,
+    ReadRequest,
+    SinkCapabilities,
+    SourceBatch,
+    SourceCapabilities,
+    WriteMode,
+    WriteRequest,
+    quote_ident,
+    select_sql,
+)
+from lakeworks.errors import UserError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from lakeworks.connectors.registry import ConnectorContext
+    from lakeworks.engines.base import Engine, Session
+
+
+class Config(ConnectorConfig):
+    """``type: warehouse`` — the environment's own engine; no settings."""
+
+    type: Literal["warehouse"] = "warehouse"
+
+
+_TYPE_NAMES: dict[str, str] = {
+    "BOOLEAN": "bool",
+    "TINYINT": "int8",
+    "SMALLINT": "int16",
+    "INTEGER": "int32",
+    "BIGINT": "int64",
+    "HUGEINT": "decimal128(38, 0)",
+    "FLOAT": "float32",
+    "REAL": "float32",
+    "DOUBLE": "float64",
+    "DATE": "date32",
+    "TIMESTAMP": "timestamp[us]",
+    "TIMESTAMP WITH TIME ZONE": "timestamp[us, tz=UTC]",
+    "TIME": "time64[us]",
+    "BLOB": "binary",
+}
+
+
+def _arrow_type(sql_type: str) -> pa.DataType:
+    import pyarrow as pa
+
+    upper = sql_type.upper()
+    if upper.startswith("DECIMAL"):
+        inside = upper[upper.index("(") + 1 : upper.index(")")] if "(" in upper else "18,3"
+        precision, _, scale = inside.partition(",")
+        return pa.decimal128(int(precision), int(scale or 0))
+    simple = {
+        "bool": pa.bool_(),
+        "int8": pa.int8(),
+        "int16": pa.int16(),
+        "int32": pa.int32(),
+        "int64": pa.int64(),
+        "decimal128(38, 0)": pa.decimal128(38, 0),
+        "float32": pa.float32(),
+        "float64": pa.float64(),
+        "date32": pa.date32(),
+        "timestamp[us]": pa.timestamp("us"),
+        "timestamp[us, tz=UTC]": pa.timestamp("us", tz="UTC"),
+        "time64[us]": pa.time64("us"),
+        "binary": pa.binary(),
+    }
+    return simple.get(_TYPE_NAMES.get(upper, ""), pa.string())
+
+
+def sql_type(arrow_type: pa.DataType) -> str:
+    """A portable SQL type name for an Arrow type (used when adding columns)."""
+    import pyarrow as pa
+    import pyarrow.types as t
+
+    if t.is_boolean(arrow_type):
+        return "BOOLEAN"
+    if t.is_integer(arrow_type):
+        return "BIGINT" if arrow_type.bit_width > 32 else "INTEGER"
+    if t.is_floating(arrow_type):
+        return "DOUBLE"
+    if t.is_decimal(arrow_type):
+        assert isinstance(arrow_type, pa.Decimal128Type | pa.Decimal256Type)
+        return f"DECIMAL({arrow_type.precision},{arrow_type.scale})"
+    if t.is_date(arrow_type):
+        return "DATE"
+    if t.is_timestamp(arrow_type):
+        assert isinstance(arrow_type, pa.TimestampType)
+        return "TIMESTAMP WITH TIME ZONE" if arrow_type.tz else "TIMESTAMP"
+    if t.is_binary(arrow_type):
+        return "BLOB"
+    return "VARCHAR"
+
+
+class WarehouseSource:
+    """Streams any warehouse table or query as Arrow batches."""
+
+    capabilities = SourceCapabilities(
+        split_by_key=True, incremental_cursor=True, where_filter=True, query=True
+    )
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def read(self, request: ReadRequest) -> Iterator[SourceBatch]:
+        import pyarrow.compute as pc
+
+        session = self.engine.session()
+        try:
+            first = 1
+            origin = request.describe()
+            for batch in session.stream_arrow(select_sql(request), request.batch_rows):
+                if batch.num_rows == 0:
+                    continue
+                cursor = None
+                if request.cursor_column and request.cursor_column in batch.schema.names:
+                    cursor = pc.max(batch.column(request.cursor_column)).as_py()
+                yield SourceBatch(batch, origin, first, cursor=cursor)
+                first += batch.num_rows
+        finally:
+            session.close()
+
+    def estimate_rows(self, request: ReadRequest) -> int | None:
+        session = self.engine.session()
+        try:
+            sql = select_sql(request)
+            result = session.execute(f"SELECT count(*) FROM ({sql}) AS lw_c")
+            return int(str(result.rows[0][0]))
+        finally:
+            session.close()
+
+    def key_range(self, request: ReadRequest, column: str) -> tuple[Any, Any] | None:
+        session = self.engine.session()
+        try:
+            col = quote_ident(column)
+            result = session.execute(
+                f"SELECT min({col}), max({col}) FROM ({select_sql(request)}) AS lw_k"
+            )
+        finally:
+            session.close()
+        low, high = result.rows[0]
+        return None if low is None else (low, high)
+
+    def close(self) -> None:
+        pass
+
+
+class _WarehouseWrite:
+    def __init__(self, sink: WarehouseSink, request: WriteRequest) -> None:
+        self.sink = sink
+        self.request = request
+        self.session: Session = sink.engine.session()
+        self.session.begin()
+
+    def write(self, batches: Iterable[pa.RecordBatch]) -> int:
+        request = self.request
+        rows = self.sink.engine.write_arrow(
+            request.table,
+            batches,
+            request.mode,
+            partition=request.partition or None,
+            key=request.key or None,
+            session=self.session,
+        )
+        if request.partition:
+            register = getattr(self.sink.engine, "register_partitions", None)
+            if register is not None and not self.sink.engine.capabilities.native_partitions:
+                register(request.table, list(request.partition))
+        return rows
+
+    def commit(self) -> None:
+        try:
+            self.session.commit()
+        finally:
+            self.session.close()
+
+    def rollback(self) -> None:
+        try:
+            self.session.rollback()
+        finally:
+            self.session.close()
+
+
+class WarehouseSink:
+    """Writes into the warehouse engine inside one engine transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        caps = engine.capabilities
+        self.capabilities = SinkCapabilities(
+            transactions=caps.supports_transactions,
+            merge=True,
+            partition_overwrite=True,
+            add_columns=True,
+        )
+
+    def table_schema(self, table: str) -> pa.Schema | None:
+        import pyarrow as pa
+
+        if not self.engine.table_exists(table):
+            return None
+        info = self.engine.describe(table)
+        return pa.schema([pa.field(c.name, _arrow_type(c.type)) for c in info.columns])
+
+    def add_columns(self, table: str, fields: list[pa.Field]) -> None:
+        session = self.engine.session()
+        try:
+            for f in fields:
+                session.execute(
+                    f"ALTER TABLE {quote_ident(table)} ADD COLUMN "
+                    f"{quote_ident(f.name)} {sql_type(f.type)}"
+                )
+        finally:
+            session.close()
+
+    def begin(self, request: WriteRequest) -> _WarehouseWrite:
+        if request.mode is WriteMode.MERGE and not request.key:
+            raise UserError("merge into the warehouse needs key columns")
+        return _WarehouseWrite(self, request)
+
+    def close(self) -> None:
+        pass
+
+
+def _engine(name: str, context: ConnectorContext) -> Engine:
+    if context.engine is None:
+        raise UserError(f"data source '{name}' is the warehouse, but no engine is open")
+    return context.engine
+
+
+def open_source(name: str, config: Config, context: ConnectorContext) -> WarehouseSource:
+    """The warehouse as a source."""
+    return WarehouseSource(_engine(name, context))
+
+
+def open_sink(name: str, config: Config, context: ConnectorContext) -> WarehouseSink:
+    """The warehouse as a sink."""
+    return WarehouseSink(_engine(name, context))
