@@ -212,7 +212,8 @@ class Database:
         except Exception as exc:
             raise LakeworksError(
                 f"migrating the metadata database {self.url} failed; nothing was changed: {exc}",
-                hint="the store is still at its previous revision",
+                hint="the store is still at its previous revision; if another Lakeworks"
+                " version migrated it, run the same version",
             ) from exc
 
     def revisions(self) -> set[str]:

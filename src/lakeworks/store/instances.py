@@ -416,7 +416,7 @@ class InstanceRepository:
                 )
                 if allowed is not None:
                     query = query.where(instances.c.state.in_(allowed))
-                current = dict(conn.execute(query.with_for_update()).tuples().all())
+                current = {row[0]: row[1] for row in conn.execute(query.with_for_update())}
                 if not current:
                     continue
                 now = utcnow()

@@ -69,7 +69,7 @@ class WorkQueue:
             query = query.where(_c.env == env)
         query = query.with_for_update(skip_locked=self._db.supports_skip_locked)
         with self._db.write() as conn:
-            picked = dict(conn.execute(query).tuples().all())
+            picked = {row[0]: row[1] for row in conn.execute(query)}
             if not picked:
                 return []
             rows = conn.execute(
