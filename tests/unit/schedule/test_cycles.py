@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -55,7 +56,7 @@ def test_hourly_over_fall_back_gets_each_real_hour_once() -> None:
     times = cycle_times(ScheduleSpec(cycle="hour"), "America/New_York", *day_of(NY, 2026, 11, 1))
     assert len(times) == 25
     instants = [t.astimezone(UTC) for t in times]
-    assert all(b - a == timedelta(hours=1) for a, b in zip(instants, instants[1:], strict=False))
+    assert all(b - a == timedelta(hours=1) for a, b in pairwise(instants))
     assert [t.strftime("%H:%M%z") for t in times[1:3]] == ["01:00-0400", "01:00-0500"]
 
 
