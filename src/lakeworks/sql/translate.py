@@ -88,6 +88,8 @@ _USAGE = {
     "WM_CONCAT": "WM_CONCAT(separator, column)",
 }
 
+_UNIT_FUNCTIONS = frozenset({"DATEADD", "DATEDIFF", "DATETRUNC", "DATEPART"})
+
 _ADD_PARTITION_RE = re.compile(
     r"^\s*TABLE\s+(?P<table>[\w.`]+)\s+ADD\s+(IF\s+NOT\s+EXISTS\s+)?PARTITION\b",
     re.IGNORECASE,
@@ -294,7 +296,19 @@ class _Translator:
         for func in expression.find_all(exp.Anonymous):
             name = func.name.upper()
             shown = mc.RENAMED_FUNCTIONS.get(name, name)
-            if shown in _USAGE and name not in ("MAX_PT",):
+            if shown in _USAGE:
+                unit = func.expressions[-1] if func.expressions else None
+                if (
+                    shown in _UNIT_FUNCTIONS
+                    and isinstance(unit, exp.Literal)
+                    and unit.is_string
+                    and mc.date_unit(unit) is None
+                ):
+                    raise self.error(
+                        f"{shown}: unknown date part '{unit.name}'",
+                        hint="known date parts: " + ", ".join(f"'{u}'" for u in mc.DATE_UNITS),
+                        node=unit,
+                    )
                 raise self.error(
                     f"{shown}(…) cannot be translated as written",
                     hint=f"expected {_USAGE[shown]}",
