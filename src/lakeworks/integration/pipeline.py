@@ -177,7 +177,7 @@ def copy(
                 _write_all(sink, write, iter([empty]), outcome)
             outcome.seconds = time.monotonic() - started
             return outcome
-        _drift(sink, write.table, target_schema, first.schema, settings, outcome)
+        _drift(sink, write, target_schema, first.schema, settings, outcome)
 
         def batches() -> Iterator[pa.RecordBatch]:
             yield first
@@ -281,7 +281,7 @@ def _check_ratio(outcome: CopyOutcome, settings: CopySettings) -> None:
 
 def _drift(
     sink: Sink,
-    table: str,
+    write: WriteRequest,
     target: pa.Schema | None,
     incoming: pa.Schema,
     settings: CopySettings,
@@ -289,7 +289,8 @@ def _drift(
 ) -> None:
     if target is None:
         return
-    known = {name.lower() for name in target.names}
+    table = write.table
+    known = {name.lower() for name in [*target.names, *write.partition]}
     new = [f for f in incoming if f.name.lower() not in known]
     if not new:
         return

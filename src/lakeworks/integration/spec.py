@@ -27,7 +27,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from lakeworks.engines.base import WriteMode
 from lakeworks.errors import Location, UserError
@@ -71,6 +71,14 @@ class TargetSpec(Strict):
     mode: WriteMode = WriteMode.APPEND
     partition: dict[str, str] = Field(default_factory=dict)
     key: list[str] = Field(default_factory=list)
+
+    @field_validator("partition", mode="before")
+    @classmethod
+    def _partition_text(cls, value: Any) -> Any:
+        # ``ds: ${bizdate}`` renders to a bare number in YAML; partition values are text.
+        if isinstance(value, dict):
+            return {k: v if isinstance(v, str) else str(v) for k, v in value.items()}
+        return value
 
     @model_validator(mode="after")
     def _mode_needs(self) -> TargetSpec:
