@@ -143,11 +143,13 @@ def _aggregate_roles(rule: Rule, m: _Measures, dialect: str) -> dict[str, str]:
         roles = {"rows": m.add(rows)}
         if len(cols) == 1:
             column = quote_column(cols[0])
-            roles["nonnull"] = m.add(exp.Count(this=column))
+            if t is not Template.DISTINCT_COUNT:
+                roles["nonnull"] = m.add(exp.Count(this=column.copy()))
             roles["distinct"] = m.add(exp.Count(this=exp.Distinct(expressions=[column.copy()])))
         else:
             complete = _all_not_null(cols)
-            roles["nonnull"] = m.add(_count_if(complete))
+            if t is not Template.DISTINCT_COUNT:
+                roles["nonnull"] = m.add(_count_if(complete.copy()))
             keyed = exp.Case(ifs=[exp.If(this=complete.copy(), true=_key(cols))])
             roles["distinct"] = m.add(exp.Count(this=exp.Distinct(expressions=[keyed])))
             if t is Template.UNIQUE and rule.null_keys is NullKeys.EQUAL:

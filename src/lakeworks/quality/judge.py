@@ -168,12 +168,13 @@ def judge_rule(rule: Rule, value: float) -> Judgement:
     label = rule_label(rule)
     shown = format_value(value, unit)
     band = rule.fail if verdict is Verdict.FAIL else rule.warn
+    bound_unit = Unit.RATIO if unit is Unit.PERCENT_CHANGE else unit  # bounds carry no sign
     if verdict is Verdict.PASS:
         return Judgement(verdict, f"{label} {shown}")
     if band.max is not None and value > band.max:
-        return Judgement(verdict, f"{label} {shown} > {format_value(band.max, unit)}")
+        return Judgement(verdict, f"{label} {shown} > {format_value(band.max, bound_unit)}")
     assert band.min is not None
-    return Judgement(verdict, f"{label} {shown} < {format_value(band.min, unit)}")
+    return Judgement(verdict, f"{label} {shown} < {format_value(band.min, bound_unit)}")
 
 
 def format_number(value: float) -> str:

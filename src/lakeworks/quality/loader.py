@@ -27,6 +27,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
+import lakeworks.sql.dialect  # noqa: F401  (registers the maxcompute dialect)
 from lakeworks.errors import Location, UserError, ValidationFailed
 from lakeworks.quality.models import (
     DEFAULT_SAMPLE_SIZE,
@@ -174,7 +175,7 @@ class _FileChecker:
         )
         warn = self._threshold(i, "warn", rc.warn, unit)
         fail = self._threshold(i, "fail", rc.fail, unit)
-        if warn.is_open and fail.is_open:
+        if not (_given(rc.warn) or _given(rc.fail)):
             default = spec.default_fail
             if returns is Returns.ROWS:
                 default = Threshold(max=0)
@@ -368,6 +369,10 @@ _REQUIRES_HINT = {
     "sql": "give a query returning one number, or the bad rows with 'returns: rows'",
     "ref_table": "name the table whose key the column must match",
 }
+
+
+def _given(config: ThresholdConfig | None) -> bool:
+    return config is not None and (config.min is not None or config.max is not None)
 
 
 def _first(*values: int | None) -> int:
