@@ -268,10 +268,11 @@ _TOKEN_RE = re.compile(
 class _RenderError(Exception):
     """A problem found while rendering; ``render`` adds the location."""
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    def __init__(self, message: str, hint: str | None = None, *, cycle: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.cycle = cycle
 
 
 def _known_hint(ctx: ParamContext) -> str:
@@ -290,13 +291,15 @@ def _resolve_name(name: str, ctx: ParamContext, stack: tuple[str, ...]) -> str:
     if key in ctx.parameters:
         if key in stack:
             chain = " -> ".join((*stack, key))
-            raise _RenderError(f"parameter '{key}' refers to itself ({chain})")
+            raise _RenderError(f"parameter '{key}' refers to itself ({chain})", cycle=True)
         if len(stack) >= _MAX_DEPTH:
             raise _RenderError(f"parameter '{key}' nests more than {_MAX_DEPTH} levels deep")
         value = ctx.parameters[key]
         try:
             return _render_text(value, ctx, (*stack, key))
         except _RenderError as exc:
+            if exc.cycle:
+                raise
             raise _RenderError(f"parameter '{key}' = '{value}': {exc.message}", exc.hint) from None
     builtin = _builtin(key, ctx)
     if builtin is not None:
