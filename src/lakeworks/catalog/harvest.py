@@ -1,0 +1,240 @@
+"""Harvest: read tables, columns, partitions and sizes from a warehouse engine, and
+what the workspace files say about them (owner, layer, tags, descriptions).
+
+Engines are asked through the ``Engine`` protocol (``list_tables``/``describe``) plus
+portable SQL for partition row counts; table sizes come from a per-dialect probe
+(``SIZE_PROBES``), chosen by ``engine.capabilities.dialect``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+
+from sqlglot import exp
+
+from lakeworks.catalog.lineage_index import NodeLineage
+from lakeworks.catalog.models import (
+    CatalogColumn,
+    CatalogPartition,
+    HarvestedTable,
+    TableAnnotation,
+)
+from lakeworks.engines.base import Engine, Session, TableInfo
+from lakeworks.errors import LakeworksError, NotFound
+from lakeworks.spec.models import LayerRule, Workspace
+
+DEFAULT_LAYERS: dict[str, str] = {"ods": "ods_", "dwd": "dwd_", "dws": "dws_", "ads": "ads_"}
+"""Layer name → table name prefix, used when the workspace configures no layers."""
+
+DEFAULT_SCHEMAS = frozenset({"main", "public", ""})
+"""Schemas whose tables are named without the schema (as node SQL names them)."""
+
+SizeProbe = Callable[[Session, str | None, str], int | None]
+
+
+def _duckdb_size(session: Session, schema: str | None, table: str) -> int | None:
+    """Bytes of the blocks a DuckDB table's checkpointed data occupies."""
+    qualified = f"{schema}.{table}" if schema else table
+    rows = session.execute(
+        "SELECT count(DISTINCT block_id) FROM pragma_storage_info(?) WHERE persistent",
+        [qualified],
+    ).rows
+    blocks = int(str(rows[0][0])) if rows and rows[0][0] is not None else 0
+    if not blocks:
+        return None
+    size = session.execute("SELECT block_size FROM pragma_database_size()").rows
+    return blocks * int(str(size[0][0])) if size else None
+
+
+def _postgres_size(session: Session, schema: str | None, table: str) -> int | None:
+    qualified = f'"{schema}"."{table}"' if schema else f'"{table}"'
+    rows = session.execute(f"SELECT pg_total_relation_size('{qualified}'::regclass)").rows
+    return int(str(rows[0][0])) if rows and rows[0][0] is not None else None
+
+
+SIZE_PROBES: dict[str, SizeProbe] = {"duckdb": _duckdb_size, "postgres": _postgres_size}
+"""How to read a table's size in bytes, per engine dialect (absent: sizes unknown)."""
+
+
+def catalog_name(schema: str | None, name: str) -> str:
+    """The name node SQL uses for a table: ``name`` in a default schema, else ``schema.name``."""
+    if schema is None or schema.lower() in DEFAULT_SCHEMAS:
+        return name.lower()
+    return f"{schema}.{name}".lower()
+
+
+def layer_of(name: str, layers: Mapping[str, LayerRule] | None = None) -> str | None:
+    """The layer a table belongs to by its name prefix (longest prefix wins)."""
+    base = name.rsplit(".", 1)[-1].lower()
+    rules = {layer: rule.prefix for layer, rule in layers.items()} if layers else DEFAULT_LAYERS
+    for layer, prefix in sorted(rules.items(), key=lambda kv: -len(kv[1])):
+        if prefix and base.startswith(prefix.lower()):
+            return layer
+    return None
+
+
+def harvest_engine(
+    engine: Engine,
+    *,
+    names: Iterable[str] | None = None,
+    partition_columns: Mapping[str, Sequence[str]] | None = None,
+    with_partitions: bool = True,
+) -> list[HarvestedTable]:
+    """Tables of ``engine`` (all, or only ``names``) with columns, partitions and sizes.
+
+    Partition columns come from the engine when it records them, else from
+    ``partition_columns`` (e.g. ``PARTITIONED BY`` in node code).
+    """
+    declared = {k.lower(): tuple(v) for k, v in (partition_columns or {}).items()}
+    if names is None:
+        infos = engine.list_tables()
+    else:
+        infos = []
+        for name in dict.fromkeys(n.lower() for n in names):
+            try:
+                infos.append(engine.describe(name))
+            except NotFound:
+                continue
+    probe = SIZE_PROBES.get(engine.capabilities.dialect)
+    known_partitions = getattr(engine, "partition_columns", None)
+    session = engine.session()
+    try:
+        return [
+            _harvest_one(session, engine, info, declared, probe, known_partitions, with_partitions)
+            for info in infos
+        ]
+    finally:
+        session.close()
+
+
+def _harvest_one(
+    session: Session,
+    engine: Engine,
+    info: TableInfo,
+    declared: Mapping[str, tuple[str, ...]],
+    probe: SizeProbe | None,
+    known_partitions: Callable[[str], list[str]] | None,
+    with_partitions: bool,
+) -> HarvestedTable:
+    name = catalog_name(info.schema, info.name)
+    column_names = {c.name.lower() for c in info.columns}
+    parts: tuple[str, ...] = ()
+    if known_partitions is not None:
+        try:
+            parts = tuple(c.lower() for c in known_partitions(name))
+        except LakeworksError:
+            parts = ()
+    if not parts:
+        parts = declared.get(name, ())
+    parts = tuple(p for p in parts if p in column_names)
+    columns = tuple(
+        CatalogColumn(
+            c.name.lower(), c.type, c.nullable, c.comment, is_partition=c.name.lower() in parts
+        )
+        for c in info.columns
+    )
+    size: int | None = None
+    if probe is not None:
+        try:
+            size = probe(session, info.schema, info.name)
+        except LakeworksError:
+            size = None
+    partitions: tuple[CatalogPartition, ...] | None = None
+    row_count = info.row_count
+    if parts and with_partitions and info.kind == "table":
+        partitions = _partition_stats(session, engine, info, parts, size)
+        row_count = sum(p.row_count or 0 for p in partitions)
+    return HarvestedTable(
+        name=name,
+        kind=info.kind,
+        comment=info.comment,
+        columns=columns,
+        partition_columns=parts,
+        row_count=row_count,
+        size_bytes=size,
+        partitions=partitions,
+    )
+
+
+def _partition_stats(
+    session: Session,
+    engine: Engine,
+    info: TableInfo,
+    parts: tuple[str, ...],
+    table_size: int | None,
+) -> tuple[CatalogPartition, ...]:
+    """Row count per partition; size estimated from the table size by row share."""
+    table = exp.table_(info.name, db=info.schema, quoted=True)
+    query = (
+        exp.select(*(exp.column(p, quoted=True) for p in parts), exp.func("COUNT", exp.Star()))
+        .from_(table)
+        .group_by(*(exp.column(p, quoted=True) for p in parts))
+        .order_by(*(exp.column(p, quoted=True) for p in parts))
+    )
+    rows = session.execute(query.sql(dialect=engine.capabilities.dialect)).rows
+    total = sum(int(str(r[-1])) for r in rows) or 0
+    out: list[CatalogPartition] = []
+    for row in rows:
+        count = int(str(row[-1]))
+        spec = "/".join(f"{p}={v}" for p, v in zip(parts, row[:-1], strict=True))
+        size = round(table_size * count / total) if table_size and total else None
+        out.append(CatalogPartition(spec, count, size))
+    return tuple(out)
+
+
+def workspace_annotations(
+    workspace: Workspace, lineage: Sequence[NodeLineage]
+) -> list[TableAnnotation]:
+    """What the workspace says about every table a node writes.
+
+    Owner, tags and description come from the writing node (tags also from its
+    workflow); the layer from the naming rules; declared columns and column comments
+    from ``CREATE TABLE`` statements in the node's code.
+    """
+    nodes = {n.key: n for n in workspace.nodes()}
+    out: dict[str, TableAnnotation] = {}
+    for item in lineage:
+        node = nodes.get(item.node_key)
+        if node is None:
+            continue
+        workflow = workspace.workflows.get(node.workflow)
+        tags = tuple(
+            dict.fromkeys([*node.header.tags, *(workflow.config.tags if workflow else [])])
+        )
+        declared = {d.name: d for d in item.declared}
+        for table in sorted(item.writes):
+            decl = declared.get(table)
+            columns = (
+                tuple(
+                    [CatalogColumn(c.name, c.type, comment=c.comment) for c in decl.columns]
+                    + [
+                        CatalogColumn(c.name, c.type, comment=c.comment, is_partition=True)
+                        for c in decl.partition_columns
+                    ]
+                )
+                if decl
+                else ()
+            )
+            out[table] = TableAnnotation(
+                name=table,
+                owner=node.settings.owner,
+                layer=layer_of(table, workspace.config.layers),
+                tags=tags,
+                description=(decl.comment if decl and decl.comment else None)
+                or node.header.description,
+                writer_node=node.key,
+                declared=columns,
+                partition_columns=tuple(c.name for c in decl.partition_columns) if decl else (),
+                column_descriptions={
+                    c.name: c.comment for c in (decl.columns if decl else ()) if c.comment
+                },
+            )
+    return [out[k] for k in sorted(out)]
+
+
+def harvest_time() -> datetime:
+    """Now, UTC-naive, as the store keeps time."""
+    from lakeworks.store.clock import utcnow
+
+    return utcnow()

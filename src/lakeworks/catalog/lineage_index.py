@@ -1,0 +1,294 @@
+"""Lineage of a whole workspace: every node's table and column edges, in one pass.
+
+SQL nodes are rendered for a sample date, parsed once, ordered by the tables they
+write and read, then analysed upstream first, so that ``SELECT *`` over a table another
+node creates is expanded with that node's output columns even before any run. Sync
+nodes give column edges from their column mapping; other kinds (Python, shell) give
+table edges from their declared inputs and outputs.
+
+Tables outside the warehouse are named ``<data source>:<table>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from lakeworks.errors import LakeworksError, UserError
+from lakeworks.schedule.node_io import SAMPLE_CYCLE_TIME, node_io
+from lakeworks.spec.models import Node, NodeKind, Workspace
+from lakeworks.sql.lineage import (
+    ColumnEdge,
+    ColumnRef,
+    EdgeKind,
+    ParsedStatement,
+    ScriptLineage,
+    TableDecl,
+    parse_statements,
+    quick_tables,
+    statements_lineage,
+)
+from lakeworks.sql.params import ParamContext, render
+
+
+@dataclass(frozen=True)
+class NodeLineage:
+    """The lineage one node version creates."""
+
+    node_key: str
+    kind: str
+    code_hash: str
+    node_version: int | None = None
+    owner: str | None = None
+    reads: frozenset[str] = frozenset()
+    writes: frozenset[str] = frozenset()
+    table_edges: frozenset[tuple[str, str]] = frozenset()
+    edges: tuple[ColumnEdge, ...] = ()
+    filters: frozenset[tuple[ColumnRef, str]] = frozenset()
+    """(source column, target table): the column decides which rows the table gets."""
+    unresolved: tuple[ColumnRef, ...] = ()
+    problems: tuple[str, ...] = ()
+    declared: tuple[TableDecl, ...] = ()
+    column_level: bool = True
+    """False for node kinds whose code Lakeworks cannot read (Python, shell)."""
+    learned: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return self.column_level and not self.unresolved and not self.problems
+
+
+ColumnMapper = Callable[[Workspace, Node, Mapping[str, Sequence[str]]], NodeLineage]
+"""Builds the lineage of a node kind that is not SQL (e.g. sync)."""
+
+_mappers: dict[NodeKind, ColumnMapper] = {}
+
+
+def register_column_mapper(kind: NodeKind, mapper: ColumnMapper) -> None:
+    """Teach lineage how a node kind's column edges are found."""
+    _mappers[kind] = mapper
+
+
+def code_digest(node: Node) -> str:
+    """The same digest the store's node versions use for this node's code and header."""
+    digest = hashlib.sha256()
+    digest.update(node.code.encode())
+    digest.update(b"\0")
+    digest.update(node.header.model_dump_json().encode())
+    return digest.hexdigest()
+
+
+def analyse_workspace(
+    workspace: Workspace,
+    schema: Mapping[str, Sequence[str]] | None = None,
+    *,
+    versions: Mapping[tuple[str, str], int] | None = None,
+    only: Iterable[str] | None = None,
+) -> list[NodeLineage]:
+    """The lineage of every node (or of the nodes keyed in ``only``).
+
+    ``schema`` gives known table columns (the catalog); ``versions`` maps
+    (node key, code digest) to the stored node version number.
+    """
+    wanted = set(only) if only is not None else None
+    nodes = [n for n in workspace.nodes() if wanted is None or n.key in wanted]
+    known: dict[str, Sequence[str]] = dict(schema or {})
+    parsed: dict[str, tuple[list[ParsedStatement], set[str], set[str]]] = {}
+    results: dict[str, NodeLineage] = {}
+    for node in nodes:
+        base = _base(node, versions or {})
+        if node.kind is NodeKind.SQL:
+            try:
+                statements = parse_statements(
+                    _rendered(workspace, node), workspace.dialect_for(node)
+                )
+            except UserError as exc:
+                results[node.key] = _replace(base, problems=(exc.render(),), column_level=False)
+                continue
+            reads, writes = quick_tables(statements)
+            parsed[node.key] = (statements, reads, writes)
+            continue
+        mapper = _mappers.get(node.kind)
+        try:
+            if mapper is not None:
+                results[node.key] = _stamp(mapper(workspace, node, known), base)
+                known.update(results[node.key].learned)
+            else:
+                results[node.key] = _declared_only(workspace, node, base)
+        except LakeworksError as exc:
+            results[node.key] = _replace(base, problems=(exc.render(),), column_level=False)
+    by_key = {n.key: n for n in nodes}
+    for key in _upstream_first(parsed):
+        statements, _, _ = parsed[key]
+        node = by_key[key]
+        script = statements_lineage(statements, known, dialect=workspace.dialect_for(node))
+        item = _from_script(node, script, _base(node, versions or {}))
+        known.update(item.learned)
+        results[key] = item
+    return [results[n.key] for n in nodes if n.key in results]
+
+
+def _rendered(workspace: Workspace, node: Node) -> str:
+    ctx = ParamContext(cycle_time=SAMPLE_CYCLE_TIME, parameters=workspace.parameters_for(node))
+    return render(node.code, ctx, path=node.path, first_line=node.span.first_code_line)
+
+
+def _base(node: Node, versions: Mapping[tuple[str, str], int]) -> NodeLineage:
+    digest = code_digest(node)
+    return NodeLineage(
+        node_key=node.key,
+        kind=node.kind.value,
+        code_hash=digest,
+        node_version=versions.get((node.key, digest)),
+        owner=node.settings.owner,
+    )
+
+
+def _replace(base: NodeLineage, **changes: object) -> NodeLineage:
+    from dataclasses import replace
+
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def _stamp(item: NodeLineage, base: NodeLineage) -> NodeLineage:
+    """A mapper's result with the node's identity, version and owner filled in."""
+    return _replace(
+        item,
+        node_key=base.node_key,
+        kind=base.kind,
+        code_hash=base.code_hash,
+        node_version=base.node_version,
+        owner=base.owner,
+    )
+
+
+def _declared_only(workspace: Workspace, node: Node, base: NodeLineage) -> NodeLineage:
+    io = node_io(workspace, node)
+    return _replace(
+        base,
+        reads=io.reads,
+        writes=io.writes,
+        table_edges=frozenset((r, w) for r in io.reads for w in io.writes),
+        column_level=False,
+    )
+
+
+def _from_script(node: Node, script: ScriptLineage, base: NodeLineage) -> NodeLineage:
+    offset = node.span.first_code_line - 1
+    written: set[str] = set()
+    external: set[str] = set()
+    for statement in script.statements:
+        external.update(statement.reads - written)
+        if statement.writes and statement.target:
+            written.add(statement.target)
+    problems = tuple(
+        f"{node.path}:{(s.line or 1) + offset}: {p}" for s in script.statements for p in s.problems
+    )
+    filters = frozenset((ref, s.target) for s in script.statements if s.target for ref in s.filters)
+    declared = tuple(s.declared for s in script.statements if s.declared is not None)
+    learned = {t: cols for t, cols in script.schemas.items() if t in written and t not in external}
+    return _replace(
+        base,
+        reads=frozenset(external),
+        writes=frozenset(written),
+        table_edges=frozenset(script.table_edges),
+        edges=tuple(sorted(script.column_edges)),
+        filters=filters,
+        unresolved=tuple(sorted(script.unresolved)),
+        problems=problems,
+        declared=declared,
+        learned=learned,
+    )
+
+
+def _upstream_first(parsed: Mapping[str, tuple[object, set[str], set[str]]]) -> list[str]:
+    """Node keys ordered so that writers come before readers (cycles: file order)."""
+    writers: dict[str, list[str]] = {}
+    for key, (_, _, writes) in parsed.items():
+        for table in writes:
+            writers.setdefault(table, []).append(key)
+    waiting = {
+        key: {w for t in reads for w in writers.get(t, ()) if w != key}
+        for key, (_, reads, _) in parsed.items()
+    }
+    dependents: dict[str, list[str]] = {}
+    for key, ups in waiting.items():
+        for up in ups:
+            dependents.setdefault(up, []).append(key)
+    ready = [k for k in parsed if not waiting[k]]
+    order: list[str] = []
+    done: set[str] = set()
+    while ready:
+        key = ready.pop()
+        if key in done:
+            continue
+        done.add(key)
+        order.append(key)
+        for child in dependents.get(key, ()):
+            waiting[child].discard(key)
+            if not waiting[child]:
+                ready.append(child)
+    order.extend(k for k in parsed if k not in done)
+    return order
+
+
+# -- sync nodes ------------------------------------------------------------------------
+
+
+def _sync_lineage(
+    workspace: Workspace, node: Node, known: Mapping[str, Sequence[str]]
+) -> NodeLineage:
+    """Column edges of a sync node from its column mapping (source → target)."""
+    from lakeworks.integration.plan import parse_node
+    from lakeworks.integration.spec import WAREHOUSE
+
+    ctx = ParamContext(cycle_time=SAMPLE_CYCLE_TIME, parameters=workspace.parameters_for(node))
+    spec, _, _ = parse_node(workspace, node, ctx)
+    source_name = spec.source.object_name
+    base = NodeLineage(node_key=node.key, kind=node.kind.value, code_hash="")
+    if source_name is None:
+        return _replace(base, problems=("a sync from a query has no column lineage",))
+    source = dataset_name(spec.source.data_source, source_name, WAREHOUSE)
+    target = dataset_name(spec.target.data_source, spec.target.table, WAREHOUSE)
+    mapping = spec.column_specs()
+    edges: list[ColumnEdge] = []
+    unresolved: list[ColumnRef] = []
+    if mapping is None:
+        columns = known.get(source)
+        if columns:
+            edges = [
+                ColumnEdge(ColumnRef(source, c), ColumnRef(target, c), EdgeKind.DIRECT)
+                for c in columns
+            ]
+        else:
+            unresolved = [ColumnRef(target, "*")]
+    else:
+        for column in mapping:
+            kind = EdgeKind.TRANSFORM if column.type else EdgeKind.DIRECT
+            edges.append(
+                ColumnEdge(
+                    ColumnRef(source, column.source.lower()),
+                    ColumnRef(target, column.target.lower()),
+                    kind,
+                )
+            )
+    learned = {target: tuple(e.target.column for e in edges)} if edges else {}
+    return _replace(
+        base,
+        reads=frozenset({source}),
+        writes=frozenset({target}),
+        table_edges=frozenset({(source, target)}),
+        edges=tuple(sorted(edges)),
+        unresolved=tuple(unresolved),
+        learned=learned,
+    )
+
+
+def dataset_name(data_source: str, table: str, warehouse: str = "warehouse") -> str:
+    """How lineage names a table: plain in the warehouse, ``source:table`` elsewhere."""
+    name = table.lower()
+    return name if data_source == warehouse else f"{data_source}:{name}"
+
+
+register_column_mapper(NodeKind.SYNC, _sync_lineage)

@@ -1,0 +1,222 @@
+"""Storing workspace lineage: node summaries, table and column edges, unresolved
+columns, and the things attached to tables (quality rules, data APIs).
+
+Lineage is replaced per node: analysing a node again deletes what its previous version
+created and writes the new edges, all in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from lakeworks.catalog import search
+from lakeworks.catalog.lineage_index import NodeLineage
+from lakeworks.catalog.tables import (
+    lineage_column_edges,
+    lineage_dependents,
+    lineage_nodes,
+    lineage_table_edges,
+    lineage_unresolved,
+)
+from lakeworks.spec.models import Node, Workspace
+from lakeworks.store.database import Database
+from lakeworks.store.schema import node_versions
+
+FILTER = "filter"
+"""Kind of a column edge whose source decides which rows the target table gets."""
+
+_BATCH = 5000
+
+
+@dataclass(frozen=True)
+class Dependent:
+    """Something attached to a table that must hear about changes upstream."""
+
+    table: str
+    kind: str
+    """``quality_rule`` or ``data_api``."""
+    name: str
+    owner: str | None = None
+    columns: tuple[str, ...] = ()
+
+
+def stored_versions(db: Database, workspace: str, env: str) -> dict[tuple[str, str], int]:
+    """(node key, code digest) → version number of every recorded node version."""
+    v = node_versions
+    with db.read() as conn:
+        rows = conn.execute(
+            sa.select(v.c.node_key, v.c.code_hash, v.c.version).where(
+                v.c.workspace == workspace, v.c.env == env
+            )
+        )
+        return {(r.node_key, r.code_hash): r.version for r in rows}
+
+
+def save_lineage(
+    db: Database,
+    workspace: Workspace | str,
+    env: str,
+    items: Sequence[NodeLineage],
+    *,
+    now: datetime,
+    replace_all: bool = False,
+) -> None:
+    """Replace the stored lineage of the given nodes (of every node with ``replace_all``)."""
+    ws_name = workspace if isinstance(workspace, str) else workspace.name
+    nodes = {} if isinstance(workspace, str) else {n.key: n for n in workspace.nodes()}
+    scope = {"workspace": ws_name, "env": env}
+    keys = [i.node_key for i in items]
+    with db.write() as conn:
+        for table in (
+            lineage_nodes,
+            lineage_table_edges,
+            lineage_column_edges,
+            lineage_unresolved,
+        ):
+            where = sa.and_(table.c.workspace == ws_name, table.c.env == env)
+            if replace_all:
+                conn.execute(sa.delete(table).where(where))
+                continue
+            for start in range(0, len(keys), 500):
+                conn.execute(
+                    sa.delete(table).where(where, table.c.node_key.in_(keys[start : start + 500]))
+                )
+        if replace_all:
+            search.remove_kind(conn, ws_name, env, "node")
+        _insert(conn, lineage_nodes, [_node_row(scope, i, now) for i in items])
+        _insert(
+            conn,
+            lineage_table_edges,
+            [
+                {
+                    **scope,
+                    "source_table": s,
+                    "target_table": t,
+                    "node_key": i.node_key,
+                    "node_version": i.node_version,
+                }
+                for i in items
+                for s, t in sorted(i.table_edges)
+            ],
+        )
+        _insert(conn, lineage_column_edges, list(_column_rows(scope, items)))
+        _insert(
+            conn,
+            lineage_unresolved,
+            [
+                {
+                    **scope,
+                    "node_key": i.node_key,
+                    "target_table": ref.table,
+                    "target_column": ref.column,
+                }
+                for i in items
+                for ref in i.unresolved
+            ],
+        )
+        docs = [node_document(nodes[i.node_key]) for i in items if i.node_key in nodes]
+        search.index(conn, ws_name, env, docs)
+
+
+def save_dependents(
+    db: Database, workspace: str, env: str, dependents: Iterable[Dependent], *, kind: str
+) -> None:
+    """Replace every stored dependent of ``kind`` with ``dependents``."""
+    d = lineage_dependents
+    rows = [
+        {
+            "workspace": workspace,
+            "env": env,
+            "table_name": x.table.lower(),
+            "kind": x.kind,
+            "name": x.name,
+            "owner": x.owner,
+            "columns": ",".join(x.columns),
+        }
+        for x in dependents
+    ]
+    with db.write() as conn:
+        conn.execute(
+            sa.delete(d).where(d.c.workspace == workspace, d.c.env == env, d.c.kind == kind)
+        )
+        _insert(conn, d, rows)
+
+
+def quality_dependents(workspace: Workspace) -> tuple[list[Dependent], list[str]]:
+    """The workspace's quality rules as dependents of their tables, and any problems."""
+    from lakeworks.errors import UserError, ValidationFailed
+    from lakeworks.quality.loader import find_rule_files, load_rules
+
+    try:
+        rules = load_rules(
+            find_rule_files(workspace.root), default_dialect=workspace.config.sql_dialect
+        )
+    except ValidationFailed as exc:
+        return [], [e.render() for e in exc.errors]
+    except UserError as exc:
+        return [], [exc.render()]
+    return [
+        Dependent(r.table, "quality_rule", r.name, r.owner, tuple(c.lower() for c in r.columns))
+        for r in rules.rules
+        if r.enabled
+    ], []
+
+
+def node_document(node: Node) -> search.SearchDoc:
+    """The search document of a node: its key, description, tags and code."""
+    return search.SearchDoc(
+        kind="node",
+        ref=node.key,
+        name=f"{node.key} {node.name}",
+        docs=node.header.description or "",
+        tags=" ".join([*node.header.tags, node.settings.owner or "", node.kind.value]),
+        code=node.code,
+    )
+
+
+def _node_row(scope: dict[str, str], item: NodeLineage, now: datetime) -> dict[str, Any]:
+    return {
+        **scope,
+        "node_key": item.node_key,
+        "node_version": item.node_version,
+        "code_hash": item.code_hash,
+        "kind": item.kind,
+        "owner": item.owner,
+        "complete": item.complete,
+        "problems": json.dumps(list(item.problems)),
+        "analysed_at": now,
+    }
+
+
+def _column_rows(scope: dict[str, str], items: Sequence[NodeLineage]) -> Iterable[dict[str, Any]]:
+    for item in items:
+        common = {**scope, "node_key": item.node_key, "node_version": item.node_version}
+        for edge in item.edges:
+            yield {
+                **common,
+                "source_table": edge.source.table,
+                "source_column": edge.source.column,
+                "target_table": edge.target.table,
+                "target_column": edge.target.column,
+                "kind": edge.kind.value,
+            }
+        for ref, target in sorted(item.filters):
+            yield {
+                **common,
+                "source_table": ref.table,
+                "source_column": ref.column,
+                "target_table": target,
+                "target_column": "",
+                "kind": FILTER,
+            }
+
+
+def _insert(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    for start in range(0, len(rows), _BATCH):
+        conn.execute(sa.insert(table), rows[start : start + _BATCH])
