@@ -166,15 +166,17 @@ def judge_rule(rule: Rule, value: float) -> Judgement:
     verdict = judge(value, rule.warn, rule.fail)
     unit = rule_unit(rule)
     label = rule_label(rule)
-    shown = format_value(value, unit)
     band = rule.fail if verdict is Verdict.FAIL else rule.warn
     bound_unit = Unit.RATIO if unit is Unit.PERCENT_CHANGE else unit  # bounds carry no sign
     if verdict is Verdict.PASS:
-        return Judgement(verdict, f"{label} {shown}")
-    if band.max is not None and value > band.max:
-        return Judgement(verdict, f"{label} {shown} > {format_value(band.max, bound_unit)}")
-    assert band.min is not None
-    return Judgement(verdict, f"{label} {shown} < {format_value(band.min, bound_unit)}")
+        return Judgement(verdict, f"{label} {format_value(value, unit)}")
+    bound = band.max if band.max is not None and value > band.max else band.min
+    assert bound is not None
+    sign = ">" if bound == band.max and value > bound else "<"
+    shown = format_value(value, unit, scale=bound)
+    return Judgement(
+        verdict, f"{label} {shown} {sign} {format_value(bound, bound_unit, scale=bound)}"
+    )
 
 
 def format_number(value: float) -> str:
@@ -186,13 +188,22 @@ def format_number(value: float) -> str:
     return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
-def format_value(value: float, unit: Unit) -> str:
-    """``value`` with its unit: ``12.5 %``, ``+35 %``, ``27.5 h``, ``1200``."""
+def _duration_unit(reference: float) -> tuple[float, str]:
+    for size, suffix in ((86400, "d"), (3600, "h"), (60, "min")):
+        if abs(reference) >= 2 * size:
+            return size, suffix
+    return 1, "s"
+
+
+def format_value(value: float, unit: Unit, *, scale: float | None = None) -> str:
+    """``value`` with its unit: ``12.5 %``, ``+35 %``, ``27.5 h``, ``1200``.
+
+    Durations are shown in d, h, min or s chosen from ``scale`` (default: the value),
+    so that a value and its threshold read in the same unit.
+    """
     if unit is Unit.SECONDS:
-        for size, suffix in ((86400, "d"), (3600, "h"), (60, "min")):
-            if abs(value) >= size:
-                return f"{format_number(value / size)} {suffix}"
-        return f"{format_number(value)} s"
+        size, suffix = _duration_unit(value if scale is None else scale)
+        return f"{format_number(value / size)} {suffix}"
     text = format_number(value)
     if unit is Unit.PERCENT_CHANGE and value > 0:
         text = "+" + text

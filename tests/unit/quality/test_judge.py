@@ -48,9 +48,10 @@ def test_messages_read_like_the_issue() -> None:
 @pytest.mark.parametrize(
     ("value", "unit", "shown"),
     [
-        (93600, Unit.SECONDS, "1.08 d"),
+        (193600, Unit.SECONDS, "2.24 d"),
+        (93600, Unit.SECONDS, "26 h"),
         (7200, Unit.SECONDS, "2 h"),
-        (90, Unit.SECONDS, "1.5 min"),
+        (150, Unit.SECONDS, "2.5 min"),
         (12, Unit.SECONDS, "12 s"),
         (-12.345, Unit.PERCENT_CHANGE, "-12.35 %"),
         (1234567.0, Unit.COUNT, "1234567"),
