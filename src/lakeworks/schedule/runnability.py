@@ -95,7 +95,7 @@ def unmet_upstream(
     upstream: Iterable[UpstreamInstance], states: Mapping[InstanceKey, InstanceState]
 ) -> list[UpstreamInstance]:
     """The upstream instances that are not done yet, in the given order."""
-    return [u for u in upstream if states.get(u.key) not in DONE_STATES]
+    return [u for u in upstream if states.get((u.node_key, u.cycle_time)) not in DONE_STATES]
 
 
 def evaluate(

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import IntEnum
 
-from lakeworks.schedule.cycles import load_zone, to_utc
+from lakeworks.schedule.cycles import load_zone, local_midnight, to_utc
 from lakeworks.schedule.dependencies import GraphView, InstanceKey
 from lakeworks.schedule.planning import PlannedInstance, Planner, planning_window
 from lakeworks.schedule.runnability import (
@@ -37,7 +37,7 @@ from lakeworks.store.models import InstanceState
 @dataclass(frozen=True)
 class SimulationConfig:
     start: datetime
-    """Aware; the first instant simulated (plan from here)."""
+    """Aware; the simulation covers whole local days from the day of ``start``."""
     days: int = 30
     failure_rate: float = 0.05
     """Chance that one attempt fails."""
@@ -70,7 +70,9 @@ class SimulationResult:
     """When an instance reached success, skipped or failed."""
     reasons: dict[InstanceKey, str | None]
     """The last reason recorded for instances that did not finish."""
+    start: datetime
     end: datetime
+    """The simulated whole local days ``[start, end)``, aware UTC."""
     duplicates: int = 0
     """Instances a scheduler tried to create that already existed (must be 0)."""
     plan_calls: int = 0
@@ -101,14 +103,15 @@ class _Model:
         self.tz = load_zone(self.zone)
         self.planner = Planner(workspace, graph)
         self.rng = random.Random(config.seed)
-        self.start = to_utc(config.start)
-        self.end = self.start + timedelta(days=config.days)
+        first_day = to_utc(config.start).astimezone(self.tz).date()
+        self.start = local_midnight(first_day, self.tz)
+        self.end = local_midnight(first_day + timedelta(days=config.days), self.tz)
         self.now = self.start
         self.planned_until = self.start
         self.free = {g: c.slots for g, c in workspace.config.resource_groups.items()}
         self.events: list[_Event] = []
         self.seq = 0
-        self.result = SimulationResult({}, {}, {}, {}, {}, self.end)
+        self.result = SimulationResult({}, {}, {}, {}, {}, self.start, self.end)
         self.state = self.result.final_states
         self.children: dict[InstanceKey, list[InstanceKey]] = {}
         self.next_attempt: dict[InstanceKey, datetime] = {}
@@ -134,8 +137,8 @@ class _Model:
         if horizon > self.planned_until:
             self._create(self._plan(self.planned_until, horizon))
             self.planned_until = horizon
-        if self.config.duplicate_scheduler:
-            self._create(self._plan(self.start, horizon))
+        if self.config.duplicate_scheduler:  # a restarted twin re-plans the last days
+            self._create(self._plan(max(self.start, horizon - timedelta(days=3)), horizon))
 
     def _plan(self, start: datetime, end: datetime) -> list[PlannedInstance]:
         self.result.plan_calls += 1
