@@ -105,7 +105,10 @@ class _Tokenizer(Hive.Tokenizer):
 
     def tokenize(self, sql: str) -> list[Token]:
         tokens = super().tokenize(sql)
-        return rewrite_tokens(tokens)
+        upper = sql.upper()
+        if "LIFECYCLE" in upper or any(name in upper for name in _RENAME):
+            return rewrite_tokens(tokens)
+        return tokens
 
 
 def rewrite_tokens(tokens: list[Token]) -> list[Token]:
@@ -154,13 +157,13 @@ def _ts(node: exp.Expr) -> exp.Expr:
     """``node`` as a TIMESTAMP (MaxCompute converts strings to DATETIME implicitly)."""
     if isinstance(node, exp.Cast) and node.to.is_type(exp.DType.TIMESTAMP):
         return node
-    return exp.cast(node, exp.DType.TIMESTAMP)
+    return exp.cast(node, exp.DType.TIMESTAMP, copy=False)
 
 
 def _getdate(args: Sequence[exp.Expr]) -> exp.Expr | None:
     if args:
         return None
-    return exp.cast(exp.CurrentTimestamp(), exp.DType.TIMESTAMP)
+    return exp.cast(exp.CurrentTimestamp(), exp.DType.TIMESTAMP, copy=False)
 
 
 def _dateadd(args: Sequence[exp.Expr]) -> exp.Expr | None:
@@ -223,6 +226,9 @@ _FUNCTIONS: dict[str, Callable[[Sequence[exp.Expr]], exp.Expr | None]] = {
 }
 
 
+_FUNCTION_NAMES = tuple(RENAMED_FUNCTIONS.get(n, n) for n in _FUNCTIONS)
+
+
 def _normalize_node(node: exp.Expr) -> exp.Expr:
     if isinstance(node, exp.Anonymous):
         name = node.name.upper()
@@ -237,12 +243,16 @@ def _normalize_node(node: exp.Expr) -> exp.Expr:
     if isinstance(node, exp.ToChar):
         fmt = node.args.get("format")
         if fmt is None:
-            return exp.cast(node.this, exp.DType.TEXT)
+            return exp.cast(node.this, exp.DType.TEXT, copy=False)
         if isinstance(fmt, exp.Literal) and fmt.is_string:
             return exp.TimeToStr(
                 this=_ts(node.this), format=exp.Literal.string(to_strftime(fmt.name))
             )
     return node
+
+
+#: Upper-case names whose presence in a script means ``normalize`` has work to do.
+NORMALIZED_NAMES = ("TO_CHAR", "MAX_PT", *_FUNCTION_NAMES)
 
 
 def normalize(expression: exp.Expr) -> exp.Expr:
@@ -251,7 +261,7 @@ def normalize(expression: exp.Expr) -> exp.Expr:
     Calls this function cannot rewrite (a wrong argument count, an unknown date part)
     stay as ``exp.Anonymous`` so that the caller can report them with a location.
     """
-    calls = [n for n in expression.walk(bfs=False) if isinstance(n, exp.Anonymous | exp.ToChar)]
+    calls = list(expression.find_all(exp.Anonymous, exp.ToChar, bfs=False))
     # Depth-first pre-order, reversed: arguments are rewritten before their callers.
     for node in reversed(calls):
         rewritten = _normalize_node(node)

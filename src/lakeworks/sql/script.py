@@ -128,7 +128,8 @@ def _parse_cached(text: str, dialect_name: str) -> tuple[ParsedStatement, ...]:
         tokens = d.tokenize(text)
     except TokenError as exc:
         raise _token_error(text, exc) from None
-    is_maxcompute = isinstance(d, mc.MaxCompute)
+    upper = text.upper()
+    is_maxcompute = isinstance(d, mc.MaxCompute) and any(n in upper for n in mc.NORMALIZED_NAMES)
     out: list[ParsedStatement] = []
     for chunk in _split(tokens):
         try:
@@ -143,8 +144,22 @@ def _parse_cached(text: str, dialect_name: str) -> tuple[ParsedStatement, ...]:
                 continue
             if is_maxcompute:
                 expression = mc.normalize(expression)
+            _drop_positions(expression)
             out.append(ParsedStatement(expression, body, line, column))
     return tuple(out)
+
+
+def _drop_positions(expression: exp.Expr) -> None:
+    """Forget token positions except on function calls and their arguments (kept for
+    error locations): copying a tree copies every node's position dict, and translation
+    copies each statement."""
+    for node in expression.walk():
+        if (
+            node._meta is not None
+            and not isinstance(node, exp.Anonymous)
+            and not isinstance(node.parent, exp.Anonymous)
+        ):
+            node._meta = None
 
 
 def _split(tokens: list[Token]) -> list[list[Token]]:

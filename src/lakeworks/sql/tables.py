@@ -86,18 +86,13 @@ def _write_targets(expression: exp.Expr) -> tuple[list[exp.Table], list[exp.Tabl
     return [], []
 
 
-def _cte_names(expression: exp.Expr) -> set[str]:
-    return {cte.alias_or_name.lower() for cte in expression.find_all(exp.CTE)}
-
-
-def _max_pt_reads(expression: exp.Expr) -> set[str]:
-    reads: set[str] = set()
-    for func in expression.find_all(exp.Anonymous):
-        if func.name.upper() == "MAX_PT" and func.expressions:
-            arg = func.expressions[0]
-            if isinstance(arg, exp.Literal) and arg.is_string and arg.name:
-                reads.add(arg.name.lower())
-    return reads
+def _max_pt_table(func: exp.Anonymous) -> str | None:
+    if func.name.upper() != "MAX_PT" or not func.expressions:
+        return None
+    arg = func.expressions[0]
+    if isinstance(arg, exp.Literal) and arg.is_string and arg.name:
+        return arg.name.lower()
+    return None
 
 
 _TABLE_KINDS = frozenset({"TABLE", "VIEW", "MATERIALIZED VIEW"})
@@ -107,16 +102,22 @@ def statement_tables(expression: exp.Expr) -> StatementTables:
     """The tables one parsed statement reads, writes and creates."""
     written, created = _write_targets(expression)
     target_ids = {id(t) for t in written}
-    ctes = _cte_names(expression)
+    ctes: set[str] = set()
+    tables: list[exp.Table] = []
     reads: set[str] = set()
-    for table in expression.find_all(exp.Table):
-        if id(table) in target_ids:
-            continue
+    for node in expression.find_all(exp.Table, exp.CTE, exp.Anonymous):
+        if isinstance(node, exp.Table):
+            if id(node) not in target_ids:
+                tables.append(node)
+        elif isinstance(node, exp.CTE):
+            ctes.add(node.alias_or_name.lower())
+        elif isinstance(node, exp.Anonymous) and (pt := _max_pt_table(node)) is not None:
+            reads.add(pt)
+    for table in tables:
         name = table_name(table)
         if name is None or (not table.args.get("db") and name in ctes):
             continue
         reads.add(name)
-    reads |= _max_pt_reads(expression)
     if isinstance(expression, exp.Create | exp.Drop):
         kind = str(expression.args.get("kind") or "").upper()
         if kind not in _TABLE_KINDS:

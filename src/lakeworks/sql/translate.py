@@ -269,7 +269,9 @@ class _Translator:
                 hint=f"declare `dialect: {self.target.name}` on the node to run engine SQL "
                 "unchanged",
             )
-        expression = self._replace_max_pt(original.copy())
+        expression = original.copy()
+        if "MAX_PT" in self.statement.text.upper():
+            expression = self._replace_max_pt(expression)
         steps, atomic = self._rewrite(expression)
         return [self._generate(step) for step in steps], atomic
 
@@ -609,8 +611,12 @@ class _Translator:
 
     def _generate(self, expression: exp.Expr) -> str:
         try:
+            # The tree is this statement's own copy: no need to copy it again.
             return expression.sql(
-                dialect=self.target.name, unsupported_level=ErrorLevel.RAISE, comments=False
+                dialect=self.target.name,
+                copy=False,
+                unsupported_level=ErrorLevel.RAISE,
+                comments=False,
             )
         except UnsupportedError as exc:
             raise self.error(
