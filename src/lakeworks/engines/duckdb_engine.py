@@ -215,7 +215,9 @@ class DuckDBEngine:
         out: dict[tuple[str, str], list[ColumnInfo]] = {}
         for schema, table, column, dtype, nullable, comment in rows:
             out.setdefault((str(schema), str(table)), []).append(
-                ColumnInfo(str(column), str(dtype), bool(nullable), str(comment) if comment else None)
+                ColumnInfo(
+                    str(column), str(dtype), bool(nullable), str(comment) if comment else None
+                )
             )
         return out
 

@@ -1,0 +1,63 @@
+"""The ``lakeworks`` command line. Sub-command groups live in their own modules."""
+
+from __future__ import annotations
+
+import typer
+
+from lakeworks import __version__
+from lakeworks.cli import develop
+
+app = typer.Typer(
+    name="lakeworks",
+    help="Lakeworks: develop, schedule, operate and govern data pipelines.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+develop.register(app)
+
+
+def _register_groups() -> None:
+    """Attach each sub-command group; a group whose extra is not installed is left out."""
+    import importlib
+
+    for module_name, attr, name in GROUPS:
+        try:
+            module = importlib.import_module(f"lakeworks.cli.{module_name}")
+        except ImportError as exc:
+            if exc.name and exc.name.startswith("lakeworks"):
+                raise
+            continue
+        group = getattr(module, attr)
+        if isinstance(group, typer.Typer):
+            app.add_typer(group, name=name)
+        else:
+            group(app)
+
+
+GROUPS: list[tuple[str, str, str]] = [
+    # (module in lakeworks.cli, attribute, group name); a callable attribute registers itself
+    ("quality", "app", "quality"),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"lakeworks {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
+) -> None:
+    """Lakeworks: develop, schedule, operate and govern data pipelines."""
+
+
+def main() -> None:
+    """Entry point of the ``lakeworks`` command."""
+    _register_groups()
+    app()

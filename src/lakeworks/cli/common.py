@@ -1,0 +1,91 @@
+"""Shared CLI plumbing: options, opening the workspace, store and engine, errors."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
+
+import typer
+
+from lakeworks.errors import LakeworksError, UserError, ValidationFailed
+
+if TYPE_CHECKING:
+    from lakeworks.engines.base import Engine
+    from lakeworks.spec.models import Workspace
+    from lakeworks.store.database import Database
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+WorkspaceOption = Annotated[
+    Path,
+    typer.Option(
+        "--workspace",
+        "-w",
+        help="Workspace folder (default: the current directory).",
+        show_default=False,
+    ),
+]
+EnvOption = Annotated[
+    str, typer.Option("--env", "-e", help="Environment whose warehouse to use: dev or prod.")
+]
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Print an error for a person (no traceback) and exit."""
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn Lakeworks errors into a clear message and an exit code."""
+
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except ValidationFailed as exc:
+            typer.secho(f"error: {exc.message}", fg=typer.colors.RED, err=True)
+            for error in exc.errors:
+                typer.echo(f"  {error.render()}", err=True)
+            raise typer.Exit(2) from None
+        except UserError as exc:
+            typer.secho(f"error: {exc.render()}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(2) from None
+        except LakeworksError as exc:
+            typer.secho(f"error: {exc.render()}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            typer.secho("interrupted", fg=typer.colors.YELLOW, err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def load(workspace: Path | None) -> Workspace:
+    """The workspace at ``workspace`` (or found from the current directory)."""
+    from lakeworks.spec.loader import find_workspace_root, load_workspace
+
+    root = find_workspace_root(workspace or Path.cwd())
+    return load_workspace(root)
+
+
+def open_database(ws: Workspace) -> Database:
+    """The metadata store of a workspace (migrated to the latest schema)."""
+    from lakeworks.store.database import Database, default_database_url
+
+    return Database.open(default_database_url(ws.state_dir))
+
+
+def open_engine(ws: Workspace, env: str) -> Engine:
+    """The warehouse engine of ``env``."""
+    from lakeworks.engines.registry import engine_for
+
+    return engine_for(ws, env)
+
+
+def is_tty() -> bool:
+    return sys.stdout.isatty()

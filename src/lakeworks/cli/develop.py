@@ -1,0 +1,241 @@
+"""Development commands: init, validate, render, run, query."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from lakeworks.cli.common import (
+    EnvOption,
+    WorkspaceOption,
+    handle_errors,
+    load,
+    open_database,
+    open_engine,
+)
+
+if TYPE_CHECKING:
+    from lakeworks.runtime.runner import RunSummary
+    from lakeworks.store.models import Instance
+
+
+class OutputFormat(StrEnum):
+    TABLE = "table"
+    CSV = "csv"
+    JSON = "json"
+
+
+STATE_COLOURS = {
+    "success": "green",
+    "failed": "red",
+    "blocked": "yellow",
+    "frozen": "cyan",
+    "skipped": "blue",
+}
+
+
+@handle_errors
+def init(
+    directory: Annotated[Path, typer.Argument(help="Folder to create the workspace in.")],
+    example: Annotated[
+        str | None, typer.Option("--example", help="Start from an example, e.g. 'sales'.")
+    ] = None,
+) -> None:
+    """Create a new workspace (empty, or from a bundled example)."""
+    from lakeworks.spec.init import init_workspace
+
+    init_workspace(directory, example)
+    typer.echo(f"created workspace in {directory}")
+    if example:
+        typer.echo(f"next: lakeworks run -w {directory} --bizdate 20260411")
+
+
+@handle_errors
+def validate(workspace: WorkspaceOption = Path(".")) -> None:
+    """Check the workspace: files, settings, SQL, parameters and the dependency graph."""
+    from lakeworks.schedule.graph import build_graph
+
+    ws = load(workspace)
+    graph = build_graph(ws)
+    typer.echo(
+        f"ok: {len(graph.nodes)} nodes in {len(ws.workflows)} workflows, "
+        f"{len(graph.edges)} dependencies"
+    )
+
+
+@handle_errors
+def render(
+    node: Annotated[str, typer.Argument(help="Node name, or workflow.node.")],
+    bizdate: Annotated[str, typer.Option("--bizdate", "-d", help="Business date YYYYMMDD.")],
+    workspace: WorkspaceOption = Path("."),
+    translated: Annotated[
+        bool, typer.Option("--translated", help="Show the SQL as the engine will run it.")
+    ] = False,
+    env: EnvOption = "dev",
+) -> None:
+    """Show the code a node would run for a business date, parameters filled in."""
+    from lakeworks.errors import UserError
+    from lakeworks.runtime.execution import local_cycle_time, param_context
+    from lakeworks.runtime.runner import cycle_time_for, parse_bizdate
+    from lakeworks.spec.models import NodeKind
+    from lakeworks.sql.params import render as render_text
+
+    ws = load(workspace)
+    found = ws.find_node(node)
+    if found is None:
+        raise UserError(f"no node named '{node}'", hint="name it by file name or workflow.node")
+    day = parse_bizdate(bizdate)
+    cycle = local_cycle_time(ws, cycle_time_for(ws, day, ws.node_schedule(found).at))
+    ctx = param_context(ws, found, cycle)
+    text = render_text(found.code, ctx, path=found.path, first_line=found.span.first_code_line)
+    if translated and found.kind is NodeKind.SQL:
+        from lakeworks.sql.translate import translate_script
+
+        engine = open_engine(ws, env)
+        for statement in translate_script(
+            text,
+            source_dialect=ws.dialect_for(found),
+            target_dialect=engine.capabilities.dialect,
+            path=found.path,
+        ):
+            prefix = "-- atomic\n" if statement.atomic else ""
+            typer.echo(f"-- line {statement.line}\n{prefix}" + ";\n".join(statement.steps) + ";")
+        return
+    typer.echo(text.strip("\n"))
+
+
+def _print_summary(summary: RunSummary) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"run {summary.run.id}: {len(summary.instances)} instances")
+    for column in ("node", "state", "seconds", "reason"):
+        table.add_column(column)
+    for instance in summary.instances:
+        colour = STATE_COLOURS.get(str(instance.state), "white")
+        seconds = instance.duration_seconds
+        table.add_row(
+            instance.node_key,
+            f"[{colour}]{instance.state}[/{colour}]",
+            f"{seconds:.2f}" if seconds is not None else "",
+            (instance.reason or "").splitlines()[0] if instance.reason else "",
+        )
+    Console(stderr=False).print(table)
+
+
+@handle_errors
+def run(
+    targets: Annotated[
+        list[str] | None,
+        typer.Argument(help="Workflows (folder names) or nodes (file names); none = all."),
+    ] = None,
+    bizdate: Annotated[
+        str, typer.Option("--bizdate", "-d", help="Business date YYYYMMDD (the data's day).")
+    ] = "",
+    workspace: WorkspaceOption = Path("."),
+    env: EnvOption = "dev",
+    parallel: Annotated[
+        int | None, typer.Option("--parallel", "-p", help="Nodes run at once.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not stream node logs.")] = False,
+    output: Annotated[
+        OutputFormat, typer.Option("--format", help="Summary as a table or JSON.")
+    ] = OutputFormat.TABLE,
+) -> None:
+    """Run a workspace, workflows or nodes for a business date, in dependency order."""
+    from datetime import date, timedelta
+
+    from lakeworks.runtime.runner import ManualRunner, parse_bizdate, summary_json
+
+    ws = load(workspace)
+    day = parse_bizdate(bizdate) if bizdate else date.today() - timedelta(days=1)
+    db = open_database(ws)
+    engine = open_engine(ws, env)
+
+    def echo(instance: Instance, line: str) -> None:
+        name = instance.node_key.split(".", 1)[-1]
+        typer.echo(f"[{name}] {line}", err=True)
+
+    runner = ManualRunner(ws, db, engine, env, max_parallel=parallel, echo=None if quiet else echo)
+    summary = runner.run(day, targets or [])
+    if output is OutputFormat.JSON:
+        typer.echo(summary_json(summary))
+    else:
+        _print_summary(summary)
+    db.close()
+    if not summary.ok:
+        raise typer.Exit(1)
+
+
+@handle_errors
+def query(
+    sql: Annotated[str, typer.Argument(help="SQL to run on the warehouse.")],
+    workspace: WorkspaceOption = Path("."),
+    env: EnvOption = "dev",
+    output: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="table, csv or json.")
+    ] = OutputFormat.TABLE,
+    dialect: Annotated[
+        str | None,
+        typer.Option("--dialect", help="Dialect of the SQL (default: the workspace's)."),
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", help="Rows shown at most.")] = 10000,
+) -> None:
+    """Run ad-hoc SQL on the warehouse and print the result."""
+    from lakeworks.sql.translate import translate_script
+
+    ws = load(workspace)
+    engine = open_engine(ws, env)
+    statements = translate_script(
+        sql,
+        source_dialect=dialect or ws.config.sql_dialect,
+        target_dialect=engine.capabilities.dialect,
+        path="<query>",
+        partition_columns=getattr(engine, "partition_columns", None),
+    )
+    columns: list[str] = []
+    rows: list[tuple[object, ...]] = []
+    session = engine.session()
+    try:
+        for statement in statements:
+            for step in statement.steps:
+                result = session.execute(step)
+                columns, rows = result.columns, result.rows
+    finally:
+        session.close()
+    _print_rows(columns, rows[:limit], output)
+
+
+def _print_rows(columns: list[str], rows: list[tuple[object, ...]], output: OutputFormat) -> None:
+    if output is OutputFormat.CSV:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows(["" if v is None else v for v in row] for row in rows)
+    elif output is OutputFormat.JSON:
+        typer.echo(json.dumps([dict(zip(columns, row, strict=True)) for row in rows], default=str))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table()
+        for column in columns:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*("NULL" if v is None else str(v) for v in row))
+        Console().print(table)
+        typer.echo(f"{len(rows)} row{'s' if len(rows) != 1 else ''}")
+
+
+def register(app: typer.Typer) -> None:
+    """Attach the development commands to the root app."""
+    app.command()(init)
+    app.command()(validate)
+    app.command()(render)
+    app.command()(run)
+    app.command()(query)

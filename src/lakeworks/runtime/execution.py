@@ -1,0 +1,277 @@
+"""Run one instance of one node: the single code path for manual runs and workers.
+
+Render, execute inside the user-code error boundary, run the after-success checks,
+record every state change, attempt and log line. A failure of user code fails the
+instance; it never escapes to the caller.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from lakeworks.engines.base import Engine
+from lakeworks.errors import LakeworksError, TransientError, UserError
+from lakeworks.runtime import hooks
+from lakeworks.runtime.context import NodeResult, NodeRunContext
+from lakeworks.runtime.executors import executor_for
+from lakeworks.runtime.logsink import InstanceLog
+from lakeworks.spec.models import Node, RunMode, Workspace
+from lakeworks.sql.params import ParamContext
+from lakeworks.store.clock import utcnow
+from lakeworks.store.database import Database
+from lakeworks.store.models import Instance, InstanceState
+from lakeworks.store.repositories import AttemptRepository, InstanceRepository, LogRepository
+
+RUNNABLE_STATES = (
+    InstanceState.NOT_RUN,
+    InstanceState.WAITING_TIME,
+    InstanceState.WAITING_UPSTREAM,
+    InstanceState.WAITING_RESOURCES,
+)
+
+
+@dataclass(frozen=True)
+class InstanceOutcome:
+    instance: Instance
+    result: NodeResult | None
+    retryable: bool = False
+
+
+def local_cycle_time(workspace: Workspace, cycle_time_utc: datetime) -> datetime:
+    """A stored (UTC-naive) cycle time as naive wall-clock time in the workspace zone."""
+    zone = ZoneInfo(workspace.config.timezone)
+    return cycle_time_utc.replace(tzinfo=ZoneInfo("UTC")).astimezone(zone).replace(tzinfo=None)
+
+
+def param_context(
+    workspace: Workspace,
+    node: Node,
+    cycle_time_local: datetime,
+    overrides: Mapping[str, str] | None = None,
+) -> ParamContext:
+    """The parameter context of a node at a (workspace-local) cycle time."""
+    parameters = workspace.parameters_for(node)
+    if overrides:
+        parameters.update(overrides)
+    return ParamContext(cycle_time=cycle_time_local, parameters=parameters)
+
+
+class InstanceExecutor:
+    """Runs instances of a workspace against one environment, recording everything."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        db: Database,
+        engine: Engine,
+        env: str,
+        *,
+        worker: str = "local",
+        echo: Callable[[Instance, str], None] | None = None,
+        redact: Callable[[str], str] | None = None,
+    ) -> None:
+        self.workspace = workspace
+        self.db = db
+        self.engine = engine
+        self.env = env
+        self.worker = worker
+        self.echo = echo
+        self.redact = redact
+        self.instances = InstanceRepository(db)
+        self.attempts = AttemptRepository(db)
+        self.logs = LogRepository(db)
+        self._running: dict[int, NodeRunContext] = {}
+        self._lock = threading.Lock()
+
+    def stop(self, instance_id: int) -> bool:
+        """Interrupt a running instance of this process; False if it is not running here."""
+        with self._lock:
+            ctx = self._running.get(instance_id)
+        if ctx is None:
+            return False
+        ctx.interrupt()
+        return True
+
+    def run(
+        self,
+        instance: Instance,
+        *,
+        overrides: Mapping[str, str] | None = None,
+        actor: str = "system",
+        already_claimed: bool = False,
+    ) -> InstanceOutcome | None:
+        """Run ``instance`` once (one attempt). None if another runner claimed it first."""
+        node = self.workspace.find_node(instance.node_key)
+        number = instance.attempts + 1
+        if already_claimed:
+            claimed: Instance | None = instance
+        else:
+            claimed = self.instances.transition(
+                instance.id,
+                InstanceState.RUNNING,
+                expected=RUNNABLE_STATES,
+                reason=None,
+                actor=actor,
+                attempts=number,
+                worker=self.worker,
+                started_at=utcnow(),
+                finished_at=None,
+            )
+        if claimed is None:
+            return None
+        attempt = self.attempts.start(instance.id, number, self.worker)
+        echo = self.echo
+        log = InstanceLog(
+            self.logs,
+            instance.id,
+            number,
+            echo=(lambda line: echo(claimed, line)) if echo else None,
+            redact=self.redact,
+        )
+        if node is None:
+            return self._finish(
+                claimed, attempt.id, log, None, f"node {instance.node_key} no longer exists"
+            )
+        ctx = NodeRunContext(
+            workspace=self.workspace,
+            node=node,
+            env=self.env,
+            engine=self.engine,
+            params=param_context(
+                self.workspace,
+                node,
+                local_cycle_time(self.workspace, instance.cycle_time),
+                overrides,
+            ),
+            log=log,
+            instance_id=instance.id,
+            attempt=number,
+            timeout_seconds=node.settings.timeout_seconds,
+            extras={"db": self.db},
+        )
+        with self._lock:
+            self._running[instance.id] = ctx
+        try:
+            return self._execute(claimed, attempt.id, ctx, log)
+        finally:
+            with self._lock:
+                self._running.pop(instance.id, None)
+
+    def _execute(
+        self, instance: Instance, attempt_id: int, ctx: NodeRunContext, log: InstanceLog
+    ) -> InstanceOutcome:
+        node = ctx.node
+        if node.header.run_mode is RunMode.DRY_RUN:
+            log("dry-run mode: the node's code is not run")
+            return self._finish(
+                instance, attempt_id, log, NodeResult(rendered_code="", skipped=True), None
+            )
+        for listener in hooks.listeners():
+            self._safely(log, partial(listener.on_start, ctx))
+        timer = None
+        timed_out = threading.Event()
+        if ctx.timeout_seconds:
+
+            def on_timeout() -> None:
+                timed_out.set()
+                ctx.interrupt()
+
+            timer = threading.Timer(ctx.timeout_seconds, on_timeout)
+            timer.daemon = True
+            timer.start()
+        result: NodeResult | None = None
+        reason: str | None = None
+        retryable = False
+        log(f"running {node.key} for bizdate {ctx.params.bizdate:%Y%m%d} (attempt {ctx.attempt})")
+        try:
+            result = executor_for(node.kind)(ctx)
+        except UserError as exc:
+            reason = exc.render()
+        except TransientError as exc:
+            reason, retryable = exc.render(), True
+        except LakeworksError as exc:
+            reason = exc.render()
+        except Exception as exc:  # the boundary: a platform bug must not kill the runner
+            reason = f"internal error: {type(exc).__name__}: {exc}"
+            for line in traceback.format_exc().splitlines():
+                log(line)
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if timed_out.is_set():
+            reason = f"timed out after {ctx.timeout_seconds:g} s"
+        elif ctx.cancel.is_set() and reason is not None:
+            reason = "stopped by an operator"
+        if reason is None and result is not None:
+            for check in hooks.checks():
+                try:
+                    checked = check(ctx, result)
+                except LakeworksError as exc:
+                    checked = hooks.CheckOutcome(failure=exc.render())
+                for warning in checked.warnings:
+                    log(f"WARNING: {warning}")
+                if checked.failure:
+                    reason = checked.failure
+                    break
+        if reason is not None:
+            for line in reason.splitlines():
+                log(f"FAILED: {line}")
+        state = InstanceState.SUCCESS if reason is None else InstanceState.FAILED
+        for listener in hooks.listeners():
+            self._safely(log, partial(listener.on_finish, ctx, state, result, reason))
+        finished = self._finish(instance, attempt_id, log, result, reason)
+        return InstanceOutcome(finished.instance, result, retryable)
+
+    @staticmethod
+    def _safely(log: InstanceLog, call: Callable[[], None]) -> None:
+        try:
+            call()
+        except Exception as exc:
+            log(f"listener failed: {type(exc).__name__}: {exc}")
+
+    def _finish(
+        self,
+        instance: Instance,
+        attempt_id: int,
+        log: InstanceLog,
+        result: NodeResult | None,
+        reason: str | None,
+    ) -> InstanceOutcome:
+        if reason is None and result is not None and result.skipped:
+            state = InstanceState.SKIPPED
+        else:
+            state = InstanceState.SUCCESS if reason is None else InstanceState.FAILED
+        if state is InstanceState.SUCCESS:
+            log("succeeded")
+        log.flush()
+        self.attempts.finish(attempt_id, state, reason)
+        fields: dict[str, Any] = {"finished_at": utcnow()}
+        if result is not None:
+            fields["rendered_code"] = result.rendered_code
+        updated = self.instances.transition(
+            instance.id,
+            state,
+            expected=[InstanceState.RUNNING],
+            reason=reason,
+            actor="system",
+            **fields,
+        )
+        if updated is None:  # stopped or set by an operator meanwhile: keep their state
+            updated = self.instances.get(instance.id)
+        return InstanceOutcome(updated, result)
+
+
+def overrides_of(params_json: str | None) -> dict[str, str]:
+    """Parameter overrides stored with a run (e.g. by a backfill)."""
+    if not params_json:
+        return {}
+    data = json.loads(params_json)
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}

@@ -1,0 +1,61 @@
+"""Node executors: one per node kind, chosen from a registry.
+
+Executors run user code inside an error boundary: a failure of the user's SQL, Python
+or shell becomes ``UserCodeError`` (recorded on the instance), never a crash.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from lakeworks.errors import UserError
+from lakeworks.runtime.context import NodeResult, NodeRunContext
+from lakeworks.spec.models import NodeKind
+
+Executor = Callable[[NodeRunContext], NodeResult]
+
+_executors: dict[NodeKind, Executor] = {}
+
+
+def register_executor(kind: NodeKind, executor: Executor) -> None:
+    """Make ``executor`` run nodes of ``kind``."""
+    _executors[kind] = executor
+
+
+def executor_for(kind: NodeKind) -> Executor:
+    """The executor registered for ``kind``."""
+    _load_builtin()
+    executor = _executors.get(kind)
+    if executor is None:
+        raise UserError(
+            f"no executor for node kind '{kind}'",
+            hint="install the extra that provides it (e.g. lakeworks[all])",
+        )
+    return executor
+
+
+_loaded = False
+_load_lock = threading.Lock()
+
+
+def _load_builtin() -> None:
+    global _loaded
+    with _load_lock:
+        if not _loaded:
+            _register_builtin()
+            _loaded = True
+
+
+def _register_builtin() -> None:
+    from lakeworks.runtime import process_executor, sql_executor, virtual_executor
+
+    register_executor(NodeKind.SQL, sql_executor.run_sql_node)
+    register_executor(NodeKind.PYTHON, process_executor.run_python_node)
+    register_executor(NodeKind.SHELL, process_executor.run_shell_node)
+    register_executor(NodeKind.VIRTUAL, virtual_executor.run_virtual_node)
+    try:
+        from lakeworks.integration import executor as sync_executor
+    except ImportError:
+        return
+    register_executor(NodeKind.SYNC, sync_executor.run_sync_node)

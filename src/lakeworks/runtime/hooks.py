@@ -1,0 +1,62 @@
+"""Extension points around an instance run, for services such as quality and lineage.
+
+- A *check* runs after a node's code succeeded and may fail the instance by returning
+  a reason (e.g. a strong quality rule breached). Warnings go to the log.
+- A *listener* is told when an instance starts and finishes (e.g. OpenLineage events);
+  it cannot change the outcome, and its own failures are logged, never raised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from lakeworks.runtime.context import NodeResult, NodeRunContext
+from lakeworks.store.models import InstanceState
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    failure: str | None = None
+    """A reason that fails the instance, or None when the check passed."""
+    warnings: tuple[str, ...] = ()
+
+
+AfterSuccessCheck = Callable[[NodeRunContext, NodeResult], CheckOutcome]
+
+
+class InstanceListener(Protocol):
+    def on_start(self, ctx: NodeRunContext) -> None: ...
+
+    def on_finish(
+        self,
+        ctx: NodeRunContext,
+        state: InstanceState,
+        result: NodeResult | None,
+        reason: str | None,
+    ) -> None: ...
+
+
+_checks: list[AfterSuccessCheck] = []
+_listeners: list[InstanceListener] = []
+
+
+def register_check(check: AfterSuccessCheck) -> None:
+    """Run ``check`` after every successful node run."""
+    if check not in _checks:
+        _checks.append(check)
+
+
+def register_listener(listener: InstanceListener) -> None:
+    """Tell ``listener`` about every instance start and finish."""
+    if listener not in _listeners:
+        _listeners.append(listener)
+
+
+def checks() -> list[AfterSuccessCheck]:
+    return list(_checks)
+
+
+def listeners() -> list[InstanceListener]:
+    return list(_listeners)

@@ -1,0 +1,280 @@
+"""``lakeworks run``: run a workspace (or part of it) for one business date, in-process.
+
+Creates a manual run with one instance per selected node, runs them in dependency
+order with bounded parallelism, and records every state change. Downstream of a failed
+(or frozen) instance is not run and ends as ``blocked`` with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
+from zoneinfo import ZoneInfo
+
+from lakeworks.engines.base import Engine
+from lakeworks.errors import UserError
+from lakeworks.runtime.execution import InstanceExecutor, InstanceOutcome
+from lakeworks.schedule.graph import DependencyGraph, build_graph
+from lakeworks.spec.models import RunMode, Workspace
+from lakeworks.store.clock import to_utc_naive
+from lakeworks.store.database import Database
+from lakeworks.store.models import Instance, InstanceState, NewInstance, Run, RunState, RunType
+from lakeworks.store.repositories import InstanceRepository, NodeVersionRepository, RunRepository
+
+DONE_OK = (InstanceState.SUCCESS, InstanceState.SKIPPED)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run: Run
+    instances: list[Instance]
+    seconds: float
+
+    @property
+    def failed(self) -> list[Instance]:
+        return [i for i in self.instances if i.state not in DONE_OK]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def select_nodes(workspace: Workspace, targets: Iterable[str]) -> list[str]:
+    """Node keys named by ``targets`` (workflow names or node names); none = all."""
+    wanted = list(targets)
+    if not wanted:
+        return [n.key for n in workspace.nodes()]
+    keys: list[str] = []
+    for target in wanted:
+        if target in workspace.workflows:
+            keys.extend(n.key for n in workspace.workflows[target].nodes.values())
+            continue
+        node = workspace.find_node(target)
+        if node is None:
+            candidates = [n.key for n in workspace.nodes() if n.name == target]
+            hint = (
+                f"'{target}' is ambiguous: {', '.join(candidates)}"
+                if candidates
+                else f"workflows: {', '.join(workspace.workflows) or '(none)'}; "
+                "a node is named by its file name without extension"
+            )
+            raise UserError(f"no workflow or node named '{target}'", hint=hint)
+        keys.append(node.key)
+    return list(dict.fromkeys(keys))
+
+
+def cycle_time_for(workspace: Workspace, bizdate: date, at: str) -> datetime:
+    """The UTC-naive cycle time of a daily run for ``bizdate`` (the next day at ``at``)."""
+    hour, _, minute = at.partition(":")
+    local = datetime.combine(bizdate + timedelta(days=1), dtime(int(hour), int(minute or 0)))
+    zone = ZoneInfo(workspace.config.timezone)
+    return to_utc_naive(local.replace(tzinfo=zone))
+
+
+class ManualRunner:
+    """Runs selected nodes of a workspace for one business date in this process."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        db: Database,
+        engine: Engine,
+        env: str,
+        *,
+        max_parallel: int | None = None,
+        echo: Callable[[Instance, str], None] | None = None,
+        on_state: Callable[[Instance], None] | None = None,
+    ) -> None:
+        self.workspace = workspace
+        self.db = db
+        self.env = env
+        self.max_parallel = max_parallel or workspace.config.max_parallel
+        self.on_state = on_state
+        self.executor = InstanceExecutor(workspace, db, engine, env, echo=echo)
+        self.instances = InstanceRepository(db)
+        self.runs = RunRepository(db)
+        self.versions = NodeVersionRepository(db)
+
+    def create(
+        self,
+        bizdate: date,
+        targets: Iterable[str] = (),
+        *,
+        actor: str = "cli",
+        overrides: Mapping[str, str] | None = None,
+        graph: DependencyGraph | None = None,
+    ) -> tuple[Run, list[Instance], DependencyGraph]:
+        """Validate, then create the run and its instances (nothing runs yet)."""
+        graph = graph or build_graph(self.workspace)
+        keys = graph.topological_order(select_nodes(self.workspace, targets))
+        ws = self.workspace
+        run = self.runs.create(
+            ws.name,
+            self.env,
+            RunType.MANUAL,
+            actor,
+            description=f"manual run for bizdate {bizdate:%Y%m%d}",
+            params={"bizdate": f"{bizdate:%Y%m%d}", "overrides": dict(overrides or {})},
+        )
+        index = {key: i for i, key in enumerate(keys)}
+        new: list[NewInstance] = []
+        for key in keys:
+            node = graph.nodes[key]
+            version = self.versions.record(
+                ws.name, self.env, key, node.code, node.header.model_dump_json()
+            )
+            new.append(
+                NewInstance(
+                    workspace=ws.name,
+                    env=self.env,
+                    node_key=key,
+                    workflow=node.workflow,
+                    cycle_time=cycle_time_for(ws, bizdate, ws.node_schedule(node).at),
+                    bizdate=f"{bizdate:%Y%m%d}",
+                    run_type=RunType.MANUAL,
+                    run_key=run.run_key,
+                    run_id=run.id,
+                    state=InstanceState.WAITING_UPSTREAM
+                    if graph.upstream(key)
+                    else InstanceState.NOT_RUN,
+                    max_attempts=1,
+                    priority=node.settings.priority or 0,
+                    resource_group=node.settings.resource_group or "default",
+                    owner=node.settings.owner,
+                    node_version=version.version,
+                )
+            )
+        deps = [
+            (index[key], index[parent])
+            for key in keys
+            for parent in graph.upstream(key)
+            if parent in index
+        ]
+        created = self.instances.create_many(new, dependencies=deps)
+        return run, created, graph
+
+    def run(
+        self,
+        bizdate: date,
+        targets: Iterable[str] = (),
+        *,
+        actor: str = "cli",
+        overrides: Mapping[str, str] | None = None,
+    ) -> RunSummary:
+        """Create the run and carry it out to the end."""
+        started = time.perf_counter()
+        run, created, graph = self.create(bizdate, targets, actor=actor, overrides=overrides)
+        final = self._execute(created, graph, overrides or {})
+        state = RunState.SUCCESS if all(i.state in DONE_OK for i in final) else RunState.FAILED
+        self.runs.finish(run.id, state)
+        position = {c.id: n for n, c in enumerate(created)}
+        ordered = sorted(final, key=lambda i: position[i.id])
+        return RunSummary(self.runs.get(run.id), ordered, time.perf_counter() - started)
+
+    def _execute(
+        self, created: list[Instance], graph: DependencyGraph, overrides: Mapping[str, str]
+    ) -> list[Instance]:
+        by_key = {i.node_key: i for i in created}
+        keys = set(by_key)
+        parents = {k: [p for p in graph.upstream(k) if p in keys] for k in keys}
+        children = {k: [c for c in graph.downstream(k) if c in keys] for k in keys}
+        pending = {k: len(parents[k]) for k in keys}
+        final: dict[str, Instance] = {}
+        ready = sorted(k for k, n in pending.items() if n == 0)
+
+        def block_descendants(key: str, why: str) -> None:
+            stack = list(children[key])
+            blocked: list[int] = []
+            while stack:
+                child = stack.pop()
+                if child in final:
+                    continue
+                final[child] = by_key[child]
+                blocked.append(by_key[child].id)
+                stack.extend(children[child])
+            if blocked:
+                self.instances.set_many_state(blocked, InstanceState.BLOCKED, why, "system")
+                for iid in blocked:
+                    inst = self.instances.get(iid)
+                    final[inst.node_key] = inst
+                    if self.on_state:
+                        self.on_state(inst)
+
+        def settle(instance: Instance) -> list[str]:
+            final[instance.node_key] = instance
+            if self.on_state:
+                self.on_state(instance)
+            key = instance.node_key
+            if instance.state in DONE_OK:
+                nxt = []
+                for child in children[key]:
+                    pending[child] -= 1
+                    if pending[child] == 0 and child not in final:
+                        nxt.append(child)
+                return nxt
+            word = "is frozen" if instance.state is InstanceState.FROZEN else "failed"
+            block_descendants(key, f"upstream {key} {word}")
+            return []
+
+        with ThreadPoolExecutor(max_workers=self.max_parallel) as pool:
+            running: dict[Future[InstanceOutcome | None], str] = {}
+            while ready or running:
+                while ready:
+                    key = ready.pop(0)
+                    instance = by_key[key]
+                    if graph.nodes[key].header.run_mode is RunMode.FROZEN:
+                        frozen = self.instances.transition(
+                            instance.id, InstanceState.FROZEN, reason="frozen", actor="system"
+                        )
+                        ready.extend(settle(frozen or instance))
+                        continue
+                    future = pool.submit(self.executor.run, instance, overrides=overrides)
+                    running[future] = key
+                if not running:
+                    continue
+                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for future in done:
+                    key = running.pop(future)
+                    outcome = future.result()
+                    instance = outcome.instance if outcome else self.instances.get(by_key[key].id)
+                    ready.extend(settle(instance))
+                ready.sort()
+        return list(final.values())
+
+
+def parse_bizdate(text: str) -> date:
+    """A business date given as YYYYMMDD or YYYY-MM-DD."""
+    cleaned = text.replace("-", "")
+    try:
+        return datetime.strptime(cleaned, "%Y%m%d").date()
+    except ValueError:
+        raise UserError(
+            f"invalid business date '{text}'", hint="write it as YYYYMMDD, e.g. 20260411"
+        ) from None
+
+
+def summary_json(summary: RunSummary) -> str:
+    """The summary as JSON (for ``--format json``)."""
+    return json.dumps(
+        {
+            "run_id": summary.run.id,
+            "ok": summary.ok,
+            "seconds": round(summary.seconds, 3),
+            "instances": [
+                {
+                    "id": i.id,
+                    "node": i.node_key,
+                    "state": str(i.state),
+                    "reason": i.reason,
+                    "seconds": i.duration_seconds,
+                }
+                for i in summary.instances
+            ],
+        },
+        indent=2,
+    )

@@ -1,0 +1,107 @@
+"""Run a SQL node: render parameters, translate to the engine dialect, execute."""
+
+from __future__ import annotations
+
+import time
+
+from lakeworks.errors import LakeworksError, UserCodeError
+from lakeworks.runtime.context import NodeResult, NodeRunContext
+from lakeworks.sql.params import render
+from lakeworks.sql.translate import ExecutableStatement, translate_script
+
+MAX_SHOWN_ROWS = 20
+
+
+def _one_line(sql: str, limit: int = 120) -> str:
+    text = " ".join(sql.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _partition_columns(ctx: NodeRunContext) -> object:
+    lookup = getattr(ctx.engine, "partition_columns", None)
+    return lookup if callable(lookup) else None
+
+
+def _execute(ctx: NodeRunContext, statement: ExecutableStatement) -> int | None:
+    node = ctx.node
+    if statement.atomic:
+        with ctx.engine.transaction() as session:
+            ctx.on_interrupt.append(session.interrupt)
+            try:
+                rows = None
+                for step in statement.steps:
+                    result = session.execute(step)
+                    if result.columns == ["Count"] and result.rows:
+                        rows = int(str(result.rows[-1][0]))
+                return rows
+            finally:
+                ctx.on_interrupt.remove(session.interrupt)
+    session = ctx.engine.session()
+    ctx.on_interrupt.append(session.interrupt)
+    try:
+        rows = None
+        for step in statement.steps:
+            result = session.execute(step)
+            if statement.is_query:
+                ctx.log(" | ".join(result.columns))
+                for row in result.rows[:MAX_SHOWN_ROWS]:
+                    ctx.log(" | ".join("NULL" if v is None else str(v) for v in row))
+                if len(result.rows) > MAX_SHOWN_ROWS:
+                    ctx.log(f"… {len(result.rows) - MAX_SHOWN_ROWS} more rows")
+                rows = len(result.rows)
+            elif result.columns == ["Count"] and result.rows:
+                rows = int(str(result.rows[-1][0]))
+        return rows
+    except LakeworksError as exc:
+        raise UserCodeError(f"{node.path.name}:{statement.line}: {exc.message}") from None
+    finally:
+        ctx.on_interrupt.remove(session.interrupt)
+        session.close()
+
+
+def run_sql_node(ctx: NodeRunContext) -> NodeResult:
+    """Run every statement of a SQL node in order; stop at the first failure."""
+    node = ctx.node
+    rendered = render(node.code, ctx.params, path=node.path, first_line=node.span.first_code_line)
+    statements = translate_script(
+        rendered,
+        source_dialect=ctx.workspace.dialect_for(node),
+        target_dialect=ctx.engine.capabilities.dialect,
+        path=node.path,
+        first_line=node.span.first_code_line,
+        partition_columns=_partition_columns(ctx),  # type: ignore[arg-type]
+    )
+    reads: set[str] = set()
+    writes: set[str] = set()
+    total_rows = 0
+    for statement in statements:
+        if ctx.cancel.is_set():
+            raise UserCodeError(f"stopped before the statement at line {statement.line}")
+        started = time.perf_counter()
+        ctx.log(
+            f"line {statement.line}: {_one_line(statement.steps[0] if statement.steps else '')}"
+        )
+        try:
+            rows = _execute(ctx, statement)
+        except UserCodeError as exc:
+            message = exc.message
+            if not message.startswith(f"{node.path.name}:"):
+                message = f"{node.path.name}:{statement.line}: {message}"
+            raise UserCodeError(message) from None
+        if statement.partition_spec is not None:
+            register = getattr(ctx.engine, "register_partitions", None)
+            if callable(register):
+                table, columns = statement.partition_spec
+                register(table, columns)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        suffix = f", {rows} rows" if rows is not None else ""
+        ctx.log(f"  ok ({elapsed_ms:.0f} ms{suffix})")
+        total_rows += rows or 0
+        reads.update(statement.reads)
+        writes.update(statement.writes)
+    return NodeResult(
+        rendered_code=rendered,
+        reads=frozenset(reads),
+        writes=frozenset(writes),
+        rows=total_rows,
+    )

@@ -1,0 +1,75 @@
+"""Which tables a node reads and writes: the basis of inferred dependencies.
+
+SQL nodes are analysed by the SQL layer; other kinds declare ``inputs``/``outputs`` in
+their header, and services (e.g. data integration) register readers for their kinds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from lakeworks.spec.models import Node, NodeKind, Workspace
+from lakeworks.sql.params import ParamContext, render
+from lakeworks.sql.tables import table_io
+
+SAMPLE_CYCLE_TIME = datetime(2000, 1, 2, 0, 0)
+"""The cycle time used to render parameters when analysing code before any run."""
+
+
+@dataclass(frozen=True)
+class NodeIO:
+    reads: frozenset[str] = frozenset()
+    writes: frozenset[str] = frozenset()
+    write_lines: dict[str, int] = field(default_factory=dict)
+
+
+NodeIOReader = Callable[[Workspace, Node], NodeIO]
+
+_readers: dict[NodeKind, NodeIOReader] = {}
+
+
+def register_node_io(kind: NodeKind, reader: NodeIOReader) -> None:
+    """Teach the graph how a node kind's reads and writes are found."""
+    _readers[kind] = reader
+
+
+def _declared(node: Node) -> NodeIO:
+    return NodeIO(
+        reads=frozenset(t.lower() for t in node.header.inputs),
+        writes=frozenset(t.lower() for t in node.header.outputs),
+    )
+
+
+def sql_node_io(workspace: Workspace, node: Node) -> NodeIO:
+    """Reads and writes of a SQL node, parsed from its code rendered for a sample date."""
+    ctx = ParamContext(cycle_time=SAMPLE_CYCLE_TIME, parameters=workspace.parameters_for(node))
+    rendered = render(node.code, ctx, path=node.path, first_line=node.span.first_code_line)
+    io = table_io(
+        rendered,
+        workspace.dialect_for(node),
+        path=node.path,
+        first_line=node.span.first_code_line,
+    )
+    write_lines: dict[str, int] = {}
+    for line, _reads, writes in io.statements:
+        for table in writes:
+            write_lines.setdefault(table, line)
+    declared = _declared(node)
+    return NodeIO(
+        reads=io.external_reads() | declared.reads,
+        writes=io.writes | declared.writes,
+        write_lines=write_lines,
+    )
+
+
+register_node_io(NodeKind.SQL, sql_node_io)
+
+
+def node_io(workspace: Workspace, node: Node) -> NodeIO:
+    """The tables ``node`` reads and writes."""
+    reader = _readers.get(node.kind)
+    if reader is None:
+        return _declared(node)
+    return reader(workspace, node)
