@@ -19,6 +19,7 @@ An unknown name or a malformed expression is a ``UserError`` with file, line and
 from __future__ import annotations
 
 import calendar
+import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -275,12 +276,17 @@ class _RenderError(Exception):
         self.cycle = cycle
 
 
-def _known_hint(ctx: ParamContext) -> str:
+def _known_hint(ctx: ParamContext, unknown: str | None = None) -> str:
     names = sorted(ctx.parameters)
-    user = ", ".join(f"${{{n}}}" for n in names) if names else "none"
+    prefix = ""
+    if unknown is not None:
+        close = difflib.get_close_matches(unknown, [*names, *BUILTIN_PARAMETERS], n=1)
+        if close:
+            prefix = f"did you mean ${{{close[0]}}}? "
+    user = ", ".join(f"${{{n}}}" for n in names) if names else "none defined"
     builtins = ", ".join(f"${{{n}}}" for n in BUILTIN_PARAMETERS)
     return (
-        f"known parameters: {user}; built-in: {builtins}; business-date formats like "
+        f"{prefix}user parameters: {user}; built-in: {builtins}; business-date formats like "
         "${yyyymmdd}, ${yyyy-mm-dd-1}; scheduled-time formats like $[yyyymmddhh24miss], "
         "$[hh24-1/24], $[add_months(yyyymmdd,-1)]"
     )
@@ -309,7 +315,7 @@ def _resolve_name(name: str, ctx: ParamContext, stack: tuple[str, ...]) -> str:
     except _FormatError as exc:
         message = str(exc)
         if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", key) and "$[...]" not in message:
-            raise _RenderError(f"unknown parameter '${{{key}}}'", _known_hint(ctx)) from None
+            raise _RenderError(f"unknown parameter '${{{key}}}'", _known_hint(ctx, key)) from None
         raise _RenderError(
             f"invalid business-date expression '${{{key}}}': {message}", _known_hint(ctx)
         ) from None

@@ -78,6 +78,7 @@ def test_unknown_parameter_names_file_line_column_and_known_names() -> None:
     assert str(err) == "workflows/sales/02.sql:7:22: unknown parameter '${bizdat}'"
     assert err.location.line == 7 and err.location.column == 22
     hint = err.hint or ""
+    assert hint.startswith("did you mean ${bizdate}?")
     for known in ("${region}", "${dt}", "${bizdate}", "${yyyymmdd}", "$[yyyymmddhh24miss]"):
         assert known in hint
 
