@@ -130,10 +130,12 @@ class SourceBatch:
     cursor: Any = None
     rejects: list[Reject] = field(default_factory=list)
     nbytes: int | None = None
+    unit: str = "row"
+    """What ``first_row`` counts: ``row``, ``line`` (files) or ``offset`` (Kafka)."""
 
     def position(self, index: int) -> str:
-        """The source position of row ``index`` of this batch."""
-        return f"{self.origin} row {self.first_row + index}"
+        """The source position of row ``index`` of this batch (``orders.csv line 7``)."""
+        return f"{self.origin} {self.unit} {self.first_row + index}"
 
     @property
     def byte_size(self) -> int:

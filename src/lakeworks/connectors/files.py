@@ -197,7 +197,7 @@ class FileSource:
             for batch in reader:
                 for start in range(0, batch.num_rows, request.batch_rows):
                     part = batch.slice(start, request.batch_rows)
-                    yield SourceBatch(part, f"{path} line", line)
+                    yield SourceBatch(part, path, line, unit="line")
                     line += part.num_rows
 
     def _jsonl(
@@ -211,7 +211,7 @@ class FileSource:
             for batch in reader:
                 for start in range(0, batch.num_rows, request.batch_rows):
                     part = batch.slice(start, request.batch_rows)
-                    yield SourceBatch(part, f"{path} line", line)
+                    yield SourceBatch(part, path, line, unit="line")
                     line += part.num_rows
 
     def _parquet(
@@ -254,7 +254,7 @@ class FileSource:
                 batch = pa.RecordBatch.from_arrays(
                     [pa.array(list(c), pa.string()) for c in columns], names=names
                 )
-                yield SourceBatch(batch, f"{path} match", first, rejects=rejects)
+                yield SourceBatch(batch, path, first, rejects=rejects, unit="match")
                 first += len(rows)
                 rows, rejects = [], []
 

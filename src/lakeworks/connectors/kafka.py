@@ -199,10 +199,11 @@ class KafkaSource:
             batch = pa.RecordBatch.from_pylist([], schema=pa.schema([]))
         return SourceBatch(
             batch,
-            f"{topic}[{partition}] offset",
+            f"{topic}[{partition}]",
             first_offset,
             cursor={str(partition): next_offset},
             rejects=list(rejects),
+            unit="offset",
         )
 
     def estimate_rows(self, request: ReadRequest) -> int | None:

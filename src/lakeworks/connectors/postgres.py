@@ -321,16 +321,17 @@ class PostgresSource:
                 cursor = pc.max(batch.column(cursor_index)).as_py()
             return SourceBatch(batch, origin, first_row, cursor=cursor, nbytes=len(data))
 
+        step = min(JOIN_ROWS, limit)
         while True:
             size, data = get(0)
             if size < 0:
                 break
             append(data)
-            if len(parts) >= JOIN_ROWS:
+            if len(parts) >= step:
                 blocks.append(b"".join(parts))
                 parts.clear()
-                pending += JOIN_ROWS
-                if pending >= limit:
+                pending += step
+                if pending + step > limit:
                     out = parse(b"".join(blocks), pending)
                     blocks.clear()
                     yield out

@@ -166,14 +166,30 @@ class _WarehouseWrite:
 
     def write(self, batches: Iterable[pa.RecordBatch]) -> int:
         request = self.request
-        rows = self.sink.engine.write_arrow(
-            request.table,
-            batches,
-            request.mode,
-            partition=request.partition or None,
-            key=request.key or None,
-            session=self.session,
-        )
+        failure: list[BaseException] = []
+
+        def watched() -> Iterator[pa.RecordBatch]:
+            # The engine may report a failure of the batch stream as its own
+            # "transaction aborted" error; keep the original so retries see it.
+            try:
+                yield from batches
+            except BaseException as exc:
+                failure.append(exc)
+                raise
+
+        try:
+            rows = self.sink.engine.write_arrow(
+                request.table,
+                watched(),
+                request.mode,
+                partition=request.partition or None,
+                key=request.key or None,
+                session=self.session,
+            )
+        except BaseException:
+            if failure:
+                raise failure[0] from None
+            raise
         if request.partition:
             register = getattr(self.sink.engine, "register_partitions", None)
             if register is not None and not self.sink.engine.capabilities.native_partitions:
