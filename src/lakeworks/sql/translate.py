@@ -22,7 +22,6 @@ Targets that know Hive-style partitions (Spark, Hive) keep ``INSERT OVERWRITE`` 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,14 @@ from sqlglot.errors import UnsupportedError
 
 from lakeworks.errors import Location, UserError
 from lakeworks.sql import dialect as mc
+from lakeworks.sql.classify import (
+    Target,
+    command_add_partition,
+    is_query,
+    partition_spec,
+    statement_kind,
+    target_for,
+)
 from lakeworks.sql.script import ParsedStatement, get_dialect, parse_script
 from lakeworks.sql.tables import statement_tables, table_name
 
@@ -60,23 +67,6 @@ class ExecutableStatement:
     """The statement returns rows to show (a bare SELECT)."""
 
 
-@dataclass(frozen=True)
-class _Target:
-    name: str
-    native_partitions: bool = False
-    comment_on: bool = False
-
-
-_TARGETS = {
-    "duckdb": _Target("duckdb", comment_on=True),
-    "postgres": _Target("postgres", comment_on=True),
-    "spark": _Target("spark", native_partitions=True),
-    "spark2": _Target("spark2", native_partitions=True),
-    "databricks": _Target("databricks", native_partitions=True),
-    "hive": _Target("hive", native_partitions=True),
-    "maxcompute": _Target("maxcompute", native_partitions=True),
-}
-
 # Expected forms of MaxCompute functions, for errors when a call cannot be translated.
 _USAGE = {
     "GETDATE": "GETDATE()",
@@ -89,40 +79,6 @@ _USAGE = {
 }
 
 _UNIT_FUNCTIONS = frozenset({"DATEADD", "DATEDIFF", "DATETRUNC", "DATEPART"})
-
-_ADD_PARTITION_RE = re.compile(
-    r"^\s*TABLE\s+(?P<table>[\w.`]+)\s+ADD\s+(IF\s+NOT\s+EXISTS\s+)?PARTITION\b",
-    re.IGNORECASE,
-)
-
-
-def _kind(expression: exp.Expr) -> str:
-    if isinstance(expression, exp.Create):
-        return "create"
-    if isinstance(expression, exp.Insert):
-        return "insert_overwrite" if expression.args.get("overwrite") else "insert"
-    if isinstance(expression, exp.MultitableInserts):
-        overwrite = any(i.args.get("overwrite") for i in expression.expressions)
-        return "insert_overwrite" if overwrite else "insert"
-    if isinstance(expression, exp.TruncateTable):
-        return "truncate"
-    if isinstance(expression, exp.Drop):
-        return "drop"
-    if isinstance(expression, exp.Query):
-        return "select"
-    return "other"
-
-
-def _is_query(expression: exp.Expr) -> bool:
-    return isinstance(expression, exp.Query | exp.Describe | exp.Show)
-
-
-def _command_add_partition(expression: exp.Expr) -> str | None:
-    """The table of ``ALTER TABLE t ADD PARTITION …`` (which sqlglot keeps as a command)."""
-    if not isinstance(expression, exp.Command) or expression.name.upper() != "ALTER":
-        return None
-    m = _ADD_PARTITION_RE.match(str(expression.expression or ""))
-    return m.group("table").replace("`", "").lower() if m else None
 
 
 def translate_script(
@@ -144,7 +100,7 @@ def translate_script(
     source = source_dialect.lower()
     target_name = target_dialect.lower()
     get_dialect(target_name)
-    target = _TARGETS.get(target_name, _Target(target_name))
+    target = target_for(target_name)
     parsed = parse_script(text, source, path=path, first_line=first_line)
     known: dict[str, tuple[str, ...]] = {}
 
@@ -161,10 +117,10 @@ def translate_script(
         expression = statement.expression
         tables = statement_tables(expression)
         reads, writes = tables.reads, tables.writes
-        added = _command_add_partition(expression)
+        added = command_add_partition(expression)
         if added is not None:
             writes = frozenset({added})
-        spec = _partition_spec(expression, lookup)
+        spec = partition_spec(expression, lookup)
         if spec is not None:
             known[spec[0]] = spec[1]
         if source == target_name:
@@ -185,36 +141,14 @@ def translate_script(
                 steps=steps,
                 atomic=atomic,
                 line=statement.line,
-                kind=_kind(expression),
+                kind=statement_kind(expression),
                 reads=reads,
                 writes=writes,
                 partition_spec=spec,
-                is_query=_is_query(expression),
+                is_query=is_query(expression),
             )
         )
     return out
-
-
-def _partition_spec(
-    expression: exp.Expr, lookup: Callable[[str], tuple[str, ...] | None]
-) -> tuple[str, tuple[str, ...]] | None:
-    """(table, partition columns) declared by a CREATE statement, if any."""
-    if not isinstance(expression, exp.Create):
-        return None
-    schema = expression.this
-    table = schema.this if isinstance(schema, exp.Schema) else schema
-    if not isinstance(table, exp.Table) or (name := table_name(table)) is None:
-        return None
-    properties = expression.args.get("properties")
-    for prop in properties.expressions if properties else []:
-        if isinstance(prop, exp.PartitionedByProperty) and isinstance(prop.this, exp.Schema):
-            columns = tuple(c.name.lower() for c in prop.this.expressions if c.name)
-            return (name, columns) if columns else None
-        if isinstance(prop, exp.LikeProperty) and isinstance(prop.this, exp.Table):
-            like = table_name(prop.this)
-            columns_like = lookup(like) if like else None
-            return (name, columns_like) if columns_like else None
-    return None
 
 
 class _Translator:
@@ -223,7 +157,7 @@ class _Translator:
     def __init__(
         self,
         *,
-        target: _Target,
+        target: Target,
         source: str,
         lookup: Callable[[str], tuple[str, ...] | None],
         statement: ParsedStatement,
@@ -262,7 +196,7 @@ class _Translator:
         if self.source == "maxcompute":
             self._check_functions(original)
         if isinstance(original, exp.Command):
-            if _command_add_partition(original) is not None and not self.target.native_partitions:
+            if command_add_partition(original) is not None and not self.target.native_partitions:
                 return [], False
             raise self.error(
                 f"this statement cannot be translated from {self.source} to {self.target.name}",
