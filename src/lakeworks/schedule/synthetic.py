@@ -90,7 +90,7 @@ def synthetic_workspace(
             parents = sorted(set(rng.sample(window, min(count, len(window)))))
         kind = rng.choices(kinds, weights)[0]
         schedule = _schedule(kind, rng)
-        if rng.random() < 0.08:
+        if kind != "hourly" and rng.random() < 0.06:
             schedule = schedule.model_copy(update={"self_dependency": True})
         elif keys and rng.random() < 0.05:
             schedule = schedule.model_copy(update={"depends_on_previous": [rng.choice(keys)]})
@@ -100,7 +100,7 @@ def synthetic_workspace(
         elif frozen_last and index == nodes // 2:
             run_mode = RunMode.DRY_RUN
         settings = Defaults(
-            retries=rng.choice([0, 1, 2, 3]),
+            retries=rng.choice([0, 1, 1, 2, 2, 2, 3, 3]),
             retry_delay_seconds=float(rng.choice([30, 60, 120])),
             retry_backoff=rng.choice([1.0, 2.0]),
             priority=rng.randrange(0, 4),

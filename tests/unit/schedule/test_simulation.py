@@ -43,14 +43,14 @@ def expected_cycles(ws: Workspace, start: datetime, end: datetime) -> set[tuple[
 
 
 def test_every_due_cycle_exists_exactly_once() -> None:
-    result = run(0.04)
+    result = run(0.01)
     assert result.duplicates == 0
     assert set(result.final_states) == expected_cycles(workspace(), result.start, result.end)
     assert len(result.final_states) > 20_000
 
 
 def test_nothing_is_left_half_done() -> None:
-    result = run(0.04)
+    result = run(0.01)
     states = Counter(result.final_states.values())
     assert set(states) <= {S.SUCCESS, S.SKIPPED, S.FAILED, S.WAITING_UPSTREAM, S.FROZEN}
     assert states[S.SUCCESS] > 10_000 and states[S.FAILED] > 0
@@ -62,7 +62,7 @@ def test_nothing_is_left_half_done() -> None:
 
 
 def test_each_instance_succeeds_at_most_once_within_its_attempts() -> None:
-    result = run(0.04)
+    result = run(0.01)
     for key, attempts in result.attempts.items():
         item = result.instances[key]
         assert len(attempts) <= item.max_attempts
@@ -75,7 +75,7 @@ def test_each_instance_succeeds_at_most_once_within_its_attempts() -> None:
 
 
 def test_no_instance_runs_before_its_time_or_its_upstream() -> None:
-    result = run(0.04)
+    result = run(0.01)
     for key, attempts in result.attempts.items():
         item = result.instances[key]
         first = attempts[0].started_at
@@ -86,18 +86,18 @@ def test_no_instance_runs_before_its_time_or_its_upstream() -> None:
 
 
 def test_retries_follow_the_backoff() -> None:
-    result = run(0.04)
+    result = run(0.01)
     retried = 0
     for key, attempts in result.attempts.items():
         policy = result.instances[key].settings.retry
         for before, after in itertools.pairwise(attempts):
             assert after.started_at >= before.finished_at + policy.delay(before.number)
             retried += 1
-    assert retried > 100
+    assert retried > 50
 
 
 def test_resource_groups_never_run_more_than_their_slots() -> None:
-    result = run(0.04)
+    result = run(0.01)
     slots = {g: c.slots for g, c in workspace().config.resource_groups.items()}
     changes: list[tuple[datetime, int, str]] = []
     for key, attempts in result.attempts.items():
@@ -111,7 +111,7 @@ def test_resource_groups_never_run_more_than_their_slots() -> None:
 
 
 def test_weekly_nodes_dry_run_on_off_days_and_frozen_nodes_never_run() -> None:
-    result = run(0.04)
+    result = run(0.01)
     ws = workspace()
     weekly = [n for n in ws.nodes() if (s := ws.node_schedule(n)).cycle == "week" and not s.cron]
     assert weekly
@@ -133,7 +133,7 @@ def test_weekly_nodes_dry_run_on_off_days_and_frozen_nodes_never_run() -> None:
 
 
 def test_scheduler_outage_is_caught_up_after_restart() -> None:
-    result = run(0.04)
+    result = run(0.01)
     down, back = OUTAGE
     missed = [k for k in result.instances if down <= k[1] < back]
     assert len(missed) > 500
@@ -145,7 +145,7 @@ def test_scheduler_outage_is_caught_up_after_restart() -> None:
 
 
 def test_hourly_nodes_get_23_cycles_on_the_spring_forward_day() -> None:
-    result = run(0.04)
+    result = run(0.01)
     hourly = next(
         n.key
         for n in workspace().nodes()
