@@ -6,7 +6,6 @@ partitions a CREATE declares) and to decide which rewrites a target needs.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -17,7 +16,6 @@ from lakeworks.sql.tables import table_name
 __all__ = [
     "TARGETS",
     "Target",
-    "command_add_partition",
     "is_query",
     "partition_spec",
     "statement_kind",
@@ -52,13 +50,8 @@ def target_for(name: str) -> Target:
     return TARGETS.get(name, Target(name))
 
 
-_ADD_PARTITION_RE = re.compile(
-    r"^\s*TABLE\s+(?P<table>[\w.`]+)\s+ADD\s+(IF\s+NOT\s+EXISTS\s+)?PARTITION\b",
-    re.IGNORECASE,
-)
-
-
 def statement_kind(expression: exp.Expr) -> str:
+    """create | insert | insert_overwrite | truncate | drop | select | other"""
     if isinstance(expression, exp.Create):
         return "create"
     if isinstance(expression, exp.Insert):
@@ -76,15 +69,8 @@ def statement_kind(expression: exp.Expr) -> str:
 
 
 def is_query(expression: exp.Expr) -> bool:
+    """Whether the statement returns rows to show (SELECT, DESCRIBE, SHOW)."""
     return isinstance(expression, exp.Query | exp.Describe | exp.Show)
-
-
-def command_add_partition(expression: exp.Expr) -> str | None:
-    """The table of ``ALTER TABLE t ADD PARTITION …`` (which sqlglot keeps as a command)."""
-    if not isinstance(expression, exp.Command) or expression.name.upper() != "ALTER":
-        return None
-    m = _ADD_PARTITION_RE.match(str(expression.expression or ""))
-    return m.group("table").replace("`", "").lower() if m else None
 
 
 def partition_spec(

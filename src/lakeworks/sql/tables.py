@@ -6,6 +6,7 @@ aliases and table aliases are not tables; ``MAX_PT('t')`` reads ``t``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +14,14 @@ from sqlglot import exp
 
 from lakeworks.sql.script import parse_script
 
-__all__ = ["StatementTables", "TableIO", "statement_tables", "table_io", "table_name"]
+__all__ = [
+    "StatementTables",
+    "TableIO",
+    "command_add_partition",
+    "statement_tables",
+    "table_io",
+    "table_name",
+]
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,20 @@ def table_name(table: exp.Table) -> str | None:
     return ".".join(parts).lower()
 
 
+_ADD_PARTITION_RE = re.compile(
+    r"^\s*TABLE\s+(?P<table>[\w.`]+)\s+ADD\s+(IF\s+NOT\s+EXISTS\s+)?PARTITION\b",
+    re.IGNORECASE,
+)
+
+
+def command_add_partition(expression: exp.Expr) -> str | None:
+    """The table of ``ALTER TABLE t ADD PARTITION …`` (which sqlglot keeps as a command)."""
+    if not isinstance(expression, exp.Command) or expression.name.upper() != "ALTER":
+        return None
+    m = _ADD_PARTITION_RE.match(str(expression.expression or ""))
+    return m.group("table").replace("`", "").lower() if m else None
+
+
 def _target(expression: exp.Expr) -> exp.Table | None:
     node = expression.this if isinstance(expression.this, exp.Expr) else None
     if isinstance(node, exp.Schema):
@@ -78,6 +100,8 @@ def _write_targets(expression: exp.Expr) -> tuple[list[exp.Table], list[exp.Tabl
         return ([target], []) if isinstance(target, exp.Table) else ([], [])
     if isinstance(expression, exp.TruncateTable):
         return [t for t in expression.expressions if isinstance(t, exp.Table)], []
+    if (added := command_add_partition(expression)) is not None:
+        return [exp.to_table(added)], []
     if isinstance(expression, exp.MultitableInserts):
         written: list[exp.Table] = []
         for insert in expression.expressions:

@@ -33,14 +33,13 @@ from lakeworks.errors import Location, UserError
 from lakeworks.sql import dialect as mc
 from lakeworks.sql.classify import (
     Target,
-    command_add_partition,
     is_query,
     partition_spec,
     statement_kind,
     target_for,
 )
 from lakeworks.sql.script import ParsedStatement, get_dialect, parse_script
-from lakeworks.sql.tables import statement_tables, table_name
+from lakeworks.sql.tables import command_add_partition, statement_tables, table_name
 
 __all__ = ["ExecutableStatement", "translate_script"]
 
@@ -117,9 +116,6 @@ def translate_script(
         expression = statement.expression
         tables = statement_tables(expression)
         reads, writes = tables.reads, tables.writes
-        added = command_add_partition(expression)
-        if added is not None:
-            writes = frozenset({added})
         spec = partition_spec(expression, lookup)
         if spec is not None:
             known[spec[0]] = spec[1]
