@@ -190,7 +190,8 @@ def workspace_annotations(
 
     Owner, tags and description come from the writing node (tags also from its
     workflow); the layer from the naming rules; declared columns and column comments
-    from ``CREATE TABLE`` statements in the node's code.
+    from ``CREATE TABLE`` statements in the node's code, else the columns the node's
+    statements write.
     """
     nodes = {n.key: n for n in workspace.nodes()}
     out: dict[str, TableAnnotation] = {}
@@ -214,7 +215,7 @@ def workspace_annotations(
                     ]
                 )
                 if decl
-                else ()
+                else tuple(CatalogColumn(c) for c in item.learned.get(table, ()))
             )
             out[table] = TableAnnotation(
                 name=table,

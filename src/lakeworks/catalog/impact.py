@@ -151,13 +151,12 @@ def impact(
             reached, nodes, edges, columns, rows_only = _walk_columns(
                 conn, workspace, env, table, column, depth, direction
             )
-        names = sorted(reached, key=lambda n: (reached[n], n))
+        # The root itself is what changes: its owner and rules are not "impacted".
+        names = sorted((n for n in reached if n != table), key=lambda n: (reached[n], n))
         owners = _table_owners(conn, workspace, env, names)
         node_owners = _node_owners(conn, workspace, env, nodes)
         dependents = _dependents(conn, workspace, env, names)
-    tables = tuple(
-        ImpactedTable(n, reached[n], owners.get(n), n in rows_only) for n in names if n != table
-    )
+    tables = tuple(ImpactedTable(n, reached[n], owners.get(n), n in rows_only) for n in names)
     impacted_nodes = tuple(
         ImpactedNode(k, nodes[k], node_owners.get(k))
         for k in sorted(nodes, key=lambda k: (nodes[k], k))
