@@ -19,9 +19,11 @@ folder for tables no workflow writes). Layout of one file::
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import sqlglot
 from sqlglot import exp
@@ -65,6 +67,9 @@ _TEMPLATE_KEYS: dict[str, frozenset[Template]] = {
     "ref_partition": frozenset({Template.REFERENTIAL_INTEGRITY}),
 }
 
+IndexedRules = list[tuple[int, RuleConfig]]
+"""Rules that passed schema validation, with their position in the file."""
+
 SqlCheck = Callable[[str, str, Location], None]
 """Checks a SQL text (rendered for a sample date) in a dialect; raises ``UserError``."""
 
@@ -87,15 +92,13 @@ def is_rule_file(path: Path) -> bool:
 
 
 def find_rule_files(root: Path) -> list[Path]:
-    """Every rule file under ``root``, skipping hidden folders (``.lakeworks``, ``.git``)."""
+    """Every rule file under ``root``, in path order. Hidden folders (``.lakeworks``,
+    ``.git``, ``.venv``) are not entered."""
     found: list[Path] = []
-    for path in sorted(root.rglob("*.quality.y*ml")):
-        relative = path.relative_to(root)
-        if any(part.startswith(".") for part in relative.parts[:-1]):
-            continue
-        if is_rule_file(path) and path.is_file():
-            found.append(path)
-    return found
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found.extend(Path(folder) / f for f in files if f.endswith(RULE_FILE_SUFFIXES))
+    return sorted(found)
 
 
 class _FileChecker:
@@ -104,11 +107,13 @@ class _FileChecker:
     def __init__(
         self,
         config: QualityFileConfig,
+        indexed: IndexedRules,
         lines: LineMap,
         default_dialect: str,
         sql_check: SqlCheck | None,
     ) -> None:
         self.config = config
+        self.indexed = indexed
         self.lines = lines
         self.default_dialect = default_dialect
         self.sql_check = sql_check
@@ -122,7 +127,7 @@ class _FileChecker:
 
     def rules(self) -> list[Rule]:
         out: list[Rule] = []
-        for index, rc in enumerate(self.config.rules):
+        for index, rc in self.indexed:
             before = len(self.problems)
             rule = self._rule(index, rc)
             if rule is not None and len(self.problems) == before:
@@ -398,6 +403,39 @@ def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
+def _validate_rules(
+    data: Any, lines: LineMap
+) -> tuple[QualityFileConfig, IndexedRules, list[UserError]]:
+    """The file's config, each rule validated on its own so that a bad key in one rule
+    does not hide the problems of the others. Rules that fail are left out."""
+    raw_rules = data.get("rules") if isinstance(data, dict) else None
+    if not isinstance(raw_rules, list):
+        config = validate_model(QualityFileConfig, data, lines)
+        return config, list(enumerate(config.rules)), []
+    config = validate_model(QualityFileConfig, {**data, "rules": []}, lines)
+    problems: list[UserError] = []
+    rules: IndexedRules = []
+    for index, item in enumerate(raw_rules):
+        sub = LineMap(
+            lines.path,
+            lines.first_line,
+            {k[2:]: v for k, v in lines.lines.items() if k[:2] == ("rules", index)},
+        )
+        try:
+            rules.append((index, validate_model(RuleConfig, item, sub)))
+        except ValidationFailed as exc:
+            problems.extend(_prefixed(e, index) for e in exc.errors)
+        except UserError as exc:
+            problems.append(_prefixed(exc, index))
+    return config, rules, problems
+
+
+def _prefixed(error: UserError, index: int) -> UserError:
+    key = f"rules.{index}" + (f".{error.location.key}" if error.location.key else "")
+    where = Location(error.location.file, error.location.line, error.location.column, key)
+    return UserError(error.message, location=where, hint=error.hint)
+
+
 def load_rule_text(
     text: str,
     path: Path | str,
@@ -407,13 +445,15 @@ def load_rule_text(
 ) -> list[Rule]:
     """Rules from the text of one rule file; raises ``UserError``/``ValidationFailed``."""
     data, lines = parse_yaml(text, path)
-    config = validate_model(QualityFileConfig, data, lines)
-    checker = _FileChecker(config, lines, default_dialect, sql_check)
+    config, indexed, problems = _validate_rules(data, lines)
+    checker = _FileChecker(config, indexed, lines, default_dialect, sql_check)
     rules = checker.rules()
-    if checker.problems:
-        if len(checker.problems) == 1:
-            raise checker.problems[0]
-        raise ValidationFailed(checker.problems)
+    problems.extend(checker.problems)
+    if problems:
+        problems.sort(key=lambda e: e.location.line or 0)
+        if len(problems) == 1:
+            raise problems[0]
+        raise ValidationFailed(problems)
     return rules
 
 

@@ -55,7 +55,21 @@ def register_listener(listener: InstanceListener) -> None:
 
 
 def checks() -> list[AfterSuccessCheck]:
+    _load_builtin_checks()
     return list(_checks)
+
+
+_builtin_loaded = False
+
+
+def _load_builtin_checks() -> None:
+    """Register the checks that ship with Lakeworks (the quality gate), once."""
+    global _builtin_loaded
+    if not _builtin_loaded:
+        _builtin_loaded = True
+        from lakeworks.quality.hook import install
+
+        install()
 
 
 def listeners() -> list[InstanceListener]:

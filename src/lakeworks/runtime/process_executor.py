@@ -76,6 +76,8 @@ def run_process(ctx: NodeRunContext, argv: list[str]) -> NodeResult:
         if process.poll() is None:
             _kill_group(process)
             process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
     if killed.is_set():
         raise UserCodeError("the process was killed (stopped or timed out)")
     if code != 0:

@@ -281,6 +281,11 @@ class Schedule:
         self._days[key] = cycles
         return cycles
 
+    def forget_before(self, day: date) -> None:
+        """Drop cached days before ``day`` (a long-running scheduler calls this daily)."""
+        self._days = {k: v for k, v in self._days.items() if k[0] >= day}
+        self._cron_walls = {k: v for k, v in self._cron_walls.items() if k >= day}
+
     def _compute_day(self, day: date) -> tuple[Cycle, ...]:
         if self._cron is not None:
             walls = self._cron_day(day)

@@ -36,8 +36,15 @@ from enum import StrEnum
 from typing import Protocol
 
 from lakeworks.errors import Location, UserError, ValidationFailed
-from lakeworks.schedule.cycles import Cycle, Schedule, compile_schedule, format_local, to_utc
-from lakeworks.spec.models import Node, Workspace
+from lakeworks.schedule.cycles import (
+    Cycle,
+    Schedule,
+    compile_schedule,
+    format_local,
+    schedule_location,
+    to_utc,
+)
+from lakeworks.spec.models import Defaults, Node, Workspace
 
 InstanceKey = tuple[str, datetime]
 """``(node_key, cycle_time)`` with ``cycle_time`` an aware UTC datetime."""
@@ -110,11 +117,18 @@ def match_same_cycle(parent: Sequence[Cycle], child: Sequence[Cycle]) -> list[li
 
 
 def node_location(workspace: Workspace, node: Node, key: str) -> Location:
-    """Where a node's setting ``key`` is written (node header, else workflow file)."""
-    from lakeworks.schedule.cycles import schedule_location
-
-    if key.startswith("schedule") and node.header.schedule is None:
-        return schedule_location(workspace.workflows[node.workflow].path / "workflow.yml", key)
+    """Where a node's setting ``key`` is written: the node's header, else the workflow
+    file, else ``lakeworks.yml`` (settings are inherited in that order)."""
+    workflow_file = workspace.workflows[node.workflow].path / "workflow.yml"
+    top = key.split(".")[0]
+    if top == "schedule":
+        if node.header.schedule is None:
+            return schedule_location(workflow_file, key)
+        return schedule_location(node.path, key)
+    if top in Defaults.model_fields and getattr(node.header, top, None) is None:
+        if getattr(workspace.workflows[node.workflow].config.defaults, top, None) is not None:
+            return schedule_location(workflow_file, key)
+        return schedule_location(workspace.root / "lakeworks.yml", key)
     return schedule_location(node.path, key)
 
 
@@ -173,6 +187,13 @@ class DependencyResolver:
             self._upstream[key] = list(graph.upstream(key))
         if problems:
             raise ValidationFailed(problems)
+
+    def forget_before(self, day: date) -> None:
+        """Drop cached days before ``day``; answers stay the same, memory stays flat."""
+        for schedule in {id(s): s for s in self.schedules.values()}.values():
+            schedule.forget_before(day)
+        self._match_cache = {k: v for k, v in self._match_cache.items() if k[2] >= day}
+        self._refs_cache = {k: v for k, v in self._refs_cache.items() if k[2] >= day}
 
     def schedule(self, node_key: str) -> Schedule:
         """The compiled schedule of a node."""

@@ -157,6 +157,10 @@ class Planner:
             raise ValidationFailed(problems)
         self.order = graph.topological_order()
 
+    def forget_before(self, moment: datetime) -> None:
+        """Drop cached days more than two days before ``moment`` (call once a day)."""
+        self.resolver.forget_before(to_utc(moment).date() - timedelta(days=2))
+
     def instance(
         self, node_key: str, cycle: Cycle, *, since: datetime | None = None
     ) -> PlannedInstance:

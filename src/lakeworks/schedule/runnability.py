@@ -5,6 +5,10 @@ then asks ``decide_batch``: which to start (by priority, within the free slots o
 resource group), which dry runs to complete, and for the others the state and reason
 to record ("waiting for upstream X cycle T", "waiting for time T", "waiting for a
 slot in group G", "frozen").
+
+After a failed attempt with attempts left, the runtime records ``waiting_time`` with
+``next_attempt_at = RetryPolicy.next_attempt_at(failed_at, attempt)``; ``evaluate``
+then holds the instance until that time.
 """
 
 from __future__ import annotations

@@ -215,7 +215,18 @@ def _wm_concat(args: Sequence[exp.Expr]) -> exp.Expr | None:
     return exp.GroupConcat(this=args[1], separator=args[0])
 
 
+def _one(build: Callable[[exp.Expr], exp.Expr]) -> Callable[[Sequence[exp.Expr]], exp.Expr | None]:
+    return lambda args: build(args[0]) if len(args) == 1 else None
+
+
 _FUNCTIONS: dict[str, Callable[[Sequence[exp.Expr]], exp.Expr | None]] = {
+    "ISNULL": _one(lambda a: exp.Is(this=a, expression=exp.Null())),
+    "LASTDAY": _one(lambda a: exp.LastDay(this=_ts(a))),
+    "WEEKDAY": _one(
+        lambda a: exp.Paren(
+            this=exp.Sub(this=exp.DayOfWeekIso(this=_ts(a)), expression=exp.Literal.number(1))
+        )
+    ),
     "GETDATE": _getdate,
     "DATEADD": _dateadd,
     "MC__DATEDIFF": _datediff,
@@ -240,6 +251,8 @@ def _normalize_node(node: exp.Expr) -> exp.Expr:
         if name == "MAX_PT" and node.name != "MAX_PT":
             node.set("this", "MAX_PT")
         return node
+    if isinstance(node, exp.UnixToStr | exp.StrToUnix):
+        return _unix_time(node)
     if isinstance(node, exp.ToChar):
         fmt = node.args.get("format")
         if fmt is None:
@@ -251,8 +264,31 @@ def _normalize_node(node: exp.Expr) -> exp.Expr:
     return node
 
 
+def _hive_default_time_format() -> str:
+    parsed = Hive().parse("SELECT FROM_UNIXTIME(x)")[0]
+    node = parsed.selects[0] if isinstance(parsed, exp.Select) else None
+    fmt = node.args.get("format") if node is not None else None
+    return fmt.name if isinstance(fmt, exp.Literal) else ""
+
+
+# Hive's default "yyyy-MM-dd HH:mm:ss" as sqlglot stores it after parsing.
+_DEFAULT_TIME_FORMAT = _hive_default_time_format()
+
+
+def _unix_time(node: exp.UnixToStr | exp.StrToUnix) -> exp.Expr:
+    """FROM_UNIXTIME(n) is a local DATETIME and UNIX_TIMESTAMP(datetime) reads one, in
+    MaxCompute; Hive works with formatted strings. Explicit formats keep Hive's meaning."""
+    fmt = node.args.get("format")
+    if not isinstance(fmt, exp.Literal) or fmt.name != _DEFAULT_TIME_FORMAT:
+        return node
+    if isinstance(node, exp.UnixToStr):
+        return exp.cast(exp.UnixToTime(this=node.this), exp.DType.TIMESTAMP, copy=False)
+    local = exp.cast(_ts(node.this), exp.DType.TIMESTAMPTZ, copy=False)
+    return exp.TimeToUnix(this=local)
+
+
 #: Upper-case names whose presence in a script means ``normalize`` has work to do.
-NORMALIZED_NAMES = ("TO_CHAR", "MAX_PT", *_FUNCTION_NAMES)
+NORMALIZED_NAMES = ("TO_CHAR", "MAX_PT", "UNIX", *_FUNCTION_NAMES)
 
 
 def normalize(expression: exp.Expr) -> exp.Expr:
@@ -261,7 +297,9 @@ def normalize(expression: exp.Expr) -> exp.Expr:
     Calls this function cannot rewrite (a wrong argument count, an unknown date part)
     stay as ``exp.Anonymous`` so that the caller can report them with a location.
     """
-    calls = list(expression.find_all(exp.Anonymous, exp.ToChar, bfs=False))
+    calls = list(
+        expression.find_all(exp.Anonymous, exp.ToChar, exp.UnixToStr, exp.StrToUnix, bfs=False)
+    )
     # Depth-first pre-order, reversed: arguments are rewritten before their callers.
     for node in reversed(calls):
         rewritten = _normalize_node(node)

@@ -10,6 +10,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from lakeworks.errors import Conflict, NotFound
+from lakeworks.store.bulk import allocate_ids, insert_rows
 from lakeworks.store.clock import optional_utc_naive, to_utc_naive, utcnow
 from lakeworks.store.database import Database
 from lakeworks.store.models import (
@@ -26,16 +27,9 @@ from lakeworks.store.transitions import settable_values, state_changes, states_o
 
 Key = tuple[str, str, str, str, str, datetime]
 
-_KEY_COLUMNS = (
-    instances.c.workspace,
-    instances.c.env,
-    instances.c.run_type,
-    instances.c.run_key,
-    instances.c.node_key,
-    instances.c.cycle_time,
-)
 
 _deps = instance_dependencies
+_IGNORE_ATTEMPTS = 3
 
 
 def _row_for(item: NewInstance, now: datetime) -> dict[str, Any]:
@@ -78,6 +72,21 @@ def _key(row: Mapping[Any, Any]) -> Key:
         row["node_key"],
         row["cycle_time"],
     )
+
+
+def _instance_key(instance: Instance) -> Key:
+    return (
+        instance.workspace,
+        instance.env,
+        instance.run_type.value,
+        instance.run_key,
+        instance.node_key,
+        instance.cycle_time,
+    )
+
+
+def _edge_rows(edges: Iterable[tuple[int, int]]) -> builtins.list[dict[str, int]]:
+    return [{"instance_id": c, "upstream_instance_id": p} for c, p in sorted(edges)]
 
 
 def _describe(key: Key) -> str:
@@ -133,17 +142,28 @@ class InstanceRepository:
         rows = [_row_for(item, now) for item in items]
         if on_conflict == "error":
             self._refuse_duplicates(rows)
-        try:
-            with self._db.write() as conn:
+        for _ in range(_IGNORE_ATTEMPTS):
+            try:
+                with self._db.write() as conn:
+                    if on_conflict == "error":
+                        created = self._insert_new(conn, rows)
+                        insert_rows(
+                            conn,
+                            _deps,
+                            _edge_rows({(created[c].id, created[p].id) for c, p in pairs}),
+                        )
+                    else:
+                        created = self._insert_missing(conn, rows)
+                        self._insert_edges(
+                            conn, sorted({(created[c].id, created[p].id) for c, p in pairs})
+                        )
+                return created
+            except sa.exc.IntegrityError as exc:
+                # "ignore": another writer inserted some of these rows since we looked
                 if on_conflict == "error":
-                    created = self._insert_all(conn, rows)
-                else:
-                    created = self._insert_missing(conn, rows)
-                edges = {(created[c].id, created[p].id) for c, p in pairs}
-                self._insert_edges(conn, sorted(edges))
-        except sa.exc.IntegrityError as exc:
-            raise self._conflict_for(rows) from exc
-        return created
+                    raise self._conflict_for(rows) from exc
+                error = exc
+        raise Conflict("could not create the instances: other writers kept conflicting") from error
 
     def add_dependencies(self, edges: Iterable[tuple[int, int]]) -> int:
         """Link existing instances: ``(instance_id, upstream_instance_id)`` pairs.
@@ -174,12 +194,13 @@ class InstanceRepository:
             seen.add(key)
 
     @staticmethod
-    def _insert_all(conn: sa.Connection, rows: Sequence[dict[str, Any]]) -> builtins.list[Instance]:
-        statement = sa.insert(instances).returning(instances.c.id, sort_by_parameter_order=True)
-        ids = conn.execute(statement, rows).scalars().all()
-        return [
-            instance_from_mapping({**row, "id": id_}) for row, id_ in zip(rows, ids, strict=True)
-        ]
+    def _insert_new(conn: sa.Connection, rows: Sequence[dict[str, Any]]) -> builtins.list[Instance]:
+        if not rows:
+            return []
+        ids = allocate_ids(conn, instances, len(rows))
+        full = [{"id": id_, **row} for row, id_ in zip(rows, ids, strict=True)]
+        insert_rows(conn, instances, full)
+        return [instance_from_mapping(row) for row in full]
 
     def _insert_missing(
         self, conn: sa.Connection, rows: Sequence[dict[str, Any]]
@@ -189,27 +210,44 @@ class InstanceRepository:
             unique.setdefault(_key(row), row)
         found = self._select_by_keys(conn, builtins.list(unique))
         missing = [row for key, row in unique.items() if key not in found]
-        if missing:
-            conn.execute(insert_ignoring(conn, instances), missing)
-            found.update(self._select_by_keys(conn, [_key(row) for row in missing]))
+        for instance in self._insert_new(conn, missing):
+            found[_instance_key(instance)] = instance
         return [found[_key(row)] for row in rows]
 
     @staticmethod
     def _select_by_keys(conn: sa.Connection, keys: Sequence[Key]) -> dict[Key, Instance]:
+        """The existing instances with these keys.
+
+        Keys are grouped by (workspace, env, run type, run key); each group is fetched
+        by node and the group's cycle range through the unique index, then filtered.
+        """
+        groups: dict[tuple[str, str, str, str], builtins.list[Key]] = {}
+        for key in keys:
+            groups.setdefault(key[:4], []).append(key)
+        wanted = set(keys)
         found: dict[Key, Instance] = {}
-        for chunk in chunked(keys, 100):
-            query = sa.select(instances).where(sa.tuple_(*_KEY_COLUMNS).in_(chunk))
-            for row in conn.execute(query):
-                found[_key(row._mapping)] = instance_from_mapping(row._mapping)
+        for (workspace, env, run_type, run_key), members in groups.items():
+            nodes = sorted({key[4] for key in members})
+            cycles = [key[5] for key in members]
+            for chunk in chunked(nodes):
+                query = sa.select(instances).where(
+                    instances.c.workspace == workspace,
+                    instances.c.env == env,
+                    instances.c.run_type == run_type,
+                    instances.c.run_key == run_key,
+                    instances.c.node_key.in_(chunk),
+                    instances.c.cycle_time.between(min(cycles), max(cycles)),
+                )
+                for row in conn.execute(query):
+                    key = _key(row._mapping)
+                    if key in wanted:
+                        found[key] = instance_from_mapping(row._mapping)
         return found
 
     @staticmethod
     def _insert_edges(conn: sa.Connection, edges: Sequence[tuple[int, int]]) -> None:
         if edges:
-            conn.execute(
-                insert_ignoring(conn, _deps),
-                [{"instance_id": c, "upstream_instance_id": p} for c, p in edges],
-            )
+            conn.execute(insert_ignoring(conn, _deps), _edge_rows(edges))
 
     def _conflict_for(self, rows: Sequence[Mapping[str, Any]]) -> Conflict:
         with self._db.read() as conn:

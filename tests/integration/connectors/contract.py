@@ -16,8 +16,12 @@ import pytest
 from lakeworks.connectors.base import KeyRange, ReadRequest, Sink, Source, WriteMode, WriteRequest
 
 ROWS: list[dict[str, Any]] = [
-    {"id": i, "name": None if i == 3 else f"n{i}", "amount": i * 1.5,
-     "ts": datetime(2024, 1, 1, 0, 0, i)}
+    {
+        "id": i,
+        "name": None if i == 3 else f"n{i}",
+        "amount": i * 1.5,
+        "ts": datetime(2024, 1, 1, 0, 0, i),
+    }
     for i in range(1, 21)
 ]
 
@@ -27,9 +31,7 @@ def new_name(prefix: str) -> str:
 
 
 def _rows(batches: list[pa.RecordBatch]) -> list[dict[str, Any]]:
-    return sorted(
-        (r for b in batches for r in b.to_pylist()), key=lambda r: r["id"]
-    )
+    return sorted((r for b in batches for r in b.to_pylist()), key=lambda r: r["id"])
 
 
 class SourceContract:
@@ -138,12 +140,22 @@ class SinkContract:
         self.write(sink, table, self.batch([1, 2], ds="20240101"))
         self.write(sink, table, self.batch([5], ds="20240102"))
         if sink.capabilities.partition_overwrite:
-            self.write(sink, table, self.batch([3], ds="20240101"),
-                       mode=WriteMode.OVERWRITE_PARTITION, partition=part)
+            self.write(
+                sink,
+                table,
+                self.batch([3], ds="20240101"),
+                mode=WriteMode.OVERWRITE_PARTITION,
+                partition=part,
+            )
             assert sorted(r["id"] for r in self.read_back(table)) == [3, 5]
         if sink.capabilities.merge:
-            self.write(sink, table, self.batch([3, 7], name="b", ds="20240101"),
-                       mode=WriteMode.MERGE, key=["id"])
+            self.write(
+                sink,
+                table,
+                self.batch([3, 7], name="b", ds="20240101"),
+                mode=WriteMode.MERGE,
+                key=["id"],
+            )
             rows = self.read_back(table)
             assert sorted(r["id"] for r in rows) == [3, 5, 7]
             assert {r["id"]: r["name"] for r in rows}[3] == "b"

@@ -18,8 +18,11 @@ pytestmark = pytest.mark.s3
 @pytest.fixture
 def bucket(s3_endpoint: str) -> tuple[str, Any]:
     client = boto3.client(
-        "s3", endpoint_url=s3_endpoint, region_name="us-east-1",
-        aws_access_key_id="testing", aws_secret_access_key="testing",
+        "s3",
+        endpoint_url=s3_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
     )
     name = f"lw-{uuid.uuid4().hex[:10]}"
     client.create_bucket(Bucket=name)
@@ -30,8 +33,11 @@ def _config(s3_endpoint: str, bucket: str, **extra: Any) -> dict[str, Any]:
     return {
         "type": "files",
         "root": f"s3://{bucket}/landing",
-        "s3": {"endpoint_url": s3_endpoint, "access_key_env": "LW_S3_KEY",
-               "secret_key_env": "LW_S3_SECRET"},
+        "s3": {
+            "endpoint_url": s3_endpoint,
+            "access_key_env": "LW_S3_KEY",
+            "secret_key_env": "LW_S3_SECRET",
+        },
         **extra,
     }
 
@@ -50,17 +56,16 @@ def test_read_csv_and_jsonl_from_s3(s3_endpoint: str, bucket: tuple[str, Any]) -
     source = open_source("s3", _config(s3_endpoint, name))
     items = list(source.read(ReadRequest(table="orders/*.csv", options={"format": "csv"})))
     assert [i.origin for i in items] == [
-        f"{name}/landing/orders/1.csv", f"{name}/landing/orders/2.csv"
+        f"{name}/landing/orders/1.csv",
+        f"{name}/landing/orders/2.csv",
     ]
-    assert sum((i.batch.column("id").to_pylist() for i in items), []) == [1, 2, 3]
+    assert [v for i in items for v in i.batch.column("id").to_pylist()] == [1, 2, 3]
     assert items[1].position(0).endswith("2.csv line 2")
     events = list(source.read(ReadRequest(table="ev.jsonl", options={"format": "jsonl"})))
     assert events[0].batch.column("k").to_pylist() == [1, 2]
 
 
-def test_write_parquet_to_s3_commit_and_rollback(
-    s3_endpoint: str, bucket: tuple[str, Any]
-) -> None:
+def test_write_parquet_to_s3_commit_and_rollback(s3_endpoint: str, bucket: tuple[str, Any]) -> None:
     name, client = bucket
     sink = open_sink("s3", _config(s3_endpoint, name, format="parquet"))
     batch = pa.RecordBatch.from_pydict({"id": [1, 2], "ds": ["20240101", "20240101"]})
@@ -71,6 +76,7 @@ def test_write_parquet_to_s3_commit_and_rollback(
         handle = sink.begin(write)
         handle.write(iter([batch]))
         handle.commit()
+
     def files() -> list[str]:
         listing = client.list_objects_v2(Bucket=name)["Contents"]
         return [o["Key"] for o in listing if not o["Key"].endswith("/")]

@@ -15,7 +15,6 @@ pytestmark = pytest.mark.kafka
 
 
 def _topic(broker: str, messages: list[bytes], partitions: int = 2) -> str:
-    from confluent_kafka import Producer
     from confluent_kafka.admin import AdminClient, NewTopic
 
     topic = f"lw_{uuid.uuid4().hex[:10]}"

@@ -60,9 +60,7 @@ class TestMySQLSourcePyMySQL(_MySQLSourceBase):
 def test_unreachable_server_is_transient() -> None:
     require_mysql()
     for driver in ("connectorx", "pymysql"):
-        source = open_source(
-            "my", {**CONFIG, "port": 1, "driver": driver, "connect_timeout": 1}
-        )
+        source = open_source("my", {**CONFIG, "port": 1, "driver": driver, "connect_timeout": 1})
         with pytest.raises(TransientError):
             list(source.read(ReadRequest(table="whatever")))
 

@@ -28,11 +28,15 @@ class SyncWorld:
     """Writes a workspace folder, runs its sync nodes, and inspects the results."""
 
     def __init__(self, root: Path) -> None:
+        (root / "workflows" / "wf").mkdir(parents=True)
+        self.reopen(root, {})
+
+    def reopen(self, root: Path, data_sources: dict[str, dict[str, Any]]) -> None:
+        """Open an existing world's warehouse and store (e.g. in another process)."""
         self.root = root
-        self.data_sources: dict[str, dict[str, Any]] = {}
+        self.data_sources = dict(data_sources)
         self.engine = DuckDBEngine(root / "warehouse.duckdb", "dev")
         self.db = Database.open(f"sqlite:///{root / 'meta.db'}")
-        (root / "workflows" / "wf").mkdir(parents=True)
         self.log: list[str] = []
 
     def add_source(self, name: str, config: dict[str, Any]) -> None:
