@@ -117,14 +117,18 @@ def test_node_settings_are_carried() -> None:
     )
 
 
-def test_unknown_resource_group_is_reported_with_the_node() -> None:
-    ws = workspace(node("a", settings={"resource_group": "gpu"}))
+def test_unknown_resource_group_is_reported_where_it_is_written() -> None:
+    ws = workspace(
+        node("a", resource_group="gpu", settings={"resource_group": "gpu"}),
+        node("b", settings={"resource_group": "fpga"}),  # inherited from lakeworks.yml
+    )
     with pytest.raises(ValidationFailed) as info:
         Planner(ws, graph_of(ws))
-    (error,) = info.value.errors
-    assert "uses resource group 'gpu', which is not defined" in error.message
-    assert str(error.location.file).endswith("wf/a.sql")
-    assert error.hint is not None and "default" in error.hint
+    first, second = info.value.errors
+    assert "node wf.a uses resource group 'gpu', which is not defined" in first.message
+    assert str(first.location.file).endswith("wf/a.sql")
+    assert first.hint is not None and "(defined: default)" in first.hint
+    assert str(second.location.file).endswith("ws/lakeworks.yml")
 
 
 def test_history_start_drops_references_to_cycles_never_planned() -> None:
@@ -160,3 +164,11 @@ def test_restricting_to_some_nodes() -> None:
     assert [p.node_key for p in planner.plan(utc(2026, 4, 1), utc(2026, 4, 2), nodes=["wf.b"])] == [
         "wf.b"
     ]
+
+
+def test_forgetting_old_days_keeps_answers_the_same() -> None:
+    ws = workspace(node("h", schedule=hourly()), node("d", depends_on=["h"], schedule=daily()))
+    planner = Planner(ws, graph_of(ws))
+    first = planner.plan(utc(2026, 4, 1), utc(2026, 4, 5))
+    planner.forget_before(utc(2026, 4, 10))
+    assert planner.plan(utc(2026, 4, 1), utc(2026, 4, 5)) == first
