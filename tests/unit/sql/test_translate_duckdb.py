@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime
 
 import duckdb
 import pytest
@@ -383,3 +383,16 @@ def test_spark_target_keeps_native_partitions() -> None:
     assert create.partition_spec == ("t", ("ds",))
     assert insert.steps == ["INSERT OVERWRITE TABLE t PARTITION(ds = '1') SELECT 'x'"]
     assert not insert.atomic
+
+
+def test_date_helpers_have_maxcompute_semantics(conn: duckdb.DuckDBPyConnection) -> None:
+    (query,) = run(
+        conn,
+        "SELECT LASTDAY('2024-02-10 08:00:00'), WEEKDAY('2026-04-09 10:00:00'),"
+        " WEEKDAY('2026-04-12 10:00:00'), ISNULL(NULL), ISNULL(1),"
+        " FROM_UNIXTIME(UNIX_TIMESTAMP('2026-04-09 10:11:12')),"
+        " TO_CHAR(FROM_UNIXTIME(0), 'yyyy') IN ('1969', '1970');",
+    )
+    assert rows(conn, query.steps[0]) == [
+        (date(2024, 2, 29), 3, 6, True, False, datetime(2026, 4, 9, 10, 11, 12), True)
+    ]
