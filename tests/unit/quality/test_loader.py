@@ -268,3 +268,16 @@ def test_parse_duration(text: str | int, seconds: float) -> None:
 
 def test_templates_parse_from_their_names() -> None:
     assert Template("referential_integrity") is Template.REFERENTIAL_INTEGRITY
+
+
+def test_a_bad_key_in_one_rule_does_not_hide_problems_of_the_others() -> None:
+    errors = _errors(
+        "table: t\nrules:\n"
+        "  - {name: a, template: null_ratio, column: c, fail: {max: 500}}\n"
+        "  - {name: b, template: not_empty, colum: x}\n"
+        "  - {name: c, template: not_empty}\n"
+    )
+    assert [(e.location.line, e.location.key) for e in errors] == [
+        (3, "rules.0.fail.max"),
+        (4, "rules.1.colum"),
+    ]
