@@ -114,3 +114,15 @@ def test_help_explains_commands() -> None:
     for command in ("init", "validate", "render", "run", "query"):
         assert command in result.stdout
     assert "--bizdate" in lw("run", "--help").stdout
+
+
+def test_validate_checks_schedules(tmp_path: Path) -> None:
+    root = tmp_path / "sched"
+    assert lw("init", str(root)).returncode == 0
+    wf = root / "workflows" / "wf"
+    wf.mkdir(parents=True)
+    (wf / "workflow.yml").write_text("schedule:\n  cycle: day\n  at: '25:99'\n", encoding="utf-8")
+    (wf / "a.sql").write_text("SELECT 1;\n", encoding="utf-8")
+    result = lw("validate", "-w", str(root))
+    assert result.returncode == 2
+    assert "workflow.yml" in result.stderr and "25:99" in result.stderr

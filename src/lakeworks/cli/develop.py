@@ -60,9 +60,11 @@ def init(
 def validate(workspace: WorkspaceOption = Path(".")) -> None:
     """Check the workspace: files, settings, SQL, parameters and the dependency graph."""
     from lakeworks.schedule.graph import build_graph
+    from lakeworks.schedule.planning import Planner
 
     ws = load(workspace)
     graph = build_graph(ws)
+    Planner(ws, graph)  # schedules, resource groups, cross-cycle references
     typer.echo(
         f"ok: {len(graph.nodes)} nodes in {len(ws.workflows)} workflows, "
         f"{len(graph.edges)} dependencies"

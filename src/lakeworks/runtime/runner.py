@@ -20,6 +20,7 @@ from lakeworks.engines.base import Engine
 from lakeworks.errors import UserError
 from lakeworks.runtime.execution import InstanceExecutor, InstanceOutcome
 from lakeworks.schedule.graph import DependencyGraph, build_graph
+from lakeworks.schedule.planning import Planner
 from lakeworks.spec.models import RunMode, Workspace
 from lakeworks.store.clock import to_utc_naive
 from lakeworks.store.database import Database
@@ -110,7 +111,9 @@ class ManualRunner:
         graph: DependencyGraph | None = None,
     ) -> tuple[Run, list[Instance], DependencyGraph]:
         """Validate, then create the run and its instances (nothing runs yet)."""
-        graph = graph or build_graph(self.workspace)
+        if graph is None:
+            graph = build_graph(self.workspace)
+            Planner(self.workspace, graph)  # rejects bad schedules before anything runs
         keys = graph.topological_order(select_nodes(self.workspace, targets))
         ws = self.workspace
         run = self.runs.create(
