@@ -40,6 +40,7 @@ GROUPS: list[tuple[str, str, str]] = [
     # (module in lakeworks.cli, attribute, group name); a callable attribute registers itself
     ("quality", "app", "quality"),
     ("sync", "app", "sync"),
+    ("map", "register", "map"),
 ]
 
 
