@@ -1,15 +1,13 @@
-"""The runtime's executor for ``sync`` nodes, and their table reads/writes for the graph."""
+"""The runtime's executor for ``sync`` nodes."""
 
 from __future__ import annotations
 
-from lakeworks.integration.plan import parse_node
+from lakeworks.integration import node_io as _node_io  # registers the graph reader
 from lakeworks.integration.service import SyncService
-from lakeworks.integration.spec import WAREHOUSE
 from lakeworks.runtime.context import NodeResult, NodeRunContext
-from lakeworks.schedule.node_io import SAMPLE_CYCLE_TIME, NodeIO, register_node_io
-from lakeworks.spec.models import Node, NodeKind, Workspace
-from lakeworks.sql.params import ParamContext
 from lakeworks.store.database import Database
+
+__all__ = ["_node_io", "run_sync_node"]
 
 
 def run_sync_node(ctx: NodeRunContext) -> NodeResult:
@@ -40,24 +38,3 @@ def run_sync_node(ctx: NodeRunContext) -> NodeResult:
             "seconds": round(result.seconds, 3),
         },
     )
-
-
-def sync_node_io(workspace: Workspace, node: Node) -> NodeIO:
-    """Warehouse tables a sync node reads and writes (for dependencies and lineage)."""
-    ctx = ParamContext(cycle_time=SAMPLE_CYCLE_TIME, parameters=workspace.parameters_for(node))
-    spec, line_map, _ = parse_node(workspace, node, ctx)
-    reads: frozenset[str] = frozenset()
-    if spec.source.data_source == WAREHOUSE and spec.source.table:
-        reads = frozenset({spec.source.table.lower()})
-    writes: frozenset[str] = frozenset()
-    lines: dict[str, int] = {}
-    if spec.target.data_source == WAREHOUSE:
-        table = spec.target.table.lower()
-        writes = frozenset({table})
-        line = line_map.line_of(("target", "table"))
-        if line is not None:
-            lines[table] = line
-    return NodeIO(reads=reads, writes=writes, write_lines=lines)
-
-
-register_node_io(NodeKind.SYNC, sync_node_io)

@@ -67,8 +67,16 @@ def sql_node_io(workspace: Workspace, node: Node) -> NodeIO:
 register_node_io(NodeKind.SQL, sql_node_io)
 
 
+_LAZY_READERS: dict[NodeKind, str] = {NodeKind.SYNC: "lakeworks.integration.node_io"}
+"""Modules that register a kind's reader when imported (loaded on first use)."""
+
+
 def node_io(workspace: Workspace, node: Node) -> NodeIO:
     """The tables ``node`` reads and writes."""
+    if node.kind not in _readers and node.kind in _LAZY_READERS:
+        import importlib
+
+        importlib.import_module(_LAZY_READERS[node.kind])
     reader = _readers.get(node.kind)
     if reader is None:
         return _declared(node)

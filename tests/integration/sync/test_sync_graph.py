@@ -1,0 +1,32 @@
+"""Sync nodes take part in the dependency graph through the tables they write and read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lakeworks.schedule.graph import build_graph
+from lakeworks.spec.loader import load_workspace
+
+
+def test_sql_node_reading_a_synced_table_depends_on_the_sync(tmp_path: Path) -> None:
+    (tmp_path / "lakeworks.yml").write_text(
+        "name: g\ndata_sources:\n  src: {type: sqlite, path: src.db}\n"
+    )
+    flow = tmp_path / "workflows" / "wf"
+    flow.mkdir(parents=True)
+    (flow / "ods_t.sync.yml").write_text(
+        "source: {data_source: src, table: t}\n"
+        "target:\n  table: ods_t\n  mode: overwrite_partition\n"
+        "  partition: {ds: '${bizdate}'}\n"
+    )
+    (flow / "copy_back.sync.yml").write_text(
+        "source: {data_source: warehouse, table: dws_t}\ntarget: {data_source: src, table: r}\n"
+    )
+    (flow / "dws_t.sql").write_text("INSERT OVERWRITE TABLE dws_t SELECT count(*) FROM ods_t;\n")
+    graph = build_graph(load_workspace(tmp_path))
+    assert graph.io["wf.ods_t"].writes == frozenset({"ods_t"})
+    assert graph.io["wf.ods_t"].write_lines == {"ods_t": 3}
+    assert graph.io["wf.copy_back"].reads == frozenset({"dws_t"})
+    assert graph.io["wf.copy_back"].writes == frozenset()
+    assert graph.upstream("wf.dws_t") == ["wf.ods_t"]
+    assert graph.upstream("wf.copy_back") == ["wf.dws_t"]
