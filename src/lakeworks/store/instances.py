@@ -199,7 +199,9 @@ class InstanceRepository:
             return []
         ids = allocate_ids(conn, instances, len(rows))
         full = [{"id": id_, **row} for row, id_ in zip(rows, ids, strict=True)]
-        insert_rows(conn, instances, full)
+        # writers that overlap take the unique-index locks in the same (key) order,
+        # so two schedulers planning the same cycles wait for each other, not deadlock
+        insert_rows(conn, instances, sorted(full, key=_key))
         return [instance_from_mapping(row) for row in full]
 
     def _insert_missing(
@@ -454,7 +456,8 @@ class InstanceRepository:
                 )
                 if allowed is not None:
                     query = query.where(instances.c.state.in_(allowed))
-                current = {row[0]: row[1] for row in conn.execute(query.with_for_update())}
+                locked = query.order_by(instances.c.id).with_for_update()
+                current = {row[0]: row[1] for row in conn.execute(locked)}
                 if not current:
                     continue
                 now = utcnow()

@@ -7,7 +7,6 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from lakeworks.store import schema
 from lakeworks.store.models import (
     Attempt,
     Instance,
@@ -55,9 +54,6 @@ def node_version_from_row(row: sa.Row[Any]) -> NodeVersion:
         header_json=m["header_json"],
         created_at=m["created_at"],
     )
-
-
-INSTANCE_FIELDS: tuple[str, ...] = tuple(c.name for c in schema.instances.columns)
 
 
 def instance_from_mapping(m: Any) -> Instance:
