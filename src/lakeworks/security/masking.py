@@ -1,0 +1,138 @@
+"""Masking functions for sensitive values, and which rule masks which column.
+
+Masking happens on the way out (previews, ad-hoc query results): each result column
+is traced to the table columns it is computed from (column lineage), and a column
+computed from any masked source is masked with that source's method.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from fnmatch import fnmatchcase
+
+from lakeworks.security.models import MaskingRule
+
+MaskFunction = Callable[[object], object]
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else str(value)
+
+
+def _keep(text: str, head: int, tail: int) -> str:
+    if len(text) <= head + tail:
+        return "*" * len(text)
+    return text[:head] + "*" * (len(text) - head - tail) + (text[-tail:] if tail else "")
+
+
+def mask_full(value: object) -> object:
+    return "***"
+
+
+def mask_null(value: object) -> object:
+    return None
+
+
+def mask_hash(value: object) -> object:
+    return hashlib.sha256(_text(value).encode()).hexdigest()[:16]
+
+
+def mask_phone(value: object) -> object:
+    return _keep(_text(value), 3, 4)
+
+
+def mask_email(value: object) -> object:
+    text = _text(value)
+    local, at, domain = text.partition("@")
+    if not at:
+        return _keep(text, 1, 0)
+    return f"{local[:1]}***@{domain}"
+
+
+def mask_id_number(value: object) -> object:
+    return _keep(_text(value), 3, 4)
+
+
+def mask_last4(value: object) -> object:
+    return _keep(_text(value), 0, 4)
+
+
+MASKING_METHODS: dict[str, MaskFunction] = {
+    "full": mask_full,
+    "null": mask_null,
+    "hash": mask_hash,
+    "phone": mask_phone,
+    "email": mask_email,
+    "id_number": mask_id_number,
+    "last4": mask_last4,
+}
+"""Every masking method by name (``None`` values stay ``None``)."""
+
+FALLBACK_METHOD = "full"
+"""Used when a column mixes sources with different methods, or cannot be traced."""
+
+
+def applicable_rules(rules: Iterable[MaskingRule], subjects: frozenset[str]) -> list[MaskingRule]:
+    """The rules that apply to someone holding ``subjects`` (not exempt)."""
+    return [r for r in rules if not subjects & set(r.exempt)]
+
+
+def rule_for(rules: Sequence[MaskingRule], table: str, column: str) -> MaskingRule | None:
+    """The first rule masking ``table.column``, or None."""
+    lowered_table = table.lower()
+    bare = lowered_table.rsplit(".", 1)[-1]
+    lowered_column = column.lower()
+    for rule in rules:
+        if (
+            fnmatchcase(lowered_table, rule.table_pattern) or fnmatchcase(bare, rule.table_pattern)
+        ) and fnmatchcase(lowered_column, rule.column_pattern):
+            return rule
+    return None
+
+
+def tables_with_rules(rules: Sequence[MaskingRule], tables: Iterable[str]) -> set[str]:
+    """The tables among ``tables`` that some rule could mask."""
+    found = set()
+    for table in tables:
+        bare = table.lower().rsplit(".", 1)[-1]
+        if any(
+            fnmatchcase(table.lower(), r.table_pattern) or fnmatchcase(bare, r.table_pattern)
+            for r in rules
+        ):
+            found.add(table)
+    return found
+
+
+def method_for_sources(
+    rules: Sequence[MaskingRule], sources: Iterable[tuple[str, str]]
+) -> str | None:
+    """The masking method of a value computed from ``(table, column)`` sources:
+    None when no source is masked, the shared method when all masked sources agree,
+    else the fallback."""
+    methods = {
+        rule.method
+        for table, column in sources
+        if (rule := rule_for(rules, table, column)) is not None
+    }
+    if not methods:
+        return None
+    return methods.pop() if len(methods) == 1 else FALLBACK_METHOD
+
+
+def apply_masks(
+    rows: Sequence[Sequence[object]], masks: Mapping[int, str]
+) -> list[tuple[object, ...]]:
+    """``rows`` with the columns at the given positions masked by the given method."""
+    if not masks:
+        return [tuple(row) for row in rows]
+    functions = {index: MASKING_METHODS[method] for index, method in masks.items()}
+    masked: list[tuple[object, ...]] = []
+    for row in rows:
+        masked.append(
+            tuple(
+                value if value is None or index not in functions else functions[index](value)
+                for index, value in enumerate(row)
+            )
+        )
+    return masked

@@ -1,0 +1,318 @@
+"""Secrets at rest: the operator's key, encrypted stored secrets, redaction, rotation.
+
+The key comes from ``LAKEWORKS_SECRET_KEY`` (one or more Fernet keys, newest first,
+separated by commas) or from the key file ``<state dir>/secret.key``, created on first
+start with 0600 permissions. Data source passwords are kept in the store encrypted
+(``stored_secrets``); a data source config names one with
+``password_encrypted: "lwsecret:<workspace>/<name>"``. A plain Fernet token in
+``password_encrypted`` also works (made with ``lakeworks secrets encrypt``).
+
+``redact(text)`` masks every secret this process has decrypted or stored, plus URL
+passwords and ``password=…`` pairs; the instance log sink, the API error handler and
+the server's log handlers all pass text through it.
+"""
+
+from __future__ import annotations
+
+import builtins
+import logging
+import os
+import stat
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+from lakeworks.connectors import credentials
+from lakeworks.errors import LakeworksError, NotFound, UserError
+from lakeworks.security.tables import stored_secrets
+from lakeworks.store.clock import utcnow
+from lakeworks.store.database import Database
+
+ENV_SECRET_KEY = "LAKEWORKS_SECRET_KEY"
+KEY_FILE = "secret.key"
+REFERENCE_PREFIX = "lwsecret:"
+
+_known: set[str] = set()
+_known_lock = threading.Lock()
+
+
+def remember(secret: str) -> None:
+    """Make ``redact`` mask ``secret`` from now on (values shorter than 4 are ignored)."""
+    if len(secret) >= 4:
+        with _known_lock:
+            _known.add(secret)
+
+
+def redact(text: str) -> str:
+    """``text`` with every known secret, URL password and ``password=…`` masked."""
+    with _known_lock:
+        known = sorted(_known, key=len, reverse=True)
+    for secret in known:
+        if secret in text:
+            text = text.replace(secret, "***")
+    return credentials.redact(text)
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that redacts every record's message and arguments."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:
+            return True
+        cleaned = redact(message)
+        if cleaned != message or record.args:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def install_log_redaction(
+    names: Iterable[str] = ("", "uvicorn", "uvicorn.access", "uvicorn.error"),
+) -> None:
+    """Redact every record of the named loggers and of all their handlers."""
+    flt = RedactingFilter()
+    for name in names:
+        logger = logging.getLogger(name)
+        logger.addFilter(flt)
+        for handler in logger.handlers:
+            handler.addFilter(flt)
+
+
+class SecretBox:
+    """Encrypts and decrypts with the operator's keys (the first one encrypts)."""
+
+    def __init__(self, keys: list[bytes]) -> None:
+        if not keys:
+            raise UserError("no secret key given")
+        try:
+            self._fernets = [Fernet(k) for k in keys]
+        except (ValueError, TypeError):
+            raise UserError(
+                "the secret key is not a valid key",
+                hint="a key is 32 random bytes, URL-safe base64 (lakeworks secrets new-key)",
+            ) from None
+        self.keys = list(keys)
+        self._multi = MultiFernet(self._fernets)
+
+    @staticmethod
+    def new_key() -> bytes:
+        return Fernet.generate_key()
+
+    def encrypt(self, plain: str) -> str:
+        remember(plain)
+        return self._multi.encrypt(plain.encode()).decode()
+
+    def decrypt(self, token: str) -> str:
+        try:
+            plain = self._multi.decrypt(token.encode()).decode()
+        except (InvalidToken, ValueError):
+            raise UserError(
+                "a stored secret cannot be decrypted with the configured key",
+                hint="the key changed without a rotation; restore the previous key",
+            ) from None
+        remember(plain)
+        return plain
+
+    def rotate(self, token: str) -> str:
+        """``token`` re-encrypted with the first key."""
+        try:
+            return self._multi.rotate(token.encode()).decode()
+        except (InvalidToken, ValueError):
+            raise UserError("a stored secret cannot be decrypted with any configured key") from None
+
+
+@dataclass(frozen=True)
+class KeySource:
+    """Where the keys came from: the environment, or a key file."""
+
+    keys: list[bytes]
+    path: Path | None
+
+    @property
+    def from_environment(self) -> bool:
+        return self.path is None
+
+
+def _parse_keys(text: str) -> list[bytes]:
+    return [part.strip().encode() for part in text.replace("\n", ",").split(",") if part.strip()]
+
+
+def load_keys(state_dir: Path, *, create: bool = True) -> KeySource:
+    """The keys from ``LAKEWORKS_SECRET_KEY``, else from the key file (created with
+    mode 0600 when missing and ``create``). A key file readable by others is refused."""
+    env = os.environ.get(ENV_SECRET_KEY, "").strip()
+    if env:
+        return KeySource(_parse_keys(env), None)
+    path = state_dir / KEY_FILE
+    if not path.exists():
+        if not create:
+            raise UserError(
+                f"no secret key: {ENV_SECRET_KEY} is not set and {path} does not exist",
+                hint="start the server once (it creates the key file) or set the variable",
+            )
+        state_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(SecretBox.new_key() + b"\n")
+    mode = path.stat().st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise UserError(
+            f"the key file {path} can be read by other users",
+            hint=f"chmod 600 {path}",
+        )
+    keys = _parse_keys(path.read_text(encoding="ascii"))
+    if not keys:
+        raise UserError(f"the key file {path} is empty", hint="restore it from a backup")
+    return KeySource(keys, path)
+
+
+def write_key_file(path: Path, keys: list[bytes]) -> None:
+    """Replace the key file atomically (0600), keys newest first."""
+    temporary = path.with_name(path.name + ".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(b"\n".join(keys) + b"\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def reference(workspace: str, name: str) -> str:
+    """The ``password_encrypted`` value that names a stored secret."""
+    return f"{REFERENCE_PREFIX}{workspace}/{name}"
+
+
+class SecretStore:
+    """Encrypted secrets in the metadata store, per workspace."""
+
+    def __init__(self, db: Database, box: SecretBox) -> None:
+        self._db = db
+        self.box = box
+
+    def put(self, workspace: str, name: str, value: str, *, actor: str) -> None:
+        """Store (or replace) a secret; only its ciphertext is written."""
+        if not value:
+            raise UserError(f"secret '{name}' is empty")
+        now = utcnow()
+        ciphertext = self.box.encrypt(value)
+        c = stored_secrets.c
+        with self._db.write() as conn:
+            updated = conn.execute(
+                sa.update(stored_secrets)
+                .where(c.workspace == workspace, c.name == name)
+                .values(ciphertext=ciphertext, updated_at=now, updated_by=actor)
+            )
+            if not updated.rowcount:
+                conn.execute(
+                    sa.insert(stored_secrets).values(
+                        workspace=workspace,
+                        name=name,
+                        ciphertext=ciphertext,
+                        created_at=now,
+                        updated_at=now,
+                        updated_by=actor,
+                    )
+                )
+
+    def get(self, workspace: str, name: str) -> str:
+        c = stored_secrets.c
+        with self._db.read() as conn:
+            token = conn.execute(
+                sa.select(c.ciphertext).where(c.workspace == workspace, c.name == name)
+            ).scalar_one_or_none()
+        if token is None:
+            raise NotFound(f"secret '{name}' does not exist in workspace '{workspace}'")
+        return self.box.decrypt(token)
+
+    def names(self, workspace: str) -> builtins.list[str]:
+        c = stored_secrets.c
+        with self._db.read() as conn:
+            return list(
+                conn.execute(
+                    sa.select(c.name).where(c.workspace == workspace).order_by(c.name)
+                ).scalars()
+            )
+
+    def delete(self, workspace: str, name: str) -> bool:
+        c = stored_secrets.c
+        with self._db.write() as conn:
+            result = conn.execute(
+                sa.delete(stored_secrets).where(c.workspace == workspace, c.name == name)
+            )
+        return bool(result.rowcount)
+
+    def resolve(self, token: str) -> str:
+        """Decrypt a ``password_encrypted`` value: a stored-secret reference or a token."""
+        if token.startswith(REFERENCE_PREFIX):
+            workspace, _, name = token[len(REFERENCE_PREFIX) :].partition("/")
+            return self.get(workspace, name)
+        return self.box.decrypt(token)
+
+    def install(self) -> None:
+        """Make data source connectors decrypt through this store."""
+        credentials.set_decryptor(self.resolve)
+
+    def reencrypt_all(self, new_box: SecretBox) -> int:
+        """Re-encrypt every stored secret with ``new_box``'s first key, in one
+        transaction (all or nothing); returns how many were re-encrypted."""
+        c = stored_secrets.c
+        with self._db.write() as conn:
+            rows = conn.execute(sa.select(c.id, c.ciphertext)).all()
+            for id_, token in rows:
+                plain = self.box.decrypt(token)
+                conn.execute(
+                    sa.update(stored_secrets)
+                    .where(c.id == id_)
+                    .values(ciphertext=new_box.encrypt(plain))
+                )
+        self.box = new_box
+        return len(rows)
+
+    def load_all_known(self) -> int:
+        """Decrypt every stored secret once so that ``redact`` knows them all."""
+        c = stored_secrets.c
+        with self._db.read() as conn:
+            tokens = list(conn.execute(sa.select(c.ciphertext)).scalars())
+        for token in tokens:
+            try:
+                self.box.decrypt(token)
+            except LakeworksError:
+                continue
+        return len(tokens)
+
+
+@dataclass(frozen=True)
+class Rotation:
+    reencrypted: int
+    new_key: bytes
+    key_file: Path | None
+
+
+def rotate_key(db: Database, source: KeySource, *, keep_old: bool = False) -> Rotation:
+    """Generate a new key and re-encrypt every stored secret with it.
+
+    With a key file: the new key is first added in front of the old ones (so a crash
+    at any point leaves every secret decryptable), the secrets are re-encrypted in one
+    transaction, then the old keys are dropped unless ``keep_old``. With the key in
+    ``LAKEWORKS_SECRET_KEY`` the caller must give the new key to the operator, who
+    sets it before the next start.
+    """
+    old_box = SecretBox(source.keys)
+    new_key = SecretBox.new_key()
+    combined = [new_key, *source.keys]
+    if source.path is not None:
+        write_key_file(source.path, combined)
+    store = SecretStore(db, old_box)
+    count = store.reencrypt_all(SecretBox(combined))
+    if source.path is not None and not keep_old:
+        write_key_file(source.path, [new_key])
+    return Rotation(count, new_key, source.path)
