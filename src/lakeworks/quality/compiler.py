@@ -125,7 +125,7 @@ def full_match(pattern: str) -> str:
     return f"^(?:{pattern})$"
 
 
-def _aggregate_roles(rule: Rule, m: _Measures, dialect: str) -> dict[str, str]:
+def _aggregate_roles(rule: Rule, m: _Measures) -> dict[str, str]:
     """Add the measures ``rule`` needs; returns role -> alias."""
     t = rule.template
     cols = rule.columns
@@ -194,7 +194,7 @@ def compile_scan(
     """One ``SELECT`` over ``table`` (filtered by the rendered ``partition``) that
     computes every measure ``rules`` need, in the engine ``dialect``."""
     measures = _Measures(dialect)
-    plans = tuple(AggregatePlan(r, _aggregate_roles(r, measures, dialect)) for r in rules)
+    plans = tuple(AggregatePlan(r, _aggregate_roles(r, measures)) for r in rules)
     query = exp.select(*measures.selects).from_(table_ref(table))
     if partition:
         query = query.where(parse_condition(partition, partition_dialect))

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from lakeworks.quality.models import NullKeys, Rule, Template, Threshold, Verdict
+from lakeworks.quality.models import NullKeys, Returns, Rule, Template, Threshold, Verdict
 from lakeworks.quality.templates import Unit, metric_label, metric_unit
 
 
@@ -27,7 +27,7 @@ def rule_unit(rule: Rule) -> Unit:
     return metric_unit(
         rule.template,
         compared=rule.compare is not None,
-        returns_rows=rule.returns.value == "rows",
+        returns_rows=rule.returns is Returns.ROWS,
     )
 
 
@@ -36,7 +36,7 @@ def rule_label(rule: Rule) -> str:
     label = metric_label(
         rule.template,
         compare_label=rule.compare.label if rule.compare else None,
-        returns_rows=rule.returns.value == "rows",
+        returns_rows=rule.returns is Returns.ROWS,
     )
     if rule.template in (Template.MIN, Template.MAX, Template.AVG, Template.SUM):
         return label.replace(rule.template.value, f"{rule.template.value}({rule.column})", 1)

@@ -209,7 +209,9 @@ class RuleSet:
 
     rules: tuple[Rule, ...] = ()
     files: tuple[Path, ...] = ()
-    _by_table: dict[str, tuple[Rule, ...]] = field(default_factory=dict, compare=False)
+    _by_table: dict[str, tuple[Rule, ...]] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         grouped: dict[str, list[Rule]] = {}
