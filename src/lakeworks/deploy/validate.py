@@ -1,0 +1,121 @@
+"""Validate a deployment's files as a whole workspace, exactly as prod will load them.
+
+The files are written to a temporary folder and loaded there: workspace and workflow
+settings, every node, the dependency graph (cycles, two writers of a table, unknown
+dependencies, SQL and parameters), quality rules and data source configs. Layer
+naming rules (``layers:`` in ``lakeworks.yml``) are checked too, as warnings.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from lakeworks.deploy.models import Problem
+from lakeworks.deploy.snapshot import write_files
+from lakeworks.errors import LakeworksError, UserError, ValidationFailed
+from lakeworks.spec.models import Workspace
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    problems: list[Problem]
+    warnings: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _relative(file: object, root: Path) -> str | None:
+    if file is None:
+        return None
+    path = Path(str(file))
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(file)
+
+
+def _problems(exc: LakeworksError, root: Path) -> list[Problem]:
+    errors = exc.errors if isinstance(exc, ValidationFailed) else [exc]
+    found: list[Problem] = []
+    for error in errors:
+        if isinstance(error, UserError):
+            where = error.location
+            found.append(
+                Problem(
+                    message=error.message,
+                    file=_relative(where.file, root),
+                    line=where.line,
+                    column=where.column,
+                    key=where.key,
+                    hint=error.hint,
+                )
+            )
+        else:
+            found.append(Problem(message=error.message, hint=error.hint))
+    return found
+
+
+def layer_warnings(workspace: Workspace, writes: Mapping[str, frozenset[str]]) -> list[str]:
+    """Tables written by nodes that match no configured layer prefix."""
+    layers = workspace.config.layers
+    if not layers:
+        return []
+    prefixes = tuple(rule.prefix.lower() for rule in layers.values())
+    warnings = []
+    for node_key, tables in sorted(writes.items()):
+        for table in sorted(tables):
+            bare = table.rsplit(".", 1)[-1]
+            if not bare.startswith(prefixes):
+                warnings.append(
+                    f"{node_key} writes '{table}', which matches no layer prefix"
+                    f" ({', '.join(prefixes)})"
+                )
+    return warnings
+
+
+def check_workspace(root: Path) -> tuple[Workspace | None, ValidationReport]:
+    """Load and check the workspace at ``root``; never raises for user problems."""
+    from lakeworks.connectors.registry import parse_config
+    from lakeworks.quality.workspace import load_workspace_rules
+    from lakeworks.schedule.graph import build_graph
+    from lakeworks.spec.loader import load_workspace
+
+    try:
+        workspace = load_workspace(root)
+    except LakeworksError as exc:
+        return None, ValidationReport(_problems(exc, root), [])
+    problems: list[Problem] = []
+    warnings: list[str] = []
+    try:
+        graph = build_graph(workspace)
+    except LakeworksError as exc:
+        problems.extend(_problems(exc, root))
+    else:
+        warnings.extend(layer_warnings(workspace, {k: io.writes for k, io in graph.io.items()}))
+    try:
+        load_workspace_rules(workspace)
+    except LakeworksError as exc:
+        problems.extend(_problems(exc, root))
+    for name, config in sorted(workspace.config.data_sources.items()):
+        try:
+            parse_config(name, dict(config))
+        except LakeworksError as exc:
+            problems.extend(_problems(exc, root))
+    return workspace, ValidationReport(problems, warnings)
+
+
+def validate_files(files: Mapping[str, str]) -> ValidationReport:
+    """Check deployment files as a workspace, in a temporary folder."""
+    with tempfile.TemporaryDirectory(prefix="lakeworks-validate-") as tmp:
+        root = Path(tmp)
+        try:
+            write_files(root, files)
+        except UserError as exc:
+            return ValidationReport(_problems(exc, root), [])
+        _, report = check_workspace(root)
+        return report
