@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from lakeworks.engines.base import Engine
 from lakeworks.engines.duckdb_engine import DuckDBEngine
 from lakeworks.quality.evaluator import Evaluator, RuleResult
 from lakeworks.quality.loader import load_rule_text
@@ -42,9 +43,7 @@ def sql_value(value: object) -> str:
     return str(value)
 
 
-def create_table(
-    engine: DuckDBEngine, name: str, rows: Sequence[Row], columns: str = COLUMNS
-) -> None:
+def create_table(engine: Engine, name: str, rows: Sequence[Row], columns: str = COLUMNS) -> None:
     """``name`` with ``columns`` (orders-like by default) holding ``rows``."""
     session = engine.session()
     try:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from lakeworks.engines.duckdb_engine import DuckDBEngine
+from lakeworks.quality.evaluator import RuleResult
 from lakeworks.quality.gate import run_rules
 from lakeworks.quality.loader import load_rule_text
 from lakeworks.quality.models import Rule, Verdict
@@ -38,16 +40,16 @@ def _load_day(engine: DuckDBEngine, day: int, rows: int) -> None:
 
 def _check(
     workspace: Workspace, engine: DuckDBEngine, db: Database, rules: list[Rule], day: int
-) -> dict[str, object]:
+) -> dict[str, RuleResult]:
     params = ParamContext(cycle_time=FIRST_CYCLE + timedelta(days=day))
     results = run_rules(workspace, engine, db, rules, params, now=params.cycle_time)
     return {r.rule.name: r for r in results}
 
 
 def test_volatility_against_eight_days_of_stored_history(
-    engine: DuckDBEngine, db: Database, tmp_path: object
+    engine: DuckDBEngine, db: Database, tmp_path: Path
 ) -> None:
-    workspace = Workspace(root=tmp_path, config=WorkspaceConfig(name="vol"))  # type: ignore[arg-type]
+    workspace = Workspace(root=tmp_path, config=WorkspaceConfig(name="vol"))
     rules = load_rule_text(RULES, "events.quality.yml")
     daily_rows = [1000, 104, 96, 100, 100, 100, 98, 102]  # day 0 is far off, 8 days back
     for day, rows in enumerate(daily_rows):
@@ -86,9 +88,9 @@ def test_volatility_against_eight_days_of_stored_history(
 
 
 def test_a_rerun_replaces_its_cycle_in_the_baseline(
-    engine: DuckDBEngine, db: Database, tmp_path: object
+    engine: DuckDBEngine, db: Database, tmp_path: Path
 ) -> None:
-    workspace = Workspace(root=tmp_path, config=WorkspaceConfig(name="rerun"))  # type: ignore[arg-type]
+    workspace = Workspace(root=tmp_path, config=WorkspaceConfig(name="rerun"))
     rules = load_rule_text(RULES, "events.quality.yml")[1:2]  # previous cycle
     _load_day(engine, 0, 10)
     _check(workspace, engine, db, rules, 0)
@@ -102,11 +104,11 @@ def test_a_rerun_replaces_its_cycle_in_the_baseline(
 
 
 def test_history_is_kept_per_workspace_environment_and_partition(
-    engine: DuckDBEngine, db: Database, tmp_path: object
+    engine: DuckDBEngine, db: Database, tmp_path: Path
 ) -> None:
     rules = load_rule_text(RULES, "events.quality.yml")[1:2]
-    other = Workspace(root=tmp_path, config=WorkspaceConfig(name="other"))  # type: ignore[arg-type]
-    mine = Workspace(root=tmp_path, config=WorkspaceConfig(name="mine"))  # type: ignore[arg-type]
+    other = Workspace(root=tmp_path, config=WorkspaceConfig(name="other"))
+    mine = Workspace(root=tmp_path, config=WorkspaceConfig(name="mine"))
     _load_day(engine, 0, 10)
     _check(other, engine, db, rules, 0)
     _load_day(engine, 1, 10)
