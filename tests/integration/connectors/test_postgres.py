@@ -97,3 +97,10 @@ class TestPostgresSink(SinkContract):
     def drop(self, table: str) -> None:
         with _conn() as conn:
             conn.execute(f"DROP TABLE IF EXISTS {table}")  # type: ignore[arg-type]
+
+
+class TestPostgresSourcePsycopgReader(TestPostgresSource):
+    """The same contract through psycopg's COPY loop (used when psql is absent)."""
+
+    def make_source(self) -> Source:
+        return open_source("pg", {**CONFIG, "reader": "psycopg"})
