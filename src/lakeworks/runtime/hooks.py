@@ -59,17 +59,15 @@ def checks() -> list[AfterSuccessCheck]:
     return list(_checks)
 
 
-_builtin_loaded = False
-
-
 def _load_builtin_checks() -> None:
-    """Register the checks that ship with Lakeworks (the quality gate), once."""
-    global _builtin_loaded
-    if not _builtin_loaded:
-        _builtin_loaded = True
-        from lakeworks.quality.hook import install
+    """Register the checks that ship with Lakeworks (the quality gate).
 
-        install()
+    Called on every ``checks()``: registration is idempotent, so the gate is present
+    even after the list was replaced (tests do that).
+    """
+    from lakeworks.quality.hook import install
+
+    install()
 
 
 def listeners() -> list[InstanceListener]:
