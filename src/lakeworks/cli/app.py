@@ -41,6 +41,7 @@ GROUPS: list[tuple[str, str, str]] = [
     ("quality", "app", "quality"),
     ("sync", "app", "sync"),
     ("map", "register", "map"),
+    ("ops", "register", "ops"),
 ]
 
 

@@ -23,10 +23,12 @@ from lakeworks.runtime import hooks
 from lakeworks.runtime.context import NodeResult, NodeRunContext
 from lakeworks.runtime.executors import executor_for
 from lakeworks.runtime.logsink import InstanceLog
+from lakeworks.schedule.retries import RetryPolicy
 from lakeworks.spec.models import Node, RunMode, Workspace
 from lakeworks.sql.params import ParamContext
 from lakeworks.store.clock import utcnow
 from lakeworks.store.database import Database
+from lakeworks.store.leases import finish_if_held
 from lakeworks.store.models import Instance, InstanceState
 from lakeworks.store.repositories import AttemptRepository, InstanceRepository, LogRepository
 
@@ -77,6 +79,7 @@ class InstanceExecutor:
         worker: str = "local",
         echo: Callable[[Instance, str], None] | None = None,
         redact: Callable[[str], str] | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.workspace = workspace
         self.db = db
@@ -85,6 +88,7 @@ class InstanceExecutor:
         self.worker = worker
         self.echo = echo
         self.redact = redact
+        self.clock = clock
         self.instances = InstanceRepository(db)
         self.attempts = AttemptRepository(db)
         self.logs = LogRepository(db)
@@ -108,9 +112,15 @@ class InstanceExecutor:
         actor: str = "system",
         already_claimed: bool = False,
     ) -> InstanceOutcome | None:
-        """Run ``instance`` once (one attempt). None if another runner claimed it first."""
+        """Run ``instance`` once (one attempt). None if another runner claimed it first.
+
+        ``already_claimed``: the instance was claimed from the work queue (its attempt
+        count already includes this attempt); its end is then recorded only if this
+        worker still holds that attempt. A failed attempt with attempts left waits
+        for its retry time (``next_attempt_at``) instead of failing the instance.
+        """
         node = self.workspace.find_node(instance.node_key)
-        number = instance.attempts + 1
+        number = instance.attempts if already_claimed else instance.attempts + 1
         if already_claimed:
             claimed: Instance | None = instance
         else:
@@ -122,7 +132,7 @@ class InstanceExecutor:
                 actor=actor,
                 attempts=number,
                 worker=self.worker,
-                started_at=utcnow(),
+                started_at=self.clock(),
                 finished_at=None,
             )
         if claimed is None:
@@ -138,7 +148,12 @@ class InstanceExecutor:
         )
         if node is None:
             return self._finish(
-                claimed, attempt.id, log, None, f"node {instance.node_key} no longer exists"
+                claimed,
+                attempt.id,
+                log,
+                None,
+                f"node {instance.node_key} no longer exists",
+                held=already_claimed,
             )
         ctx = NodeRunContext(
             workspace=self.workspace,
@@ -160,19 +175,30 @@ class InstanceExecutor:
         with self._lock:
             self._running[instance.id] = ctx
         try:
-            return self._execute(claimed, attempt.id, ctx, log)
+            return self._execute(claimed, attempt.id, ctx, log, held=already_claimed)
         finally:
             with self._lock:
                 self._running.pop(instance.id, None)
 
     def _execute(
-        self, instance: Instance, attempt_id: int, ctx: NodeRunContext, log: InstanceLog
+        self,
+        instance: Instance,
+        attempt_id: int,
+        ctx: NodeRunContext,
+        log: InstanceLog,
+        *,
+        held: bool = False,
     ) -> InstanceOutcome:
         node = ctx.node
         if node.header.run_mode is RunMode.DRY_RUN:
             log("dry-run mode: the node's code is not run")
             return self._finish(
-                instance, attempt_id, log, NodeResult(rendered_code="", skipped=True), None
+                instance,
+                attempt_id,
+                log,
+                NodeResult(rendered_code="", skipped=True),
+                None,
+                held=held,
             )
         for listener in hooks.listeners():
             self._safely(log, partial(listener.on_start, ctx))
@@ -227,8 +253,29 @@ class InstanceExecutor:
         state = InstanceState.SUCCESS if reason is None else InstanceState.FAILED
         for listener in hooks.listeners():
             self._safely(log, partial(listener.on_finish, ctx, state, result, reason))
-        finished = self._finish(instance, attempt_id, log, result, reason)
+        retry_at = None
+        if reason is not None and (timed_out.is_set() or not ctx.cancel.is_set()):
+            retry_at = self._retry_at(instance, node, ctx.attempt)
+        finished = self._finish(
+            instance, attempt_id, log, result, reason, held=held, retry_at=retry_at
+        )
         return InstanceOutcome(finished.instance, result, retryable)
+
+    def _retry_at(self, instance: Instance, node: Node, attempt: int) -> datetime | None:
+        """When the next attempt of a failed one may start; None when none is left."""
+        if attempt >= instance.max_attempts:
+            return None
+        return RetryPolicy.from_settings(node.settings).delay(attempt) + self.clock()
+
+    def _retry_reason(self, instance: Instance, retry_at: datetime, reason: str | None) -> str:
+        zone = ZoneInfo(self.workspace.config.timezone)
+        aware = retry_at if retry_at.tzinfo else retry_at.replace(tzinfo=ZoneInfo("UTC"))
+        local = aware.astimezone(zone)
+        first = reason.splitlines()[0] if reason else "failed"
+        return (
+            f"attempt {instance.attempts} of {instance.max_attempts} failed, "
+            f"retry at {local:%Y-%m-%d %H:%M:%S}: {first}"
+        )
 
     @staticmethod
     def _safely(log: InstanceLog, call: Callable[[], None]) -> None:
@@ -244,26 +291,49 @@ class InstanceExecutor:
         log: InstanceLog,
         result: NodeResult | None,
         reason: str | None,
+        *,
+        held: bool = False,
+        retry_at: datetime | None = None,
     ) -> InstanceOutcome:
         if reason is None and result is not None and result.skipped:
             state = InstanceState.SKIPPED
         else:
             state = InstanceState.SUCCESS if reason is None else InstanceState.FAILED
+        target, why = state, reason
+        if state is InstanceState.FAILED and retry_at is not None:
+            target, why = InstanceState.WAITING_TIME, self._retry_reason(instance, retry_at, reason)
+            log(why)
         if state is InstanceState.SUCCESS:
             log("succeeded")
         log.flush()
         self.attempts.finish(attempt_id, state, reason)
-        fields: dict[str, Any] = {"finished_at": utcnow()}
+        fields: dict[str, Any] = {"finished_at": self.clock()}
         if result is not None:
             fields["rendered_code"] = result.rendered_code
-        updated = self.instances.transition(
-            instance.id,
-            state,
-            expected=[InstanceState.RUNNING],
-            reason=reason,
-            actor="system",
-            **fields,
-        )
+        if target is InstanceState.WAITING_TIME:
+            fields = {"next_attempt_at": retry_at, "rendered_code": fields.get("rendered_code")}
+        updated: Instance | None
+        if held:
+            updated = finish_if_held(
+                self.db,
+                instance.id,
+                worker=self.worker,
+                attempt=instance.attempts,
+                to_state=target,
+                reason=why,
+                actor=self.worker,
+                now=self.clock(),
+                fields=fields,
+            )
+        else:
+            updated = self.instances.transition(
+                instance.id,
+                target,
+                expected=[InstanceState.RUNNING],
+                reason=why,
+                actor="system",
+                **fields,
+            )
         if updated is None:  # stopped or set by an operator meanwhile: keep their state
             updated = self.instances.get(instance.id)
         return InstanceOutcome(updated, result)

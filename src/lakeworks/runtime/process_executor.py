@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -28,6 +29,7 @@ def _env_for(ctx: NodeRunContext) -> dict[str, str]:
             "LAKEWORKS_ENV": ctx.env,
             "LAKEWORKS_NODE": ctx.node.key,
             "LAKEWORKS_CYCLE_TIME": ctx.cycle_time.isoformat(sep=" "),
+            "LAKEWORKS_ATTEMPT": str(ctx.attempt),
         }
     )
     if ctx.instance_id is not None:
@@ -40,10 +42,20 @@ def _kill_group(process: subprocess.Popen[str]) -> None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
+def _dies_with_parent(argv: list[str]) -> list[str]:
+    """``argv`` killed when the runner dies (Linux ``setpriv --pdeathsig``), if available.
+
+    A worker killed with ``kill -9`` must not leave its node running while the
+    instance is retried elsewhere.
+    """
+    setpriv = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+    return [setpriv, "--pdeathsig", "KILL", "--", *argv] if setpriv else argv
+
+
 def run_process(ctx: NodeRunContext, argv: list[str]) -> NodeResult:
     """Run ``argv`` in the workspace folder, streaming its output into the log."""
     process = subprocess.Popen(
-        argv,
+        _dies_with_parent(argv),
         cwd=ctx.workspace.root,
         env=_env_for(ctx),
         stdout=subprocess.PIPE,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import heapq
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import IntEnum
@@ -50,6 +50,9 @@ class SimulationConfig:
     """Whole days planned ahead of the clock."""
     duplicate_scheduler: bool = True
     """Plan every window twice, as a second scheduler would."""
+    fails: Callable[[InstanceKey, int], bool] | None = None
+    """Whether attempt N of an instance fails (instead of ``failure_rate``): lets a run
+    of the real processes with the same failures be compared with the model."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +213,8 @@ class _Model:
         seconds = self.rng.uniform(self.config.min_run_seconds, self.config.max_run_seconds)
         ok = self.rng.random() >= self.config.failure_rate
         number = len(self.result.attempts.get(key, ())) + 1
+        if self.config.fails is not None:
+            ok = not self.config.fails(key, number)
         finish = self.now + timedelta(seconds=seconds)
         self.result.attempts.setdefault(key, []).append(AttemptRecord(number, self.now, finish, ok))
         self.push(finish, _Kind.FINISH, key, ok)

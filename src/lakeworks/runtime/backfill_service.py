@@ -1,0 +1,199 @@
+"""Backfills (data complement): preview, create, follow and stop.
+
+``preview`` is the pure plan (``schedule.backfill``); ``start_backfill`` records it as
+a run of type ``backfill`` whose instances (a distinct run type and run key, so the
+regular schedule is never disturbed) the scheduler and workers carry out like any
+other, honouring the plan's ordering edges (dependencies within a date, dates one
+after the other in each lane). Parameter overrides are kept with the run and applied
+by the workers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from lakeworks.errors import NotFound, UserError
+from lakeworks.runtime import ops
+from lakeworks.schedule.backfill import BackfillPlan, BackfillRequest, plan_backfill
+from lakeworks.schedule.graph import build_graph
+from lakeworks.schedule.planning import node_run_settings
+from lakeworks.spec.models import RunMode, Workspace
+from lakeworks.store.database import Database
+from lakeworks.store.models import Instance, InstanceState, NewInstance, Run, RunState, RunType
+from lakeworks.store.operations import OperationsStore
+from lakeworks.store.repositories import InstanceRepository, NodeVersionRepository, RunRepository
+
+S = InstanceState
+
+
+@dataclass(frozen=True)
+class BackfillProgress:
+    """Where a backfill is: instances per state."""
+
+    run: Run
+    counts: Mapping[InstanceState, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def count(self, *states: InstanceState) -> int:
+        return sum(self.counts.get(s, 0) for s in states)
+
+    @property
+    def done(self) -> int:
+        """Succeeded or skipped (dry runs)."""
+        return self.count(S.SUCCESS, S.SKIPPED)
+
+    @property
+    def failed(self) -> int:
+        return self.count(S.FAILED, S.STOPPED, S.BLOCKED)
+
+    @property
+    def running(self) -> int:
+        return self.count(S.RUNNING)
+
+    @property
+    def finished(self) -> bool:
+        return self.run.state is not RunState.RUNNING
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.done / self.total if self.total else 100.0
+
+    def summary(self) -> str:
+        """``12/40 done, 1 failed, 2 running, 25 waiting (30%)``."""
+        waiting = self.total - self.done - self.failed - self.running
+        return (
+            f"{self.done}/{self.total} done, {self.failed} failed, {self.running} running,"
+            f" {waiting} waiting ({self.percent:.0f}%)"
+        )
+
+
+def preview(workspace: Workspace, request: BackfillRequest) -> BackfillPlan:
+    """The instances a backfill would create, in order (nothing is written)."""
+    return plan_backfill(workspace, build_graph(workspace), request)
+
+
+def _request_json(request: BackfillRequest) -> dict[str, object]:
+    return {
+        "node": request.node,
+        "scope": request.scope.value,
+        "end_node": request.end_node,
+        "dates": [[f"{a:%Y%m%d}", f"{b:%Y%m%d}"] for a, b in request.date_ranges],
+        "order": request.order.value,
+        "parallel": request.parallel,
+        "exclude": sorted(request.exclude),
+    }
+
+
+def start_backfill(
+    db: Database,
+    actor: str,
+    workspace: Workspace,
+    env: str,
+    request: BackfillRequest,
+) -> tuple[Run, BackfillPlan, list[Instance]]:
+    """Create the backfill's run and instances; the scheduler takes it from there."""
+    plan = preview(workspace, request)
+    if not plan.instances:
+        raise UserError(
+            "the backfill creates no instances",
+            hint="; ".join(plan.warnings) or "check the nodes and dates",
+        )
+    runs = RunRepository(db)
+    first, last = min(plan.dates), max(plan.dates)
+    chain = f" -> {request.end_node}" if request.end_node else ""
+    run = runs.create(
+        workspace.name,
+        env,
+        RunType.BACKFILL,
+        actor,
+        description=(
+            f"backfill {request.scope.value} {request.node}{chain}, {len(plan.dates)} dates"
+            f" {first:%Y%m%d}..{last:%Y%m%d}"
+        ),
+        params={"request": _request_json(request), "overrides": dict(request.parameters)},
+    )
+    versions = NodeVersionRepository(db)
+    settings = {}
+    version = {}
+    for key in plan.nodes:
+        node = workspace.find_node(key)
+        assert node is not None  # the plan only holds nodes of this workspace
+        settings[key] = node_run_settings(workspace, node)
+        version[key] = versions.record(
+            workspace.name, env, key, node.code, node.header.model_dump_json()
+        ).version
+    items = []
+    for item in plan.instances:
+        node_settings = settings[item.node_key]
+        frozen = node_settings.frozen
+        items.append(
+            NewInstance(
+                workspace=workspace.name,
+                env=env,
+                node_key=item.node_key,
+                workflow=node_settings.workflow,
+                cycle_time=item.cycle_time.replace(tzinfo=None),
+                bizdate=f"{item.bizdate:%Y%m%d}",
+                run_type=RunType.BACKFILL,
+                run_key=run.run_key,
+                run_id=run.id,
+                state=S.FROZEN if frozen else S.NOT_RUN,
+                reason="frozen (run mode of the node)" if frozen else f"backfill by {actor}",
+                max_attempts=1
+                if item.run_mode is RunMode.DRY_RUN
+                else node_settings.retry.max_attempts,
+                priority=node_settings.priority,
+                resource_group=node_settings.resource_group,
+                owner=node_settings.owner,
+                node_version=version[item.node_key],
+            )
+        )
+    created = InstanceRepository(db).create_many(items, dependencies=plan.edges)
+    OperationsStore(db).record(
+        actor,
+        "backfill",
+        f"run {run.id}",
+        workspace=workspace.name,
+        env=env,
+        detail=json.dumps({"instances": len(created), "request": _request_json(request)}),
+    )
+    return run, plan, created
+
+
+def progress(db: Database, run_id: int) -> BackfillProgress:
+    """Counts by state of a backfill's instances; ``NotFound`` for an unknown run."""
+    run = RunRepository(db).get(run_id)
+    if run.run_type is not RunType.BACKFILL:
+        raise NotFound(f"run {run_id} is a {run.run_type.value} run, not a backfill")
+    return BackfillProgress(run, OperationsStore(db).state_counts(run_id))
+
+
+def list_backfills(
+    db: Database, *, workspace: str | None = None, env: str | None = None, limit: int = 20
+) -> list[Run]:
+    """Backfill runs, newest first."""
+    return RunRepository(db).list(
+        workspace=workspace, env=env, run_type=RunType.BACKFILL, limit=limit
+    )
+
+
+def stop_backfill(db: Database, actor: str, run_id: int) -> ops.ActionResult:
+    """Stop every unfinished instance of a backfill and mark it stopped."""
+    progress(db, run_id)
+    repo = InstanceRepository(db)
+    ids: list[int] = []
+    after: int | None = None
+    while True:
+        page = repo.list(run_id=run_id, after_id=after, limit=1000)
+        ids.extend(i.id for i in page if not i.state.is_terminal)
+        if len(page) < 1000:
+            break
+        after = page[-1].id
+    result = ops.stop(db, actor, ids) if ids else ops.ActionResult("stop")
+    OperationsStore(db).stop_run(run_id)
+    return result

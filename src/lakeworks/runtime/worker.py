@@ -1,0 +1,323 @@
+"""A worker: claims queued instances of its resource groups and runs them.
+
+``lakeworks worker --group G --slots N`` serves each named group with N slots. It
+claims from the work queue (highest priority, then earliest cycle; ``FOR UPDATE SKIP
+LOCKED`` on PostgreSQL), runs each claimed instance through ``InstanceExecutor`` (the
+one code path for running a node), renews the leases of what it runs about every
+second, and interrupts an instance whose lease it no longer holds: an operator
+stopped it from another process, or the scheduler presumed this worker dead and gave
+the instance to another worker. Every end of a run is written only if this worker
+still holds that attempt, so an instance never runs to completion on two workers.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from lakeworks.engines.base import Engine
+from lakeworks.errors import LakeworksError, UserError
+from lakeworks.runtime.clock import Clock, SystemClock
+from lakeworks.runtime.execution import InstanceExecutor
+from lakeworks.runtime.heartbeat import ProcessHandle, process_name
+from lakeworks.runtime.wakeup import DONE, QUEUE, Bell, Listener, channel_name
+from lakeworks.runtime.workspace_source import WorkspaceSource
+from lakeworks.spec.models import Workspace
+from lakeworks.store.database import Database
+from lakeworks.store.leases import reclaim
+from lakeworks.store.models import Instance
+from lakeworks.store.queue import WorkQueue
+from lakeworks.store.repositories import RunRepository
+from lakeworks.store.scheduling import SchedulingStore
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """How a worker runs."""
+
+    groups: Mapping[str, int] = field(default_factory=lambda: {"default": 4})
+    """Resource group -> slots served."""
+    env: str = "prod"
+    name: str | None = None
+    lease_seconds: float = 30.0
+    """How long a claim stays valid without renewal (real seconds)."""
+    renew_seconds: float = 1.0
+    """How often leases are renewed and stop requests noticed."""
+    poll_seconds: float = 1.0
+    """How long an idle worker waits before looking at the queue again."""
+
+    def check(self) -> None:
+        """``UserError`` for a configuration no worker can run with."""
+        if not self.groups:
+            raise UserError("a worker needs at least one resource group", hint="--group default")
+        for group, slots in self.groups.items():
+            if slots < 1:
+                raise UserError(f"resource group {group} needs at least one slot, not {slots}")
+        if self.renew_seconds * 3 > self.lease_seconds:
+            raise UserError(
+                f"the lease ({self.lease_seconds:g} s) must be at least three renewals"
+                f" ({self.renew_seconds:g} s each) long"
+            )
+
+
+def default_engine(workspace: Workspace, env: str) -> Engine:
+    """The warehouse engine of ``env`` (opened lazily by the engine itself)."""
+    from lakeworks.engines.registry import engine_for
+
+    return engine_for(workspace, env)
+
+
+@dataclass
+class _Job:
+    instance: Instance
+    executor: InstanceExecutor
+    future: Future[None] | None = None
+
+
+class Worker:
+    """Claims and runs instances of one workspace environment."""
+
+    def __init__(
+        self,
+        db: Database,
+        source: WorkspaceSource,
+        config: WorkerConfig | None = None,
+        *,
+        clock: Clock | None = None,
+        engine_factory: Callable[[Workspace, str], Engine] = default_engine,
+        on_done: Callable[[], None] | None = None,
+        log: Log | None = None,
+    ) -> None:
+        self.config = config or WorkerConfig()
+        self.config.check()
+        self.db = db
+        self.source = source
+        self.clock = clock or SystemClock()
+        self.engine_factory = engine_factory
+        self.on_done = on_done
+        self.log = log or (lambda _line: None)
+        self.name = self.config.name or process_name("worker")
+        self.bell = Bell()
+        self.queue = WorkQueue(db)
+        self.store = SchedulingStore(db)
+        self.runs = RunRepository(db)
+        self._pool = ThreadPoolExecutor(
+            max_workers=sum(self.config.groups.values()), thread_name_prefix="lakeworks-slot"
+        )
+        self._lock = threading.Lock()
+        self._jobs: dict[int, _Job] = {}
+        self._busy: dict[str, int] = dict.fromkeys(self.config.groups, 0)
+        self._finished = 0
+        self._executors: dict[int, InstanceExecutor] = {}
+        self._overrides: dict[int, dict[str, str]] = {}
+        self.completed = 0
+
+    @property
+    def env(self) -> str:
+        return self.config.env
+
+    @property
+    def lease_clock_seconds(self) -> float:
+        """The lease in clock seconds (real seconds times the clock's speed)."""
+        return self.config.lease_seconds * self.clock.speed
+
+    def running(self) -> list[int]:
+        """Ids of the instances this worker runs now."""
+        with self._lock:
+            return sorted(self._jobs)
+
+    # -- claiming and running -------------------------------------------------------
+
+    def step(self) -> int:
+        """Claim what free slots allow and start it; returns how many were claimed."""
+        workspace = self.source.current(self.env)
+        executor = self._executor(workspace)
+        claimed = 0
+        for group, slots in self.config.groups.items():
+            with self._lock:
+                free = slots - self._busy[group]
+            if free <= 0:
+                continue
+            instances = self.queue.claim(
+                worker=self.name,
+                lease_seconds=self.lease_clock_seconds,
+                limit=free,
+                resource_groups=[group],
+                workspace=workspace.name,
+                env=self.env,
+                now=self.clock.now(),
+            )
+            for instance in instances:
+                self._start(group, instance, executor)
+            claimed += len(instances)
+        return claimed
+
+    def _executor(self, workspace: Workspace) -> InstanceExecutor:
+        executor = self._executors.get(id(workspace))
+        if executor is None or executor.workspace is not workspace:
+            executor = InstanceExecutor(
+                workspace,
+                self.db,
+                self.engine_factory(workspace, self.env),
+                self.env,
+                worker=self.name,
+                clock=self.clock.now,
+            )
+            self._executors = {id(workspace): executor}
+        return executor
+
+    def _start(self, group: str, instance: Instance, executor: InstanceExecutor) -> None:
+        job = _Job(instance, executor)
+        with self._lock:
+            self._busy[group] += 1
+            self._jobs[instance.id] = job
+        job.future = self._pool.submit(self._run, group, job)
+
+    def _run(self, group: str, job: _Job) -> None:
+        instance = job.instance
+        try:
+            outcome = job.executor.run(
+                instance,
+                overrides=self._overrides_for(instance.run_id),
+                actor=self.name,
+                already_claimed=True,
+            )
+            if outcome is not None:
+                self.log(
+                    f"instance {instance.id} {instance.node_key} attempt {instance.attempts}:"
+                    f" {outcome.instance.state.value}"
+                )
+        except Exception as exc:  # the store failed under us: the lease will expire
+            self.log(f"instance {instance.id}: the run could not be recorded: {exc}")
+            for line in traceback.format_exc().splitlines():
+                self.log(line)
+        finally:
+            with self._lock:
+                self._busy[group] -= 1
+                self._jobs.pop(instance.id, None)
+                self._finished += 1
+                self.completed += 1
+            self.bell.ring()
+
+    def _overrides_for(self, run_id: int | None) -> dict[str, str]:
+        if run_id is None:
+            return {}
+        cached = self._overrides.get(run_id)
+        if cached is None:
+            params = json.loads(self.runs.get(run_id).params_json or "{}")
+            raw = params.get("overrides") if isinstance(params, dict) else None
+            cached = {str(k): str(v) for k, v in (raw or {}).items()}
+            self._overrides[run_id] = cached
+        return cached
+
+    # -- leases ---------------------------------------------------------------------
+
+    def renew(self) -> list[int]:
+        """Renew the leases of running instances; interrupt those no longer held."""
+        with self._lock:
+            jobs = dict(self._jobs)
+        if not jobs:
+            return []
+        held = self.queue.renew(
+            jobs, worker=self.name, lease_seconds=self.lease_clock_seconds, now=self.clock.now()
+        )
+        lost = sorted(set(jobs) - held)
+        for id_ in lost:
+            job = jobs[id_]
+            if job.future is not None and not job.future.done() and job.executor.stop(id_):
+                self.log(f"instance {id_} was stopped or taken over elsewhere: interrupting it")
+        return lost
+
+    def release_all(self, why: str) -> int:
+        """Give back everything running here to the queue and interrupt it (shutdown)."""
+        with self._lock:
+            jobs = dict(self._jobs)
+        released = 0
+        workspace = self.source.current(self.env)
+        channel = channel_name(QUEUE, workspace.name, self.env)
+        for id_, job in jobs.items():
+            current = job.instance
+            back = reclaim(
+                self.db,
+                current,
+                now=self.clock.now(),
+                actor=self.name,
+                channel=channel,
+                expired_only=False,
+                why=why,
+            )
+            job.executor.stop(id_)
+            released += back is not None
+        return released
+
+    # -- the loop -------------------------------------------------------------------
+
+    def run(self, stop: threading.Event, *, grace_seconds: float = 30.0) -> None:
+        """Claim and run until ``stop`` is set, then finish (or give back) what runs."""
+        workspace = self.source.current(self.env)
+        groups = ",".join(f"{g}:{n}" for g, n in self.config.groups.items())
+        handle = ProcessHandle(
+            self.db, "worker", workspace.name, self.env, groups=groups, name=self.name
+        )
+        listener = Listener(self.db, {channel_name(QUEUE, workspace.name, self.env): self.bell})
+        listener.start()
+        self.log(f"{self.name} serving {groups} of {workspace.name}/{self.env} ({self.db.url})")
+        next_renew = 0.0
+        try:
+            while not stop.is_set():
+                claimed = self._safely(self.step) or 0
+                if time.monotonic() >= next_renew:
+                    self._safely(self.renew)
+                    self._safely(handle.beat)
+                    next_renew = time.monotonic() + self.config.renew_seconds
+                self._announce_done(workspace)
+                if claimed:
+                    continue
+                wait = min(self.config.poll_seconds, max(0.0, next_renew - time.monotonic()))
+                self.bell.wait(wait)
+            self._drain(grace_seconds, workspace)
+        finally:
+            listener.stop()
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            handle.close()
+
+    def _drain(self, grace_seconds: float, workspace: Workspace) -> None:
+        deadline = time.monotonic() + grace_seconds
+        if self.running():
+            self.log(f"waiting up to {grace_seconds:g} s for {len(self.running())} runs to end")
+        while self.running() and time.monotonic() < deadline:
+            self._safely(self.renew)
+            self._announce_done(workspace)
+            self.bell.wait(min(self.config.renew_seconds, deadline - time.monotonic()))
+        if self.running():
+            released = self.release_all(f"worker {self.name} shut down")
+            self.log(f"gave {released} unfinished instances back to the queue")
+        self._announce_done(workspace)
+
+    def _announce_done(self, workspace: Workspace) -> None:
+        with self._lock:
+            finished, self._finished = self._finished, 0
+        if not finished:
+            return
+        if self.on_done is not None:
+            self.on_done()
+        self._safely(lambda: self.store.send(channel_name(DONE, workspace.name, self.env)))
+
+    def _safely(self, call: Callable[[], int | list[int] | None]) -> int | list[int] | None:
+        try:
+            return call()
+        except LakeworksError as exc:
+            self.log(f"worker: {exc.render()}")
+        except Exception as exc:  # keep serving: the next loop tries again
+            self.log(f"worker: {type(exc).__name__}: {exc}")
+            for line in traceback.format_exc().splitlines():
+                self.log(line)
+        time.sleep(0.5)
+        return None
