@@ -526,10 +526,8 @@ def _assemble(
         target=target,
         reads=frozenset(reads),
         edges=tuple(
-            sorted(
-                ColumnEdge(s, t, EdgeKind.DIRECT if d else EdgeKind.TRANSFORM)
-                for (s, t), d in edges.items()
-            )
+            ColumnEdge(s, t, EdgeKind.DIRECT if d else EdgeKind.TRANSFORM)
+            for (s, t), d in sorted(edges.items(), key=_edge_order)
         ),
         filters=frozenset(filters),
         columns=tuple(dict.fromkeys([*written, *static])),
@@ -537,6 +535,11 @@ def _assemble(
         problems=tuple([*found.problems, *problems]),
         partition=partition,
     )
+
+
+def _edge_order(item: tuple[tuple[ColumnRef, ColumnRef], bool]) -> tuple[str, str, str, str]:
+    (source, target), _ = item
+    return (source.table, source.column, target.table, target.column)
 
 
 def _target_names(

@@ -21,6 +21,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, build_scope
+from sqlglot.schema import MappingSchema
 
 # Columns inside these clauses decide which rows exist, not what values they carry.
 _FILTER_ARGS = ("where", "having", "qualify", "group")
@@ -83,13 +84,15 @@ def table_name(table: exp.Table) -> str:
     return ".".join(parts).lower()
 
 
-def flatten_table_names(tree: exp.Expr) -> None:
+def flatten_table_names(tree: exp.Expr) -> list[exp.Table]:
     """Rewrite ``db.tbl`` references as one quoted identifier ``"db.tbl"`` aliased ``tbl``.
 
     This lets a flat schema ``{"db.tbl": ...}`` describe qualified tables and keeps
-    column references like ``tbl.col`` working. Modifies ``tree`` in place.
+    column references like ``tbl.col`` working. Modifies ``tree`` in place and returns
+    every table reference in it.
     """
-    for table in tree.find_all(exp.Table):
+    tables = list(tree.find_all(exp.Table))
+    for table in tables:
         if not (table.args.get("db") or table.args.get("catalog")):
             continue
         full = table_name(table)
@@ -99,6 +102,7 @@ def flatten_table_names(tree: exp.Expr) -> None:
         table.set("catalog", None)
         if not table.args.get("alias"):
             table.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
+    return tables
 
 
 def query_lineage(
@@ -113,8 +117,7 @@ def query_lineage(
     columns in a join that includes them cannot be placed. Modifies ``query`` in place.
     """
     problems: list[str] = []
-    flatten_table_names(query)
-    mapping = _schema_for(query, schema)
+    mapping = _schema_for(flatten_table_names(query), schema)
     qualified: exp.Expr
     try:
         qualified = qualify(
@@ -165,17 +168,20 @@ def partition_lookups(tree: exp.Expr) -> set[str]:
     return found
 
 
-def _schema_for(query: exp.Expr, schema: Mapping[str, Sequence[str]]) -> dict[str, object]:
-    """The part of ``schema`` this query can use, shaped for sqlglot."""
+def _schema_for(tables: list[exp.Table], schema: Mapping[str, Sequence[str]]) -> MappingSchema:
+    """The part of ``schema`` the query's ``tables`` can use, shaped for sqlglot.
+
+    Names are lower case already, so sqlglot need not normalise them again.
+    """
     wanted: dict[str, object] = {}
-    for table in query.find_all(exp.Table):
+    for table in tables:
         name = table_name(table)
         if name in wanted:
             continue
         columns = schema.get(name)
         if columns:
             wanted[name] = dict.fromkeys((c.lower() for c in columns), "UNKNOWN")
-    return wanted
+    return MappingSchema(wanted, normalize=False)
 
 
 def _tables_in(tree: exp.Expr) -> set[str]:
@@ -193,11 +199,31 @@ class _Walker:
         self.by_expression: dict[int, Scope] = {id(s.expression): s for s in self.scopes}
         self.memo: dict[tuple[int, str], Sources] = {}
         self.active: set[tuple[int, str]] = set()
+        self.names: dict[int, list[str | None]] = {}
+        self.positions: dict[int, dict[str, int]] = {}
+        self.table_names: dict[int, str] = {}
 
     # -- scope outputs ---------------------------------------------------------------
 
     def output_names(self, scope: Scope) -> list[str | None]:
         """Names of the columns a scope returns, in order (``None`` if unnamed)."""
+        cached = self.names.get(id(scope))
+        if cached is None:
+            cached = self.names[id(scope)] = self._output_names(scope)
+        return cached
+
+    def position(self, scope: Scope, name: str) -> int | None:
+        """Index of the output column ``name`` of ``scope`` (first one), if any."""
+        found = self.positions.get(id(scope))
+        if found is None:
+            found = {}
+            for index, output in enumerate(self.output_names(scope)):
+                if output is not None:
+                    found.setdefault(output, index)
+            self.positions[id(scope)] = found
+        return found.get(name)
+
+    def _output_names(self, scope: Scope) -> list[str | None]:
         node = scope.expression
         if isinstance(node, exp.SetOperation):
             left = scope.set_operation_scopes[0] if scope.set_operation_scopes else None
@@ -249,9 +275,9 @@ class _Walker:
         return result
 
     def _column_named(self, scope: Scope, name: str) -> Sources:
-        names = self.output_names(scope)
-        if name in names:
-            return self.column_at(scope, names.index(name))
+        index = self.position(scope, name)
+        if index is not None:
+            return self.column_at(scope, index)
         # Not listed: it may come through an unexpanded '*' over a table or scope.
         node = scope.expression
         if isinstance(node, exp.SetOperation) and scope.set_operation_scopes:
@@ -332,13 +358,15 @@ class _Walker:
         """Sources of ``alias.name`` in ``scope``; ``None`` if ``alias`` lacks ``name``."""
         source = scope.sources.get(alias)
         if isinstance(source, exp.Table):
-            table = table_name(source)
+            table = self.table_names.get(id(source))
+            if table is None:
+                table = self.table_names[id(source)] = table_name(source)
             known = self.schema.get(table)
             if require_known and (not known or name not in {c.lower() for c in known}):
                 return None
             return Sources(refs={ColumnRef(table, name): True})
         if isinstance(source, Scope):
-            if require_known and name not in self.output_names(source):
+            if require_known and self.position(source, name) is None:
                 return None
             return self.column_named(source, name)
         return None
