@@ -239,10 +239,7 @@ def _walk_columns(
     dict[tuple[str, str], tuple[int, str]],
     set[str],
 ]:
-    e = lineage_column_edges
     down = direction is Direction.DOWNSTREAM
-    near = (e.c.source_table, e.c.source_column) if down else (e.c.target_table, e.c.target_column)
-    far = (e.c.target_table, e.c.target_column) if down else (e.c.source_table, e.c.source_column)
     columns: dict[tuple[str, str], tuple[int, str]] = {(table, column): (0, "direct")}
     reached: dict[str, int] = {table: 0}
     nodes: dict[str, int] = {}
@@ -255,12 +252,9 @@ def _walk_columns(
         following: list[tuple[str, str]] = []
         for start in range(0, len(frontier), _PAIRS):
             chunk = frontier[start : start + _PAIRS]
-            query = sa.select(*near, *far, e.c.kind, e.c.node_key).where(
-                e.c.workspace == workspace, e.c.env == env, sa.tuple_(*near).in_(chunk)
-            )
-            if not down:
-                query = query.where(e.c.kind != FILTER)
-            for n_table, n_col, f_table, f_col, kind, node in conn.execute(query):
+            for n_table, n_col, f_table, f_col, kind, node in _column_step(
+                conn, workspace, env, chunk, down
+            ):
                 nodes.setdefault(node, level)
                 if kind == FILTER:
                     by_rows.setdefault(f_table, level)
@@ -295,6 +289,32 @@ def _walk_columns(
             nodes.setdefault(node_key, d)
         edges.extend(more_edges)
     return reached, nodes, edges, columns, rows_only
+
+
+def _column_step(
+    conn: sa.Connection, workspace: str, env: str, chunk: list[tuple[str, str]], down: bool
+) -> list[tuple[str, str, str, str, str, str]]:
+    """Column edges leaving (``down``) or entering the given (table, column) pairs.
+
+    Written as a join with a ``VALUES`` list so that both databases walk the
+    (table, column) index once per pair instead of scanning the workspace's edges.
+    """
+    near, far = ("source", "target") if down else ("target", "source")
+    pairs = ", ".join(f"(:t{i}, :c{i})" for i in range(len(chunk)))
+    sql = (
+        f"WITH f(t, c) AS (VALUES {pairs}) "
+        f"SELECT e.{near}_table, e.{near}_column, e.{far}_table, e.{far}_column, "
+        "e.kind, e.node_key "
+        f"FROM f JOIN {lineage_column_edges.name} e ON e.workspace = :ws AND e.env = :env "
+        f"AND e.{near}_table = f.t AND e.{near}_column = f.c"
+    )
+    if not down:
+        sql += f" AND e.kind <> '{FILTER}'"
+    params: dict[str, str] = {"ws": workspace, "env": env}
+    for i, (table, column) in enumerate(chunk):
+        params[f"t{i}"] = table
+        params[f"c{i}"] = column
+    return [tuple(row) for row in conn.execute(sa.text(sql), params)]
 
 
 def _edge(near: str, far: str, node: str, kind: str, direction: Direction) -> LineageEdge:

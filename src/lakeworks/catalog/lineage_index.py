@@ -193,13 +193,18 @@ def _from_script(node: Node, script: ScriptLineage, base: NodeLineage) -> NodeLi
         reads=frozenset(external),
         writes=frozenset(written),
         table_edges=frozenset(script.table_edges),
-        edges=tuple(sorted(script.column_edges)),
+        edges=tuple(sorted(script.column_edges, key=_edge_key)),
         filters=filters,
         unresolved=tuple(sorted(script.unresolved)),
         problems=problems,
         declared=declared,
         learned=learned,
     )
+
+
+def _edge_key(edge: ColumnEdge) -> tuple[str, str, str, str, str]:
+    s, t = edge.source, edge.target
+    return (s.table, s.column, t.table, t.column, edge.kind.value)
 
 
 def _upstream_first(parsed: Mapping[str, tuple[object, set[str], set[str]]]) -> list[str]:

@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from lakeworks.catalog import search
+from lakeworks.catalog.bulk import insert_plain
 from lakeworks.catalog.lineage_index import NodeLineage
 from lakeworks.catalog.tables import (
     lineage_column_edges,
@@ -90,9 +91,9 @@ def save_lineage(
         if replace_all:
             search.remove_kind(conn, ws_name, env, "node")
         _insert(conn, lineage_nodes, [_node_row(scope, i, now) for i in items])
-        _insert(
+        insert_plain(
             conn,
-            lineage_table_edges,
+            lineage_table_edges.name,
             [
                 {
                     **scope,
@@ -105,10 +106,10 @@ def save_lineage(
                 for s, t in sorted(i.table_edges)
             ],
         )
-        _insert(conn, lineage_column_edges, list(_column_rows(scope, items)))
-        _insert(
+        insert_plain(conn, lineage_column_edges.name, list(_column_rows(scope, items)))
+        insert_plain(
             conn,
-            lineage_unresolved,
+            lineage_unresolved.name,
             [
                 {
                     **scope,

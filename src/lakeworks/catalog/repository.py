@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from lakeworks.catalog import search
+from lakeworks.catalog.bulk import insert_plain
 from lakeworks.catalog.models import (
     CatalogColumn,
     CatalogPartition,
@@ -305,8 +306,7 @@ class CatalogRepository:
             for table_id, columns in items
             for position, col in enumerate(_unique(columns), 1)
         ]
-        if rows:
-            conn.execute(sa.insert(c), rows)
+        insert_plain(conn, c.name, rows)
 
     @staticmethod
     def _replace_partitions(

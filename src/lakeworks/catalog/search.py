@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from lakeworks.catalog.bulk import insert_plain
 from lakeworks.catalog.tables import SEARCH_WEIGHTS, catalog_search_docs
 from lakeworks.errors import UserError
 from lakeworks.store.database import Database
@@ -79,15 +80,23 @@ def index(conn: sa.Connection, workspace: str, env: str, docs: Sequence[SearchDo
         }
         for d in docs
     ]
-    inserted = conn.execute(sa.insert(t).returning(t.c.id, t.c.kind, t.c.ref), rows).all()
+    insert_plain(conn, t.name, rows)
     if conn.dialect.name == "sqlite":
-        by_ref = {(r.kind, r.ref): r.id for r in inserted}
-        conn.execute(
-            sa.text(
-                "INSERT INTO catalog_search_fts(rowid, name, columns, docs, tags, code) "
-                "VALUES (:id, :name, :columns, :docs, :tags, :code)"
-            ),
-            [{"id": by_ref[(r["kind"], r["ref"])], **_fts_values(r)} for r in rows],
+        ids: dict[tuple[str, str], int] = {}
+        for start in range(0, len(refs), 500):
+            chunk = refs[start : start + 500]
+            for row in conn.execute(
+                sa.select(t.c.id, t.c.kind, t.c.ref).where(
+                    t.c.workspace == workspace,
+                    t.c.env == env,
+                    sa.tuple_(t.c.kind, t.c.ref).in_(chunk),
+                )
+            ):
+                ids[(row.kind, row.ref)] = row.id
+        insert_plain(
+            conn,
+            "catalog_search_fts",
+            [{"rowid": ids[(r["kind"], r["ref"])], **_fts_values(r)} for r in rows],
         )
 
 
