@@ -101,13 +101,14 @@ class DeployedWorkspaceSource:
         current = self._repo.current(self.name, env)
         return None if current is None else current.number
 
-    def current(self, env: str) -> Workspace | None:
-        """The definition that runs in ``env``; None when nothing was deployed there."""
+    def current(self, env: str) -> Workspace:
+        """The definition that runs in ``env``. Before the first deployment an
+        environment runs nothing: the workspace settings without any workflow."""
         if env == "dev":
             return self.dev()
         release = self._repo.current(self.name, env)
         if release is None:
-            return None
+            return self._empty()
         with self._lock:
             cached = self._released.get(env)
             if cached is not None and cached.release == release.number:
@@ -116,6 +117,10 @@ class DeployedWorkspaceSource:
         with self._lock:
             self._released[env] = loaded
         return loaded
+
+    def _empty(self) -> DeployedWorkspace:
+        dev = self.dev()
+        return bind_to_home(Workspace(root=dev.root, config=dev.config), self.home, 0)
 
     def node_versions(self, env: str) -> dict[str, int]:
         """Node key → node version of ``env``'s current release (empty for dev)."""

@@ -1,0 +1,35 @@
+"""The API routers, one module per area; ``ROUTERS`` is what the app includes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from lakeworks.api.routes import (
+    auth,
+    code,
+    datamap,
+    deployments,
+    instances,
+    quality,
+    query,
+    runs,
+    security,
+    sources,
+    users,
+    workspaces,
+)
+
+ROUTERS: list[APIRouter] = [
+    auth.router,
+    users.router,
+    workspaces.router,
+    code.router,
+    deployments.router,
+    instances.router,
+    runs.router,
+    sources.router,
+    query.router,
+    quality.router,
+    datamap.router,
+    security.router,
+]

@@ -1,0 +1,135 @@
+"""What the API works with: settings and the services of one server process.
+
+``ServerServices`` opens nothing itself: ``lakeworks up`` (or a test) opens the store
+and the key, then builds it. Engines are opened lazily, once per workspace and
+environment; workspace definitions come from one ``DeployedWorkspaceSource`` per
+registered workspace (the folder for dev, the current release for prod).
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from lakeworks.deploy.service import DeploymentService
+from lakeworks.deploy.source import DeployedWorkspaceSource
+from lakeworks.engines.base import Engine
+from lakeworks.errors import NotFound, UserError
+from lakeworks.security.audit import AuditLog
+from lakeworks.security.credentials import SessionRepository, TokenRepository
+from lakeworks.security.grants import GrantRepository
+from lakeworks.security.members import MemberRepository
+from lakeworks.security.models import WorkspaceRecord
+from lakeworks.security.passwords import HashCost, Passwords
+from lakeworks.security.secrets import SecretBox, SecretStore, redact
+from lakeworks.security.throttle import LockoutPolicy, LoginThrottle
+from lakeworks.security.users import UserRepository
+from lakeworks.security.workspaces import WorkspaceRepository
+from lakeworks.spec.models import Workspace
+from lakeworks.store.database import Database
+
+ENVIRONMENTS = ("dev", "prod")
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Knobs of the API server."""
+
+    cookie_secure: bool = True
+    session_ttl: timedelta = timedelta(hours=12)
+    token_max_days: int = 366
+    lockout: LockoutPolicy = field(default_factory=LockoutPolicy)
+    password_cost: HashCost = field(default_factory=HashCost)
+    max_query_rows: int = 10000
+    log_poll_seconds: float = 0.5
+    workspaces_dir: Path | None = None
+    """Where ``POST /api/workspaces`` creates new workspace folders."""
+
+
+class ServerServices:
+    """The store-backed services one server process shares between requests."""
+
+    def __init__(
+        self, db: Database, box: SecretBox, settings: ServerSettings | None = None
+    ) -> None:
+        self.db = db
+        self.settings = settings or ServerSettings()
+        self.passwords = Passwords(self.settings.password_cost)
+        self.users = UserRepository(db, self.passwords)
+        self.sessions = SessionRepository(db)
+        self.tokens = TokenRepository(db)
+        self.throttle = LoginThrottle(db, self.settings.lockout)
+        self.members = MemberRepository(db)
+        self.workspaces = WorkspaceRepository(db)
+        self.grants = GrantRepository(db)
+        self.audit = AuditLog(db, redact)
+        self.secrets = SecretStore(db, box)
+        self.background = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lakeworks-api")
+        self._sources: dict[str, DeployedWorkspaceSource] = {}
+        self._engines: dict[tuple[str, str], Engine] = {}
+        self._lock = threading.Lock()
+
+    # -- workspaces ------------------------------------------------------------------
+
+    def record(self, name: str) -> WorkspaceRecord:
+        """The registered workspace ``name``; ``NotFound`` otherwise."""
+        return self.workspaces.get(name)
+
+    def source(self, name: str) -> DeployedWorkspaceSource:
+        """Where the definitions of workspace ``name`` come from (dev folder, releases)."""
+        with self._lock:
+            found = self._sources.get(name)
+        if found is not None:
+            return found
+        record = self.record(name)
+        created = DeployedWorkspaceSource(self.db, Path(record.root), name)
+        with self._lock:
+            return self._sources.setdefault(name, created)
+
+    def definition(self, name: str, env: str) -> Workspace:
+        """The workspace definition that runs in ``env`` (``UserError`` if it does not load)."""
+        check_env(env)
+        return self.source(name).current(env)
+
+    def deployments(self, name: str, env: str = "prod") -> DeploymentService:
+        record = self.record(name)
+        return DeploymentService(self.db, name, env=env, require_approval=record.require_approval)
+
+    def engine(self, name: str, env: str) -> Engine:
+        """The warehouse engine of a workspace environment (opened once per process)."""
+        from lakeworks.engines.registry import engine_for
+
+        check_env(env)
+        key = (name, env)
+        with self._lock:
+            found = self._engines.get(key)
+        if found is not None:
+            return found
+        opened = engine_for(self.source(name).dev(), env)
+        with self._lock:
+            return self._engines.setdefault(key, opened)
+
+    def close(self) -> None:
+        self.background.shutdown(wait=True, cancel_futures=False)
+        with self._lock:
+            engines = list(self._engines.values())
+            self._engines.clear()
+        for engine in engines:
+            engine.close()
+
+
+def check_env(env: str) -> str:
+    """``env`` if it is dev or prod; ``NotFound`` otherwise."""
+    if env not in ENVIRONMENTS:
+        raise NotFound(f"unknown environment '{env}'", hint="dev or prod")
+    return env
+
+
+def require_text(value: str, what: str) -> str:
+    cleaned = value.strip()
+    if not cleaned:
+        raise UserError(f"{what} must not be empty")
+    return cleaned
