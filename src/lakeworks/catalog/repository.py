@@ -110,7 +110,7 @@ class CatalogRepository:
                     updates,
                 )
             by_name = {**{n: r.id for n, r in existing.items()}, **ids}
-            self._replace_columns(conn, [(by_name[tb.name], tb.columns) for tb in tables])
+            columns = self._replace_columns(conn, [(by_name[tb.name], tb.columns) for tb in tables])
             self._replace_partitions(
                 conn,
                 [(by_name[tb.name], tb.partitions) for tb in tables if tb.partitions is not None],
@@ -124,7 +124,7 @@ class CatalogRepository:
                         .where(t.c.id.in_(chunk))
                         .values(present=False, row_count=None, size_bytes=None)
                     )
-            self._reindex(conn, [by_name[tb.name] for tb in tables])
+            self._reindex(conn, [by_name[tb.name] for tb in tables], columns)
         return len(tables)
 
     def annotate(self, source: str, annotations: Sequence[TableAnnotation]) -> None:
@@ -280,7 +280,8 @@ class CatalogRepository:
     @staticmethod
     def _replace_columns(
         conn: sa.Connection, items: Sequence[tuple[int, Sequence[CatalogColumn]]]
-    ) -> None:
+    ) -> dict[int, tuple[CatalogColumn, ...]]:
+        """Replace the columns of the given tables (keeping descriptions); returns them."""
         c = catalog_columns
         ids = [table_id for table_id, _ in items]
         descriptions: dict[tuple[int, str], str] = {}
@@ -292,7 +293,7 @@ class CatalogRepository:
             ):
                 descriptions[(row.table_id, row.name)] = row.description
             conn.execute(sa.delete(c).where(c.c.table_id.in_(chunk)))
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "table_id": table_id,
                 "position": position,
@@ -307,6 +308,19 @@ class CatalogRepository:
             for position, col in enumerate(_unique(columns), 1)
         ]
         insert_plain(conn, c.name, rows)
+        stored: dict[int, list[CatalogColumn]] = {}
+        for item in rows:
+            stored.setdefault(item["table_id"], []).append(
+                CatalogColumn(
+                    item["name"],
+                    item["type"],
+                    item["nullable"],
+                    item["comment"],
+                    item["description"],
+                    item["is_partition"],
+                )
+            )
+        return {k: tuple(v) for k, v in stored.items()}
 
     @staticmethod
     def _replace_partitions(
@@ -380,12 +394,18 @@ class CatalogRepository:
         )
         return _table(row, columns, parts)
 
-    def _reindex(self, conn: sa.Connection, ids: Sequence[int]) -> None:
-        """Rebuild the search documents of the given tables."""
+    def _reindex(
+        self,
+        conn: sa.Connection,
+        ids: Sequence[int],
+        columns: dict[int, tuple[CatalogColumn, ...]] | None = None,
+    ) -> None:
+        """Rebuild the search documents of the given tables (``columns`` when known)."""
         t = catalog_tables
         docs: list[search.SearchDoc] = []
         unique_ids = list(dict.fromkeys(ids))
-        columns = self._columns(conn, unique_ids)
+        if columns is None:
+            columns = self._columns(conn, unique_ids)
         for chunk in _chunks(unique_ids):
             for row in conn.execute(sa.select(t).where(t.c.id.in_(chunk))):
                 table = _table(row, columns.get(row.id, ()), ())
