@@ -15,8 +15,10 @@ from lakeworks.catalog.harvest_sources import harvest_data_source, harvest_postg
 from lakeworks.catalog.repository import CatalogRepository
 from lakeworks.catalog.service import DataMap
 from lakeworks.engines.duckdb_engine import DuckDBEngine
+from lakeworks.errors import TransientError, UserError
 from lakeworks.spec.models import LayerRule, Workspace
 from lakeworks.store.database import Database
+from tests.services import free_port
 
 T0 = datetime(2026, 4, 1, 2, 0)
 T1 = datetime(2026, 4, 2, 2, 0)
@@ -209,3 +211,14 @@ def test_postgres_data_source_is_harvested_by_its_config(
     assert tables is not None
     assert {t.name for t in tables} == {"orders", "events", "paid"}  # its schema is the default
     assert harvest_data_source("files", {"type": "files", "path": "/tmp"}) is None
+
+
+def test_an_unreachable_data_source_is_a_transient_error() -> None:
+    config = {"type": "postgres", "database": "test", "port": free_port(), "connect_timeout": 2}
+    with pytest.raises(TransientError, match="data source 'down_pg': cannot read its catalog"):
+        harvest_data_source("down_pg", config)
+
+
+def test_a_bad_data_source_config_names_the_key() -> None:
+    with pytest.raises(UserError, match="unknown key 'colour'"):
+        harvest_data_source("bad_pg", {"type": "postgres", "database": "x", "colour": "red"})

@@ -8,11 +8,13 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from lakeworks.catalog import run_lineage
 from lakeworks.catalog.listener import DataMapListener
 from lakeworks.catalog.openlineage import Emitter, EmitterConfig, validate
 from lakeworks.catalog.service import DataMap
+from lakeworks.catalog.tables import lineage_column_edges
 from lakeworks.engines.base import Engine
 from lakeworks.engines.registry import engine_for
 from lakeworks.runtime import hooks
@@ -75,7 +77,17 @@ def test_a_run_records_run_lineage_refreshes_the_catalog_and_emits_events(
     assert daily.owner == "data-eng" and daily.writer_node == daily_instance.node_key
     assert dm.table("sales_raw").row_count == 5
 
-    # the run alone made the lineage known: no build needed for impact analysis
+    # the run alone made the lineage known, each edge with the node version that made it
+    with db.read() as conn:
+        versions = {
+            row.node_version
+            for row in conn.execute(
+                sa.select(lineage_column_edges.c.node_version).where(
+                    lineage_column_edges.c.node_key == daily_instance.node_key
+                )
+            )
+        }
+    assert versions == {daily_instance.node_version} and daily_instance.node_version == 1
     report = dm.impact("sales_raw.amount")
     assert [(c.table, c.column, c.kind) for c in report.columns][1:] == [
         ("sales_daily", "revenue_total", "transform")
