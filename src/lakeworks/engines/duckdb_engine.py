@@ -7,6 +7,7 @@ cursor. dev and prod are separate files.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -275,18 +276,52 @@ class DuckDBEngine:
         iterator = iter(batches)
         first = next(iterator, None)
         if first is None:
+            self._clear_for_empty_write(table, mode, partition, session)
             return 0
         schema = first.schema
 
+        source_errors: list[BaseException] = []
+
         def all_batches() -> Iterator[pa.RecordBatch]:
             yield first
-            yield from iterator
+            try:
+                yield from iterator
+            except BaseException as exc:  # re-raised below as itself, not as DuckDB's wrap
+                source_errors.append(exc)
+                raise
 
         reader = pa.RecordBatchReader.from_batches(schema, all_batches())
+        try:
+            if session is not None:
+                return self._write(session, table, reader, mode, partition, key)
+            with self.transaction() as own:
+                return self._write(own, table, reader, mode, partition, key)
+        except Exception:
+            if source_errors:
+                raise source_errors[0] from None
+            raise
+
+    def _clear_for_empty_write(
+        self,
+        table: str,
+        mode: WriteMode,
+        partition: dict[str, str] | None,
+        session: DuckDBSession | None,
+    ) -> None:
+        """An overwrite with no rows still empties its target (table or partition)."""
+        if mode not in (WriteMode.OVERWRITE, WriteMode.OVERWRITE_PARTITION):
+            return
+        if not self.table_exists(table):
+            return
+        sql, params = f"DELETE FROM {_quote(table)}", []
+        if mode is WriteMode.OVERWRITE_PARTITION and partition:
+            sql += " WHERE " + " AND ".join(f"{_quote(k)} = ?" for k in partition)
+            params = list(partition.values())
         if session is not None:
-            return self._write(session, table, reader, mode, partition, key)
+            session.execute(sql, list(params))
+            return
         with self.transaction() as own:
-            return self._write(own, table, reader, mode, partition, key)
+            own.execute(sql, list(params))
 
     def _write(
         self,
@@ -326,7 +361,8 @@ class DuckDBEngine:
                 result = session.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {view}")
             return int(str(result.rows[0][0])) if result.rows else 0
         finally:
-            cursor.unregister(view)
+            with contextlib.suppress(duckdb.Error):  # keep the original error, if any
+                cursor.unregister(view)
 
     def close(self) -> None:
         """Engines share their process's connection; closing one is a no-op."""

@@ -123,3 +123,20 @@ class TestDuckDBEngine(EngineContract):
         assert engine.partition_columns("other") == []
         assert all(t.schema != "lakeworks_meta" for t in engine.list_tables())
         close_all()
+
+
+class TestDuckDBWriteEdges:
+    def test_empty_overwrite_clears_and_stream_error_surfaces(self, tmp_path: Path) -> None:
+        engine = DuckDBEngine(tmp_path / "e.duckdb", "dev")
+        engine.write_arrow("w", batches([1, 2], ["a", "b"]))
+        assert engine.write_arrow("w", [], WriteMode.OVERWRITE) == 0
+        assert engine.describe("w").row_count == 0
+
+        def failing() -> Iterator[pa.RecordBatch]:
+            yield from batches([5], ["e"])
+            raise ConnectionError("source went away")
+
+        with pytest.raises(ConnectionError, match="source went away"):
+            engine.write_arrow("w", failing(), WriteMode.APPEND)
+        assert engine.describe("w").row_count == 0
+        close_all()
