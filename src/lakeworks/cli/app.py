@@ -39,6 +39,7 @@ def _register_groups() -> None:
 GROUPS: list[tuple[str, str, str]] = [
     # (module in lakeworks.cli, attribute, group name); a callable attribute registers itself
     ("quality", "app", "quality"),
+    ("server", "register", "server"),
     ("sync", "app", "sync"),
     ("map", "register", "map"),
     ("ops", "register", "ops"),

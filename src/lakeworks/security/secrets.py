@@ -57,30 +57,30 @@ def redact(text: str) -> str:
     return credentials.redact(text)
 
 
-class RedactingFilter(logging.Filter):
-    """A logging filter that redacts every record's message and arguments."""
+class RedactingFormatter(logging.Formatter):
+    """Wraps a handler's formatter: the finished line (traceback included) is redacted."""
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:
-            return True
-        cleaned = redact(message)
-        if cleaned != message or record.args:
-            record.msg, record.args = cleaned, None
-        return True
+    def __init__(self, inner: logging.Formatter | None) -> None:
+        super().__init__()
+        self.inner = inner or logging.Formatter()
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(self.inner.format(record))
 
 
-def install_log_redaction(
-    names: Iterable[str] = ("", "uvicorn", "uvicorn.access", "uvicorn.error"),
-) -> None:
-    """Redact every record of the named loggers and of all their handlers."""
-    flt = RedactingFilter()
+SERVER_LOGGERS = ("", "uvicorn", "uvicorn.access", "uvicorn.error", "lakeworks")
+
+
+def install_log_redaction(names: Iterable[str] = SERVER_LOGGERS) -> int:
+    """Redact every line the handlers of the named loggers write; returns how many
+    handlers were wrapped (call it after logging is configured)."""
+    wrapped = 0
     for name in names:
-        logger = logging.getLogger(name)
-        logger.addFilter(flt)
-        for handler in logger.handlers:
-            handler.addFilter(flt)
+        for handler in logging.getLogger(name).handlers:
+            if not isinstance(handler.formatter, RedactingFormatter):
+                handler.setFormatter(RedactingFormatter(handler.formatter))
+                wrapped += 1
+    return wrapped
 
 
 class SecretBox:
