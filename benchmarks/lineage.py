@@ -149,10 +149,12 @@ def main(argv: list[str] | None = None) -> int:
         schemas, root_table = generate(root, nodes)
         workspace, load_s = timed(lambda: load_workspace(root))
         db = Database.open(f"sqlite:///{Path(tmp) / 'meta.db'}")
+        cpu_started = time.process_time()
         items, analyse_s = timed(lambda: analyse_workspace(workspace, schemas))
         _, save_s = timed(
             lambda: save_lineage(db, workspace, ENV, items, now=utcnow(), replace_all=True)
         )
+        lineage_cpu = time.process_time() - cpu_started
         edges = sum(len(i.edges) for i in items)
         unresolved = sum(len(i.unresolved) for i in items)
         report = impact(db, workspace.name, ENV, root_table)
@@ -191,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         ("store lineage (SQLite)", f"{save_s:.2f} s", ""),
         ("lineage total", f"{total:.2f} s", "target < 20 s"),
+        ("lineage total, CPU of this process", f"{lineage_cpu:.2f} s", "what load cannot inflate"),
         (
             f"impact of {root_table}",
             f"{impact_s * 1000:.1f} ms",
