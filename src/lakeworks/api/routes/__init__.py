@@ -6,10 +6,12 @@ from fastapi import APIRouter
 
 from lakeworks.api.routes import (
     auth,
+    backfills,
     code,
     datamap,
     deployments,
     instances,
+    operations,
     quality,
     query,
     runs,
@@ -27,6 +29,8 @@ ROUTERS: list[APIRouter] = [
     deployments.router,
     instances.router,
     runs.router,
+    operations.router,
+    backfills.router,
     sources.router,
     query.router,
     quality.router,

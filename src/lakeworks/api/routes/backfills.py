@@ -1,0 +1,173 @@
+"""Backfills (data complement) in prod: preview the instances, start, follow, stop.
+
+The scheduler and workers of prod carry a backfill out; dev has no scheduler, so a
+backfill there is refused (run nodes in dev with a dev run instead).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import Field
+
+from lakeworks.api.auth import Access
+from lakeworks.api.routes.common import Body, Services, audit_detail, guard, iso
+from lakeworks.api.routes.operations import result_json
+from lakeworks.api.routes.runs import run_json
+from lakeworks.errors import NotFound, UserError
+from lakeworks.runtime import backfill_service
+from lakeworks.schedule.backfill import BackfillOrder, BackfillPlan, BackfillRequest, BackfillScope
+from lakeworks.security.permissions import RUN_OR_OPERATE
+from lakeworks.security.permissions import Permission as Perm
+
+router = APIRouter(tags=["backfills"])
+
+PREVIEW_ITEMS = 1000
+
+
+class BackfillBody(Body):
+    node: str = Field(description="The start node (workflow.node or its name).")
+    dates: list[tuple[date, date]] = Field(
+        min_length=1, description="Inclusive ranges of business dates."
+    )
+    scope: BackfillScope = BackfillScope.NODE
+    end_node: str | None = None
+    order: BackfillOrder = BackfillOrder.ASCENDING
+    parallel: int = Field(default=1, ge=1, le=64)
+    parameters: dict[str, str] = Field(default_factory=dict)
+    exclude: list[str] = Field(default_factory=list)
+
+    def request(self) -> BackfillRequest:
+        for start, end in self.dates:
+            if end < start:
+                raise UserError(f"date range {start}..{end} ends before it starts")
+        return BackfillRequest(
+            node=self.node,
+            date_ranges=tuple(self.dates),
+            scope=self.scope,
+            end_node=self.end_node,
+            order=self.order,
+            parallel=self.parallel,
+            parameters=dict(self.parameters),
+            exclude=frozenset(self.exclude),
+        )
+
+
+def plan_json(plan: BackfillPlan) -> dict[str, Any]:
+    return {
+        "nodes": list(plan.nodes),
+        "dates": [d.isoformat() for d in plan.dates],
+        "instance_count": len(plan.instances),
+        "instances": [
+            {
+                "node": i.node_key,
+                "bizdate": i.bizdate.isoformat(),
+                "cycle_time": i.cycle_time.isoformat(),
+                "run_mode": i.run_mode.value,
+                "lane": i.lane,
+                "step": i.step,
+            }
+            for i in plan.instances[:PREVIEW_ITEMS]
+        ],
+        "warnings": list(plan.warnings),
+    }
+
+
+def _prod_only(env: str) -> None:
+    if env == "dev":
+        raise UserError(
+            "backfills run in prod, where the scheduler runs",
+            hint="in dev, start a dev run for each business date",
+        )
+
+
+@router.post("/workspaces/{workspace}/envs/{env}/backfills/preview")
+def preview_backfill(
+    workspace: str,
+    env: str,
+    body: BackfillBody,
+    services: Services,
+    access: Access = guard(RUN_OR_OPERATE),
+) -> dict[str, Any]:
+    """The instances a backfill would create, in the order they run (nothing is written)."""
+    _prod_only(env)
+    plan = backfill_service.preview(services.definition(workspace, env), body.request())
+    return plan_json(plan)
+
+
+@router.post("/workspaces/{workspace}/envs/{env}/backfills", status_code=201)
+def start_backfill(
+    workspace: str,
+    env: str,
+    body: BackfillBody,
+    request: Request,
+    services: Services,
+    access: Access = guard(RUN_OR_OPERATE),
+) -> dict[str, Any]:
+    """Create the backfill's run and instances; the scheduler carries it out."""
+    _prod_only(env)
+    run, plan, created = backfill_service.start_backfill(
+        services.db, access.username, services.definition(workspace, env), env, body.request()
+    )
+    audit_detail(request, run=run.id, instances=len(created), node=body.node)
+    return {"run": run_json(run), "plan": plan_json(plan)}
+
+
+@router.get("/workspaces/{workspace}/envs/{env}/backfills")
+def list_backfills(
+    workspace: str,
+    env: str,
+    services: Services,
+    limit: int = Query(20, ge=1, le=200),
+    access: Access = guard(Perm.INSTANCES_READ),
+) -> dict[str, Any]:
+    runs = backfill_service.list_backfills(services.db, workspace=workspace, env=env, limit=limit)
+    return {"items": [run_json(r) for r in runs]}
+
+
+def _progress(services: Services, workspace: str, env: str, run_id: int) -> dict[str, Any]:
+    progress = backfill_service.progress(services.db, run_id)
+    if progress.run.workspace != workspace or progress.run.env != env:
+        raise NotFound(f"backfill {run_id} does not exist in {workspace} ({env})")
+    return {
+        "run": run_json(progress.run),
+        "counts": {state.value: count for state, count in progress.counts.items()},
+        "total": progress.total,
+        "done": progress.done,
+        "failed": progress.failed,
+        "running": progress.running,
+        "percent": round(progress.percent, 1),
+        "finished": progress.finished,
+        "summary": progress.summary(),
+        "finished_at": iso(progress.run.finished_at),
+    }
+
+
+@router.get("/workspaces/{workspace}/envs/{env}/backfills/{run_id}")
+def backfill_progress(
+    workspace: str,
+    env: str,
+    run_id: int,
+    services: Services,
+    access: Access = guard(Perm.INSTANCES_READ),
+) -> dict[str, Any]:
+    """Where a backfill is: instances per state."""
+    return _progress(services, workspace, env, run_id)
+
+
+@router.post("/workspaces/{workspace}/envs/{env}/backfills/{run_id}/stop")
+def stop_backfill(
+    workspace: str,
+    env: str,
+    run_id: int,
+    request: Request,
+    services: Services,
+    access: Access = guard(RUN_OR_OPERATE),
+) -> dict[str, Any]:
+    """Stop every unfinished instance of the backfill."""
+    _progress(services, workspace, env, run_id)
+    result = backfill_service.stop_backfill(services.db, access.username, run_id)
+    audit_detail(request, run=run_id, stopped=len(result.changed))
+    return result_json(result)
