@@ -126,3 +126,17 @@ def test_validate_checks_schedules(tmp_path: Path) -> None:
     result = lw("validate", "-w", str(root))
     assert result.returncode == 2
     assert "workflow.yml" in result.stderr and "25:99" in result.stderr
+
+
+def test_validate_checks_quality_rules(tmp_path: Path) -> None:
+    root = tmp_path / "q"
+    assert lw("init", str(root), "--example", "sales").returncode == 0
+    ok = lw("validate", "-w", str(root))
+    assert ok.returncode == 0 and "4 quality rules" in ok.stdout
+    rules = root / "workflows" / "sales_pipeline" / "sales_daily.quality.yml"
+    rules.write_text(
+        rules.read_text(encoding="utf-8").replace("template: min", "template: minn"),
+        encoding="utf-8",
+    )
+    bad = lw("validate", "-w", str(root))
+    assert bad.returncode == 2 and "sales_daily.quality.yml" in bad.stderr and "minn" in bad.stderr

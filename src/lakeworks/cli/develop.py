@@ -60,14 +60,16 @@ def init(
 def validate(workspace: WorkspaceOption = Path(".")) -> None:
     """Check the workspace: files, settings, SQL, parameters and the dependency graph."""
     from lakeworks.schedule.graph import build_graph
+    from lakeworks.quality.workspace import load_workspace_rules
     from lakeworks.schedule.planning import Planner
 
     ws = load(workspace)
     graph = build_graph(ws)
     Planner(ws, graph)  # schedules, resource groups, cross-cycle references
+    rules = load_workspace_rules(ws)
     typer.echo(
         f"ok: {len(graph.nodes)} nodes in {len(ws.workflows)} workflows, "
-        f"{len(graph.edges)} dependencies"
+        f"{len(graph.edges)} dependencies, {len(rules.rules)} quality rules"
     )
 
 

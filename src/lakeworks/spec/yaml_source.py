@@ -85,7 +85,11 @@ def _describe(error: dict[str, Any]) -> tuple[str, str | None]:
         return f"unknown key '{key}'", "remove it or check its spelling"
     if kind == "missing":
         return f"missing required key '{key}'", None
-    return f"'{key}': {error.get('msg', 'invalid value')}", None
+    message = f"'{key}': {error.get('msg', 'invalid value')}"
+    given = error.get("input")
+    if isinstance(given, str | int | float | bool):
+        message += f" (got {given!r})"
+    return message, None
 
 
 def validate_model(model: type[M], data: Any, line_map: LineMap) -> M:
