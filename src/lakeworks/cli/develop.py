@@ -59,8 +59,8 @@ def init(
 @handle_errors
 def validate(workspace: WorkspaceOption = Path(".")) -> None:
     """Check the workspace: files, settings, SQL, parameters and the dependency graph."""
-    from lakeworks.schedule.graph import build_graph
     from lakeworks.quality.workspace import load_workspace_rules
+    from lakeworks.schedule.graph import build_graph
     from lakeworks.schedule.planning import Planner
 
     ws = load(workspace)
