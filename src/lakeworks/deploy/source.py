@@ -9,6 +9,7 @@ so that only the definitions come from the release.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from dataclasses import dataclass
@@ -34,20 +35,21 @@ class DeployedWorkspace(Workspace):
         return self.home / ".lakeworks"
 
 
-def folder_fingerprint(root: Path) -> tuple[int, int]:
-    """(file count, newest modification time of a visible file or folder) of a
-    workspace folder: it changes when a file is written, added, removed or renamed."""
-    count, newest = 0, 0
+def folder_fingerprint(root: Path) -> str:
+    """A digest of the paths, sizes, inodes and modification times of a workspace
+    folder's visible files: it changes when a file is written (in place or replaced),
+    added, removed or renamed, even within one tick of a coarse file clock."""
+    digest = hashlib.sha1()
     for folder, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        names = [n for n in files if not n.startswith(".")]
-        for path in (folder, *(os.path.join(folder, n) for n in names)):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(n for n in files if not n.startswith(".")):
+            path = os.path.join(folder, name)
             try:
-                newest = max(newest, os.stat(path).st_mtime_ns)
+                st = os.stat(path)
             except OSError:
                 continue
-        count += len(names)
-    return count, newest
+            digest.update(f"{path}\0{st.st_size}\0{st.st_ino}\0{st.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
 
 
 def bind_to_home(workspace: Workspace, home: Path, release: int) -> DeployedWorkspace:
@@ -75,7 +77,7 @@ class DeployedWorkspaceSource:
         self._name = name
         self._repo = DeploymentRepository(db)
         self._lock = threading.Lock()
-        self._dev: tuple[tuple[int, int], Workspace] | None = None
+        self._dev: tuple[str, Workspace] | None = None
         self._released: dict[str, DeployedWorkspace] = {}
 
     @property
