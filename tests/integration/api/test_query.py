@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from lakeworks.security.permissions import Role
@@ -19,7 +21,7 @@ INSERT INTO customers VALUES
 """
 
 
-Result = tuple[int, dict[str, object]]
+Result = tuple[int, dict[str, Any]]
 
 
 def query(api: Api, headers: dict[str, str], sql: str, base: str = DEV) -> Result:
@@ -142,13 +144,13 @@ def test_files_settings_and_table_functions_are_refused(
 ) -> None:
     status, body = query(api, api.member("dora", Role.ADMIN), sql)
     assert status == 400, body
-    assert body["error"]["details"]["location"]["file"] == "<query>"  # type: ignore[index]
+    assert body["error"]["details"]["location"]["file"] == "<query>"
 
 
 def test_sql_errors_come_back_as_errors(api: Api, people: dict[str, dict[str, str]]) -> None:
     status, body = query(api, people["dev"], "SELECT nope FROM customers")
     assert status == 400
-    assert body["error"]["code"] == "query_failed"  # type: ignore[index]
+    assert body["error"]["code"] == "query_failed"
     status, body = query(api, people["dev"], "SELECT FROM WHERE")
     assert status == 400
-    assert body["error"]["details"]["location"]["line"] == 1  # type: ignore[index]
+    assert body["error"]["details"]["location"]["line"] == 1

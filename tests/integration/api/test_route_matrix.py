@@ -57,7 +57,7 @@ class Endpoint:
 def api_routes(api: Api) -> list[Endpoint]:
     """Every route of every router the app includes (under ``/api``)."""
     found = [
-        Endpoint("/api" + route.path, frozenset(route.methods), route)
+        Endpoint("/api" + route.path, frozenset(route.methods or ()), route)
         for router in ROUTERS
         for route in router.routes
         if isinstance(route, APIRoute)
@@ -100,7 +100,7 @@ def calls(api: Api) -> Iterator[Call]:
 
 
 def request(api: Api, call: Call, headers: dict[str, str]) -> int:
-    body = {} if call.method in ("POST", "PUT", "PATCH") else None
+    body: dict[str, object] | None = {} if call.method in ("POST", "PUT", "PATCH") else None
     response = api.client.request(call.method, call.path, json=body, headers=headers)
     return response.status_code
 
