@@ -85,29 +85,26 @@ def analyse_workspace(
     *,
     versions: Mapping[tuple[str, str], int] | None = None,
     only: Iterable[str] | None = None,
+    workers: int = 1,
 ) -> list[NodeLineage]:
     """The lineage of every node (or of the nodes keyed in ``only``).
 
     ``schema`` gives known table columns (the catalog); ``versions`` maps
-    (node key, code digest) to the stored node version number.
+    (node key, code digest) to the stored node version number. With ``workers`` > 1
+    the SQL nodes are first analysed in that many processes against ``schema`` alone;
+    the few whose result depends on another node's output columns are then analysed
+    again, upstream first, as the one-process analysis would.
     """
     wanted = set(only) if only is not None else None
     nodes = [n for n in workspace.nodes() if wanted is None or n.key in wanted]
+    versions = versions or {}
     known: dict[str, Sequence[str]] = dict(schema or {})
-    parsed: dict[str, tuple[list[ParsedStatement], set[str], set[str]]] = {}
+    sql_nodes: list[Node] = []
     results: dict[str, NodeLineage] = {}
     for node in nodes:
-        base = _base(node, versions or {})
+        base = _base(node, versions)
         if node.kind is NodeKind.SQL:
-            try:
-                statements = parse_statements(
-                    _rendered(workspace, node), workspace.dialect_for(node)
-                )
-            except UserError as exc:
-                results[node.key] = _replace(base, problems=(exc.render(),), column_level=False)
-                continue
-            reads, writes = quick_tables(statements)
-            parsed[node.key] = (statements, reads, writes)
+            sql_nodes.append(node)
             continue
         mapper = _mappers.get(node.kind)
         try:
@@ -118,15 +115,98 @@ def analyse_workspace(
                 results[node.key] = _declared_only(workspace, node, base)
         except LakeworksError as exc:
             results[node.key] = _replace(base, problems=(exc.render(),), column_level=False)
+    first: dict[str, NodeLineage] | None = None
+    if workers > 1 and len(sql_nodes) >= PARALLEL_MIN_NODES:
+        from concurrent.futures.process import BrokenProcessPool
+
+        from lakeworks.catalog.lineage_workers import first_pass
+
+        try:
+            first = first_pass(workspace, [n.key for n in sql_nodes], known, versions, workers)
+        except (BrokenProcessPool, OSError):
+            first = None  # no worker processes here: analyse in this one
+    if first is not None:
+        results.update(_settle(workspace, sql_nodes, first, known, versions))
+    else:
+        results.update(_sequential(workspace, sql_nodes, known, versions))
+    return [results[n.key] for n in nodes if n.key in results]
+
+
+PARALLEL_MIN_NODES = 64
+"""Below this many SQL nodes, starting worker processes costs more than it saves."""
+
+
+def analyse_sql_node(
+    workspace: Workspace,
+    node: Node,
+    known: Mapping[str, Sequence[str]],
+    versions: Mapping[tuple[str, str], int],
+) -> NodeLineage:
+    """The lineage of one SQL node against the table columns in ``known``."""
+    base = _base(node, versions)
+    try:
+        statements = parse_statements(_rendered(workspace, node), workspace.dialect_for(node))
+    except UserError as exc:
+        return _replace(base, problems=(exc.render(),), column_level=False)
+    script = statements_lineage(statements, known, dialect=workspace.dialect_for(node))
+    return _from_script(node, script, base)
+
+
+def _sequential(
+    workspace: Workspace,
+    nodes: Sequence[Node],
+    known: dict[str, Sequence[str]],
+    versions: Mapping[tuple[str, str], int],
+) -> dict[str, NodeLineage]:
+    parsed: dict[str, tuple[list[ParsedStatement], set[str], set[str]]] = {}
+    results: dict[str, NodeLineage] = {}
+    for node in nodes:
+        try:
+            statements = parse_statements(_rendered(workspace, node), workspace.dialect_for(node))
+        except UserError as exc:
+            base = _base(node, versions)
+            results[node.key] = _replace(base, problems=(exc.render(),), column_level=False)
+            continue
+        reads, writes = quick_tables(statements)
+        parsed[node.key] = (statements, reads, writes)
     by_key = {n.key: n for n in nodes}
     for key in _upstream_first(parsed):
         statements, _, _ = parsed[key]
         node = by_key[key]
         script = statements_lineage(statements, known, dialect=workspace.dialect_for(node))
-        item = _from_script(node, script, _base(node, versions or {}))
+        item = _from_script(node, script, _base(node, versions))
         known.update(item.learned)
         results[key] = item
-    return [results[n.key] for n in nodes if n.key in results]
+    return results
+
+
+def _settle(
+    workspace: Workspace,
+    nodes: Sequence[Node],
+    first: dict[str, NodeLineage],
+    known: dict[str, Sequence[str]],
+    versions: Mapping[tuple[str, str], int],
+) -> dict[str, NodeLineage]:
+    """Analyse again, upstream first, the nodes whose first-pass result could change
+    once other nodes' output columns are known: an incomplete node that touches a
+    table another node defines, and any node writing a table another node defines."""
+    given = set(known)
+    defined_by: dict[str, str] = {}
+    for key, item in first.items():
+        for table in item.learned:
+            defined_by.setdefault(table, key)
+    by_key = {n.key: n for n in nodes}
+    order = _upstream_first({k: (None, set(i.reads), set(i.writes)) for k, i in first.items()})
+    for key in order:
+        item = first[key]
+
+        def elsewhere(tables: Iterable[str], key: str = key) -> bool:
+            return any(t not in given and defined_by.get(t, key) != key for t in tables)
+
+        if elsewhere(item.writes) or (not item.complete and elsewhere(item.reads | item.writes)):
+            item = first[key] = analyse_sql_node(workspace, by_key[key], known, versions)
+        known.update(item.learned)
+    return first
 
 
 def _rendered(workspace: Workspace, node: Node) -> str:

@@ -8,6 +8,7 @@ quality-rule dependents and search documents. ``search``, ``impact``, ``table`` 
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -54,8 +55,14 @@ class DataMap:
         """The catalog source name of the environment's warehouse engine."""
         return self.workspace.config.environments[self.env].engine
 
-    def build(self, engine: Engine | None = None, *, sources: bool = False) -> BuildSummary:
-        """Harvest, analyse and store everything (replacing the previous map)."""
+    def build(
+        self, engine: Engine | None = None, *, sources: bool = False, workers: int | None = None
+    ) -> BuildSummary:
+        """Harvest, analyse and store everything (replacing the previous map).
+
+        Large workspaces are analysed in ``workers`` processes (default: one per CPU,
+        at most 4).
+        """
         started = time.perf_counter()
         now = utcnow()
         problems: list[str] = []
@@ -79,6 +86,7 @@ class DataMap:
             self.workspace,
             self.catalog.schemas(),
             versions=lineage_store.stored_versions(self.db, self.workspace.name, self.env),
+            workers=workers if workers is not None else default_workers(),
         )
         lineage_store.save_lineage(
             self.db, self.workspace, self.env, items, now=now, replace_all=True
@@ -127,6 +135,11 @@ class DataMap:
 
     def history(self, table: str, *, limit: int = 20) -> list[run_lineage.RunLineageEntry]:
         return run_lineage.history(self.db, self.workspace.name, self.env, table, limit=limit)
+
+
+def default_workers() -> int:
+    """Processes for a workspace analysis: one per CPU, at most 4."""
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 def _summary(
