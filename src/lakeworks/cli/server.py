@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import getpass
 import os
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -140,10 +143,28 @@ def up(
     install_log_redaction()
     typer.echo(f"lakeworks {ws.name}: http://{host}:{port}/api/docs  (store {db.url})", err=True)
     try:
-        uvicorn.Server(config).run()
+        with _stop_signals_end_cleanly():
+            uvicorn.Server(config).run()
     finally:
         services.close()
         db.close()
+
+
+@contextmanager
+def _stop_signals_end_cleanly() -> Iterator[None]:
+    """Uvicorn stops gracefully on SIGINT/SIGTERM, then raises the signal again for the
+    handler it found; with this one in place a graceful stop exits with status 0."""
+    received: list[int] = []
+
+    def note(signum: int, _frame: object) -> None:
+        received.append(signum)
+
+    previous = {sig: signal.signal(sig, note) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _runtime(db: Database, services: ServerServices, name: str, grace: float) -> LakeworksProcess:
