@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 from lakeworks.errors import LakeworksError, UserError
 from lakeworks.runtime.clock import Clock, SystemClock
-from lakeworks.runtime.heartbeat import ProcessHandle
+from lakeworks.runtime.heartbeat import ProcessHandle, process_name
 from lakeworks.runtime.wakeup import DONE, QUEUE, Bell, Listener, channel_name
 from lakeworks.runtime.workspace_source import WorkspaceSource
 from lakeworks.schedule.cycles import format_local, local_midnight, to_utc
@@ -153,7 +153,7 @@ class Scheduler:
         self.clock = clock or SystemClock()
         self.on_queued = on_queued
         self.log = log or (lambda _line: None)
-        self.name = self.config.name or "scheduler"
+        self.name = self.config.name or process_name("scheduler")
         self.bell = Bell()
         self.store = SchedulingStore(db)
         self.ops = OperationsStore(db)
