@@ -12,7 +12,7 @@ Tables outside the warehouse are named ``<data source>:<table>``.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from lakeworks.errors import LakeworksError, UserError
@@ -59,6 +59,30 @@ class NodeLineage:
         return self.column_level and not self.unresolved and not self.problems
 
 
+class _Known(Mapping[str, Sequence[str]]):
+    """Columns learned from the workspace's own nodes over the given (possibly lazy,
+    database-backed) schema; only the tables a script names are ever looked up."""
+
+    def __init__(self, base: Mapping[str, Sequence[str]]) -> None:
+        self.base = base
+        self.learned: dict[str, Sequence[str]] = {}
+
+    def update(self, more: Mapping[str, Sequence[str]]) -> None:
+        self.learned.update(more)
+
+    def __getitem__(self, key: str) -> Sequence[str]:
+        if key in self.learned:
+            return self.learned[key]
+        return self.base[key]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.learned
+        yield from (k for k in self.base if k not in self.learned)
+
+    def __len__(self) -> int:
+        return len(self.learned) + sum(1 for k in self.base if k not in self.learned)
+
+
 ColumnMapper = Callable[[Workspace, Node, Mapping[str, Sequence[str]]], NodeLineage]
 """Builds the lineage of a node kind that is not SQL (e.g. sync)."""
 
@@ -98,7 +122,7 @@ def analyse_workspace(
     wanted = set(only) if only is not None else None
     nodes = [n for n in workspace.nodes() if wanted is None or n.key in wanted]
     versions = versions or {}
-    known: dict[str, Sequence[str]] = dict(schema or {})
+    known = _Known(schema if schema is not None else {})
     sql_nodes: list[Node] = []
     results: dict[str, NodeLineage] = {}
     for node in nodes:
@@ -155,7 +179,7 @@ def analyse_sql_node(
 def _sequential(
     workspace: Workspace,
     nodes: Sequence[Node],
-    known: dict[str, Sequence[str]],
+    known: _Known,
     versions: Mapping[tuple[str, str], int],
 ) -> dict[str, NodeLineage]:
     parsed: dict[str, tuple[list[ParsedStatement], set[str], set[str]]] = {}
@@ -184,7 +208,7 @@ def _settle(
     workspace: Workspace,
     nodes: Sequence[Node],
     first: dict[str, NodeLineage],
-    known: dict[str, Sequence[str]],
+    known: _Known,
     versions: Mapping[tuple[str, str], int],
 ) -> dict[str, NodeLineage]:
     """Analyse again, upstream first, the nodes whose first-pass result could change

@@ -213,7 +213,7 @@ def statements_lineage(
 ) -> ScriptLineage:
     """Lineage of already parsed statements (see ``parse_statements``); consumes the trees."""
     dialect_name = dialect or default_dialect()
-    known = _SchemaOverlay(schema or {})
+    known = _SchemaOverlay(schema if schema is not None else {})
     results: list[StatementLineage] = []
     for index, parsed in enumerate(statements):
         if parsed.tree is None:

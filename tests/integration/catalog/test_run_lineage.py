@@ -146,3 +146,24 @@ def test_a_failed_instance_emits_fail_and_records_no_run_lineage(
     assert fail["job"]["name"].endswith("03_broken")
     assert fail["run"]["facets"]["errorMessage"]["message"]
     assert validate(fail) == []
+
+
+def test_a_run_analyses_a_changed_node_against_the_harvested_catalog(
+    tutorial: Workspace, events_file: Path
+) -> None:
+    db = Database.open(f"sqlite:///{tutorial.state_dir / 'meta.db'}")
+    engine = engine_for(tutorial, "dev")
+    try:
+        assert ManualRunner(tutorial, db, engine, "dev").run(date(2026, 4, 11)).ok
+        # a new node copies sales_raw with SELECT *: only the catalog knows its columns
+        copy = tutorial.root / "workflows" / "sales_pipeline" / "03_copy.sql"
+        copy.write_text("CREATE TABLE IF NOT EXISTS sales_copy AS SELECT * FROM sales_raw;\n")
+        ws = load_workspace(tutorial.root)
+        assert ManualRunner(ws, db, engine, "dev").run(date(2026, 4, 11), ["03_copy"]).ok
+        report = DataMap(db, ws, "dev").impact("sales_raw.customer_id")
+        assert [(c.table, c.column, c.kind) for c in report.columns][1:] == [
+            ("sales_copy", "customer_id", "direct")
+        ]
+    finally:
+        engine.close()
+        db.close()
