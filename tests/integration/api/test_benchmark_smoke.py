@@ -1,0 +1,26 @@
+"""The API latency benchmark runs (smoke size) and prints its RESULT lines."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[3] / "benchmarks" / "api_latency.py"
+
+
+@pytest.mark.slow
+def test_the_benchmark_runs_at_smoke_size() -> None:
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "RESULT instances_list_p99 " in done.stdout
+    assert "(target < 50)" in done.stdout
+    assert " 0 failed" in done.stdout
