@@ -17,6 +17,7 @@ from lakeworks.api.routes import (
     runs,
     security,
     sources,
+    sync,
     users,
     workspaces,
 )
@@ -32,6 +33,7 @@ ROUTERS: list[APIRouter] = [
     operations.router,
     backfills.router,
     sources.router,
+    sync.router,
     query.router,
     quality.router,
     datamap.router,
