@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install example test lint clean
+.PHONY: install up example test lint clean
 
 $(BIN)/lakeworks: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,6 +12,14 @@ $(BIN)/lakeworks: pyproject.toml
 	touch $(BIN)/lakeworks
 
 install: $(BIN)/lakeworks
+
+# The main job: the example workspace run once in dev, deployed to prod, then served
+# (REST API + prod scheduler + worker) by one embedded process until Ctrl-C.
+up: install
+	test -f example-workspace/lakeworks.yml || $(BIN)/lakeworks init example-workspace --example sales
+	$(BIN)/lakeworks run -w example-workspace --bizdate 20260411
+	$(BIN)/lakeworks deploy example-workspace -w example-workspace -m "example workspace" || true
+	$(BIN)/lakeworks up -w example-workspace
 
 example: install
 	rm -rf example-workspace
