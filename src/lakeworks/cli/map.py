@@ -35,16 +35,10 @@ DepthOption = Annotated[
 
 def register(root: typer.Typer) -> None:
     """Add ``lakeworks map`` and keep the map current during runs of this process."""
-    from lakeworks.catalog.listener import install
-    from lakeworks.catalog.openlineage import EmitterConfig
-    from lakeworks.errors import UserError
+    from lakeworks.catalog.hook import install
 
     root.add_typer(app, name="map")
-    try:
-        install()
-    except UserError as exc:  # a bad OpenLineage setting must not break every command
-        typer.secho(f"warning: OpenLineage disabled: {exc.render()}", fg="yellow", err=True)
-        install(EmitterConfig())
+    install()
 
 
 def _open(workspace: Path, env: str, *, build_if_empty: bool = True) -> tuple[DataMap, Database]:
