@@ -18,10 +18,9 @@ import sqlalchemy as sa
 from lakeworks.catalog import lineage_store, run_lineage
 from lakeworks.catalog.harvest import harvest_engine, workspace_annotations
 from lakeworks.catalog.lineage_index import analyse_workspace, code_digest
-from lakeworks.catalog.openlineage import Datasets, Emitter, EmitterConfig, RunInfo, run_event
+from lakeworks.catalog.openlineage import Datasets, Emitter, RunInfo, run_event
 from lakeworks.catalog.repository import CatalogRepository
 from lakeworks.catalog.tables import catalog_columns, catalog_tables, lineage_nodes
-from lakeworks.runtime import hooks
 from lakeworks.runtime.context import NodeResult, NodeRunContext
 from lakeworks.spec.models import NodeKind
 from lakeworks.sql.lineage import ScriptLineage, script_lineage
@@ -218,20 +217,3 @@ def _stored_digest(db: Database, workspace: str, env: str, node_key: str) -> str
             )
         ).first()
     return None if row is None else str(row.code_hash)
-
-
-_installed: DataMapListener | None = None
-
-
-def install(config: EmitterConfig | None = None) -> DataMapListener:
-    """Register the Data Map listener with the runner (once per process).
-
-    OpenLineage events are sent when ``config`` (default: the environment variables
-    ``LAKEWORKS_OPENLINEAGE_URL``/``_FILE``) names a destination.
-    """
-    global _installed
-    if _installed is None:
-        config = config or EmitterConfig.from_env()
-        _installed = DataMapListener(emitter=Emitter(config) if config else None)
-        hooks.register_listener(_installed)
-    return _installed
