@@ -107,6 +107,7 @@ instances = sa.Table(
     sa.Index("ix_instances_node_cycle", "node_key", "cycle_time"),
     sa.Index("ix_instances_runnable", "state", "priority", "cycle_time"),
     sa.Index("ix_instances_run_id", "run_id"),
+    sa.Index("ix_instances_node_listing", "workspace", "env", "node_key", "id"),
 )
 
 instance_dependencies = sa.Table(
