@@ -141,10 +141,14 @@ class DuckDBEngine:
             supports_arrow=True,
             native_partitions=False,
         )
-        self._conn = _shared_connection(path)
+        self._conn: duckdb.DuckDBPyConnection | None = None
         self._meta_ready = False
 
     def session(self) -> DuckDBSession:
+        # opened on first use: a process that never touches the warehouse (a worker
+        # running shell nodes) must not hold the file's lock
+        if self._conn is None:
+            self._conn = _shared_connection(self.path)
         return DuckDBSession(self._conn.cursor())
 
     @contextmanager

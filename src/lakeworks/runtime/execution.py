@@ -80,6 +80,7 @@ class InstanceExecutor:
         echo: Callable[[Instance, str], None] | None = None,
         redact: Callable[[str], str] | None = None,
         clock: Callable[[], datetime] = utcnow,
+        done_channel: str | None = None,
     ) -> None:
         self.workspace = workspace
         self.db = db
@@ -89,6 +90,7 @@ class InstanceExecutor:
         self.echo = echo
         self.redact = redact
         self.clock = clock
+        self.done_channel = done_channel
         self.instances = InstanceRepository(db)
         self.attempts = AttemptRepository(db)
         self.logs = LogRepository(db)
@@ -115,9 +117,11 @@ class InstanceExecutor:
         """Run ``instance`` once (one attempt). None if another runner claimed it first.
 
         ``already_claimed``: the instance was claimed from the work queue (its attempt
-        count already includes this attempt); its end is then recorded only if this
-        worker still holds that attempt. A failed attempt with attempts left waits
-        for its retry time (``next_attempt_at``) instead of failing the instance.
+        count already includes this attempt, and the claim recorded the attempt); its
+        end (attempt, last log lines, state) is written in one transaction, and the
+        state only if this worker still holds that attempt (``done_channel`` is then
+        notified). A failed attempt with attempts left waits for its retry time
+        (``next_attempt_at``) instead of failing the instance.
         """
         node = self.workspace.find_node(instance.node_key)
         number = instance.attempts if already_claimed else instance.attempts + 1
@@ -137,7 +141,9 @@ class InstanceExecutor:
             )
         if claimed is None:
             return None
-        attempt = self.attempts.start(instance.id, number, self.worker)
+        attempt_id = None
+        if not already_claimed:
+            attempt_id = self.attempts.start(instance.id, number, self.worker).id
         echo = self.echo
         log = InstanceLog(
             self.logs,
@@ -149,7 +155,7 @@ class InstanceExecutor:
         if node is None:
             return self._finish(
                 claimed,
-                attempt.id,
+                attempt_id,
                 log,
                 None,
                 f"node {instance.node_key} no longer exists",
@@ -175,7 +181,7 @@ class InstanceExecutor:
         with self._lock:
             self._running[instance.id] = ctx
         try:
-            return self._execute(claimed, attempt.id, ctx, log, held=already_claimed)
+            return self._execute(claimed, attempt_id, ctx, log, held=already_claimed)
         finally:
             with self._lock:
                 self._running.pop(instance.id, None)
@@ -183,7 +189,7 @@ class InstanceExecutor:
     def _execute(
         self,
         instance: Instance,
-        attempt_id: int,
+        attempt_id: int | None,
         ctx: NodeRunContext,
         log: InstanceLog,
         *,
@@ -287,7 +293,7 @@ class InstanceExecutor:
     def _finish(
         self,
         instance: Instance,
-        attempt_id: int,
+        attempt_id: int | None,
         log: InstanceLog,
         result: NodeResult | None,
         reason: str | None,
@@ -305,8 +311,6 @@ class InstanceExecutor:
             log(why)
         if state is InstanceState.SUCCESS:
             log("succeeded")
-        log.flush()
-        self.attempts.finish(attempt_id, state, reason)
         fields: dict[str, Any] = {"finished_at": self.clock()}
         if result is not None:
             fields["rendered_code"] = result.rendered_code
@@ -321,11 +325,18 @@ class InstanceExecutor:
                 attempt=instance.attempts,
                 to_state=target,
                 reason=why,
+                attempt_state=state,
+                attempt_error=reason,
+                log_lines=log.drain(),
                 actor=self.worker,
                 now=self.clock(),
                 fields=fields,
+                channel=self.done_channel,
             )
         else:
+            log.flush()
+            assert attempt_id is not None  # recorded when this runner claimed it
+            self.attempts.finish(attempt_id, state, reason)
             updated = self.instances.transition(
                 instance.id,
                 target,

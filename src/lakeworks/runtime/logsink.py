@@ -47,6 +47,14 @@ class InstanceLog:
         if due:
             self.flush()
 
+    def drain(self) -> list[str]:
+        """Take the lines not written yet; the caller writes them (with the run's end)."""
+        with self._lock:
+            lines, self._buffer = self._buffer, []
+            self._last_flush = time.monotonic()
+        self.lines_written += len(lines)
+        return lines
+
     def flush(self) -> None:
         with self._lock:
             lines, self._buffer = self._buffer, []

@@ -40,7 +40,7 @@ from lakeworks.schedule.runnability import Action, InstanceStatus, evaluate
 from lakeworks.spec.models import RunMode, Workspace
 from lakeworks.store.database import Database
 from lakeworks.store.leases import reclaim
-from lakeworks.store.models import Instance, InstanceState, NewInstance, RunType
+from lakeworks.store.models import Instance, InstanceState, NewInstance
 from lakeworks.store.operations import OperationsStore
 from lakeworks.store.queue import WorkQueue
 from lakeworks.store.repositories import InstanceRepository, NodeVersionRepository
@@ -206,6 +206,7 @@ class Scheduler:
             begin = min(planned_until, max(history, today))
         if begin >= horizon:
             self._planned_model = model
+            report.linked += self.store.link_pending(ws.name, self.env)
             return
         for day_start, day_end in _days(begin, horizon, model.zone):
             window_start = max(day_start, history)
@@ -218,7 +219,7 @@ class Scheduler:
         self._planned_model = model
         report.linked += self.store.link_pending(ws.name, self.env)
         if report.planned:
-            self.log(f"planned {report.planned} instances up to {format_local(horizon)} UTC")
+            self.log(f"planned {report.planned} new instances up to {format_local(horizon)} UTC")
 
     def _sync_nodes(self, model: _Model) -> None:
         ws = model.workspace
@@ -281,28 +282,7 @@ class Scheduler:
                     pairs.append((i, parent))
                 else:
                     outside.append((i, up.node_key, up.cycle_time.replace(tzinfo=None)))
-        created = self.instances.create_many(items, dependencies=pairs, on_conflict="ignore")
-        self._link_outside(ws.name, created, outside)
-        return len(created)
-
-    def _link_outside(
-        self, workspace: str, created: list[Instance], outside: list[tuple[int, str, datetime]]
-    ) -> None:
-        if not outside:
-            return
-        keys = {(node, cycle) for _, node, cycle in outside}
-        ids = self.store.ids_by_key(workspace, self.env, RunType.SCHEDULED, "schedule", keys)
-        edges = []
-        pending = []
-        for i, node, cycle in outside:
-            child = created[i].id
-            parent = ids.get((node, cycle))
-            if parent is None:
-                pending.append((child, node, cycle))
-            elif parent != child:
-                edges.append((child, parent))
-        self.instances.add_dependencies(edges)
-        self.store.add_pending(pending)
+        return self.store.create_planned(items, inside=pairs, outside=outside)
 
     # -- leases ---------------------------------------------------------------------
 

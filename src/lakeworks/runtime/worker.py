@@ -29,7 +29,7 @@ from lakeworks.runtime.wakeup import DONE, QUEUE, Bell, Listener, channel_name
 from lakeworks.runtime.workspace_source import WorkspaceSource
 from lakeworks.spec.models import Workspace
 from lakeworks.store.database import Database
-from lakeworks.store.leases import reclaim
+from lakeworks.store.leases import claim, reclaim
 from lakeworks.store.models import Instance
 from lakeworks.store.queue import WorkQueue
 from lakeworks.store.repositories import RunRepository
@@ -145,11 +145,12 @@ class Worker:
                 free = slots - self._busy[group]
             if free <= 0:
                 continue
-            instances = self.queue.claim(
+            instances = claim(
+                self.db,
                 worker=self.name,
                 lease_seconds=self.lease_clock_seconds,
                 limit=free,
-                resource_groups=[group],
+                group=group,
                 workspace=workspace.name,
                 env=self.env,
                 now=self.clock.now(),
@@ -169,6 +170,7 @@ class Worker:
                 self.env,
                 worker=self.name,
                 clock=self.clock.now,
+                done_channel=channel_name(DONE, workspace.name, self.env),
             )
             self._executors = {id(workspace): executor}
         return executor
@@ -306,9 +308,8 @@ class Worker:
             finished, self._finished = self._finished, 0
         if not finished:
             return
-        if self.on_done is not None:
+        if self.on_done is not None:  # other processes hear of it through the store
             self.on_done()
-        self._safely(lambda: self.store.send(channel_name(DONE, workspace.name, self.env)))
 
     def _safely(self, call: Callable[[], int | list[int] | None]) -> int | list[int] | None:
         try:

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from lakeworks.store.clock import to_utc_naive, utcnow
 from lakeworks.store.database import Database
-from lakeworks.store.models import Instance, InstanceState, RunType
+from lakeworks.store.models import Instance, InstanceState, NewInstance, RunType
 from lakeworks.store.records import instances_from_rows
 from lakeworks.store.scheduler_tables import instance_pending_upstream, scheduler_state
 from lakeworks.store.schema import instance_dependencies, instance_events, instances
@@ -68,6 +68,36 @@ def notify(conn: sa.Connection, channel: str | None) -> None:
     """Send a PostgreSQL notification on ``channel`` when the transaction commits."""
     if channel and conn.dialect.name == "postgresql":
         conn.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": channel})
+
+
+def _new_row(item: NewInstance, now: datetime) -> dict[str, Any]:
+    """The instances row of a planned scheduled instance."""
+    return {
+        "workspace": item.workspace,
+        "env": item.env,
+        "node_key": item.node_key,
+        "workflow": item.workflow,
+        "run_type": RunType.SCHEDULED.value,
+        "run_key": "schedule",
+        "cycle_time": to_utc_naive(item.cycle_time),
+        "bizdate": item.bizdate,
+        "state": InstanceState(item.state).value,
+        "reason": item.reason,
+        "attempts": 0,
+        "max_attempts": item.max_attempts,
+        "priority": item.priority,
+        "resource_group": item.resource_group,
+        "owner": item.owner,
+        "node_version": item.node_version,
+        "rendered_code": None,
+        "created_at": now,
+        "started_at": None,
+        "finished_at": None,
+        "next_attempt_at": None,
+        "worker": None,
+        "lease_expires_at": None,
+        "run_id": None,
+    }
 
 
 def _state_from_row(row: Any) -> PlanningState:
@@ -142,42 +172,83 @@ class SchedulingStore:
         with self._db.read() as conn:
             return {(row[0], row[1]) for row in conn.execute(query)}
 
-    def ids_by_key(
-        self, workspace: str, env: str, run_type: RunType, run_key: str, keys: Iterable[CycleKey]
+    def create_planned(
+        self,
+        items: Sequence[NewInstance],
+        *,
+        inside: Iterable[tuple[int, int]] = (),
+        outside: Iterable[tuple[int, str, datetime]] = (),
+    ) -> int:
+        """Create planned scheduled instances and all their dependencies atomically.
+
+        ``inside`` are ``(child, parent)`` index pairs into ``items``; ``outside`` are
+        ``(child index, node_key, cycle_time)`` upstream instances by key: linked when
+        they exist, else remembered as pending. Instances that already exist (another
+        scheduler was first) are kept and linked the same way, so planning the same
+        window twice, or concurrently, leaves one instance per cycle and the same edges.
+        Returns how many instances were new.
+        """
+        if not items:
+            return 0
+        now = utcnow()
+        rows = [_new_row(item, now) for item in items]
+        keys = [(row["node_key"], row["cycle_time"]) for row in rows]
+        scope = items[0]
+        with self._db.write() as conn:
+            before = self._ids(conn, scope.workspace, scope.env, keys)
+            fresh = [row for row, key in zip(rows, keys, strict=True) if key not in before]
+            if fresh:
+                conn.execute(insert_ignoring(conn, instances), fresh)
+            ids = self._ids(conn, scope.workspace, scope.env, keys)
+            edges = {(ids[keys[c]], ids[keys[p]]) for c, p in inside}
+            wanted = [(c, node, to_utc_naive(cycle)) for c, node, cycle in outside]
+            found = self._ids(conn, scope.workspace, scope.env, [(n, t) for _, n, t in wanted])
+            pending = set()
+            for c, node, cycle in wanted:
+                parent = found.get((node, cycle))
+                if parent is None:
+                    pending.add((ids[keys[c]], node, cycle))
+                elif parent != ids[keys[c]]:
+                    edges.add((ids[keys[c]], parent))
+            if edges:
+                conn.execute(
+                    insert_ignoring(conn, _deps),
+                    [{"instance_id": c, "upstream_instance_id": p} for c, p in sorted(edges)],
+                )
+            if pending:
+                conn.execute(
+                    insert_ignoring(conn, _pending),
+                    [
+                        {"instance_id": c, "node_key": n, "cycle_time": t}
+                        for c, n, t in sorted(pending)
+                    ],
+                )
+        return len(ids) - len(before)
+
+    @staticmethod
+    def _ids(
+        conn: sa.Connection, workspace: str, env: str, keys: Sequence[CycleKey]
     ) -> dict[CycleKey, int]:
-        """Ids of the existing instances with these keys (missing keys are left out)."""
-        wanted = {(node, to_utc_naive(cycle)) for node, cycle in keys}
+        """Ids of the scheduled instances with these keys (missing ones left out)."""
+        wanted = set(keys)
         if not wanted:
             return {}
-        nodes = sorted({node for node, _ in wanted})
         low = min(cycle for _, cycle in wanted)
         high = max(cycle for _, cycle in wanted)
         found: dict[CycleKey, int] = {}
-        with self._db.read() as conn:
-            for chunk in chunked(nodes):
-                query = sa.select(_c.id, _c.node_key, _c.cycle_time).where(
-                    _c.workspace == workspace,
-                    _c.env == env,
-                    _c.run_type == run_type.value,
-                    _c.run_key == run_key,
-                    _c.node_key.in_(chunk),
-                    _c.cycle_time.between(low, high),
-                )
-                for id_, node, cycle in conn.execute(query):
-                    if (node, cycle) in wanted:
-                        found[(node, cycle)] = id_
+        for chunk in chunked(sorted({node for node, _ in wanted})):
+            query = sa.select(_c.id, _c.node_key, _c.cycle_time).where(
+                _c.workspace == workspace,
+                _c.env == env,
+                _c.run_type == RunType.SCHEDULED.value,
+                _c.run_key == "schedule",
+                _c.node_key.in_(chunk),
+                _c.cycle_time.between(low, high),
+            )
+            for id_, node, cycle in conn.execute(query):
+                if (node, cycle) in wanted:
+                    found[(node, cycle)] = id_
         return found
-
-    def add_pending(self, rows: Iterable[tuple[int, str, datetime]]) -> int:
-        """Remember upstream instances (by key) that do not exist yet."""
-        values = [
-            {"instance_id": id_, "node_key": node, "cycle_time": to_utc_naive(cycle)}
-            for id_, node, cycle in sorted(set(rows))
-        ]
-        if values:
-            with self._db.write() as conn:
-                conn.execute(insert_ignoring(conn, _pending), values)
-        return len(values)
 
     def link_pending(self, workspace: str, env: str) -> int:
         """Turn pending upstream keys whose instance now exists into dependencies."""
@@ -307,6 +378,10 @@ class SchedulingStore:
         changed: list[int] = []
         events: list[dict[str, Any]] = []
         with self._db.write() as conn:
+            if self._db.supports_skip_locked:
+                # another scheduler deciding about the same instances has them: skip
+                free = self._lock(conn, sorted(i for ids in groups.values() for i in ids))
+                groups = {k: [i for i in ids if i in free] for k, ids in groups.items()}
             for (before, after, reason), ids in groups.items():
                 values = state_changes(after, at, reason, {})
                 if after is InstanceState.SKIPPED:
@@ -337,6 +412,20 @@ class SchedulingStore:
                 conn.execute(sa.insert(instance_events), events)
             notify(conn, channel)
         return changed
+
+    @staticmethod
+    def _lock(conn: sa.Connection, ids: Sequence[int]) -> set[int]:
+        """Lock these instances in id order, skipping those another writer holds."""
+        locked: set[int] = set()
+        for chunk in chunked(ids):
+            query = (
+                sa.select(_c.id)
+                .where(_c.id.in_(chunk))
+                .order_by(_c.id)
+                .with_for_update(skip_locked=True)
+            )
+            locked.update(conn.execute(query).scalars())
+        return locked
 
     def send(self, channel: str) -> None:
         """Notify ``channel`` now (PostgreSQL; nothing on SQLite)."""
