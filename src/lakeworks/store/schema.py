@@ -108,6 +108,9 @@ instances = sa.Table(
     sa.Index("ix_instances_runnable", "state", "priority", "cycle_time"),
     sa.Index("ix_instances_run_id", "run_id"),
     sa.Index("ix_instances_node_listing", "workspace", "env", "node_key", "id"),
+    # created by migration 0002 (scheduler): Operations Center filters, newest first
+    sa.Index("ix_instances_owner_listing", "workspace", "env", "owner", "id"),
+    sa.Index("ix_instances_workflow_listing", "workspace", "env", "workflow", "id"),
 )
 
 instance_dependencies = sa.Table(

@@ -84,9 +84,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_ops_actions"),
     )
     op.create_index("ix_ops_actions_workspace", "ops_actions", ["workspace", "env", "id"])
+    # Operations Center listings by owner or workflow stay fast with millions of rows
+    op.create_index("ix_instances_owner_listing", "instances", ["workspace", "env", "owner", "id"])
+    op.create_index(
+        "ix_instances_workflow_listing", "instances", ["workspace", "env", "workflow", "id"]
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_instances_workflow_listing", table_name="instances")
+    op.drop_index("ix_instances_owner_listing", table_name="instances")
     op.drop_index("ix_ops_actions_workspace", table_name="ops_actions")
     op.drop_table("ops_actions")
     op.drop_table("instance_pending_upstream")
