@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -25,12 +26,40 @@ from lakeworks.errors import UserError
 
 if TYPE_CHECKING:
     from lakeworks.runtime.backfill_service import BackfillProgress
+    from lakeworks.runtime.workspace_source import WorkspaceSource
     from lakeworks.spec.models import Workspace
+    from lakeworks.store.database import Database
 
 backfill_app = typer.Typer(
     help="Backfill (data complement): run nodes for past business dates.",
     no_args_is_help=True,
 )
+
+
+class Definition(StrEnum):
+    FOLDER = "folder"
+    RELEASE = "release"
+
+
+DefinitionOption = Annotated[
+    Definition,
+    typer.Option(
+        "--definition",
+        help="Run the workspace folder as it is, or the environment's deployed release.",
+    ),
+]
+
+
+def _source(ws: Workspace, db: Database, definition: Definition) -> WorkspaceSource:
+    """Where scheduler and workers read the workspace definition from."""
+    if definition is Definition.RELEASE:
+        from lakeworks.deploy.source import DeployedWorkspaceSource
+        from lakeworks.runtime.workspace_source import ThrottledSource
+
+        return ThrottledSource(DeployedWorkspaceSource(db, ws.root, ws.name))
+    from lakeworks.runtime.workspace_source import FolderWorkspaceSource
+
+    return FolderWorkspaceSource(ws.root, on_error=_log)
 
 
 def _log(line: str) -> None:
@@ -87,19 +116,38 @@ def scheduler(
         str,
         typer.Option("--since", help="First start only: today, now or an ISO date-time."),
     ] = "today",
+    keep_days: Annotated[
+        float | None,
+        typer.Option("--keep-days", help="Prune finished instances older than this (hourly)."),
+    ] = None,
+    keep_log_days: Annotated[
+        float | None, typer.Option("--keep-log-days", help="Prune logs older than this.")
+    ] = None,
+    definition: DefinitionOption = Definition.FOLDER,
 ) -> None:
     """Plan and dispatch the workspace's scheduled instances until interrupted."""
     from lakeworks.runtime.clock import clock_from_env
     from lakeworks.runtime.process import LakeworksProcess
+    from lakeworks.runtime.retention import RetentionPolicy
     from lakeworks.runtime.scheduler import Scheduler, SchedulerConfig
     from lakeworks.runtime.worker import WorkerConfig
-    from lakeworks.runtime.workspace_source import FolderWorkspaceSource
 
     ws = load(workspace)
-    source = FolderWorkspaceSource(ws.root, on_error=_log)
     db = open_database(ws)
+    source = _source(ws, db, definition)
     clock = clock_from_env()
-    config = SchedulerConfig(env=env, interval_seconds=interval, days_ahead=days_ahead, since=since)
+    retention = None
+    if keep_days is not None or keep_log_days is not None:
+        days = keep_days if keep_days is not None else 90.0
+        retention = RetentionPolicy(days, keep_log_days if keep_log_days is not None else days)
+        retention.check()
+    config = SchedulerConfig(
+        env=env,
+        interval_seconds=interval,
+        days_ahead=days_ahead,
+        since=since,
+        retention=retention,
+    )
     embedded = db.dialect_name == "sqlite" if with_worker is None else with_worker
     stop = _stop_on_signals()
     try:
@@ -143,11 +191,11 @@ def worker(
     grace_seconds: Annotated[
         float, typer.Option("--grace-seconds", help="On stop, wait this long for runs.")
     ] = 30.0,
+    definition: DefinitionOption = Definition.FOLDER,
 ) -> None:
     """Claim and run queued instances of some resource groups until interrupted."""
     from lakeworks.runtime.clock import clock_from_env
     from lakeworks.runtime.worker import Worker, WorkerConfig
-    from lakeworks.runtime.workspace_source import FolderWorkspaceSource
 
     ws = load(workspace)
     groups = _groups(group or ["default"], slots)
@@ -159,7 +207,7 @@ def worker(
         )
     db = open_database(ws)
     config = WorkerConfig(groups=groups, env=env, name=name, lease_seconds=lease_seconds)
-    source = FolderWorkspaceSource(ws.root, on_error=_log)
+    source = _source(ws, db, definition)
     stop = _stop_on_signals()
     try:
         Worker(db, source, config, clock=clock_from_env(), log=_log).run(

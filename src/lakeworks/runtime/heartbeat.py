@@ -68,6 +68,15 @@ class ProcessHandle:
             self._last = now
         self.registry.heartbeat(self.name)
 
+    @staticmethod
+    def forget_silent(db: Database, days: float = 7.0) -> int:
+        """Delete the records of processes not heard from for ``days``."""
+        from datetime import timedelta
+
+        from lakeworks.store.clock import utcnow
+
+        return ProcessRegistry(db).forget_stopped(utcnow() - timedelta(days=days))
+
     def close(self) -> None:
         """Record a clean stop."""
         self.registry.stopped(self.name)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from lakeworks.errors import UserError
+from lakeworks.store.clock import to_utc_naive
 from lakeworks.store.database import Database
 from lakeworks.store.pruning import Pruner
 
@@ -66,6 +67,7 @@ def prune(
 ) -> PruneReport:
     """Delete what ``policy`` no longer keeps (all workspaces unless one is given)."""
     policy.check()
+    now = to_utc_naive(now)
     pruner = Pruner(db, batch=batch)
     instance_cutoff = now - timedelta(days=policy.instance_days)
     log_cutoff = now - timedelta(days=policy.log_days)

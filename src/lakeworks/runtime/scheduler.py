@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 from lakeworks.errors import LakeworksError, UserError
 from lakeworks.runtime.clock import Clock, SystemClock
 from lakeworks.runtime.heartbeat import ProcessHandle, process_name
+from lakeworks.runtime.retention import RetentionPolicy, prune
 from lakeworks.runtime.wakeup import DONE, QUEUE, Bell, Listener, channel_name
 from lakeworks.runtime.workspace_source import WorkspaceSource
 from lakeworks.schedule.cycles import format_local, local_midnight, to_utc
@@ -66,6 +67,9 @@ class SchedulerConfig:
     batch_size: int = 2000
     """Instances evaluated per query."""
     name: str | None = None
+    retention: RetentionPolicy | None = None
+    """Prune old instances and logs by this policy (None: keep everything)."""
+    retention_every_seconds: float = 3600.0
 
 
 @dataclass
@@ -392,11 +396,18 @@ class Scheduler:
         listener = Listener(self.db, {channel_name(DONE, workspace.name, self.env): self.bell})
         listener.start()
         self.log(f"{self.name} scheduling {workspace.name}/{self.env} ({self.db.url})")
+        pruned = 0.0
         try:
             while not stop.is_set():
                 started = time.monotonic()
                 self._pass_safely()
                 handle.beat()
+                if (
+                    self.config.retention
+                    and started - pruned >= self.config.retention_every_seconds
+                ):
+                    pruned = started
+                    self._prune(self.config.retention, workspace.name)
                 self.bell.wait(self.config.interval_seconds - (time.monotonic() - started))
                 rest = self.config.min_interval_seconds - (time.monotonic() - started)
                 if rest > 0:
@@ -404,6 +415,15 @@ class Scheduler:
         finally:
             listener.stop()
             handle.close()
+
+    def _prune(self, policy: RetentionPolicy, workspace: str) -> None:
+        try:
+            report = prune(self.db, policy, now=self.clock.now(), workspace=workspace, env=self.env)
+            ProcessHandle.forget_silent(self.db)
+        except LakeworksError as exc:
+            self.log(f"pruning failed: {exc.render()}")
+            return
+        self.log(f"retention: {report.summary()}")
 
     def _pass_safely(self) -> None:
         try:

@@ -106,3 +106,24 @@ class FixedWorkspaceSource:
 
     def current(self, env: str) -> Workspace:
         return self.workspace
+
+
+class ThrottledSource:
+    """Asks ``inner`` at most every ``refresh_seconds`` per environment (for sources
+    that read the store on every call, such as deployed releases)."""
+
+    def __init__(self, inner: WorkspaceSource, refresh_seconds: float = 5.0) -> None:
+        self.inner = inner
+        self.refresh_seconds = refresh_seconds
+        self._lock = threading.Lock()
+        self._cached: dict[str, tuple[float, Workspace]] = {}
+
+    def current(self, env: str) -> Workspace:
+        with self._lock:
+            cached = self._cached.get(env)
+            if cached is not None and time.monotonic() - cached[0] < self.refresh_seconds:
+                return cached[1]
+        workspace = self.inner.current(env)
+        with self._lock:
+            self._cached[env] = (time.monotonic(), workspace)
+        return workspace
