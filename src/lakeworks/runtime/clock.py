@@ -65,7 +65,7 @@ class SimulatedClock:
 
     def spec(self) -> str:
         """The ``LAKEWORKS_CLOCK`` value that reproduces this clock in another process."""
-        return f"sim start={self.start.isoformat()} speed={self.speed:g} anchor={self.anchor:.6f}"
+        return f"sim start={self.start.isoformat()} speed={self.speed!r} anchor={self.anchor!r}"
 
 
 def _bad(text: str, why: str) -> UserError:
