@@ -33,7 +33,6 @@ from lakeworks.store.leases import claim, reclaim
 from lakeworks.store.models import Instance
 from lakeworks.store.queue import WorkQueue
 from lakeworks.store.repositories import RunRepository
-from lakeworks.store.scheduling import SchedulingStore
 
 Log = Callable[[str], None]
 
@@ -106,7 +105,6 @@ class Worker:
         self.name = self.config.name or process_name("worker")
         self.bell = Bell()
         self.queue = WorkQueue(db)
-        self.store = SchedulingStore(db)
         self.runs = RunRepository(db)
         self._pool = ThreadPoolExecutor(
             max_workers=sum(self.config.groups.values()), thread_name_prefix="lakeworks-slot"
@@ -279,31 +277,31 @@ class Worker:
                     self._safely(self.renew)
                     self._safely(handle.beat)
                     next_renew = time.monotonic() + self.config.renew_seconds
-                self._announce_done(workspace)
+                self._announce_done()
                 if claimed:
                     continue
                 wait = min(self.config.poll_seconds, max(0.0, next_renew - time.monotonic()))
                 self.bell.wait(wait)
-            self._drain(grace_seconds, workspace)
+            self._drain(grace_seconds)
         finally:
             listener.stop()
             self._pool.shutdown(wait=False, cancel_futures=True)
             handle.close()
 
-    def _drain(self, grace_seconds: float, workspace: Workspace) -> None:
+    def _drain(self, grace_seconds: float) -> None:
         deadline = time.monotonic() + grace_seconds
         if self.running():
             self.log(f"waiting up to {grace_seconds:g} s for {len(self.running())} runs to end")
         while self.running() and time.monotonic() < deadline:
             self._safely(self.renew)
-            self._announce_done(workspace)
+            self._announce_done()
             self.bell.wait(min(self.config.renew_seconds, deadline - time.monotonic()))
         if self.running():
             released = self.release_all(f"worker {self.name} shut down")
             self.log(f"gave {released} unfinished instances back to the queue")
-        self._announce_done(workspace)
+        self._announce_done()
 
-    def _announce_done(self, workspace: Workspace) -> None:
+    def _announce_done(self) -> None:
         with self._lock:
             finished, self._finished = self._finished, 0
         if not finished:
