@@ -179,7 +179,7 @@ def test_a_restarted_scheduler_runs_each_missed_cycle_once(
     script = f'echo "$LAKEWORKS_CYCLE_TIME" >> {ticks}'
     root = write_workspace(tmp_path / "ws", {"tick": node_text(script, schedule={"cycle": "hour"})})
     start = datetime(2026, 4, 10, 21, tzinfo=UTC)
-    clock = SimulatedClock(start, 1800.0, time.time() + 1.0)  # an hour every 2 s
+    clock = SimulatedClock(start, 3600.0, time.time() + 1.0)  # an hour every second
     run = procs(root, LAKEWORKS_CLOCK=clock.spec())
     common = ("--days-ahead", "0", "--since", start.isoformat(), "--interval", "0.2")
     first = run.start("scheduler-1", "scheduler", "--no-worker", *common)
@@ -294,7 +294,7 @@ def test_two_schedulers_and_three_workers_match_the_model_over_a_week(
             duplicate_scheduler=False,
         ),
     )
-    clock = SimulatedClock(week_start, 9000.0, time.time() + 2.0)  # a day every 9.6 s
+    clock = SimulatedClock(week_start, 14400.0, time.time() + 2.0)  # a day every 6 s
     run = procs(root, LAKEWORKS_CLOCK=clock.spec())
     for n in (1, 2):
         run.start(f"scheduler-{n}", "scheduler", "--no-worker", "--interval", "0.25")
