@@ -310,6 +310,17 @@ def _key_of(ws: Workspace, ref: str) -> str:
 
 def _wait(db: Any, run_id: int) -> None:
     from lakeworks.runtime.backfill_service import progress
+    from lakeworks.runtime.heartbeat import SILENT_AFTER_SECONDS
+    from lakeworks.runtime.ops import processes
+
+    kinds = {p.kind for p in processes(db, alive_within=SILENT_AFTER_SECONDS)}
+    if "scheduler" not in kinds:
+        typer.secho(
+            "note: no scheduler is running; the backfill waits until one is started"
+            " ('lakeworks scheduler')",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
 
     while True:
         current = progress(db, run_id)

@@ -214,7 +214,9 @@ class Scheduler:
             return
         for day_start, day_end in _days(begin, horizon, model.zone):
             window_start = max(day_start, history)
-            existing = self.store.existing_cycles(ws.name, self.env, window_start, day_end)
+            existing = self.store.existing_cycles(
+                ws.name, self.env, window_start, day_end, model.planner.order
+            )
             planned = model.planner.plan(window_start, day_end, existing, history_start=history)
             if planned:
                 report.planned += self._create(model, planned, now)

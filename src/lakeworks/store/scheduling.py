@@ -158,19 +158,24 @@ class SchedulingStore:
             )
 
     def existing_cycles(
-        self, workspace: str, env: str, start: datetime, end: datetime
+        self, workspace: str, env: str, start: datetime, end: datetime, nodes: Sequence[str]
     ) -> set[CycleKey]:
-        """``(node_key, cycle_time)`` of the scheduled instances in ``[start, end)``."""
-        query = sa.select(_c.node_key, _c.cycle_time).where(
-            _c.workspace == workspace,
-            _c.env == env,
-            _c.run_type == RunType.SCHEDULED.value,
-            _c.run_key == "schedule",
-            _c.cycle_time >= to_utc_naive(start),
-            _c.cycle_time < to_utc_naive(end),
-        )
+        """``(node_key, cycle_time)`` of the scheduled instances of ``nodes`` in
+        ``[start, end)`` (read node by node through the ``(node_key, cycle_time)`` index)."""
+        found: set[CycleKey] = set()
         with self._db.read() as conn:
-            return {(row[0], row[1]) for row in conn.execute(query)}
+            for chunk in chunked(sorted(set(nodes))):
+                query = sa.select(_c.node_key, _c.cycle_time).where(
+                    _c.node_key.in_(chunk),
+                    _c.cycle_time >= to_utc_naive(start),
+                    _c.cycle_time < to_utc_naive(end),
+                    _c.workspace == workspace,
+                    _c.env == env,
+                    _c.run_type == RunType.SCHEDULED.value,
+                    _c.run_key == "schedule",
+                )
+                found.update((row[0], row[1]) for row in conn.execute(query))
+        return found
 
     def create_planned(
         self,
