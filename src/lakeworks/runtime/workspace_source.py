@@ -91,10 +91,12 @@ class FolderWorkspaceSource:
 
     def _load(self) -> Workspace:
         from lakeworks.schedule.graph import build_graph
+        from lakeworks.schedule.planning import Planner
         from lakeworks.spec.loader import load_workspace
 
         workspace = load_workspace(self.root)
-        build_graph(workspace)  # a broken graph must not replace a working definition
+        # a broken graph or schedule must not replace a working definition
+        Planner(workspace, build_graph(workspace))
         return workspace
 
 
