@@ -57,7 +57,7 @@ class SchedulerConfig:
     env: str = "prod"
     interval_seconds: float = 1.0
     """Time between passes when nothing wakes the scheduler earlier."""
-    min_interval_seconds: float = 0.1
+    min_interval_seconds: float = 0.25
     """Shortest time between passes when finished instances wake it up."""
     days_ahead: int = 1
     """Whole local days planned ahead of today."""
