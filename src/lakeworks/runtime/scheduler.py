@@ -46,8 +46,11 @@ from lakeworks.store.operations import OperationsStore
 from lakeworks.store.queue import WorkQueue
 from lakeworks.store.repositories import InstanceRepository, NodeVersionRepository
 from lakeworks.store.scheduling import SchedulingStore, StateChange, UpstreamRef
+from lakeworks.store.statements import chunked
 
 Log = Callable[[str], None]
+EVENT_LOOKBACK = 500
+"""Events re-read on every pass: an older event id may commit after a newer one."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,9 @@ class SchedulerConfig:
     batch_size: int = 2000
     """Instances evaluated per query."""
     name: str | None = None
+    sweep_seconds: float = 30.0
+    """How often every instance waiting for upstream ones is looked at again (between
+    sweeps only those whose upstream changed are)."""
     retention: RetentionPolicy | None = None
     """Prune old instances and logs by this policy (None: keep everything)."""
     retention_every_seconds: float = 3600.0
@@ -165,6 +171,8 @@ class Scheduler:
         self.queue = WorkQueue(db)
         self._model: _Model | None = None
         self._planned_model: _Model | None = None
+        self._last_event: int | None = None
+        self._last_sweep = 0.0
 
     @property
     def env(self) -> str:
@@ -211,6 +219,8 @@ class Scheduler:
         if begin >= horizon:
             self._planned_model = model
             report.linked += self.store.link_pending(ws.name, self.env)
+            if report.linked:
+                self._last_event = None
             return
         for day_start, day_end in _days(begin, horizon, model.zone):
             window_start = max(day_start, history)
@@ -224,6 +234,8 @@ class Scheduler:
                 self.store.advance_planning(ws.name, self.env, day_end)
         self._planned_model = model
         report.linked += self.store.link_pending(ws.name, self.env)
+        if report.linked:
+            self._last_event = None  # new edges: look at every waiting instance again
         if report.planned:
             self.log(f"planned {report.planned} new instances up to {format_local(horizon)} UTC")
 
@@ -308,37 +320,69 @@ class Scheduler:
     # -- evaluation -----------------------------------------------------------------
 
     def _evaluate(self, model: _Model, now: datetime, report: PassReport) -> None:
+        """Decide about new and due instances, and about those waiting for upstream ones.
+
+        Instances waiting for upstream ones are looked at again only when one of their
+        upstream instances changed state since the last pass (read from the events),
+        and all of them in a full sweep every ``sweep_seconds``: a backlog of blocked
+        instances then costs nothing on most passes.
+        """
         ws = model.workspace
+        started = time.monotonic()
+        mark = self.store.last_event_id()
+        full = self._last_event is None or started - self._last_sweep >= self.config.sweep_seconds
         after = 0
         while True:
             batch = self.store.candidates(
-                ws.name, self.env, now, after_id=after, limit=self.config.batch_size
+                ws.name,
+                self.env,
+                now,
+                after_id=after,
+                limit=self.config.batch_size,
+                waiting_upstream=full,
             )
-            if not batch:
-                return
-            upstream = self.store.upstream_of(i.id for i in batch)
-            changes = [
-                change
-                for instance in batch
-                if (change := self._decide(model, instance, upstream[instance.id], now))
-            ]
-            queued = sum(1 for c in changes if c.to_state is InstanceState.WAITING_RESOURCES)
-            channel = channel_name(QUEUE, ws.name, self.env) if queued else None
-            moved = set(self.store.apply(changes, actor=self.name, now=now, channel=channel))
-            for change in changes:
-                if change.instance_id not in moved:
-                    continue
-                if change.to_state is InstanceState.WAITING_RESOURCES:
-                    report.queued += 1
-                elif change.to_state is InstanceState.SKIPPED:
-                    report.skipped += 1
-                else:
-                    report.updated += 1
-            if report.queued and self.on_queued is not None:
-                self.on_queued()
-            after = batch[-1].id
+            self._decide_batch(model, batch, now, report)
             if len(batch) < self.config.batch_size:
-                return
+                break
+            after = batch[-1].id
+        if full:
+            self._last_sweep = started
+        else:
+            assert self._last_event is not None
+            since = max(0, self._last_event - EVENT_LOOKBACK)  # late commits of older ids
+            changed = sorted(self.store.changed_since(since, mark))
+            for chunk in chunked(changed):
+                children = self.store.waiting_children(ws.name, self.env, chunk)
+                for part in chunked(children, self.config.batch_size):
+                    self._decide_batch(model, list(part), now, report)
+        self._last_event = mark
+
+    def _decide_batch(
+        self, model: _Model, batch: list[Instance], now: datetime, report: PassReport
+    ) -> None:
+        if not batch:
+            return
+        ws = model.workspace
+        upstream = self.store.upstream_of(i.id for i in batch)
+        changes = [
+            change
+            for instance in batch
+            if (change := self._decide(model, instance, upstream[instance.id], now))
+        ]
+        queued = sum(1 for c in changes if c.to_state is InstanceState.WAITING_RESOURCES)
+        channel = channel_name(QUEUE, ws.name, self.env) if queued else None
+        moved = set(self.store.apply(changes, actor=self.name, now=now, channel=channel))
+        for change in changes:
+            if change.instance_id not in moved:
+                continue
+            if change.to_state is InstanceState.WAITING_RESOURCES:
+                report.queued += 1
+            elif change.to_state is InstanceState.SKIPPED:
+                report.skipped += 1
+            else:
+                report.updated += 1
+        if queued and self.on_queued is not None:
+            self.on_queued()
 
     def _decide(
         self, model: _Model, instance: Instance, refs: list[UpstreamRef], now: datetime

@@ -307,15 +307,21 @@ class SchedulingStore:
         run_types: Sequence[RunType] = (RunType.SCHEDULED, RunType.BACKFILL),
         after_id: int = 0,
         limit: int = 2000,
+        waiting_upstream: bool = True,
     ) -> list[Instance]:
         """Instances the scheduler must decide about, by id.
 
         New ones (``not_run``, any time), and waiting ones whose cycle time has come
-        and whose retry time (if any) has passed.
+        and whose retry time (if any) has passed; without ``waiting_upstream`` the
+        instances already waiting for upstream ones are left out (see
+        ``waiting_children``).
         """
         at = to_utc_naive(now)
+        waiting = [InstanceState.WAITING_TIME.value]
+        if waiting_upstream:
+            waiting.append(InstanceState.WAITING_UPSTREAM.value)
         due = sa.and_(
-            _c.state.in_([InstanceState.WAITING_TIME.value, InstanceState.WAITING_UPSTREAM.value]),
+            _c.state.in_(waiting),
             _c.cycle_time <= at,
             sa.or_(_c.next_attempt_at.is_(None), _c.next_attempt_at <= at),
         )
@@ -330,6 +336,53 @@ class SchedulingStore:
             )
             .order_by(_c.id)
             .limit(limit)
+        )
+        with self._db.read() as conn:
+            return instances_from_rows(conn.execute(query))
+
+    def last_event_id(self) -> int:
+        """The newest instance event id (0 when there is none)."""
+        with self._db.read() as conn:
+            return int(conn.execute(sa.select(sa.func.max(instance_events.c.id))).scalar() or 0)
+
+    def changed_since(self, after: int, upto: int) -> set[int]:
+        """Instances whose state changed in events ``(after, upto]`` in a way their
+        downstream notices (done, failed, stopped, frozen, suspended, reset)."""
+        e = instance_events.c
+        quiet = [
+            InstanceState.WAITING_TIME.value,
+            InstanceState.WAITING_UPSTREAM.value,
+            InstanceState.WAITING_RESOURCES.value,
+            InstanceState.RUNNING.value,
+        ]
+        query = sa.select(e.instance_id).where(
+            e.id > after, e.id <= upto, e.to_state.is_not(None), e.to_state.not_in(quiet)
+        )
+        with self._db.read() as conn:
+            return set(conn.execute(query).scalars())
+
+    def waiting_children(
+        self,
+        workspace: str,
+        env: str,
+        parents: Sequence[int],
+        *,
+        run_types: Sequence[RunType] = (RunType.SCHEDULED, RunType.BACKFILL),
+    ) -> list[Instance]:
+        """Instances waiting for upstream ones that wait for one of ``parents``."""
+        if not parents:
+            return []
+        children = sa.select(_deps.c.instance_id).where(_deps.c.upstream_instance_id.in_(parents))
+        query = (
+            sa.select(instances)
+            .where(
+                _c.id.in_(children),
+                _c.state == InstanceState.WAITING_UPSTREAM.value,
+                _c.workspace == workspace,
+                _c.env == env,
+                _c.run_type.in_([t.value for t in run_types]),
+            )
+            .order_by(_c.id)
         )
         with self._db.read() as conn:
             return instances_from_rows(conn.execute(query))
