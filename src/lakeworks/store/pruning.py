@@ -17,9 +17,10 @@ from lakeworks.store.clock import to_utc_naive
 from lakeworks.store.database import Database
 from lakeworks.store.models import TERMINAL_STATES, RunState
 from lakeworks.store.scheduler_tables import ops_actions
-from lakeworks.store.schema import instance_logs, instances, runs
+from lakeworks.store.schema import instance_dependencies, instance_logs, instances, runs
 
 _c = instances.c
+_deps = instance_dependencies
 _FINISHED = sorted(s.value for s in TERMINAL_STATES)
 
 
@@ -58,9 +59,21 @@ class Pruner:
         workspace: str | None = None,
         env: str | None = None,
     ) -> int:
-        """Delete the node's finished instances with a cycle before ``before``."""
+        """Delete the node's finished instances with a cycle before ``before``.
+
+        An instance that an unfinished instance still waits for is kept (deleting it
+        would drop the dependency and let its downstream run).
+        """
         cutoff = to_utc_naive(before)
-        old = self._old(node_key, cutoff, workspace, env).where(_c.state.in_(_FINISHED))
+        child = instances.alias("child")
+        waited_for = sa.exists(
+            sa.select(1)
+            .select_from(_deps.join(child, child.c.id == _deps.c.instance_id))
+            .where(_deps.c.upstream_instance_id == _c.id, child.c.state.not_in(_FINISHED))
+        )
+        old = self._old(node_key, cutoff, workspace, env).where(
+            _c.state.in_(_FINISHED), ~waited_for
+        )
         deleted = 0
         while True:
             with self._db.write() as conn:

@@ -53,6 +53,29 @@ def test_prune_keeps_recent_instances_logs_and_anything_unfinished(
             assert orphans == 0, table.name
 
 
+def test_prune_keeps_an_old_failure_that_others_still_wait_for(
+    tmp_path: Path, new_world: WorldFactory
+) -> None:
+    root = write_workspace(
+        tmp_path / "ws",
+        {
+            "load": node_text('test "$bizdate" != 20260401 || exit 1', retries=0),
+            "report": node_text("echo report", depends_on=["load"]),
+        },
+    )
+    world = new_world(root, utc(2026, 4, 2, 3))
+    world.settle()
+    world.at(utc(2026, 4, 20, 3))
+    failed = world.one("load", utc(2026, 4, 2, 2))
+    assert failed.state is S.FAILED
+    prune(world.db, RetentionPolicy(instance_days=5, log_days=5), now=utc(2026, 4, 20, 3))
+    assert world.instances.get(failed.id).state is S.FAILED  # its downstream still waits
+    waiting = world.one("report", utc(2026, 4, 2, 2))
+    assert waiting.state is S.WAITING_UPSTREAM
+    world.settle()
+    assert world.instances.get(waiting.id).state is S.WAITING_UPSTREAM
+
+
 def test_a_policy_that_keeps_logs_longer_than_instances_is_refused() -> None:
     with pytest.raises(UserError, match="logs cannot be kept longer"):
         RetentionPolicy(instance_days=1, log_days=7).check()
