@@ -23,7 +23,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -91,7 +91,6 @@ class PassReport:
     """Instances whose waiting state or reason changed."""
     runs_settled: int = 0
     seconds: float = 0.0
-    notes: list[str] = field(default_factory=list)
 
 
 class _Model:
