@@ -51,8 +51,6 @@ S = InstanceState
 ACTIVE = (S.NOT_RUN, S.WAITING_TIME, S.WAITING_RESOURCES, S.RUNNING)
 DONE = (S.SUCCESS, S.SKIPPED)
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
-
 
 class Processes:
     """Lakeworks processes started by a test, each logging to its own file."""
@@ -130,6 +128,8 @@ def wait_until(
         time.sleep(0.1)
 
 
+@pytest.mark.postgres
+@pytest.mark.slow
 def test_a_killed_worker_instance_completes_on_another_worker_exactly_once(
     tmp_path: Path, pg_url: str, procs: Callable[..., Processes]
 ) -> None:
@@ -172,6 +172,8 @@ def test_a_killed_worker_instance_completes_on_another_worker_exactly_once(
     assert (marks / "done").read_text().splitlines() == ["done"]  # A's run died with A
 
 
+@pytest.mark.postgres
+@pytest.mark.slow
 def test_a_restarted_scheduler_runs_each_missed_cycle_once(
     tmp_path: Path, pg_url: str, procs: Callable[..., Processes]
 ) -> None:
@@ -263,6 +265,8 @@ def _blocking_trail(repo: InstanceRepository, start: Instance, depth: int = 12) 
     return "\n".join(lines)
 
 
+@pytest.mark.postgres
+@pytest.mark.slow
 def test_two_schedulers_and_three_workers_match_the_model_over_a_week(
     tmp_path: Path, pg_url: str, procs: Callable[..., Processes]
 ) -> None:
