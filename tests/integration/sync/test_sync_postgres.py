@@ -103,11 +103,11 @@ def test_where_with_parameters_and_partition_overwrite(world: SyncWorld, orders:
 
 @pytest.fixture
 def wide() -> Iterator[str]:
-    """100,000 rows of ~200 bytes: more than the socket buffers hold."""
+    """100,000 rows of ~1 kB: far more than the pipe, socket and read-ahead buffers hold."""
     table = unique("lw_wide")
     with _pg() as conn:
         conn.execute(
-            f"CREATE TABLE {table} AS SELECT g AS id, repeat('x', 200) AS pad "  # type: ignore[arg-type]
+            f"CREATE TABLE {table} AS SELECT g AS id, repeat('x', 1000) AS pad "  # type: ignore[arg-type]
             "FROM generate_series(1, 100000) g"
         )
     yield table
@@ -124,7 +124,7 @@ def test_dropped_connection_is_retried(world: SyncWorld, wide: str) -> None:
             "source": {"data_source": "shop", "table": wide},
             "target": {"table": "retry_t", "mode": "overwrite"},
             "batch_rows": 1000,
-            "speed": {"rows_per_second": 100000},
+            "speed": {"rows_per_second": 20000},
             "retries": 2,
         },
     )
