@@ -63,9 +63,15 @@ def resolve_password(
     if secret is None:
         return None
     if secret:
+        remember(secret)
+    return SecretStr(secret)
+
+
+def remember(secret: str) -> None:
+    """Make ``redact`` mask ``secret`` in this process from now on (3+ characters)."""
+    if len(secret) >= 3:
         with _lock:
             _known_secrets.add(secret)
-    return SecretStr(secret)
 
 
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://[^:/@\s]*):[^@\s]*@", re.I)

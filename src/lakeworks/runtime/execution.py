@@ -17,6 +17,7 @@ from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from lakeworks.connectors.credentials import redact as default_redact
 from lakeworks.engines.base import Engine
 from lakeworks.errors import LakeworksError, TransientError, UserError
 from lakeworks.runtime import hooks
@@ -88,7 +89,7 @@ class InstanceExecutor:
         self.env = env
         self.worker = worker
         self.echo = echo
-        self.redact = redact
+        self.redact = redact or default_redact
         self.clock = clock
         self.done_channel = done_channel
         self.instances = InstanceRepository(db)

@@ -18,7 +18,6 @@ import builtins
 import logging
 import os
 import stat
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,24 +35,19 @@ ENV_SECRET_KEY = "LAKEWORKS_SECRET_KEY"
 KEY_FILE = "secret.key"
 REFERENCE_PREFIX = "lwsecret:"
 
-_known: set[str] = set()
-_known_lock = threading.Lock()
-
 
 def remember(secret: str) -> None:
     """Make ``redact`` mask ``secret`` from now on (values shorter than 4 are ignored)."""
     if len(secret) >= 4:
-        with _known_lock:
-            _known.add(secret)
+        credentials.remember(secret)
 
 
 def redact(text: str) -> str:
-    """``text`` with every known secret, URL password and ``password=…`` masked."""
-    with _known_lock:
-        known = sorted(_known, key=len, reverse=True)
-    for secret in known:
-        if secret in text:
-            text = text.replace(secret, "***")
+    """``text`` with every known secret, URL password and ``password=…`` masked.
+
+    One registry serves the whole process: secrets decrypted here and passwords the
+    connectors resolved are masked alike, in API output, server logs and instance logs.
+    """
     return credentials.redact(text)
 
 

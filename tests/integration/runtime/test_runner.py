@@ -234,3 +234,23 @@ def test_dev_and_prod_have_separate_warehouses(tmp_path: Path) -> None:
         root, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'sales_raw'", env="prod"
     )
     assert prod_tables == [(0,)]
+
+
+def test_known_secrets_never_reach_the_instance_log(ws: Path) -> None:
+    from lakeworks.connectors.credentials import remember
+
+    remember("hunter2-very-secret")
+    write(
+        ws,
+        "workflows/wf/leak.py",
+        "print('connecting with hunter2-very-secret')\nprint('url postgresql://app:pw123@db/x')\n",
+    )
+    summary = run(ws)
+    (instance,) = summary.instances
+    db = Database.open(default_database_url(ws / ".lakeworks"))
+    try:
+        log = "\n".join(line.text for line in LogRepository(db).read(instance.id))
+    finally:
+        db.close()
+    assert "connecting with ***" in log and "hunter2" not in log
+    assert "postgresql://app:***@db/x" in log and "pw123" not in log
