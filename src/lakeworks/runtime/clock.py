@@ -53,7 +53,11 @@ class SystemClock:
 
 @dataclass(frozen=True)
 class SimulatedClock:
-    """``start + (wall - anchor) * speed``: a clock that runs ``speed`` times faster."""
+    """``start + (wall - anchor) * speed``: a clock that runs ``speed`` times faster.
+
+    Before the anchor it stands still at ``start``, so processes started early never
+    see a time before the simulated period begins.
+    """
 
     start: datetime
     speed: float
@@ -61,7 +65,8 @@ class SimulatedClock:
     """Wall time (``time.time()``) at which simulated time is ``start``."""
 
     def now(self) -> datetime:
-        return self.start + timedelta(seconds=(time.time() - self.anchor) * self.speed)
+        elapsed = max(0.0, time.time() - self.anchor)
+        return self.start + timedelta(seconds=elapsed * self.speed)
 
     def spec(self) -> str:
         """The ``LAKEWORKS_CLOCK`` value that reproduces this clock in another process."""

@@ -31,6 +31,12 @@ def test_a_simulated_clock_runs_faster_and_can_be_shared() -> None:
     assert timedelta(0) <= now - clock.start < timedelta(hours=2)  # 3600 x a moment
 
 
+def test_a_simulated_clock_stands_still_until_its_anchor() -> None:
+    start = datetime(2026, 4, 6, tzinfo=UTC)
+    clock = SimulatedClock(start, 14400.0, time.time() + 60)
+    assert clock.now() == start  # never before the simulated period
+
+
 def test_an_unset_clock_is_the_system_clock() -> None:
     assert parse_clock("") == SystemClock()
     assert parse_clock("system") == SystemClock()
