@@ -9,7 +9,9 @@ through psycopg 3 and is required when several processes share the store.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -137,6 +139,11 @@ class Database:
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
+        # SQLite allows one writer: threads of this process queue on a lock rather
+        # than on SQLite's busy handler, which sleeps in growing steps while it waits.
+        self._local_writers = (
+            threading.RLock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        )
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Database:
@@ -189,7 +196,7 @@ class Database:
         On SQLite the transaction starts with ``BEGIN IMMEDIATE``: writers queue on
         the database lock (up to the busy timeout) instead of failing half-way.
         """
-        with self._translated(), self.engine.connect() as conn:
+        with self._local_writers, self._translated(), self.engine.connect() as conn:
             conn.execution_options(**{_WRITE_OPTION: True})
             with conn.begin():
                 yield conn
