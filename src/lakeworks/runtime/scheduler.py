@@ -32,7 +32,7 @@ from lakeworks.runtime.clock import Clock, SystemClock
 from lakeworks.runtime.heartbeat import ProcessHandle, process_name
 from lakeworks.runtime.retention import RetentionPolicy, prune
 from lakeworks.runtime.wakeup import DONE, QUEUE, Bell, Listener, channel_name
-from lakeworks.runtime.workspace_source import WorkspaceSource
+from lakeworks.runtime.workspace_source import WorkspaceSource, pinned_versions
 from lakeworks.schedule.cycles import format_local, local_midnight, to_utc
 from lakeworks.schedule.dependencies import DependencyKind, UpstreamInstance
 from lakeworks.schedule.graph import build_graph
@@ -241,12 +241,16 @@ class Scheduler:
     def _sync_nodes(self, model: _Model) -> None:
         ws = model.workspace
         versions = NodeVersionRepository(self.db)
+        pinned = pinned_versions(self.source, self.env)
         rows = []
         for key, settings in model.planner.settings.items():
             node = model.resolver.nodes[key]
-            model.versions[key] = versions.record(
-                ws.name, self.env, key, node.code, node.header.model_dump_json()
-            ).version
+            if key in pinned:
+                model.versions[key] = pinned[key]
+            else:
+                model.versions[key] = versions.record(
+                    ws.name, self.env, key, node.code, node.header.model_dump_json()
+                ).version
             policy = node.settings.rerun_policy
             rows.append(
                 (

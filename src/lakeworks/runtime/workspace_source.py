@@ -129,3 +129,16 @@ class ThrottledSource:
         with self._lock:
             self._cached[env] = (time.monotonic(), workspace)
         return workspace
+
+
+def pinned_versions(source: WorkspaceSource, env: str) -> dict[str, int]:
+    """Node versions fixed by the source (a deployed release), or none.
+
+    A deployment-backed source knows the exact node versions of the release it serves,
+    so instances record the release's numbers, also after a rollback.
+    """
+    getter = getattr(source, "node_versions", None)
+    if not callable(getter):
+        return {}
+    found = getter(env)
+    return {str(k): int(v) for k, v in dict(found).items()}

@@ -10,6 +10,7 @@ from lakeworks.deploy.service import DeploymentService
 from lakeworks.deploy.source import DeployedWorkspaceSource
 from lakeworks.deploy.tables import releases
 from lakeworks.security.permissions import Role
+from lakeworks.store.repositories import InstanceRepository
 from lakeworks.store.schema import node_versions
 from tests.integration.api.conftest import WORKSPACE, Api
 
@@ -157,6 +158,20 @@ def test_rollback_restores_the_exact_previous_versions(api: Api) -> None:
             )
         ).scalar_one()
     assert versions == 3  # no new version was made for the rollback
+    # the scheduler plans prod with the release's own version numbers
+    from lakeworks.runtime.scheduler import Scheduler, SchedulerConfig
+
+    scheduler = Scheduler(
+        api.services.db, api.services.source(WORKSPACE), SchedulerConfig(env="prod")
+    )
+    scheduler.run_once()
+    planned = {
+        i.node_version
+        for i in InstanceRepository(api.services.db).list(
+            workspace=WORKSPACE, env="prod", node_keys=["sales_pipeline.02_build_sales_daily"]
+        )
+    }
+    assert planned == {1}
 
 
 def test_deploying_from_a_git_folder_goes_through_the_same_path(api: Api, tmp_path: Path) -> None:
