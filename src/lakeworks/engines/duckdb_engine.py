@@ -199,8 +199,14 @@ class DuckDBEngine:
             "ORDER BY schema_name, table_name",
             [META_SCHEMA],
         ).rows
+        views = self._run(
+            "SELECT schema_name, view_name, comment FROM duckdb_views() "
+            "WHERE database_name = current_database() AND NOT internal AND schema_name <> ? "
+            "ORDER BY schema_name, view_name",
+            [META_SCHEMA],
+        ).rows
         columns = self._columns_by_table()
-        return [
+        tables = [
             TableInfo(
                 name=str(table),
                 schema=str(schema),
@@ -210,6 +216,17 @@ class DuckDBEngine:
             )
             for schema, table, comment, size in rows
         ]
+        tables.extend(
+            TableInfo(
+                name=str(view),
+                schema=str(schema),
+                columns=columns.get((str(schema), str(view)), []),
+                comment=str(comment) if comment else None,
+                kind="view",
+            )
+            for schema, view, comment in views
+        )
+        return sorted(tables, key=lambda t: (t.schema or "", t.name))
 
     def _columns_by_table(self) -> dict[tuple[str, str], list[ColumnInfo]]:
         rows = self._run(

@@ -107,7 +107,9 @@ def test_build_annotates_harvested_tables_from_the_workspace(
 ) -> None:
     dm = DataMap(sqlite_db, five_layers, "dev")
     summary = dm.build(warehouse)
-    assert summary.sources == {"default": 2}  # the engine lists tables, not views
+    assert summary.sources == {"default": 3}  # two tables and the view v_big
+    view = dm.table("v_big")
+    assert view.present and [c.name for c in view.columns][:1] == ["order_id"]
 
     orders = dm.table("dwd_orders")
     assert orders.present and orders.row_count == 100

@@ -105,6 +105,18 @@ class EngineContract:
         finally:
             check.close()
 
+    def test_views_are_listed_as_views(self, engine: Engine) -> None:
+        session = engine.session()
+        try:
+            session.execute("CREATE TABLE base (id BIGINT)")
+            session.execute("CREATE VIEW recent AS SELECT id FROM base")
+        finally:
+            session.close()
+        kinds = {t.name: t.kind for t in engine.list_tables()}
+        assert kinds == {"base": "table", "recent": "view"}
+        view = next(t for t in engine.list_tables() if t.name == "recent")
+        assert [c.name for c in view.columns] == ["id"]
+
     def test_describe_missing_table(self, engine: Engine) -> None:
         with pytest.raises(NotFound):
             engine.describe("missing")
