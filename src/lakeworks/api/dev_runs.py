@@ -8,10 +8,10 @@ from concurrent.futures import Executor
 from datetime import date
 
 from lakeworks.engines.base import Engine
-from lakeworks.runtime.runner import DONE_OK, ManualRunner
+from lakeworks.runtime.runner import ManualRunner
 from lakeworks.spec.models import Workspace
 from lakeworks.store.database import Database
-from lakeworks.store.models import Run, RunState
+from lakeworks.store.models import Run
 
 DEV = "dev"
 
@@ -29,18 +29,7 @@ class BackgroundRunner(ManualRunner):
         overrides: Mapping[str, str] | None = None,
     ) -> Run:
         run, created, graph = self.create(bizdate, targets, actor=actor, overrides=overrides)
-        values = dict(overrides or {})
-
-        def carry_out() -> None:
-            try:
-                final = self._execute(created, graph, values)
-                ok = all(i.state in DONE_OK for i in final)
-                self.runs.finish(run.id, RunState.SUCCESS if ok else RunState.FAILED)
-            except BaseException:
-                self.runs.finish(run.id, RunState.FAILED)
-                raise
-
-        pool.submit(carry_out)
+        pool.submit(self.carry_out, run, created, graph, dict(overrides or {}))
         return run
 
 
@@ -54,10 +43,7 @@ def start_dev_run(
     *,
     actor: str,
     overrides: Mapping[str, str] | None = None,
-    redact: object = None,
 ) -> Run:
     """Create a dev run of ``targets`` for ``bizdate`` and start it in the background."""
     runner = BackgroundRunner(workspace, db, engine, DEV)
-    if callable(redact):
-        runner.executor.redact = redact
     return runner.start(pool, bizdate, targets, actor=actor, overrides=overrides)

@@ -172,12 +172,30 @@ class ManualRunner:
         """Create the run and carry it out to the end."""
         started = time.perf_counter()
         run, created, graph = self.create(bizdate, targets, actor=actor, overrides=overrides)
-        final = self._execute(created, graph, overrides or {})
-        state = RunState.SUCCESS if all(i.state in DONE_OK for i in final) else RunState.FAILED
-        self.runs.finish(run.id, state)
+        final = self.carry_out(run, created, graph, overrides)
+        return RunSummary(self.runs.get(run.id), final, time.perf_counter() - started)
+
+    def carry_out(
+        self,
+        run: Run,
+        created: list[Instance],
+        graph: DependencyGraph,
+        overrides: Mapping[str, str] | None = None,
+    ) -> list[Instance]:
+        """Run the instances ``create`` made, then finish the run; final states in order.
+
+        The run ends ``failed`` when any instance did not succeed, or when carrying it
+        out raised.
+        """
+        try:
+            final = self._execute(created, graph, overrides or {})
+        except BaseException:
+            self.runs.finish(run.id, RunState.FAILED)
+            raise
+        ok = all(i.state in DONE_OK for i in final)
+        self.runs.finish(run.id, RunState.SUCCESS if ok else RunState.FAILED)
         position = {c.id: n for n, c in enumerate(created)}
-        ordered = sorted(final, key=lambda i: position[i.id])
-        return RunSummary(self.runs.get(run.id), ordered, time.perf_counter() - started)
+        return sorted(final, key=lambda i: position[i.id])
 
     def _execute(
         self, created: list[Instance], graph: DependencyGraph, overrides: Mapping[str, str]
@@ -202,8 +220,7 @@ class ManualRunner:
                 stack.extend(children[child])
             if blocked:
                 self.instances.set_many_state(blocked, InstanceState.BLOCKED, why, "system")
-                for iid in blocked:
-                    inst = self.instances.get(iid)
+                for inst in self.instances.get_many(blocked):
                     final[inst.node_key] = inst
                     if self.on_state:
                         self.on_state(inst)

@@ -13,7 +13,6 @@ from lakeworks.api.pagination import CursorParam, LimitParam, int_cursor, page
 from lakeworks.api.routes.common import Body, Services, audit_detail, guard, iso
 from lakeworks.errors import NotFound
 from lakeworks.security.permissions import Permission as Perm
-from lakeworks.security.secrets import redact
 from lakeworks.store.models import Run, RunType
 from lakeworks.store.repositories import RunRepository
 
@@ -64,7 +63,6 @@ def start_dev_run(
         body.targets,
         actor=access.username,
         overrides=body.parameters,
-        redact=redact,
     )
     audit_detail(request, run=run.id, targets=body.targets, bizdate=body.bizdate)
     return run_json(run)
