@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 
 .PHONY: install up example test lint clean
 
-$(BIN)/lakeworks: pyproject.toml
+$(BIN)/lakeworks: pyproject.toml src/lakeworks/connectors/_pgcopy.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'

@@ -11,7 +11,8 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from lakeworks.connectors.base import SinkCapabilities, WriteMode, WriteRequest, quote_ident
-from lakeworks.connectors.postgres import _PG_NAMES, Config, _arrow_type, _Connection, pg_type
+from lakeworks.connectors.pg_types import PG_TYPE_NAMES, arrow_type, pg_type
+from lakeworks.connectors.postgres import Config, _Connection
 from lakeworks.errors import UserError
 
 if TYPE_CHECKING:
@@ -135,8 +136,8 @@ class PostgresSink:
             return None
         fields = []
         for column, data_type, precision, scale in rows:
-            oid = 1700 if data_type == "numeric" else _PG_NAMES.get(str(data_type), 25)
-            fields.append(pa.field(str(column), _arrow_type(oid, precision, scale)))
+            oid = PG_TYPE_NAMES.get(str(data_type), 25)
+            fields.append(pa.field(str(column), arrow_type(oid, precision, scale)))
         return pa.schema(fields)
 
     def add_columns(self, table: str, fields: list[pa.Field]) -> None:

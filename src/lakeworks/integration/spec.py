@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from lakeworks.connectors.base import DEFAULT_BATCH_ROWS
 from lakeworks.engines.base import WriteMode
 from lakeworks.errors import Location, UserError
 from lakeworks.spec.models import Strict
@@ -117,7 +118,7 @@ class SyncSpec(Strict):
     dirty: DirtySpec = Field(default_factory=DirtySpec)
     speed: SpeedSpec = Field(default_factory=SpeedSpec)
     retries: int = Field(default=2, ge=0, le=20)
-    batch_rows: int = Field(default=65536, ge=1, le=1_000_000)
+    batch_rows: int = Field(default=DEFAULT_BATCH_ROWS, ge=1, le=1_000_000)
     queue_batches: int = Field(default=4, ge=1, le=64)
 
     def column_specs(self) -> list[ColumnSpec] | None:

@@ -1,0 +1,144 @@
+"""PostgreSQL <-> Arrow types, and how each result column is read from binary COPY.
+
+A column is read natively when the binary decoder knows its wire format (integers,
+floats, booleans, dates, timestamps, times, text, bytea); numerics are read as text
+and cast to ``decimal128`` by Arrow; anything else is cast to text by the query.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from lakeworks.connectors.base import quote_ident
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+NUMERIC_OID = 1700
+OID_OID = 26
+
+_NATIVE: dict[int, tuple[str, str]] = {
+    16: ("b", "bool"),
+    21: ("h", "int16"),
+    23: ("i", "int32"),
+    20: ("q", "int64"),
+    700: ("f", "float32"),
+    701: ("d", "float64"),
+    1082: ("D", "date32"),
+    1114: ("T", "timestamp"),
+    1184: ("T", "timestamptz"),
+    1083: ("t", "time"),
+    25: ("s", "string"),
+    1043: ("s", "string"),
+    1042: ("s", "string"),
+    19: ("s", "string"),
+    17: ("s", "binary"),
+}
+"""Type OID -> (decoder kind, Arrow type name) for the types decoded natively."""
+
+PG_TYPE_NAMES: dict[str, int] = {
+    "boolean": 16,
+    "smallint": 21,
+    "integer": 23,
+    "bigint": 20,
+    "real": 700,
+    "double precision": 701,
+    "date": 1082,
+    "timestamp without time zone": 1114,
+    "timestamp with time zone": 1184,
+    "time without time zone": 1083,
+    "numeric": NUMERIC_OID,
+}
+"""``information_schema`` type names -> type OIDs (anything else reads as text)."""
+
+
+def _arrow_named(name: str) -> pa.DataType:
+    import pyarrow as pa
+
+    return {
+        "bool": pa.bool_(),
+        "int16": pa.int16(),
+        "int32": pa.int32(),
+        "int64": pa.int64(),
+        "float32": pa.float32(),
+        "float64": pa.float64(),
+        "date32": pa.date32(),
+        "timestamp": pa.timestamp("us"),
+        "timestamptz": pa.timestamp("us", tz="UTC"),
+        "time": pa.time64("us"),
+        "binary": pa.binary(),
+        "string": pa.string(),
+    }[name]
+
+
+def arrow_type(oid: int, precision: int | None = None, scale: int | None = None) -> pa.DataType:
+    """The Arrow type a PostgreSQL column of type ``oid`` is read as."""
+    import pyarrow as pa
+
+    if oid == NUMERIC_OID and precision and precision <= 38:
+        return pa.decimal128(precision, scale or 0)
+    if oid == OID_OID:
+        return pa.int64()
+    native = _NATIVE.get(oid)
+    return _arrow_named(native[1]) if native else pa.string()
+
+
+@dataclass(frozen=True)
+class ColumnCodec:
+    """How one result column travels: the select expression, wire kind and Arrow type."""
+
+    name: str
+    expression: str
+    kind: str
+    """The decoder's kind byte (see ``_pgcopy.c``)."""
+    wire_type: pa.DataType
+    """The Arrow type the decoder produces."""
+    arrow_type: pa.DataType
+    """The Arrow type of the batch column (a cast follows when it differs)."""
+
+
+def plan_column(name: str, oid: int, precision: int | None, scale: int | None) -> ColumnCodec:
+    """The codec for a result column named ``name`` of type ``oid``."""
+    import pyarrow as pa
+
+    ident = quote_ident(name)
+    target = arrow_type(oid, precision, scale)
+    if oid == OID_OID:
+        return ColumnCodec(name, f"{ident}::int8", "q", pa.int64(), target)
+    native = _NATIVE.get(oid)
+    if native is not None:
+        return ColumnCodec(name, ident, native[0], _arrow_named(native[1]), target)
+    return ColumnCodec(name, f"{ident}::text", "s", pa.string(), target)
+
+
+def pg_type(arrow: pa.DataType) -> str:
+    """The PostgreSQL column type for an Arrow type."""
+    import pyarrow as pa
+    import pyarrow.types as t
+
+    if t.is_boolean(arrow):
+        return "boolean"
+    if t.is_int8(arrow) or t.is_int16(arrow) or t.is_uint8(arrow):
+        return "smallint"
+    if t.is_int32(arrow) or t.is_uint16(arrow):
+        return "integer"
+    if t.is_integer(arrow):
+        return "bigint"
+    if t.is_float32(arrow):
+        return "real"
+    if t.is_floating(arrow):
+        return "double precision"
+    if t.is_decimal(arrow):
+        assert isinstance(arrow, pa.Decimal128Type | pa.Decimal256Type)
+        return f"numeric({arrow.precision},{arrow.scale})"
+    if t.is_date(arrow):
+        return "date"
+    if t.is_timestamp(arrow):
+        assert isinstance(arrow, pa.TimestampType)
+        return "timestamptz" if arrow.tz else "timestamp"
+    if t.is_time(arrow):
+        return "time"
+    if t.is_binary(arrow) or t.is_large_binary(arrow):
+        return "bytea"
+    return "text"
