@@ -45,9 +45,13 @@ def _extension() -> Any:
 
 
 class CopyStream:
-    """A growable buffer: transports append COPY bytes, the decoder consumes them."""
+    """A growable buffer: transports append COPY bytes, the decoder consumes them.
 
-    def __init__(self, capacity: int = 2 * MAX_BATCH_BYTES) -> None:
+    It starts at a megabyte and doubles when a batch (or a single row) needs more, so a
+    small read costs little and a large one settles at about two batches' worth.
+    """
+
+    def __init__(self, capacity: int = 1 << 20) -> None:
         self.data = bytearray(capacity)
         self.start = 0
         self.end = 0
