@@ -28,6 +28,7 @@ from lakeworks.connectors.base import (
     select_sql,
 )
 from lakeworks.connectors.credentials import redact, resolve_password
+from lakeworks.connectors.sql_types import MYSQL, column_type
 from lakeworks.errors import LakeworksError, TransientError, UserError
 
 if TYPE_CHECKING:
@@ -247,27 +248,7 @@ class MySQLSource:
 
 def mysql_type(arrow_type: pa.DataType) -> str:
     """The MySQL column type for an Arrow type."""
-    import pyarrow as pa
-    import pyarrow.types as t
-
-    if t.is_boolean(arrow_type):
-        return "BOOLEAN"
-    if t.is_integer(arrow_type):
-        return "BIGINT" if arrow_type.bit_width > 32 else "INT"
-    if t.is_float32(arrow_type):
-        return "FLOAT"
-    if t.is_floating(arrow_type):
-        return "DOUBLE"
-    if t.is_decimal(arrow_type):
-        assert isinstance(arrow_type, pa.Decimal128Type | pa.Decimal256Type)
-        return f"DECIMAL({min(arrow_type.precision, 65)},{arrow_type.scale})"
-    if t.is_date(arrow_type):
-        return "DATE"
-    if t.is_timestamp(arrow_type):
-        return "DATETIME(6)"
-    if t.is_binary(arrow_type):
-        return "LONGBLOB"
-    return "TEXT"
+    return column_type(arrow_type, MYSQL)
 
 
 _MYSQL_NAMES = {

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lakeworks.connectors.base import quote_ident
+from lakeworks.connectors.sql_types import POSTGRES, column_type
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -114,31 +115,4 @@ def plan_column(name: str, oid: int, precision: int | None, scale: int | None) -
 
 def pg_type(arrow: pa.DataType) -> str:
     """The PostgreSQL column type for an Arrow type."""
-    import pyarrow as pa
-    import pyarrow.types as t
-
-    if t.is_boolean(arrow):
-        return "boolean"
-    if t.is_int8(arrow) or t.is_int16(arrow) or t.is_uint8(arrow):
-        return "smallint"
-    if t.is_int32(arrow) or t.is_uint16(arrow):
-        return "integer"
-    if t.is_integer(arrow):
-        return "bigint"
-    if t.is_float32(arrow):
-        return "real"
-    if t.is_floating(arrow):
-        return "double precision"
-    if t.is_decimal(arrow):
-        assert isinstance(arrow, pa.Decimal128Type | pa.Decimal256Type)
-        return f"numeric({arrow.precision},{arrow.scale})"
-    if t.is_date(arrow):
-        return "date"
-    if t.is_timestamp(arrow):
-        assert isinstance(arrow, pa.TimestampType)
-        return "timestamptz" if arrow.tz else "timestamp"
-    if t.is_time(arrow):
-        return "time"
-    if t.is_binary(arrow) or t.is_large_binary(arrow):
-        return "bytea"
-    return "text"
+    return column_type(arrow, POSTGRES)

@@ -21,6 +21,7 @@ from lakeworks.connectors.base import (
     quote_ident,
     select_sql,
 )
+from lakeworks.connectors.sql_types import WAREHOUSE, column_type
 from lakeworks.errors import UserError
 
 if TYPE_CHECKING:
@@ -82,26 +83,7 @@ def _arrow_type(sql_type: str) -> pa.DataType:
 
 def sql_type(arrow_type: pa.DataType) -> str:
     """A portable SQL type name for an Arrow type (used when adding columns)."""
-    import pyarrow as pa
-    import pyarrow.types as t
-
-    if t.is_boolean(arrow_type):
-        return "BOOLEAN"
-    if t.is_integer(arrow_type):
-        return "BIGINT" if arrow_type.bit_width > 32 else "INTEGER"
-    if t.is_floating(arrow_type):
-        return "DOUBLE"
-    if t.is_decimal(arrow_type):
-        assert isinstance(arrow_type, pa.Decimal128Type | pa.Decimal256Type)
-        return f"DECIMAL({arrow_type.precision},{arrow_type.scale})"
-    if t.is_date(arrow_type):
-        return "DATE"
-    if t.is_timestamp(arrow_type):
-        assert isinstance(arrow_type, pa.TimestampType)
-        return "TIMESTAMP WITH TIME ZONE" if arrow_type.tz else "TIMESTAMP"
-    if t.is_binary(arrow_type):
-        return "BLOB"
-    return "VARCHAR"
+    return column_type(arrow_type, WAREHOUSE)
 
 
 class WarehouseSource:

@@ -1,0 +1,139 @@
+"""Arrow types -> SQL column types: one mapping, one table of type names per dialect.
+
+A sink that creates tables or adds columns names its dialect's types in a
+``ColumnTypes`` and asks ``column_type``; the dialects differ only in their tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class ColumnTypes:
+    """One dialect's column type for each Arrow type family."""
+
+    boolean: str
+    int16: str
+    """Integers of at most 16 bits."""
+    int32: str
+    int64: str
+    """Integers wider than 32 bits."""
+    unsigned_widens: bool
+    """Whether an unsigned integer takes the signed type of twice its width (so that
+    every value fits: ``uint16`` -> ``int32``), or the type of its own width."""
+    float32: str
+    float64: str
+    """Every other floating-point type (half floats too)."""
+    decimal: str
+    """A format with ``{precision}`` and ``{scale}``."""
+    decimal_max_precision: int | None
+    """A larger precision is lowered to this one; ``None``: no limit."""
+    date: str
+    timestamp: str
+    timestamptz: str
+    """A timestamp with a time zone."""
+    time: str
+    binary: str
+    large_binary: str
+    text: str
+    """Strings and every type without a family of its own here."""
+
+
+POSTGRES = ColumnTypes(
+    boolean="boolean",
+    int16="smallint",
+    int32="integer",
+    int64="bigint",
+    unsigned_widens=True,
+    float32="real",
+    float64="double precision",
+    decimal="numeric({precision},{scale})",
+    decimal_max_precision=None,
+    date="date",
+    timestamp="timestamp",
+    timestamptz="timestamptz",
+    time="time",
+    binary="bytea",
+    large_binary="bytea",
+    text="text",
+)
+
+MYSQL = ColumnTypes(
+    boolean="BOOLEAN",
+    int16="INT",
+    int32="INT",
+    int64="BIGINT",
+    unsigned_widens=False,
+    float32="FLOAT",
+    float64="DOUBLE",
+    decimal="DECIMAL({precision},{scale})",
+    decimal_max_precision=65,
+    date="DATE",
+    timestamp="DATETIME(6)",
+    timestamptz="DATETIME(6)",
+    time="TEXT",
+    binary="LONGBLOB",
+    large_binary="TEXT",
+    text="TEXT",
+)
+"""MySQL / MariaDB (the time zone of a timestamp is not kept)."""
+
+WAREHOUSE = ColumnTypes(
+    boolean="BOOLEAN",
+    int16="INTEGER",
+    int32="INTEGER",
+    int64="BIGINT",
+    unsigned_widens=False,
+    float32="DOUBLE",
+    float64="DOUBLE",
+    decimal="DECIMAL({precision},{scale})",
+    decimal_max_precision=None,
+    date="DATE",
+    timestamp="TIMESTAMP",
+    timestamptz="TIMESTAMP WITH TIME ZONE",
+    time="VARCHAR",
+    binary="BLOB",
+    large_binary="VARCHAR",
+    text="VARCHAR",
+)
+"""The warehouse engine: portable names as DuckDB spells them."""
+
+
+def column_type(arrow_type: pa.DataType, names: ColumnTypes) -> str:
+    """The column type ``names`` gives an Arrow type."""
+    import pyarrow.types as t
+
+    if t.is_boolean(arrow_type):
+        return names.boolean
+    if t.is_integer(arrow_type):
+        bits = int(arrow_type.bit_width)
+        if names.unsigned_widens and t.is_unsigned_integer(arrow_type):
+            bits *= 2
+        if bits <= 16:
+            return names.int16
+        return names.int32 if bits <= 32 else names.int64
+    if t.is_float32(arrow_type):
+        return names.float32
+    if t.is_floating(arrow_type):
+        return names.float64
+    if t.is_decimal(arrow_type):
+        precision = int(arrow_type.precision)
+        if names.decimal_max_precision is not None:
+            precision = min(precision, names.decimal_max_precision)
+        return names.decimal.format(precision=precision, scale=arrow_type.scale)
+    if t.is_date(arrow_type):
+        return names.date
+    if t.is_timestamp(arrow_type):
+        return names.timestamptz if arrow_type.tz else names.timestamp
+    if t.is_time(arrow_type):
+        return names.time
+    if t.is_binary(arrow_type):
+        return names.binary
+    if t.is_large_binary(arrow_type):
+        return names.large_binary
+    return names.text
