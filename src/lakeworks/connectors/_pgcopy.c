@@ -326,6 +326,7 @@ static PyObject *fill(PyObject *self, PyObject *args) {
                 continue;
             }
             if (p + length > buf.len) { overrun = 1; break; }
+            if (kind != 's' && length != kind_width(kind)) { overrun = 1; break; }
             if (valid[c] != NULL) valid[c][r >> 3] |= (unsigned char)(1u << (r & 7));
             const unsigned char *s = data + p;
             int code = 0;

@@ -29,7 +29,9 @@ HEADER_BYTES = len(SIGNATURE) + 8
 MAX_BATCH_BYTES = 16 << 20
 """Stream bytes decoded into one batch at most (bounds memory for wide rows)."""
 
-_SPECIAL_VALUES = {1: "infinity", 2: "-infinity", 3: "a date after year 294246"}
+_SPECIAL_VALUES = {1: "infinity", 2: "-infinity", 3: "out of range"}
+_Bad = dict[int, dict[str, tuple[str, str]]]
+"""Bad rows of a batch: row -> column -> (what is wrong, the value as text)."""
 _NUMERIC_SPECIALS = ("NaN", "Infinity", "-Infinity")
 
 
@@ -107,7 +109,10 @@ class DecodedBatch:
 class BinaryCopyDecoder:
     """Turns a binary COPY stream into record batches of about ``batch_rows`` rows."""
 
-    def __init__(self, columns: list[ColumnCodec], batch_rows: int, origin: str) -> None:
+    def __init__(
+        self, columns: list[ColumnCodec], batch_rows: int, origin: str, check_utf8: bool = True
+    ) -> None:
+        """``check_utf8``: validate text columns (needed unless the server converts to UTF-8)."""
         import pyarrow as pa
 
         self.columns = columns
@@ -121,6 +126,9 @@ class BinaryCopyDecoder:
         self._next_row = 1
         self._row_bytes: float | None = None
         self._lib = _extension()
+        self._text = [
+            i for i, c in enumerate(columns) if check_utf8 and pa.types.is_string(c.wire_type)
+        ]
 
     def ready(self) -> Iterator[DecodedBatch]:
         """The batches the stream holds in full now (call after every write)."""
@@ -220,10 +228,15 @@ class BinaryCopyDecoder:
     ) -> list[DecodedBatch]:
         import pyarrow as pa
 
-        bad: dict[int, dict[str, str]] = {}
+        bad: _Bad = {}
         for row, column, code in specials:
             text = _SPECIAL_VALUES.get(code, "out of range")
-            bad.setdefault(row, {})[self.columns[column].name] = text
+            reason = f"holds '{text}', which the target cannot store"
+            if code == 3:
+                reason = "holds a timestamp after the year 294246, which the target cannot store"
+            bad.setdefault(row, {})[self.columns[column].name] = (reason, text)
+        for i in self._text:
+            arrays[i] = self._valid_utf8(arrays[i], self.columns[i], bad)
         for i, codec in enumerate(self.columns):
             if codec.wire_type != codec.arrow_type:
                 arrays[i] = self._cast(arrays[i], codec, bad)
@@ -232,9 +245,31 @@ class BinaryCopyDecoder:
             return [DecodedBatch(batch, first, nbytes)]
         return self._split(batch, first, nbytes, bad)
 
-    def _cast(
-        self, array: pa.Array, codec: ColumnCodec, bad: dict[int, dict[str, str]]
-    ) -> pa.Array:
+    def _valid_utf8(self, array: pa.Array, codec: ColumnCodec, bad: _Bad) -> pa.Array:
+        """The text column with values that are not UTF-8 noted as bad and nulled."""
+        import pyarrow as pa
+
+        try:
+            array.validate(full=True)
+            return array
+        except pa.ArrowInvalid:
+            pass
+        raw = array.view(pa.binary())
+        keep: list[bytes | None] = []
+        for row, value in enumerate(raw.to_pylist()):
+            try:
+                if value is not None:
+                    value.decode()
+                keep.append(value)
+            except UnicodeDecodeError:
+                bad.setdefault(row, {})[codec.name] = (
+                    "holds bytes that are not UTF-8 text",
+                    value.decode(errors="replace"),
+                )
+                keep.append(None)
+        return pa.array(keep, pa.binary()).view(pa.string())
+
+    def _cast(self, array: pa.Array, codec: ColumnCodec, bad: _Bad) -> pa.Array:
         """Cast a column read as text (numeric) to its Arrow type, noting NaN/infinity."""
         import pyarrow as pa
         import pyarrow.compute as pc
@@ -242,7 +277,11 @@ class BinaryCopyDecoder:
         specials = pc.is_in(array, value_set=pa.array(_NUMERIC_SPECIALS))
         if pc.any(specials).as_py():
             for row in pc.indices_nonzero(specials).to_pylist():
-                bad.setdefault(row, {})[codec.name] = str(array[row].as_py())
+                text = str(array[row].as_py())
+                bad.setdefault(row, {})[codec.name] = (
+                    f"holds '{text}', which the target cannot store",
+                    text,
+                )
             array = pc.if_else(specials, pa.scalar(None, pa.string()), array)
         try:
             return pc.cast(array, codec.arrow_type)
@@ -252,17 +291,14 @@ class BinaryCopyDecoder:
             ) from None
 
     def _split(
-        self, batch: pa.RecordBatch, first: int, nbytes: int, bad: dict[int, dict[str, str]]
+        self, batch: pa.RecordBatch, first: int, nbytes: int, bad: _Bad
     ) -> list[DecodedBatch]:
         """The batch without its bad rows, in runs that keep every row's position."""
         out: list[DecodedBatch] = []
         rejects = [
             Reject(
                 f"{self.origin} row {first + row}",
-                "; ".join(
-                    f"column '{name}' holds '{text}', which the target cannot store"
-                    for name, text in values.items()
-                ),
+                "; ".join(f"column '{name}' {reason}" for name, (reason, _) in values.items()),
                 _row_text(batch, row, values),
             )
             for row, values in sorted(bad.items())
@@ -287,7 +323,8 @@ def _value_bytes(kind: str, rows: int, var_bytes: int) -> int:
     return rows * {"h": 2, "i": 4, "f": 4, "D": 4}.get(kind, 8)
 
 
-def _row_text(batch: pa.RecordBatch, row: int, specials: dict[str, str]) -> str:
-    """A row as JSON for the quarantine table (special values shown as PostgreSQL has them)."""
-    values = {**batch.slice(row, 1).to_pylist()[0], **specials}
+def _row_text(batch: pa.RecordBatch, row: int, specials: dict[str, tuple[str, str]]) -> str:
+    """A row as JSON for the quarantine table (bad values shown as text)."""
+    values = {**batch.slice(row, 1).to_pylist()[0]}
+    values.update({name: text for name, (_, text) in specials.items()})
     return json.dumps(values, default=str, ensure_ascii=False)

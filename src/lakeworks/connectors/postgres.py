@@ -99,16 +99,18 @@ class _Connection:
             "user": c.user,
             "connect_timeout": c.connect_timeout,
             "application_name": c.application_name,
+            "client_encoding": "UTF8",
             "options": "-c TimeZone=UTC -c DateStyle=ISO"
             + (f" -c search_path={c.schema_}" if c.schema_ else ""),
             **c.options,
         }
 
-    def conninfo(self) -> str:
+    def conninfo(self, **overrides: str) -> str:
         """The connection string without the password (safe on a command line)."""
         from psycopg.conninfo import make_conninfo
 
-        return make_conninfo(**{k: str(v) for k, v in self._params().items()})
+        params = {**self._params(), **overrides}
+        return make_conninfo(**{k: str(v) for k, v in params.items()})
 
     def connect(self) -> psycopg.Connection[Any]:
         import psycopg
@@ -169,7 +171,16 @@ class PostgresSource:
             exprs = ", ".join(c.expression for c in codecs)
             copy_sql = f"COPY (SELECT {exprs} FROM ({sql}) AS lw_r) TO STDOUT (FORMAT binary)"
             origin = request.describe()
-            decoder = BinaryCopyDecoder(codecs, request.batch_rows, origin)
+            # Text arrives converted to UTF-8 (checked by the server), except from a
+            # SQL_ASCII database: its bytes pass as they are and are checked row by row
+            # here, so one bad value is a rejected row rather than a failed read.
+            encoding = "UTF8"
+            if conn.info.parameter_status("server_encoding") == "SQL_ASCII":
+                encoding = "SQL_ASCII"
+                with self._conn.errors():
+                    conn.execute("SET client_encoding TO 'SQL_ASCII'")
+            check_utf8 = encoding != "UTF8"
+            decoder = BinaryCopyDecoder(codecs, request.batch_rows, origin, check_utf8)
             names = [c.name for c in codecs]
             cursor_index = (
                 names.index(request.cursor_column) if request.cursor_column in names else None
@@ -177,7 +188,7 @@ class PostgresSource:
 
             def batches() -> Iterator[DecodedBatch]:
                 with self._conn.errors():
-                    for _ in self._transport(conn, copy_sql, decoder):
+                    for _ in self._transport(conn, copy_sql, decoder, encoding):
                         yield from decoder.ready()
                 yield from decoder.finish()
 
@@ -203,7 +214,11 @@ class PostgresSource:
             conn.close()
 
     def _transport(
-        self, conn: psycopg.Connection[Any], copy_sql: str, decoder: BinaryCopyDecoder
+        self,
+        conn: psycopg.Connection[Any],
+        copy_sql: str,
+        decoder: BinaryCopyDecoder,
+        encoding: str,
     ) -> Iterator[None]:
         """The configured way to carry the COPY (``auto``: the fastest that applies)."""
         reader = self._conn.config.reader
@@ -226,7 +241,7 @@ class PostgresSource:
             password = self._conn.password
             return pg_transport.psql(
                 program,
-                self._conn.conninfo(),
+                self._conn.conninfo(client_encoding=encoding),
                 password.get_secret_value() if password is not None else None,
                 copy_sql,
                 stream,

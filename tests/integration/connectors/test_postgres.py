@@ -254,3 +254,31 @@ def test_direct_reader_keeps_up_with_many_batches() -> None:
     assert ids == list(range(1, 300001))
     assert max(item.batch.num_rows for item in items) <= 122880
     assert items[-1].first_row + items[-1].batch.num_rows - 1 == 300000
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_sql_ascii_database_with_bytes_that_are_not_utf8(reader: str) -> None:
+    """A SQL_ASCII database passes bytes unconverted; rows that are not UTF-8 are rejects."""
+    from lakeworks.connectors.base import ReadRequest
+
+    if reader == "psql" and shutil.which("psql") is None:
+        pytest.skip("psql is not installed")
+    database = new_name("lw_ascii")
+    with _conn() as conn:
+        conn.execute(
+            f"CREATE DATABASE {database} ENCODING 'SQL_ASCII' LC_COLLATE 'C' "  # type: ignore[arg-type]
+            "LC_CTYPE 'C' TEMPLATE template0"
+        )
+    try:
+        dsn = f"host=127.0.0.1 user=postgres dbname={database}"
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("CREATE TABLE t (id int, name text)")
+            conn.execute("INSERT INTO t VALUES (1, 'plain'), (2, E'caf\\xe9'), (3, 'x')")
+        source = open_source("pg", {**CONFIG, "database": database, "reader": reader})
+        items = list(source.read(ReadRequest(query="SELECT * FROM t ORDER BY id")))
+        assert [r["id"] for item in items for r in item.batch.to_pylist()] == [1, 3]
+        (reject,) = [r for item in items for r in item.rejects]
+        assert reject.position == "query row 2" and "not UTF-8" in reject.reason
+    finally:
+        with _conn() as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {database}")  # type: ignore[arg-type]

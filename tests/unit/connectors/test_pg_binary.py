@@ -264,3 +264,41 @@ def test_any_chunking_gives_the_same_rows(many: bytes) -> None:
     expected = rows_of(decode(ALL_TYPES, many, batch_rows=300))
     for chunk in (1, 13, 4096):
         assert rows_of(decode(ALL_TYPES, many, batch_rows=300, chunk=chunk)) == expected
+
+
+def test_damaged_streams_fail_cleanly(many: bytes) -> None:
+    """Flipped, cut and shuffled bytes give an error or rows, never a crash."""
+    import contextlib
+    import random
+
+    rng = random.Random(20261121)
+    for _ in range(400):
+        data = bytearray(many[: rng.randrange(len(header()), 6000)])
+        for _ in range(rng.randrange(1, 6)):
+            data[rng.randrange(len(header()), len(data))] = rng.randrange(256)
+        with contextlib.suppress(UserError, TransientError):
+            rows_of(decode(ALL_TYPES, bytes(data) + TRAILER, batch_rows=rng.randrange(1, 50)))
+
+
+def test_fill_checks_what_scan_did_not() -> None:
+    data = header() + row(struct.pack(">h", 1)) + TRAILER
+    values = [pa.allocate_buffer(8)]
+    with pytest.raises(ValueError, match="do not match the scan"):
+        _pgcopy.fill(data, len(header()), 1, b"q", [None], values, [None])
+
+
+def test_text_that_is_not_utf8_is_a_reject() -> None:
+    columns = [plan_column("id", 23, None, None), plan_column("name", 25, None, None)]
+    data = (
+        header()
+        + row(struct.pack(">i", 1), b"ok")
+        + row(struct.pack(">i", 2), b"caf\xe9")
+        + row(struct.pack(">i", 3), "café".encode())
+        + TRAILER
+    )
+    batches = decode(columns, data)
+    assert rows_of(batches) == [{"id": 1, "name": "ok"}, {"id": 3, "name": "café"}]
+    (reject,) = [r for b in batches for r in b.rejects]
+    assert reject.position == "orders row 2"
+    assert "column 'name' holds bytes that are not UTF-8 text" in reject.reason
+    assert '"name": "caf\ufffd"' in reject.raw
