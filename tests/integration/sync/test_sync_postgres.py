@@ -214,3 +214,33 @@ def test_unknown_column_in_mapping(world: SyncWorld, orders: str) -> None:
     )
     with pytest.raises(UserError, match="column 'nope' is not in the source"):
         world.run("bad")
+
+
+def test_infinite_timestamps_are_quarantined_with_their_row(world: SyncWorld) -> None:
+    table = unique("lw_inf")
+    with _pg() as conn:
+        conn.execute(
+            f"CREATE TABLE {table} AS SELECT g AS id, CASE WHEN g = 7 THEN "  # type: ignore[arg-type]
+            "'infinity'::timestamp ELSE timestamp '2024-01-01' + g * interval '1 hour' END "
+            "AS updated_at FROM generate_series(1, 20) g"
+        )
+    try:
+        _source(world)
+        world.node(
+            "inf",
+            {
+                "source": {"data_source": "shop", "table": table},
+                "target": {"table": "inf_t", "mode": "overwrite"},
+                "dirty": {"max_rows": 1},
+            },
+        )
+        result = world.run("inf")
+        assert (result.rows_written, result.rows_dirty) == (19, 1)
+        assert world.query("SELECT count(*), max(id) FROM inf_t") == [(19, 20)]
+        (dirty,) = world.state().dirty_rows(result.run_id or 0)
+        assert dirty.position == f"{table} row 7"
+        assert "column 'updated_at' holds 'infinity'" in dirty.reason
+        assert '"updated_at": "infinity"' in dirty.row_json
+    finally:
+        with _pg() as conn:
+            conn.execute(f"DROP TABLE IF EXISTS {table}")  # type: ignore[arg-type]
