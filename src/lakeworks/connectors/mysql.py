@@ -19,7 +19,6 @@ from pydantic import Field
 from lakeworks.connectors.base import (
     ConnectorConfig,
     ReadRequest,
-    SinkCapabilities,
     SourceBatch,
     SourceCapabilities,
     WriteMode,
@@ -28,6 +27,7 @@ from lakeworks.connectors.base import (
     select_sql,
 )
 from lakeworks.connectors.credentials import redact, resolve_password
+from lakeworks.connectors.sql_sink import SQLSink, SQLWrite
 from lakeworks.connectors.sql_types import MYSQL, column_type
 from lakeworks.errors import LakeworksError, TransientError, UserError
 
@@ -265,25 +265,11 @@ _MYSQL_NAMES = {
 }
 
 
-class _MySQLWrite:
-    def __init__(self, sink: MySQLSink, request: WriteRequest) -> None:
-        self.sink = sink
-        self.request = request
-        self.conn = sink._conn.connect()
-        self._stage: str | None = None
-
+class _MySQLWrite(SQLWrite["MySQLSink"]):
     def _prepare(self, cur: Any, schema: pa.Schema) -> str:
-        table = self.request.table
-        target = _q(table)
-        mode = self.request.mode
-        if mode is WriteMode.OVERWRITE:
-            cur.execute(f"DELETE FROM {target}")
-        elif mode is WriteMode.OVERWRITE_PARTITION:
-            where = " AND ".join(f"{_q(k)} = %s" for k in self.request.partition)
-            cur.execute(
-                f"DELETE FROM {target} WHERE {where}", list(self.request.partition.values())
-            )
-        elif mode is WriteMode.MERGE:
+        target = _q(self.request.table)
+        self._delete_replaced(cur)
+        if self.request.mode is WriteMode.MERGE:
             self._stage = f"lw_stage_{id(self)}"
             cur.execute(f"CREATE TEMPORARY TABLE {self._stage} LIKE {target}")
             return self._stage
@@ -312,35 +298,31 @@ class _MySQLWrite:
                 rows += batch.num_rows
             if self._stage and into is not None:
                 target = _q(self.request.table)
-                match = " AND ".join(f"t.{_q(k)} = s.{_q(k)}" for k in self.request.key)
+                match = self._key_match()
                 cols = ", ".join(_q(n) for n in names)
                 cur.execute(f"DELETE t FROM {target} t JOIN {self._stage} s ON {match}")
                 cur.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {self._stage}")
                 cur.execute(f"DROP TEMPORARY TABLE {self._stage}")
         return rows
 
-    def commit(self) -> None:
-        with self.sink._conn.errors():
-            self.conn.commit()
-        self.conn.close()
 
-    def rollback(self) -> None:
-        try:
-            self.conn.rollback()
-        finally:
-            self.conn.close()
-
-
-class MySQLSink:
+class MySQLSink(SQLSink[_MySQLWrite]):
     """Writes with multi-row INSERTs inside one InnoDB transaction."""
 
-    capabilities = SinkCapabilities(
-        transactions=True, merge=True, partition_overwrite=True, add_columns=True
-    )
+    database = "MySQL"
+    _conn: _Connection
 
     def __init__(self, name: str, config: Config) -> None:
-        self.name = name
-        self._conn = _Connection(name, config)
+        super().__init__(name, _Connection(name, config))
+
+    def quote(self, name: str) -> str:
+        return _q(name)
+
+    def column_type(self, arrow_type: pa.DataType) -> str:
+        return mysql_type(arrow_type)
+
+    def _open_write(self, request: WriteRequest) -> _MySQLWrite:
+        return _MySQLWrite(self, request)
 
     def _ensure_table(self, request: WriteRequest, schema: pa.Schema) -> None:
         # DDL commits implicitly in MySQL: create the (empty) table on its own connection.
@@ -391,26 +373,6 @@ class MySQLSink:
                 dtype = simple.get(_MYSQL_NAMES.get(kind, ""), pa.string())
             fields.append(pa.field(str(column), dtype))
         return pa.schema(fields)
-
-    def add_columns(self, table: str, fields: list[pa.Field]) -> None:
-        conn = self._conn.connect()
-        try:
-            with self._conn.errors(), conn.cursor() as cur:
-                for f in fields:
-                    cur.execute(
-                        f"ALTER TABLE {_q(table)} ADD COLUMN {_q(f.name)} {mysql_type(f.type)}"
-                    )
-            conn.commit()
-        finally:
-            conn.close()
-
-    def begin(self, request: WriteRequest) -> _MySQLWrite:
-        if request.mode is WriteMode.MERGE and not request.key:
-            raise UserError("merge into MySQL needs key columns")
-        return _MySQLWrite(self, request)
-
-    def close(self) -> None:
-        pass
 
 
 def open_source(name: str, config: Config, context: ConnectorContext) -> MySQLSource:

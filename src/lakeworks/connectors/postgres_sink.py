@@ -10,23 +10,17 @@ import io
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from lakeworks.connectors.base import SinkCapabilities, WriteMode, WriteRequest, quote_ident
+from lakeworks.connectors.base import WriteMode, WriteRequest, quote_ident
 from lakeworks.connectors.pg_types import PG_TYPE_NAMES, arrow_type, pg_type
 from lakeworks.connectors.postgres import Config, _Connection
-from lakeworks.errors import UserError
+from lakeworks.connectors.sql_sink import SQLSink, SQLWrite
 
 if TYPE_CHECKING:
     import psycopg
     import pyarrow as pa
 
 
-class _PostgresWrite:
-    def __init__(self, sink: PostgresSink, request: WriteRequest) -> None:
-        self.sink = sink
-        self.request = request
-        self.conn = sink._conn.connect()
-        self._stage: str | None = None
-
+class _PostgresWrite(SQLWrite["PostgresSink"]):
     def _prepare(self, schema: pa.Schema) -> str:
         table = self.request.table
         target = quote_ident(table)
@@ -34,16 +28,8 @@ class _PostgresWrite:
             if self.sink.table_schema(table, conn=self.conn) is None:
                 columns = ", ".join(f"{quote_ident(f.name)} {pg_type(f.type)}" for f in schema)
                 cur.execute(f"CREATE TABLE {target} ({columns})")
-            mode = self.request.mode
-            if mode is WriteMode.OVERWRITE:
-                cur.execute(f"DELETE FROM {target}")
-            elif mode is WriteMode.OVERWRITE_PARTITION:
-                where = " AND ".join(f"{quote_ident(k)} = %s" for k in self.request.partition)
-                cur.execute(
-                    f"DELETE FROM {target} WHERE {where}",
-                    list(self.request.partition.values()),
-                )
-            elif mode is WriteMode.MERGE:
+            self._delete_replaced(cur)
+            if self.request.mode is WriteMode.MERGE:
                 self._stage = f"lw_stage_{id(self)}"
                 cur.execute(f"CREATE TEMP TABLE {self._stage} (LIKE {target}) ON COMMIT DROP")
                 return self._stage
@@ -84,33 +70,29 @@ class _PostgresWrite:
     def _merge(self, cur: Any, batch_names: list[str]) -> None:
         target = quote_ident(self.request.table)
         stage = self._stage
-        match = " AND ".join(f"t.{quote_ident(k)} = s.{quote_ident(k)}" for k in self.request.key)
+        match = self._key_match()
         cols = ", ".join(quote_ident(n) for n in batch_names)
         cur.execute(f"DELETE FROM {target} AS t USING {stage} AS s WHERE {match}")
         cur.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {stage}")
 
-    def commit(self) -> None:
-        with self.sink._conn.errors():
-            self.conn.commit()
-        self.conn.close()
 
-    def rollback(self) -> None:
-        try:
-            self.conn.rollback()
-        finally:
-            self.conn.close()
-
-
-class PostgresSink:
+class PostgresSink(SQLSink[_PostgresWrite]):
     """Writes with COPY inside one transaction (append, overwrite, partition, merge)."""
 
-    capabilities = SinkCapabilities(
-        transactions=True, merge=True, partition_overwrite=True, add_columns=True
-    )
+    database = "PostgreSQL"
+    _conn: _Connection
 
     def __init__(self, name: str, config: Config) -> None:
-        self._conn = _Connection(name, config)
-        self.name = name
+        super().__init__(name, _Connection(name, config))
+
+    def quote(self, name: str) -> str:
+        return quote_ident(name)
+
+    def column_type(self, arrow_type: pa.DataType) -> str:
+        return pg_type(arrow_type)
+
+    def _open_write(self, request: WriteRequest) -> _PostgresWrite:
+        return _PostgresWrite(self, request)
 
     def table_schema(
         self, table: str, conn: psycopg.Connection[Any] | None = None
@@ -139,24 +121,3 @@ class PostgresSink:
             oid = PG_TYPE_NAMES.get(str(data_type), 25)
             fields.append(pa.field(str(column), arrow_type(oid, precision, scale)))
         return pa.schema(fields)
-
-    def add_columns(self, table: str, fields: list[pa.Field]) -> None:
-        conn = self._conn.connect()
-        try:
-            with self._conn.errors(), conn.cursor() as cur:
-                for f in fields:
-                    cur.execute(
-                        f"ALTER TABLE {quote_ident(table)} ADD COLUMN "
-                        f"{quote_ident(f.name)} {pg_type(f.type)}"
-                    )
-            conn.commit()
-        finally:
-            conn.close()
-
-    def begin(self, request: WriteRequest) -> _PostgresWrite:
-        if request.mode is WriteMode.MERGE and not request.key:
-            raise UserError("merge into PostgreSQL needs key columns")
-        return _PostgresWrite(self, request)
-
-    def close(self) -> None:
-        pass
