@@ -262,6 +262,7 @@ _MYSQL_NAMES = {
     "date": "date32",
     "datetime": "timestamp",
     "timestamp": "timestamp",
+    "time": "time",
 }
 
 
@@ -363,6 +364,7 @@ class MySQLSink(SQLSink[_MySQLWrite]):
             "float64": pa.float64(),
             "date32": pa.date32(),
             "timestamp": pa.timestamp("us"),
+            "time": pa.time64("us"),
         }
         fields = []
         for column, data_type, precision, scale in rows:

@@ -39,7 +39,7 @@ class ColumnTypes:
     """A timestamp with a time zone."""
     time: str
     binary: str
-    large_binary: str
+    """Binary and large binary."""
     text: str
     """Strings and every type without a family of its own here."""
 
@@ -59,7 +59,6 @@ POSTGRES = ColumnTypes(
     timestamptz="timestamptz",
     time="time",
     binary="bytea",
-    large_binary="bytea",
     text="text",
 )
 
@@ -76,9 +75,8 @@ MYSQL = ColumnTypes(
     date="DATE",
     timestamp="DATETIME(6)",
     timestamptz="DATETIME(6)",
-    time="TEXT",
+    time="TIME(6)",
     binary="LONGBLOB",
-    large_binary="TEXT",
     text="TEXT",
 )
 """MySQL / MariaDB (the time zone of a timestamp is not kept)."""
@@ -96,9 +94,8 @@ WAREHOUSE = ColumnTypes(
     date="DATE",
     timestamp="TIMESTAMP",
     timestamptz="TIMESTAMP WITH TIME ZONE",
-    time="VARCHAR",
+    time="TIME",
     binary="BLOB",
-    large_binary="VARCHAR",
     text="VARCHAR",
 )
 """The warehouse engine: portable names as DuckDB spells them."""
@@ -132,8 +129,6 @@ def column_type(arrow_type: pa.DataType, names: ColumnTypes) -> str:
         return names.timestamptz if arrow_type.tz else names.timestamp
     if t.is_time(arrow_type):
         return names.time
-    if t.is_binary(arrow_type):
+    if t.is_binary(arrow_type) or t.is_large_binary(arrow_type):
         return names.binary
-    if t.is_large_binary(arrow_type):
-        return names.large_binary
     return names.text

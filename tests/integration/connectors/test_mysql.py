@@ -84,3 +84,49 @@ class TestMySQLSink(SinkContract):
         with conn.cursor() as cur:
             cur.execute(f"DROP TABLE IF EXISTS {table}")
         conn.close()
+
+
+def test_sink_creates_time_and_large_binary_columns() -> None:
+    import datetime
+
+    import pyarrow as pa
+
+    from lakeworks.connectors.base import WriteRequest
+
+    require_mysql()
+    table = new_name("lw_types")
+    sink = open_sink("my", CONFIG)
+    batch = pa.RecordBatch.from_pydict(
+        {
+            "id": pa.array([1], pa.int32()),
+            "clock": pa.array([datetime.time(13, 0, 5, 250000)], pa.time64("us")),
+            "blob": pa.array([b"\x00\xff"], pa.large_binary()),
+        }
+    )
+    write = sink.begin(WriteRequest(table=table))
+    try:
+        write.write([batch])
+    except BaseException:
+        write.rollback()
+        raise
+    write.commit()
+    conn = _conn()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT column_name, column_type FROM information_schema.columns "
+                "WHERE table_schema = database() AND table_name = %s ORDER BY ordinal_position",
+                (table,),
+            )
+            assert [tuple(r) for r in cur.fetchall()][1:] == [
+                ("clock", "time(6)"),
+                ("blob", "longblob"),
+            ]
+            cur.execute(f"SELECT clock, `blob` FROM {table}")
+            assert cur.fetchone() == (datetime.timedelta(hours=13, seconds=5.25), b"\x00\xff")
+        schema = sink.table_schema(table)
+        assert schema is not None and schema.field("clock").type == pa.time64("us")
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP TABLE IF EXISTS {table}")
+        conn.close()
