@@ -121,14 +121,20 @@ class _Connection:
             raise _translate(exc, self.name) from None
 
 
-def _normalize(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """Plain ``string``/``binary`` instead of the large variants some drivers produce."""
+def _normalize(batch: pa.RecordBatch, types: dict[str, pa.DataType]) -> pa.RecordBatch:
+    """The described types (ConnectorX reads every DECIMAL as decimal(38,10) and every
+    integer as int64), and plain ``string``/``binary`` instead of the large variants
+    some drivers produce."""
     import pyarrow as pa
 
     fields = []
     changed = False
     for f in batch.schema:
-        if pa.types.is_large_string(f.type):
+        described = types.get(f.name)
+        if described is not None and described != f.type:
+            fields.append(pa.field(f.name, described))
+            changed = True
+        elif pa.types.is_large_string(f.type):
             fields.append(pa.field(f.name, pa.string()))
             changed = True
         elif pa.types.is_large_binary(f.type):
@@ -137,6 +143,70 @@ def _normalize(batch: pa.RecordBatch) -> pa.RecordBatch:
         else:
             fields.append(f)
     return batch.cast(pa.schema(fields)) if changed else batch
+
+
+# MySQL protocol column type codes (pymysql.constants.FIELD_TYPE) read with an explicit
+# Arrow type; the others (strings, blobs, times, JSON…) keep the driver's own values.
+_DECIMAL_CODES = (0, 246)
+_INTEGER_CODES: dict[int, tuple[str, str]] = {
+    1: ("int8", "uint8"),  # TINYINT (and BOOLEAN)
+    2: ("int16", "uint16"),  # SMALLINT
+    9: ("int32", "uint32"),  # MEDIUMINT
+    3: ("int32", "uint32"),  # INT
+    8: ("int64", "uint64"),  # BIGINT
+    13: ("int16", "int16"),  # YEAR
+}
+_OTHER_CODES: dict[int, str] = {
+    4: "float32",
+    5: "float64",
+    10: "date32",
+    12: "timestamp",  # DATETIME
+    7: "timestamp",  # TIMESTAMP
+}
+_UNSIGNED_FLAG = 32
+
+
+def described_types(description: Any, unsigned: list[bool] | None) -> dict[str, pa.DataType]:
+    """Arrow types for the result columns a cursor ``description`` describes exactly.
+
+    ``unsigned`` holds each column's UNSIGNED flag when the driver tells it (None: not
+    known; integers are then read as int64 and a DECIMAL's precision may be one more
+    than declared, so every value still fits). A DECIMAL's precision comes from its display
+    length: its digits, a point when it has a scale, a sign when it is signed.
+    """
+    import pyarrow as pa
+
+    types: dict[str, pa.DataType] = {}
+    for index, column in enumerate(description):
+        name, code, _display, length, _precision, scale = column[:6]
+        is_unsigned = unsigned[index] if unsigned is not None else None
+        if code in _DECIMAL_CODES and length:
+            scale = int(scale or 0)
+            sign = 0 if is_unsigned is not False else 1
+            precision = max(int(length) - (1 if scale else 0) - sign, scale, 1)
+            if precision <= 38:
+                types[name] = pa.decimal128(precision, scale)
+        elif code in _INTEGER_CODES:
+            signed_name, unsigned_name = _INTEGER_CODES[code]
+            if is_unsigned is None:
+                types[name] = pa.int64()
+            else:
+                types[name] = pa.type_for_alias(unsigned_name if is_unsigned else signed_name)
+        elif code in _OTHER_CODES:
+            alias = _OTHER_CODES[code]
+            types[name] = pa.timestamp("us") if alias == "timestamp" else pa.type_for_alias(alias)
+    return types
+
+
+def _unsigned_flags(cursor: Any) -> list[bool] | None:
+    """Each result column's UNSIGNED flag, when PyMySQL exposes its field packets."""
+    fields = getattr(getattr(cursor, "_result", None), "fields", None)
+    if not fields:
+        return None
+    try:
+        return [bool(int(f.flags) & _UNSIGNED_FLAG) for f in fields]
+    except (AttributeError, TypeError, ValueError):
+        return None
 
 
 class MySQLSource:
@@ -166,13 +236,17 @@ class MySQLSource:
         import pyarrow.compute as pc
 
         sql = select_sql(request, "`")
-        batches = self._cx(sql, request) if self._use_connectorx() else self._pymysql(sql, request)
+        types = self._describe(sql)
+        if self._use_connectorx():
+            batches = self._cx(sql, request)
+        else:
+            batches = self._pymysql(sql, request, types)
         first = 1
         origin = request.describe()
         for batch in batches:
             if batch.num_rows == 0:
                 continue
-            batch = _normalize(batch)
+            batch = _normalize(batch, types)
             cursor = None
             if request.cursor_column and request.cursor_column in batch.schema.names:
                 cursor = pc.max(batch.column(request.cursor_column)).as_py()
@@ -193,7 +267,19 @@ class MySQLSource:
         except (RuntimeError, OSError, ValueError) as exc:
             raise _translate(exc, self.name) from None
 
-    def _pymysql(self, sql: str, request: ReadRequest) -> Iterator[pa.RecordBatch]:
+    def _describe(self, sql: str) -> dict[str, pa.DataType]:
+        """The Arrow types of the query's numeric and date columns, from MySQL itself."""
+        conn = self._conn.connect()
+        try:
+            with self._conn.errors(), conn.cursor() as cur:
+                cur.execute(f"SELECT * FROM ({sql}) AS lw_d LIMIT 0")
+                return described_types(cur.description or [], _unsigned_flags(cur))
+        finally:
+            conn.close()
+
+    def _pymysql(
+        self, sql: str, request: ReadRequest, types: dict[str, pa.DataType]
+    ) -> Iterator[pa.RecordBatch]:
         import pyarrow as pa
 
         conn = self._conn.connect(unbuffered=True)
@@ -208,7 +294,11 @@ class MySQLSource:
                         break
                     columns = list(zip(*rows, strict=True))
                     yield pa.RecordBatch.from_arrays(
-                        [pa.array(list(col)) for col in columns], names=names
+                        [
+                            pa.array(list(col), type=types.get(name))
+                            for name, col in zip(names, columns, strict=True)
+                        ],
+                        names=names,
                     )
         finally:
             conn.close()

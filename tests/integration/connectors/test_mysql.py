@@ -130,3 +130,42 @@ def test_sink_creates_time_and_large_binary_columns() -> None:
         with conn.cursor() as cur:
             cur.execute(f"DROP TABLE IF EXISTS {table}")
         conn.close()
+
+
+@pytest.mark.parametrize("driver", ["connectorx", "pymysql"])
+def test_numeric_columns_keep_their_declared_types(driver: str) -> None:
+    """DECIMAL(12,2) stays decimal(12,2) in every batch, however the first batch looks."""
+    from decimal import Decimal
+
+    import pyarrow as pa
+
+    require_mysql()
+    table = new_name("lw_num")
+    conn = _conn()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                f"CREATE TABLE {table} (id int PRIMARY KEY, price decimal(12,2), "
+                "qty int unsigned, big bigint, flag tinyint, day date)"
+            )
+            cur.executemany(
+                f"INSERT INTO {table} VALUES (%s, %s, %s, %s, %s, %s)",
+                [(1, None, None, None, None, None), (2, Decimal("1.5"), 7, -3, 1, "2024-01-02")]
+                + [(i, Decimal("9999999999.99"), 4000000000, 2**62, -1, None) for i in (3, 4)],
+            )
+        source = open_source("my", {**CONFIG, "driver": driver})
+        items = list(source.read(ReadRequest(table=table, batch_rows=1)))
+        schemas = {item.batch.schema for item in items}
+        assert len(schemas) == 1
+        (schema,) = schemas
+        assert schema.field("price").type == pa.decimal128(12, 2)
+        assert schema.field("qty").type == pa.uint32()
+        assert schema.field("big").type == pa.int64()
+        assert schema.field("flag").type == pa.int8()
+        assert schema.field("day").type == pa.date32()
+        rows = sorted((r for item in items for r in item.batch.to_pylist()), key=lambda r: r["id"])
+        assert rows[3]["price"] == Decimal("9999999999.99") and rows[3]["qty"] == 4000000000
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP TABLE IF EXISTS {table}")
+        conn.close()
