@@ -156,10 +156,12 @@ def run(
     from datetime import date, timedelta
 
     from lakeworks.runtime.runner import ManualRunner, parse_bizdate, summary_json
+    from lakeworks.security.secrets import install_workspace_key
 
     ws = load(workspace)
     day = parse_bizdate(bizdate) if bizdate else date.today() - timedelta(days=1)
     db = open_database(ws)
+    install_workspace_key(ws.state_dir, db)
     engine = open_engine(ws, env)
 
     def echo(instance: Instance, line: str) -> None:

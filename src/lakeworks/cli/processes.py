@@ -131,9 +131,11 @@ def scheduler(
     from lakeworks.runtime.retention import RetentionPolicy
     from lakeworks.runtime.scheduler import Scheduler, SchedulerConfig
     from lakeworks.runtime.worker import WorkerConfig
+    from lakeworks.security.secrets import install_workspace_key
 
     ws = load(workspace)
     db = open_database(ws)
+    install_workspace_key(ws.state_dir, db)
     source = _source(ws, db, definition)
     clock = clock_from_env()
     retention = None
@@ -196,6 +198,7 @@ def worker(
     """Claim and run queued instances of some resource groups until interrupted."""
     from lakeworks.runtime.clock import clock_from_env
     from lakeworks.runtime.worker import Worker, WorkerConfig
+    from lakeworks.security.secrets import install_workspace_key
 
     ws = load(workspace)
     groups = _groups(group or ["default"], slots)
@@ -206,6 +209,7 @@ def worker(
             hint=f"defined: {', '.join(ws.config.resource_groups)}",
         )
     db = open_database(ws)
+    install_workspace_key(ws.state_dir, db)
     config = WorkerConfig(groups=groups, env=env, name=name, lease_seconds=lease_seconds)
     source = _source(ws, db, definition)
     stop = _stop_on_signals()

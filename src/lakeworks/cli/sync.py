@@ -50,6 +50,7 @@ def run(
     from lakeworks.integration.service import SyncService
     from lakeworks.runtime.execution import local_cycle_time, param_context
     from lakeworks.runtime.runner import cycle_time_for, parse_bizdate
+    from lakeworks.security.secrets import install_workspace_key
     from lakeworks.spec.models import NodeKind
 
     ws = load(workspace)
@@ -60,6 +61,7 @@ def run(
     cycle = local_cycle_time(ws, cycle_time_for(ws, day, ws.node_schedule(found).at))
     params = param_context(ws, found, cycle)
     db = open_database(ws)
+    install_workspace_key(ws.state_dir, db)
     engine = open_engine(ws, env)
     tty = is_tty()
     cancel = threading.Event()

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from pydantic import SecretStr
 
-from lakeworks.errors import UserError
+from lakeworks.errors import NotFound, UserError
 
 Decryptor = Callable[[str], str]
 
@@ -51,14 +51,20 @@ def resolve_password(
         if _decryptor is None:
             raise UserError(
                 f"data source '{source_name}' has an encrypted password but no key is loaded",
-                hint="start Lakeworks with the operator's secret key configured",
+                hint="set LAKEWORKS_SECRET_KEY, or keep the key that encrypted it in the "
+                "workspace's .lakeworks/secret.key",
             )
         try:
             secret = _decryptor(password_encrypted)
+        except NotFound as exc:
+            raise UserError(
+                f"data source '{source_name}': {exc.message}",
+                hint="save the data source's password again",
+            ) from None
         except Exception:
             raise UserError(
                 f"data source '{source_name}': the encrypted password cannot be decrypted",
-                hint="it was encrypted with another key; store it again",
+                hint="it was encrypted with another key; encrypt or store it again",
             ) from None
     if secret is None:
         return None

@@ -284,6 +284,21 @@ class SecretStore:
         return len(tokens)
 
 
+def install_workspace_key(state_dir: Path, db: Database) -> bool:
+    """Let the connectors decrypt ``password_encrypted`` with the workspace's key.
+
+    Every command that may open a data source calls this: the key comes from
+    ``LAKEWORKS_SECRET_KEY`` or ``<state dir>/secret.key``, and stored-secret
+    references resolve through ``db``. Without either nothing is installed and no key
+    is created, so an encrypted password fails with the connectors' clear "no key is
+    loaded". Returns whether a key was installed.
+    """
+    if not os.environ.get(ENV_SECRET_KEY, "").strip() and not (state_dir / KEY_FILE).exists():
+        return False
+    SecretStore(db, SecretBox(load_keys(state_dir, create=False).keys)).install()
+    return True
+
+
 @dataclass(frozen=True)
 class Rotation:
     reencrypted: int
