@@ -70,7 +70,8 @@ class SyncService:
         sink = open_sink(plan.target_name, plan.target_config, context)
         return source, sink
 
-    def _requests(self, plan: SyncPlan, source: Source) -> list[ReadRequest]:
+    def _check(self, plan: SyncPlan, source: Source) -> None:
+        """Refuse what the source cannot do (a spec problem: checked once, never retried)."""
         spec = plan.spec.source
         base = plan.read
         caps = source.capabilities
@@ -89,13 +90,18 @@ class SyncService:
                 f"data source '{plan.source_name}' cannot run a query",
                 location=plan.location("source", "query"),
             )
-        if spec.parallel <= 1 or not spec.split_key:
-            return [base]
-        if not source.capabilities.split_by_key:
+        if spec.parallel > 1 and spec.split_key and not caps.split_by_key:
             raise UserError(
                 f"data source '{plan.source_name}' cannot be split into parallel reads",
                 location=plan.location("source", "split_key"),
             )
+
+    def _requests(self, plan: SyncPlan, source: Source) -> list[ReadRequest]:
+        """The reads of one attempt: one, or one per key range (looked up in the source)."""
+        spec = plan.spec.source
+        base = plan.read
+        if spec.parallel <= 1 or not spec.split_key:
+            return [base]
         bounds = source.key_range(base, spec.split_key)
         if bounds is None:
             return [base]
@@ -148,32 +154,22 @@ class SyncService:
             max_dirty_ratio=spec.dirty.max_ratio,
             queue_batches=spec.queue_batches,
         )
+        self._check(plan, source)
         log(f"sync {plan.describe()}")
         tries = spec.retries + 1
         for number in range(1, tries + 1):
-            requests = self._requests(plan, source)
-            expected = _estimate(source, requests)
-            progress = Progress(
-                expected, [*listeners, lambda snap: log(f"progress: {snap.describe()}")]
-            )
-            limit = SpeedLimit(spec.speed.rows_per_second, spec.speed.bytes_per_second, cancel)
             outcome = CopyOutcome(cursor=plan.cursor_before)
             run_id = self._start(node, plan, instance_id, attempt, plan.bizdate)
             try:
-                copy(
-                    source,
-                    sink,
-                    requests,
-                    plan.write,
-                    settings,
-                    progress=progress,
-                    limit=limit,
-                    cancel=cancel,
-                    outcome=outcome,
+                progress = self._attempt(
+                    plan, source, sink, settings, outcome, log, cancel, listeners
                 )
             except TransientError as exc:
+                last = number >= tries or cancel.is_set()
+                if last:
+                    exc.hint = _gave_up(number, spec.retries, cancel)
                 self._finish(run_id, node, outcome, "failed", error=exc.render())
-                if number >= tries or cancel.is_set():
+                if last:
                     raise
                 log(f"transient failure, retrying ({number}/{spec.retries}): {exc.message}")
                 cancel.wait(self.retry_delay * number)
@@ -206,6 +202,38 @@ class SyncService:
                 added_columns=outcome.added_columns,
             )
         raise AssertionError("unreachable")
+
+    def _attempt(
+        self,
+        plan: SyncPlan,
+        source: Source,
+        sink: Sink,
+        settings: CopySettings,
+        outcome: CopyOutcome,
+        log: Callable[[str], None],
+        cancel: threading.Event,
+        listeners: list[ProgressListener],
+    ) -> Progress:
+        """One attempt: look up the split, then copy (``outcome`` tells how far it got)."""
+        speed = plan.spec.speed
+        requests = self._requests(plan, source)
+        progress = Progress(
+            _estimate(source, requests),
+            [*listeners, lambda snap: log(f"progress: {snap.describe()}")],
+        )
+        limit = SpeedLimit(speed.rows_per_second, speed.bytes_per_second, cancel)
+        copy(
+            source,
+            sink,
+            requests,
+            plan.write,
+            settings,
+            progress=progress,
+            limit=limit,
+            cancel=cancel,
+            outcome=outcome,
+        )
+        return progress
 
     def _start(
         self, node: Node, plan: SyncPlan, instance_id: int | None, attempt: int, bizdate: str
@@ -246,6 +274,15 @@ class SyncService:
             advance_cursor=advance,
             error=error,
         )
+
+
+def _gave_up(attempts: int, retries: int, cancel: threading.Event) -> str:
+    """The hint of a transient failure that is not retried any more."""
+    if cancel.is_set():
+        return "the sync was stopped; not retried"
+    if retries == 0:
+        return "not retried (retries: 0)"
+    return f"gave up after {attempts} attempts (retries: {retries})"
 
 
 def _estimate(source: Source, requests: list[ReadRequest]) -> int | None:

@@ -1,0 +1,85 @@
+"""How a sync run ends: retries, interrupts and dirty-data limits, each recorded as a run."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import pytest
+
+from lakeworks.errors import TransientError
+from tests.integration.sync.world import SyncWorld
+
+
+def _numbers(world: SyncWorld, count: int = 100) -> None:
+    conn = sqlite3.connect(world.root / "nums.db")
+    conn.execute("CREATE TABLE nums (id INTEGER PRIMARY KEY, v TEXT)")
+    conn.executemany("INSERT INTO nums VALUES (?, ?)", [(i, str(i)) for i in range(1, count + 1)])
+    conn.commit()
+    conn.close()
+    world.add_source("nums", {"type": "sqlite", "path": "nums.db"})
+
+
+def test_transient_failure_looking_up_the_split_range_is_retried_and_recorded(
+    world: SyncWorld,
+) -> None:
+    _numbers(world)
+    world.node(
+        "split",
+        {
+            "source": {"data_source": "nums", "table": "nums", "split_key": "id", "parallel": 2},
+            "target": {"table": "split_t", "mode": "overwrite"},
+        },
+    )
+    lookups: list[str] = []
+
+    def flaky(source: Any) -> None:
+        real = source.key_range
+
+        def key_range(request: Any, column: str) -> Any:
+            lookups.append(column)
+            if len(lookups) == 1:
+                raise TransientError("the key range lookup timed out")
+            return real(request, column)
+
+        source.key_range = key_range
+
+    result = world.run("split", on_source=flaky)
+    assert lookups == ["id", "id"]
+    assert (result.attempts, result.rows_written) == (2, 100)
+    assert world.query("SELECT count(*) FROM split_t") == [(100,)]
+    done, failed = world.state().runs("wf.split")
+    assert done.state == "success"
+    assert failed.state == "failed" and failed.finished_at is not None
+    assert "the key range lookup timed out" in (failed.error or "")
+    assert any(line.startswith("transient failure, retrying (1/2)") for line in world.log)
+
+
+def test_the_last_attempt_says_it_gave_up(world: SyncWorld) -> None:
+    # nothing listens on port 1: every connection fails at once, transiently
+    world.add_source("down", {"type": "postgres", "database": "test", "port": 1})
+    world.node(
+        "down",
+        {
+            "source": {"data_source": "down", "table": "t", "split_key": "id", "parallel": 2},
+            "target": {"table": "down_t"},
+            "retries": 1,
+        },
+    )
+    with pytest.raises(TransientError) as info:
+        world.run("down")
+    shown = info.value.render()
+    assert "gave up after 2 attempts" in shown
+    assert "is retried" not in shown
+    last, first = world.state().runs("wf.down")
+    assert (last.state, first.state) == ("failed", "failed")
+    assert "gave up after 2 attempts" in (last.error or "")
+    assert "the sync is retried" in (first.error or "")
+
+    world.node(
+        "once",
+        {"source": {"data_source": "down", "table": "t"}, "target": {"table": "t"}, "retries": 0},
+    )
+    with pytest.raises(TransientError) as once:
+        world.run("once")
+    assert "not retried (retries: 0)" in once.value.render()
