@@ -56,6 +56,8 @@ class CopyOutcome:
     cursor: Any = None
     dirty: list[tuple[str, str, str]] = field(default_factory=list)
     added_columns: list[str] = field(default_factory=list)
+    committed: bool = False
+    """The target has committed this run's write."""
 
 
 _DONE = object()
@@ -211,6 +213,7 @@ def _write_all(
         handle.rollback()
         raise
     handle.commit()
+    outcome.committed = True
 
 
 def _next_converted(

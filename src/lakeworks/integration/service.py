@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ from lakeworks.connectors.credentials import redact
 from lakeworks.connectors.registry import ConnectorContext, open_sink, open_source
 from lakeworks.engines.base import Engine
 from lakeworks.errors import LakeworksError, TransientError, UserError
-from lakeworks.integration.pipeline import CopyOutcome, CopySettings, copy
+from lakeworks.integration.pipeline import CopyOutcome, CopySettings, SyncStopped, copy
 from lakeworks.integration.plan import SyncPlan, plan_sync, split_ranges
 from lakeworks.integration.progress import Progress, ProgressListener, SpeedLimit
 from lakeworks.integration.state import SyncState
@@ -165,7 +166,8 @@ class SyncService:
                     plan, source, sink, settings, outcome, log, cancel, listeners
                 )
             except TransientError as exc:
-                last = number >= tries or cancel.is_set()
+                # a write that committed is never repeated
+                last = number >= tries or cancel.is_set() or outcome.committed
                 if last:
                     exc.hint = _gave_up(number, spec.retries, cancel)
                 self._finish(run_id, node, outcome, "failed", error=exc.render())
@@ -174,14 +176,16 @@ class SyncService:
                 log(f"transient failure, retrying ({number}/{spec.retries}): {exc.message}")
                 cancel.wait(self.retry_delay * number)
                 continue
-            except LakeworksError as exc:
-                self._finish(run_id, node, outcome, "failed", error=exc.render())
+            except BaseException as exc:
+                self._finish(run_id, node, outcome, *_ending(exc, outcome))
                 raise
-            except Exception as exc:
-                message = redact(f"{type(exc).__name__}: {exc}")
-                self._finish(run_id, node, outcome, "failed", error=message)
+            try:
+                self._finish(run_id, node, outcome, "success", advance=plan.tracks_cursor)
+            except BaseException as exc:
+                # the target has committed: record that the bookkeeping did not finish
+                with contextlib.suppress(Exception):
+                    self._finish(run_id, node, outcome, *_ending(exc, outcome), dirty=False)
                 raise
-            self._finish(run_id, node, outcome, "success", advance=plan.tracks_cursor)
             snap = progress.snapshot()
             log(
                 f"sync done: {outcome.rows_written:,} rows written, "
@@ -254,19 +258,21 @@ class SyncService:
         node: Node,
         outcome: CopyOutcome,
         state: str,
+        error: str | None = None,
         *,
         advance: bool = False,
-        error: str | None = None,
+        dirty: bool = True,
     ) -> None:
         if self.state is None or run_id is None:
             return
-        self.state.add_dirty(run_id, outcome.dirty)
+        if dirty:
+            self.state.add_dirty(run_id, outcome.dirty)
         self.state.finish_run(
             run_id,
             node.key,
             state=state,
             rows_read=outcome.rows_read,
-            rows_written=outcome.rows_written if state == "success" else 0,
+            rows_written=outcome.rows_written if outcome.committed else 0,
             rows_dirty=outcome.rows_dirty,
             bytes_read=outcome.bytes_read,
             seconds=outcome.seconds,
@@ -274,6 +280,22 @@ class SyncService:
             advance_cursor=advance,
             error=error,
         )
+
+
+def _ending(exc: BaseException, outcome: CopyOutcome) -> tuple[str, str]:
+    """The state and error of a run record that ``exc`` ended."""
+    if isinstance(exc, SyncStopped):
+        state, error = "stopped", exc.render()
+    elif isinstance(exc, LakeworksError):
+        state, error = "failed", exc.render()
+    elif isinstance(exc, Exception):
+        state, error = "failed", redact(f"{type(exc).__name__}: {exc}")
+    else:  # KeyboardInterrupt (Ctrl-C), SystemExit
+        state = "stopped"
+        error = "interrupted" if outcome.committed else "interrupted; nothing was written"
+    if outcome.committed:
+        error += " (after the target committed: the cursor was not moved)"
+    return state, error
 
 
 def _gave_up(attempts: int, retries: int, cancel: threading.Event) -> str:

@@ -83,3 +83,58 @@ def test_the_last_attempt_says_it_gave_up(world: SyncWorld) -> None:
     with pytest.raises(TransientError) as once:
         world.run("once")
     assert "not retried (retries: 0)" in once.value.render()
+
+
+def _interruptible(world: SyncWorld) -> dict[str, Any]:
+    _numbers(world, 1000)
+    spec = {
+        "source": {"data_source": "nums", "table": "nums"},
+        "target": {"table": "int_t", "mode": "overwrite"},
+        "batch_rows": 100,
+    }
+    world.node("int", {**spec, "source": {**spec["source"], "where": "id <= 10"}})
+    world.run("int")
+    world.node("int", spec)
+    return spec
+
+
+def _closed_as_interrupted(world: SyncWorld) -> None:
+    last = world.state().runs("wf.int")[0]
+    assert last.state == "stopped"
+    assert last.finished_at is not None
+    assert "interrupted" in (last.error or "")
+    # the data rolled back: the previous run's rows are still the table
+    assert world.query("SELECT count(*) FROM int_t") == [(10,)]
+
+
+def test_an_interrupt_from_a_listener_closes_the_run(world: SyncWorld) -> None:
+    spec = _interruptible(world)
+    # 500 rows/s: listeners hear of the copy at its start and a second later, mid-write
+    world.node("int", {**spec, "speed": {"rows_per_second": 500}})
+
+    def interrupt(snapshot: Any) -> None:
+        if snapshot.rows >= 200:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        world.run("int", listeners=[interrupt])
+    _closed_as_interrupted(world)
+
+
+def test_an_interrupt_in_the_source_closes_the_run(world: SyncWorld) -> None:
+    _interruptible(world)
+
+    def interrupting(source: Any) -> None:
+        real = source.read
+
+        def read(request: Any) -> Any:
+            for number, item in enumerate(real(request)):
+                if number == 3:
+                    raise KeyboardInterrupt
+                yield item
+
+        source.read = read
+
+    with pytest.raises(KeyboardInterrupt):
+        world.run("int", on_source=interrupting)
+    _closed_as_interrupted(world)
