@@ -75,6 +75,10 @@ class SinkCapabilities:
     """Replace one partition (``ds='20240101'``) and keep the others."""
     add_columns: bool = False
     """New source columns can be added to an existing target table."""
+    transactional_ddl: bool = False
+    """Columns are added inside the write's own transaction (``WriteRequest.add_columns``),
+    so a write that rolls back leaves the target's schema as it was. Without it they are
+    added by ``Sink.add_columns``, which commits them on its own."""
 
 
 @dataclass(frozen=True)
@@ -173,6 +177,9 @@ class WriteRequest:
     mode: WriteMode = WriteMode.APPEND
     partition: dict[str, str] = field(default_factory=dict)
     key: list[str] = field(default_factory=list)
+    add_columns: tuple[pa.Field, ...] = ()
+    """New nullable columns the write adds to the existing target before its rows, in
+    its own transaction (only sinks with ``capabilities.transactional_ddl`` take it)."""
 
 
 class SinkWrite(Protocol):
@@ -198,11 +205,15 @@ class Sink(Protocol):
         ...
 
     def add_columns(self, table: str, fields: list[pa.Field]) -> None:
-        """Add new nullable columns to an existing target (schema drift)."""
+        """Add new nullable columns to an existing target (schema drift), committed at
+        once (sinks with ``transactional_ddl`` add them in the write instead)."""
         ...
 
     def begin(self, request: WriteRequest) -> SinkWrite:
-        """Open a write; nothing is visible to readers until it commits."""
+        """Open a write; nothing is visible to readers until it commits.
+
+        A request with ``add_columns`` is refused (``ValueError``) by a sink without
+        ``capabilities.transactional_ddl``."""
         ...
 
     def close(self) -> None: ...

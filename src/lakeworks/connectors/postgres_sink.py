@@ -1,7 +1,8 @@
 """PostgreSQL sink: ``COPY … FROM STDIN (FORMAT csv)`` inside one transaction.
 
 Overwrite deletes in the same transaction; merge copies into a temporary staging table,
-deletes the staged keys from the target and inserts the staged rows.
+deletes the staged keys from the target and inserts the staged rows. DDL is
+transactional in PostgreSQL: a new table and new columns come and go with the write.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import io
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from lakeworks.connectors.base import WriteMode, WriteRequest, quote_ident
+from lakeworks.connectors.base import SinkCapabilities, WriteMode, WriteRequest, quote_ident
 from lakeworks.connectors.pg_types import PG_TYPE_NAMES, arrow_type, pg_type
 from lakeworks.connectors.postgres import Config, _Connection
 from lakeworks.connectors.sql_sink import SQLSink, SQLWrite
@@ -28,6 +29,8 @@ class _PostgresWrite(SQLWrite["PostgresSink"]):
             if self.sink.table_schema(table, conn=self.conn) is None:
                 columns = ", ".join(f"{quote_ident(f.name)} {pg_type(f.type)}" for f in schema)
                 cur.execute(f"CREATE TABLE {target} ({columns})")
+            else:
+                self._add_columns(cur)
             self._delete_replaced(cur)
             if self.request.mode is WriteMode.MERGE:
                 self._stage = f"lw_stage_{id(self)}"
@@ -79,6 +82,13 @@ class _PostgresWrite(SQLWrite["PostgresSink"]):
 class PostgresSink(SQLSink[_PostgresWrite]):
     """Writes with COPY inside one transaction (append, overwrite, partition, merge)."""
 
+    capabilities = SinkCapabilities(
+        transactions=True,
+        merge=True,
+        partition_overwrite=True,
+        add_columns=True,
+        transactional_ddl=True,
+    )
     database = "PostgreSQL"
     _conn: _Connection
 

@@ -2,7 +2,10 @@
 
 Each write runs on its own connection and is committed or rolled back as a whole; an
 overwrite deletes the table's rows (or the partition's) inside that transaction; merge
-needs key columns; new columns are added with one ``ALTER TABLE … ADD COLUMN`` each.
+needs key columns; new columns are added with one ``ALTER TABLE … ADD COLUMN`` each —
+inside the write's transaction where the database's DDL is transactional (PostgreSQL:
+``transactional_ddl``), else on a connection of their own, committed at once (MySQL,
+whose DDL commits implicitly: columns added for a run that then fails stay).
 A sink supplies only what differs: the database's name in messages, identifier quoting,
 column types, its connection helper and how a write loads its rows.
 """
@@ -44,6 +47,11 @@ class SQLWrite(Generic[_Sink]):
         self.request = request
         self.conn = sink._conn.connect()
         self._stage: str | None = None
+
+    def _add_columns(self, cur: Any) -> None:
+        """Add the request's new columns in this write's transaction."""
+        for f in self.request.add_columns:
+            cur.execute(self.sink.add_column_sql(self.request.table, f))
 
     def _delete_replaced(self, cur: Any) -> None:
         """Delete the rows the write replaces: all for an overwrite, the partition's
@@ -101,15 +109,21 @@ class SQLSink(ABC, Generic[_Write]):
     def _open_write(self, request: WriteRequest) -> _Write:
         """A new write for a checked request."""
 
+    def add_column_sql(self, table: str, f: pa.Field) -> str:
+        """``ALTER TABLE … ADD COLUMN …`` for one new nullable column."""
+        return (
+            f"ALTER TABLE {self.quote(table)} ADD COLUMN "
+            f"{self.quote(f.name)} {self.column_type(f.type)}"
+        )
+
     def add_columns(self, table: str, fields: list[pa.Field]) -> None:
+        """Add columns on a connection of their own, committed at once (whatever
+        becomes of the write that needed them)."""
         conn = self._conn.connect()
         try:
             with self._conn.errors(), conn.cursor() as cur:
                 for f in fields:
-                    cur.execute(
-                        f"ALTER TABLE {self.quote(table)} ADD COLUMN "
-                        f"{self.quote(f.name)} {self.column_type(f.type)}"
-                    )
+                    cur.execute(self.add_column_sql(table, f))
             conn.commit()
         finally:
             conn.close()
@@ -117,6 +131,10 @@ class SQLSink(ABC, Generic[_Write]):
     def begin(self, request: WriteRequest) -> _Write:
         if request.mode is WriteMode.MERGE and not request.key:
             raise UserError(f"merge into {self.database} needs key columns")
+        if request.add_columns and not self.capabilities.transactional_ddl:
+            raise ValueError(
+                f"{self.database} cannot add columns inside a write's transaction; use add_columns"
+            )
         return self._open_write(request)
 
     def close(self) -> None:

@@ -2,7 +2,9 @@
 
 Any engine table can be read (streamed as Arrow) and written through
 ``Engine.write_arrow`` inside one engine transaction, so a failed or stopped sync
-leaves nothing behind.
+leaves nothing behind — columns added for schema drift included: they are added in
+that transaction (DuckDB's DDL is transactional; an engine with transactions is taken
+to have transactional DDL too).
 """
 
 from __future__ import annotations
@@ -86,6 +88,10 @@ def sql_type(arrow_type: pa.DataType) -> str:
     return column_type(arrow_type, WAREHOUSE)
 
 
+def _add_column_sql(table: str, f: pa.Field) -> str:
+    return f"ALTER TABLE {quote_ident(table)} ADD COLUMN {quote_ident(f.name)} {sql_type(f.type)}"
+
+
 class WarehouseSource:
     """Streams any warehouse table or query as Arrow batches."""
 
@@ -148,6 +154,8 @@ class _WarehouseWrite:
 
     def write(self, batches: Iterable[pa.RecordBatch]) -> int:
         request = self.request
+        for f in request.add_columns:
+            self.session.execute(_add_column_sql(request.table, f))
         failure: list[BaseException] = []
 
         def watched() -> Iterator[pa.RecordBatch]:
@@ -202,6 +210,7 @@ class WarehouseSink:
             merge=True,
             partition_overwrite=True,
             add_columns=True,
+            transactional_ddl=caps.supports_transactions,
         )
 
     def table_schema(self, table: str) -> pa.Schema | None:
@@ -216,16 +225,15 @@ class WarehouseSink:
         session = self.engine.session()
         try:
             for f in fields:
-                session.execute(
-                    f"ALTER TABLE {quote_ident(table)} ADD COLUMN "
-                    f"{quote_ident(f.name)} {sql_type(f.type)}"
-                )
+                session.execute(_add_column_sql(table, f))
         finally:
             session.close()
 
     def begin(self, request: WriteRequest) -> _WarehouseWrite:
         if request.mode is WriteMode.MERGE and not request.key:
             raise UserError("merge into the warehouse needs key columns")
+        if request.add_columns and not self.capabilities.transactional_ddl:
+            raise ValueError("this warehouse cannot add columns inside a write's transaction")
         return _WarehouseWrite(self, request)
 
     def close(self) -> None:

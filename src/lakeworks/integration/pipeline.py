@@ -5,7 +5,8 @@ Each reader streams one key range of the source and puts batches on a bounded qu
 them, converts them, quarantines dirty rows and feeds the sink's open write. Reading
 the next batch overlaps converting and writing the previous one. The write is
 committed only after the last batch, when the dirty-data limits have been checked;
-any failure, limit breach or stop rolls it back, so nothing of the run is visible.
+any failure, limit breach or stop rolls it back, so nothing of the run is visible (nor
+the columns it added for schema drift, where the sink's DDL is transactional).
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pyarrow as pa
 
 from lakeworks.connectors.base import ReadRequest, Sink, Source, SourceBatch, WriteRequest
-from lakeworks.errors import LakeworksError, UserCodeError, UserError
+from lakeworks.errors import UserCodeError, UserError
 from lakeworks.integration.convert import Converter, row_json
 from lakeworks.integration.progress import Progress, SpeedLimit
 from lakeworks.integration.spec import ColumnSpec
@@ -179,7 +180,7 @@ def copy(
                 _write_all(sink, write, iter([empty]), outcome)
             outcome.seconds = time.monotonic() - started
             return outcome
-        _drift(sink, write, target_schema, first.schema, settings, outcome)
+        write = _drift(sink, write, target_schema, first.schema, settings, outcome)
 
         def batches() -> Iterator[pa.RecordBatch]:
             yield first
@@ -289,14 +290,19 @@ def _drift(
     incoming: pa.Schema,
     settings: CopySettings,
     outcome: CopyOutcome,
-) -> None:
+) -> WriteRequest:
+    """The write, adding the incoming columns the target lacks (``schema_drift: add``).
+
+    A sink with transactional DDL adds them in the write's own transaction, so a run
+    that fails leaves the target's schema untouched; the others add them at once.
+    """
     if target is None:
-        return
+        return write
     table = write.table
     known = {name.lower() for name in [*target.names, *write.partition]}
     new = [f for f in incoming if f.name.lower() not in known]
     if not new:
-        return
+        return write
     names = ", ".join(f.name for f in new)
     if settings.schema_drift == "fail":
         raise UserError(
@@ -308,8 +314,8 @@ def _drift(
             f"target '{table}' cannot add the new column(s) {names}",
             hint="map only the existing columns under 'columns:'",
         )
-    try:
-        sink.add_columns(table, list(new))
-    except LakeworksError:
-        raise
     outcome.added_columns = [f.name for f in new]
+    if sink.capabilities.transactional_ddl:
+        return replace(write, add_columns=tuple(new))
+    sink.add_columns(table, list(new))
+    return write

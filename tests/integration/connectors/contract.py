@@ -159,3 +159,30 @@ class SinkContract:
             rows = self.read_back(table)
             assert sorted(r["id"] for r in rows) == [3, 5, 7]
             assert {r["id"]: r["name"] for r in rows}[3] == "b"
+
+    def test_columns_added_in_a_write_go_with_its_transaction(self, table: str) -> None:
+        sink = self.make_sink()
+        self.write(sink, table, self.batch([1]))
+        extra = pa.field("extra", pa.string())
+        wider = self.batch([2]).append_column(extra, pa.array(["x"]))
+        request = WriteRequest(table=table, add_columns=(extra,))
+        if not sink.capabilities.transactional_ddl:
+            with pytest.raises(ValueError, match="transaction"):
+                sink.begin(request)
+            return
+        handle = sink.begin(request)
+
+        def failing() -> Any:
+            yield wider
+            raise RuntimeError("source died")
+
+        with pytest.raises(RuntimeError):
+            handle.write(failing())
+        handle.rollback()
+        schema = sink.table_schema(table)
+        assert schema is not None and "extra" not in schema.names
+        handle = sink.begin(request)
+        handle.write(iter([wider]))
+        handle.commit()
+        rows = self.read_back(table)
+        assert [(r["id"], r["extra"]) for r in rows] == [(1, None), (2, "x")]

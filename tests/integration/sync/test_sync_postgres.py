@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -17,6 +18,7 @@ import psycopg
 import pytest
 
 from lakeworks.errors import UserError
+from lakeworks.integration.pipeline import DirtyLimitExceeded
 from tests.integration.sync.world import SyncWorld, unique
 from tests.services import require_postgres
 
@@ -244,3 +246,40 @@ def test_infinite_timestamps_are_quarantined_with_their_row(world: SyncWorld) ->
     finally:
         with _pg() as conn:
             conn.execute(f"DROP TABLE IF EXISTS {table}")  # type: ignore[arg-type]
+
+
+def test_columns_added_by_a_failed_run_roll_back_in_postgres(world: SyncWorld) -> None:
+    table = unique("lw_drift")
+    conn = sqlite3.connect(world.root / "src.db")
+    conn.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, v TEXT, note TEXT)")
+    conn.execute("INSERT INTO items VALUES (1, '1', 'a')")
+    conn.commit()
+    world.add_source("src", {"type": "sqlite", "path": "src.db"})
+    _source(world)
+    spec: dict[str, Any] = {
+        "source": {"data_source": "src", "table": "items"},
+        "target": {"data_source": "shop", "table": table, "mode": "append"},
+        "columns": ["id", {"source": "v", "type": "bigint"}],
+        "batch_rows": 1,
+    }
+    try:
+        world.node("drift", spec)
+        world.run("drift")
+        # the second row is dirty: the run fails after the first batch added 'note'
+        conn.execute("INSERT INTO items VALUES (2, 'two', 'b')")
+        conn.commit()
+        world.node("drift", {**spec, "columns": [*spec["columns"], "note"]})
+        with pytest.raises(DirtyLimitExceeded):
+            world.run("drift")
+        with _pg() as pg:
+            columns = pg.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = %s "
+                "ORDER BY ordinal_position",
+                (table,),
+            ).fetchall()
+            assert columns == [("id",), ("v",)]
+            assert pg.execute(f"SELECT id FROM {table}").fetchall() == [(1,)]  # type: ignore[arg-type]
+    finally:
+        conn.close()
+        with _pg() as pg:
+            pg.execute(f"DROP TABLE IF EXISTS {table}")  # type: ignore[arg-type]

@@ -171,6 +171,30 @@ def test_schema_drift_add_and_fail(world: SyncWorld) -> None:
         world.run("drift")
 
 
+def test_columns_added_by_a_failed_run_roll_back_with_it(world: SyncWorld) -> None:
+    _orders_db(world, [(1, "1", "2024-01-01", "a")])
+    world.add_source("shop", {"type": "sqlite", "path": "shop.db"})
+    spec = {
+        "source": {"data_source": "shop", "table": "orders"},
+        "target": {"table": "drift_rb", "mode": "append"},
+        "columns": ["id", {"source": "amount", "type": "bigint"}],
+        "batch_rows": 1,
+    }
+    world.node("drift_rb", spec)
+    world.run("drift_rb")
+    # the second row is dirty: the run fails after the first batch added 'city'
+    _orders_db(world, [(2, "two", "2024-01-01", "b")])
+    world.node("drift_rb", {**spec, "columns": [*spec["columns"], "city"]})  # type: ignore[list-item]
+    with pytest.raises(DirtyLimitExceeded):
+        world.run("drift_rb")
+    columns = world.query(
+        "SELECT column_name FROM duckdb_columns() WHERE table_name = 'drift_rb' "
+        "ORDER BY column_index"
+    )
+    assert columns == [("id",), ("amount",)]
+    assert world.query("SELECT id FROM drift_rb") == [(1,)]
+
+
 def test_files_csv_jsonl_log_and_parquet_target(world: SyncWorld) -> None:
     data = world.root / "landing"
     data.mkdir()
