@@ -42,8 +42,10 @@ class SyncStopped(UserCodeError):
 class CopySettings:
     mapping: list[ColumnSpec] | None
     schema_drift: str
-    max_dirty_rows: int
+    max_dirty_rows: int | None
+    """Fail as soon as more rows than this are dirty (None: no count limit)."""
     max_dirty_ratio: float | None
+    """Fail at the end when a larger share of the rows read is dirty (None: no limit)."""
     queue_batches: int = 4
 
 
@@ -175,6 +177,7 @@ def copy(
         items = readers.items()
         first = _next_converted(items, converter, outcome, settings, progress, cancel)
         if first is None:
+            _check_ratio(outcome, settings)
             if write.mode.value.startswith("overwrite") and target_schema is not None:
                 empty = pa.RecordBatch.from_pylist([], schema=target_schema)
                 _write_all(sink, write, iter([empty]), outcome)
@@ -245,7 +248,7 @@ def _next_converted(
                 )
             converted = result.batch
         progress.add(batch.num_rows, item.byte_size, outcome.rows_dirty - dirty_before)
-        if outcome.rows_dirty > settings.max_dirty_rows and settings.max_dirty_ratio is None:
+        if settings.max_dirty_rows is not None and outcome.rows_dirty > settings.max_dirty_rows:
             raise DirtyLimitExceeded(
                 f"{outcome.rows_dirty} dirty rows exceed the limit of "
                 f"{settings.max_dirty_rows}; nothing was written",
@@ -275,7 +278,7 @@ def _check_ratio(outcome: CopyOutcome, settings: CopySettings) -> None:
     if settings.max_dirty_ratio is None or not outcome.rows_read:
         return
     ratio = outcome.rows_dirty / outcome.rows_read
-    if ratio > settings.max_dirty_ratio and outcome.rows_dirty > settings.max_dirty_rows:
+    if ratio > settings.max_dirty_ratio:
         raise DirtyLimitExceeded(
             f"{outcome.rows_dirty} dirty rows ({ratio:.2%} of {outcome.rows_read}) exceed "
             f"the limit of {settings.max_dirty_ratio:.2%}; nothing was written",

@@ -151,7 +151,7 @@ class SyncService:
         settings = CopySettings(
             mapping=spec.column_specs(),
             schema_drift=spec.schema_drift,
-            max_dirty_rows=spec.dirty.max_rows,
+            max_dirty_rows=spec.dirty.row_limit(),
             max_dirty_ratio=spec.dirty.max_ratio,
             queue_batches=spec.queue_batches,
         )

@@ -17,7 +17,7 @@ columns:                        # optional mapping; a plain name keeps the colum
   - id
   - {source: amt, name: amount, type: "decimal(12,2)"}
 schema_drift: add               # add | fail
-dirty: {max_rows: 0, max_ratio: 0.01}
+dirty: {max_rows: 100, max_ratio: 0.01}  # the run fails when either is exceeded
 speed: {rows_per_second: 50000, bytes_per_second: 10000000}
 ```
 """
@@ -101,8 +101,20 @@ class ColumnSpec(Strict):
 
 
 class DirtySpec(Strict):
-    max_rows: int = Field(default=0, ge=0)
+    """Dirty-data limits (DataX ``errorLimit``): a run fails when either is exceeded.
+
+    ``max_rows`` is checked as rows go (the run fails at once), ``max_ratio`` at the end
+    over all rows read. With neither set no dirty row is allowed.
+    """
+
+    max_rows: int | None = Field(default=None, ge=0)
     max_ratio: float | None = Field(default=None, ge=0, le=1)
+
+    def row_limit(self) -> int | None:
+        """The dirty-row count a run may not exceed (None: only the ratio limits it)."""
+        if self.max_rows is None and self.max_ratio is None:
+            return 0
+        return self.max_rows
 
 
 class SpeedSpec(Strict):

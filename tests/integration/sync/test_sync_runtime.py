@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from lakeworks.errors import TransientError
+from lakeworks.integration.pipeline import DirtyLimitExceeded
 from tests.integration.sync.world import SyncWorld
 
 
@@ -138,3 +139,71 @@ def test_an_interrupt_in_the_source_closes_the_run(world: SyncWorld) -> None:
     with pytest.raises(KeyboardInterrupt):
         world.run("int", on_source=interrupting)
     _closed_as_interrupted(world)
+
+
+def _tenth_dirty(world: SyncWorld, dirty: dict[str, Any], count: int = 100) -> None:
+    """``count`` rows, every tenth not a number: 10 % dirty, one in each batch of 10."""
+    conn = sqlite3.connect(world.root / "tenth.db")
+    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+    rows = [(i, "bad" if i % 10 == 0 else str(i)) for i in range(1, count + 1)]
+    conn.executemany("INSERT INTO t VALUES (?, ?)", rows)
+    conn.commit()
+    conn.close()
+    world.add_source("tenth", {"type": "sqlite", "path": "tenth.db"})
+    world.node(
+        "tenth",
+        {
+            "source": {"data_source": "tenth", "table": "t"},
+            "target": {"table": "tenth_t", "mode": "overwrite"},
+            "columns": ["id", {"source": "v", "type": "bigint"}],
+            "dirty": dirty,
+            "batch_rows": 10,
+        },
+    )
+
+
+@pytest.mark.parametrize(
+    ("dirty", "error", "rows_read"),
+    [
+        # neither limit: no dirty row allowed, failing at the first
+        ({}, "1 dirty rows exceed the limit of 0; nothing was written", 10),
+        # a count limit fails as soon as the count exceeds it
+        ({"max_rows": 5}, "6 dirty rows exceed the limit of 5; nothing was written", 60),
+        ({"max_rows": 10}, None, 100),
+        # a ratio limit is checked at the end, over all rows read
+        ({"max_ratio": 0.05}, r"10 dirty rows \(10.00% of 100\) exceed the limit of 5.00%", 100),
+        ({"max_ratio": 0.1}, None, 100),
+        # both: either one fails the run
+        ({"max_rows": 100, "max_ratio": 0.05}, r"\(10.00% of 100\) exceed the limit of 5.00%", 100),
+        ({"max_rows": 5, "max_ratio": 0.5}, "6 dirty rows exceed the limit of 5", 60),
+        ({"max_rows": 10, "max_ratio": 0.1}, None, 100),
+    ],
+)
+def test_dirty_limits_fail_when_either_is_exceeded(
+    world: SyncWorld, dirty: dict[str, Any], error: str | None, rows_read: int
+) -> None:
+    _tenth_dirty(world, dirty)
+    if error is None:
+        result = world.run("tenth")
+        assert (result.rows_written, result.rows_dirty) == (90, 10)
+    else:
+        with pytest.raises(DirtyLimitExceeded, match=error):
+            world.run("tenth")
+        assert not world.engine.table_exists("tenth_t")
+    last = world.state().runs("wf.tenth")[0]
+    assert last.rows_read == rows_read
+
+
+def test_a_ratio_limit_holds_when_every_row_is_dirty(world: SyncWorld) -> None:
+    _tenth_dirty(world, {"max_ratio": 0.5}, count=10)
+    world.node(
+        "tenth",
+        {
+            "source": {"data_source": "tenth", "table": "t", "where": "v = 'bad'"},
+            "target": {"table": "tenth_t", "mode": "overwrite"},
+            "columns": ["id", {"source": "v", "type": "bigint"}],
+            "dirty": {"max_ratio": 0.5},
+        },
+    )
+    with pytest.raises(DirtyLimitExceeded, match=r"1 dirty rows \(100.00% of 1\)"):
+        world.run("tenth")
