@@ -58,15 +58,34 @@ def init(
 
 @handle_errors
 def validate(workspace: WorkspaceOption = Path(".")) -> None:
-    """Check the workspace: files, settings, SQL, parameters and the dependency graph."""
+    """Check the workspace: files, settings, SQL, parameters, the dependency graph and
+    data sources. Every problem found is reported at once."""
+    from lakeworks.connectors.registry import check_data_sources
+    from lakeworks.errors import UserError, ValidationFailed
     from lakeworks.quality.workspace import load_workspace_rules
     from lakeworks.schedule.graph import build_graph
     from lakeworks.schedule.planning import Planner
+    from lakeworks.spec.loader import workspace_config_lines
 
     ws = load(workspace)
-    graph = build_graph(ws)
-    Planner(ws, graph)  # schedules, resource groups, cross-cycle references
-    rules = load_workspace_rules(ws)
+    problems: list[UserError] = []
+
+    def collect(exc: UserError) -> None:
+        problems.extend(exc.errors if isinstance(exc, ValidationFailed) else [exc])
+
+    graph = rules = None
+    try:
+        graph = build_graph(ws)
+        Planner(ws, graph)  # schedules, resource groups, cross-cycle references
+    except UserError as exc:
+        collect(exc)
+    try:
+        rules = load_workspace_rules(ws)
+    except UserError as exc:
+        collect(exc)
+    problems.extend(check_data_sources(ws.config.data_sources, workspace_config_lines(ws.root)))
+    if problems or graph is None or rules is None:
+        raise ValidationFailed(problems)
     typer.echo(
         f"ok: {len(graph.nodes)} nodes in {len(ws.workflows)} workflows, "
         f"{len(graph.edges)} dependencies, {len(rules.rules)} quality rules"

@@ -10,6 +10,7 @@ types through the ``lakeworks.connectors`` entry-point group (``name = "pkg.modu
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -20,7 +21,8 @@ from pydantic import ValidationError
 
 from lakeworks.connectors.base import ConnectorConfig, Sink, Source
 from lakeworks.connectors.credentials import redact
-from lakeworks.errors import Location, UserError
+from lakeworks.errors import Location, UserError, ValidationFailed
+from lakeworks.spec.yaml_source import KeyPath, LineMap, describe_error
 
 if TYPE_CHECKING:
     from lakeworks.engines.base import Engine
@@ -84,49 +86,122 @@ def _module(type_name: str, where: Location) -> ModuleType:
     return importlib.import_module(module)
 
 
-def parse_config(name: str, raw: dict[str, Any], where: Location | None = None) -> ConnectorConfig:
-    """Validate a data source's config dict (``type`` picks the model)."""
-    where = where or Location(key=f"data_sources.{name}")
+def _where(name: str, lines: LineMap | None, key_path: KeyPath = ()) -> Location:
+    """The location of ``data_sources.<name>.<key_path>`` (its line when ``lines``)."""
+    path = ("data_sources", name, *key_path)
+    if lines is None:
+        return Location(key=".".join(str(k) for k in path))
+    return lines.location(path)
+
+
+def config_problems(
+    name: str, raw: Any, lines: LineMap | None = None
+) -> tuple[ConnectorConfig | None, list[UserError]]:
+    """Validate one data source's settings (``type`` picks the model): the config, or
+    every problem found, each at the line of its key in ``lakeworks.yml`` when ``lines``
+    (the line map of that file) is given. Values are never echoed unredacted."""
     if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
-        raise UserError(
+        problem = UserError(
             f"data source '{name}' needs a 'type'",
-            location=where,
+            location=_where(name, lines, ("type",) if isinstance(raw, dict) else ()),
             hint=f"one of: {', '.join(connector_types())}",
         )
-    module = _module(raw["type"], where)
+        return None, [problem]
+    try:
+        module = _module(raw["type"], _where(name, lines, ("type",)))
+    except UserError as exc:
+        return None, [exc]
     model = cast(type[ConnectorConfig], module.Config)
     try:
-        return model.model_validate(raw)
+        return model.model_validate(raw), []
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            key = ".".join(str(p) for p in error.get("loc", ()))
-            if error.get("type") == "extra_forbidden":
-                problems.append(f"unknown key '{key}'")
-            else:
-                problems.append(f"'{key}': {error.get('msg')}")
-        raise UserError(
-            f"data source '{name}': " + redact("; ".join(problems)),
-            location=where,
-            hint=f"see the '{raw['type']}' connector's settings",
-        ) from None
+            loc = tuple(p for p in error.get("loc", ()) if isinstance(p, str | int))
+            message, hint = describe_error(dict(error))
+            problems.append(
+                UserError(
+                    f"data source '{name}': {redact(message)}",
+                    location=_where(name, lines, loc),
+                    hint=hint or f"see the '{raw['type']}' connector's settings",
+                )
+            )
+        return None, problems
+
+
+def check_data_sources(
+    data_sources: Mapping[str, Any], lines: LineMap | None = None
+) -> list[UserError]:
+    """Every problem of every data source's settings (``lakeworks validate``)."""
+    problems: list[UserError] = []
+    for name, raw in sorted(data_sources.items()):
+        problems.extend(config_problems(name, raw, lines)[1])
+    return problems
+
+
+def parse_config(
+    name: str, raw: dict[str, Any], where: Location | None = None, *, lines: LineMap | None = None
+) -> ConnectorConfig:
+    """Validate a data source's config dict (``type`` picks the model).
+
+    Raises one ``UserError`` naming every problem, located at the first one's line in
+    ``lakeworks.yml`` when ``lines`` is given (else at ``where``).
+    """
+    config, problems = config_problems(name, raw, lines)
+    if config is not None:
+        return config
+    first = problems[0]
+    location = first.location if lines is not None or where is None else where
+    if len(problems) == 1:
+        raise UserError(first.message, location=location, hint=first.hint)
+    prefix = f"data source '{name}': "
+    joined = "; ".join(p.message.removeprefix(prefix) for p in problems)
+    raise UserError(prefix + joined, location=location, hint=first.hint) from None
+
+
+def _config_lines(context: ConnectorContext) -> LineMap | None:
+    from lakeworks.spec.loader import workspace_config_lines
+
+    return workspace_config_lines(context.root) if context.root is not None else None
+
+
+def _locate(exc: UserError, name: str, context: ConnectorContext) -> None:
+    """Point an error raised while opening a data source at its entry in lakeworks.yml."""
+    if isinstance(exc, ValidationFailed) or exc.location.file is not None:
+        return
+    lines = _config_lines(context)
+    if lines is not None:
+        where = _where(name, lines)
+        exc.location = Location(where.file, where.line, None, exc.location.key or where.key)
+
+
+def _open(name: str, raw: dict[str, Any], context: ConnectorContext | None, kind: str) -> Any:
+    context = context or ConnectorContext()
+    try:
+        config = parse_config(name, raw)
+    except UserError:
+        lines = _config_lines(context)
+        if lines is None:
+            raise
+        parse_config(name, raw, lines=lines)
+        raise
+    module = _module(config.type, Location(key=f"data_sources.{name}"))
+    factory = getattr(module, f"open_{kind}", None)
+    if factory is None:
+        verb = "read from" if kind == "source" else "written to"
+        raise UserError(f"data source '{name}' ({config.type}) cannot be {verb}")
+    try:
+        return factory(name, config, context)
+    except UserError as exc:
+        _locate(exc, name, context)
+        raise
 
 
 def open_source(name: str, raw: dict[str, Any], context: ConnectorContext | None = None) -> Source:
     """A source for the data source ``name`` declared as ``raw``."""
-    config = parse_config(name, raw)
-    module = _module(config.type, Location(key=f"data_sources.{name}"))
-    factory = getattr(module, "open_source", None)
-    if factory is None:
-        raise UserError(f"data source '{name}' ({config.type}) cannot be read from")
-    return cast(Source, factory(name, config, context or ConnectorContext()))
+    return cast(Source, _open(name, raw, context, "source"))
 
 
 def open_sink(name: str, raw: dict[str, Any], context: ConnectorContext | None = None) -> Sink:
     """A sink for the data source ``name`` declared as ``raw``."""
-    config = parse_config(name, raw)
-    module = _module(config.type, Location(key=f"data_sources.{name}"))
-    factory = getattr(module, "open_sink", None)
-    if factory is None:
-        raise UserError(f"data source '{name}' ({config.type}) cannot be written to")
-    return cast(Sink, factory(name, config, context or ConnectorContext()))
+    return cast(Sink, _open(name, raw, context, "sink"))

@@ -1,4 +1,5 @@
-"""Which warehouse tables a sync node reads and writes (dependency edges, lineage).
+"""Which warehouse tables a sync node reads and writes (dependency edges, lineage), and
+that the data sources it names are declared.
 
 Pure: the node file is parsed with parameters rendered for a sample date; nothing is
 opened. ``schedule.node_io`` imports this module lazily for ``sync`` nodes.
@@ -6,10 +7,12 @@ opened. ``schedule.node_io`` imports this module lazily for ``sync`` nodes.
 
 from __future__ import annotations
 
+from lakeworks.errors import UserError, ValidationFailed
 from lakeworks.integration.plan import parse_node
-from lakeworks.integration.spec import WAREHOUSE
+from lakeworks.integration.spec import WAREHOUSE, SyncSpec
 from lakeworks.schedule.node_io import SAMPLE_CYCLE_TIME, NodeIO, register_node_io
 from lakeworks.spec.models import Node, NodeKind, Workspace
+from lakeworks.spec.yaml_source import LineMap
 from lakeworks.sql.params import ParamContext
 
 
@@ -17,6 +20,7 @@ def sync_node_io(workspace: Workspace, node: Node) -> NodeIO:
     """Warehouse tables a sync node reads and writes."""
     ctx = ParamContext(cycle_time=SAMPLE_CYCLE_TIME, parameters=workspace.parameters_for(node))
     spec, line_map, _ = parse_node(workspace, node, ctx)
+    _check_data_sources(workspace, spec, line_map)
     reads: frozenset[str] = frozenset()
     if spec.source.data_source == WAREHOUSE and spec.source.table:
         reads = frozenset({spec.source.table.lower()})
@@ -33,6 +37,25 @@ def sync_node_io(workspace: Workspace, node: Node) -> NodeIO:
         writes=writes | _declared(node, "outputs"),
         write_lines=lines,
     )
+
+
+def _check_data_sources(workspace: Workspace, spec: SyncSpec, line_map: LineMap) -> None:
+    """Both data sources must be declared in lakeworks.yml (or be the warehouse)."""
+    declared = workspace.config.data_sources
+    problems = [
+        UserError(
+            f"unknown data source '{name}'",
+            location=line_map.location((side, "data_source")),
+            hint="declare it under data_sources: in lakeworks.yml "
+            f"(known: {', '.join([WAREHOUSE, *sorted(declared)])})",
+        )
+        for side, name in (("source", spec.source.data_source), ("target", spec.target.data_source))
+        if name != WAREHOUSE and name not in declared
+    ]
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise ValidationFailed(problems)
 
 
 def _declared(node: Node, which: str) -> frozenset[str]:

@@ -28,7 +28,7 @@ from lakeworks.spec.models import (
     Workspace,
     WorkspaceConfig,
 )
-from lakeworks.spec.yaml_source import load_model
+from lakeworks.spec.yaml_source import LineMap, load_model, parse_yaml
 
 WORKSPACE_FILE = "lakeworks.yml"
 WORKFLOW_FILE = "workflow.yml"
@@ -53,6 +53,16 @@ def find_workspace_root(start: Path) -> Path:
         f"not a Lakeworks workspace: no {WORKSPACE_FILE} in {start} or its parents",
         hint="pass -w DIR, or create one with 'lakeworks init DIR --example sales'",
     )
+
+
+def workspace_config_lines(root: Path) -> LineMap | None:
+    """Where each key of ``<root>/lakeworks.yml`` is (None when it cannot be read), so
+    that problems found later (data source settings) can name their line."""
+    path = root / WORKSPACE_FILE
+    try:
+        return parse_yaml(path.read_text(encoding="utf-8"), path)[1]
+    except (OSError, UnicodeDecodeError, UserError):
+        return None
 
 
 def merge_defaults(*layers: Defaults) -> Defaults:

@@ -77,7 +77,7 @@ def parse_yaml(
     return data, line_map
 
 
-def _describe(error: dict[str, Any]) -> tuple[str, str | None]:
+def describe_error(error: dict[str, Any]) -> tuple[str, str | None]:
     kind = error.get("type", "")
     loc = error.get("loc", ())
     key = str(loc[-1]) if loc else ""
@@ -107,7 +107,7 @@ def validate_model(model: type[M], data: Any, line_map: LineMap) -> M:
         problems: list[UserError] = []
         for error in exc.errors():
             loc = tuple(p for p in error.get("loc", ()) if isinstance(p, str | int))
-            message, hint = _describe(dict(error))
+            message, hint = describe_error(dict(error))
             problems.append(UserError(message, location=line_map.location(loc), hint=hint))
         if len(problems) == 1:
             raise problems[0] from None
