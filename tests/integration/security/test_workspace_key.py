@@ -23,6 +23,7 @@ from lakeworks.store.database import Database
 @pytest.fixture
 def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
     monkeypatch.delenv(ENV_SECRET_KEY, raising=False)
+    set_decryptor(None)  # another test of this process may have installed one
     database = Database.open(f"sqlite:///{tmp_path / 'meta.db'}")
     yield database
     set_decryptor(None)
