@@ -65,13 +65,23 @@ def run(
     engine = open_engine(ws, env)
     tty = is_tty()
     cancel = threading.Event()
+    bar_shown = False  # the bar is on the terminal's current line
+
+    def end_bar() -> None:
+        nonlocal bar_shown
+        if bar_shown:
+            typer.echo("", err=True)
+            bar_shown = False
 
     def show(snapshot: ProgressSnapshot) -> None:
+        nonlocal bar_shown
         if tty:
             typer.echo(_bar(snapshot), nl=False, err=True)
+            bar_shown = True
 
     def log(line: str) -> None:
         if not tty or not line.startswith("progress:"):
+            end_bar()
             typer.echo(line, err=True)
 
     try:
@@ -82,8 +92,7 @@ def run(
         cancel.set()
         raise
     finally:
-        if tty:
-            typer.echo("", err=True)
+        end_bar()
         engine.close()
     typer.echo(
         f"{found.key}: {result.rows_written:,} rows written, {result.rows_dirty:,} dirty, "
