@@ -94,6 +94,30 @@ def _where(name: str, lines: LineMap | None, key_path: KeyPath = ()) -> Location
     return lines.location(path)
 
 
+SECRET_KEYS = {
+    "password": "password",
+    "passwd": "password",
+    "pwd": "password",
+    "secret_key": "secret_key",
+    "sasl_password": "sasl_password",
+}
+"""Keys that would hold a secret in plain text -> the ``<name>_env`` / ``<name>_encrypted``
+pair that names it instead."""
+
+
+def _plain_secret(key: str) -> tuple[str, str] | None:
+    """Why a plain secret key is refused, and the two ways to name one (no value shown)."""
+    base = SECRET_KEYS.get(key.lower())
+    if base is None:
+        return None
+    return (
+        f"'{key}' is not allowed: passwords are never written in workspace files; name it "
+        f"with {base}_env (an environment variable) or {base}_encrypted (an encrypted token)",
+        f"{base}_env: VARIABLE_NAME, or {base}_encrypted: <the output of "
+        "'lakeworks secrets encrypt', which reads the password from standard input>",
+    )
+
+
 def config_problems(
     name: str, raw: Any, lines: LineMap | None = None
 ) -> tuple[ConnectorConfig | None, list[UserError]]:
@@ -119,6 +143,8 @@ def config_problems(
         for error in exc.errors():
             loc = tuple(p for p in error.get("loc", ()) if isinstance(p, str | int))
             message, hint = describe_error(dict(error))
+            if error.get("type") == "extra_forbidden" and loc:
+                message, hint = _plain_secret(str(loc[-1])) or (message, hint)
             problems.append(
                 UserError(
                     f"data source '{name}': {redact(message)}",

@@ -83,7 +83,7 @@ class TestPostgresSource(SourceContract):
             open_source("pg", {**CONFIG, "password_env": "LW_TEST_NOT_SET"})
 
     def test_plain_password_key_is_rejected(self) -> None:
-        with pytest.raises(UserError, match="unknown key 'password'") as info:
+        with pytest.raises(UserError, match="passwords are never written in workspace") as info:
             open_source("pg", {**CONFIG, "password": "hunter2"})
         assert "hunter2" not in info.value.render()
 

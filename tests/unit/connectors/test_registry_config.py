@@ -118,3 +118,31 @@ def test_opening_a_data_source_names_its_line_in_lakeworks_yml(
     with pytest.raises(UserError) as bare:
         open_source("legacy", {"type": "sqlite", "path": "x.db", "colour": "red"})
     assert bare.value.location.key == "data_sources.legacy.colour"
+
+
+@pytest.mark.parametrize(
+    ("raw", "key", "base"),
+    [
+        (
+            {"type": "postgres", "database": "shop", "password": "hunter2-value"},
+            "password",
+            "password",
+        ),
+        ({"type": "mysql", "database": "shop", "pwd": "hunter2-value"}, "pwd", "password"),
+        (
+            {"type": "files", "root": "s3://b/p", "s3": {"secret_key": "hunter2-value"}},
+            "secret_key",
+            "secret_key",
+        ),
+    ],
+)
+def test_a_plain_password_says_why_and_how_without_the_value(
+    raw: dict[str, object], key: str, base: str
+) -> None:
+    with pytest.raises(UserError) as info:
+        parse_config("shop", raw)
+    text = info.value.render()
+    assert f"'{key}' is not allowed: passwords are never written in workspace files" in text
+    assert f"{base}_env" in text and f"{base}_encrypted" in text
+    assert "lakeworks secrets encrypt" in text
+    assert "hunter2" not in text
