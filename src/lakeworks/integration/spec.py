@@ -142,6 +142,8 @@ class SyncSpec(Strict):
 
 def parse_sync(text: str, path: Path | str | None = None) -> tuple[SyncSpec, LineMap]:
     """Parse and validate a sync file's (rendered) text; errors carry file and line."""
+    from lakeworks.integration.convert import parse_type  # it imports this module
+
     data, line_map = parse_yaml(text, path)
     spec = validate_model(SyncSpec, data, line_map)
     specs = spec.column_specs() or []
@@ -153,6 +155,14 @@ def parse_sync(text: str, path: Path | str | None = None) -> tuple[SyncSpec, Lin
                 location=line_map.location(("columns", index)),
             )
         seen.add(column.target)
+        if column.type is not None:
+            try:
+                parse_type(column.type)
+            except ValueError as exc:
+                raise UserError(
+                    f"column '{column.source}': {exc}",
+                    location=line_map.location(("columns", index, "type")),
+                ) from None
     return spec, line_map
 
 

@@ -93,3 +93,21 @@ def test_on_a_terminal_the_bar_ends_its_line_before_sync_done(tmp_path: Path) ->
     (done,) = [line for line in lines if "sync done:" in line]
     assert done.startswith("sync done: 250 rows written"), screen
     assert not any("progress:" in line for line in lines)
+
+
+def test_validate_and_run_name_the_line_of_an_unknown_column_type(tmp_path: Path) -> None:
+    _workspace(tmp_path)
+    (tmp_path / "workflows" / "ingest" / "ods_t.sync.yml").write_text(
+        "source: {data_source: src, table: t}\n"
+        "target: {table: ods_t}\n"
+        "columns:\n"
+        "  - id\n"
+        "  - {source: v, type: nonsense}\n"
+    )
+    where = "ods_t.sync.yml:5 (key 'columns.1.type'): column 'v': unknown type 'nonsense'"
+    checked = _lakeworks("validate", cwd=tmp_path)
+    assert checked.returncode == 2
+    assert where in checked.stderr and "timestamptz" in checked.stderr
+    ran = _lakeworks("sync", "run", "ods_t", cwd=tmp_path)
+    assert ran.returncode == 2
+    assert where in ran.stderr

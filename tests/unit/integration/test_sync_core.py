@@ -35,6 +35,29 @@ def test_spec_needs_exactly_one_thing_to_read() -> None:
         parse_sync("source: {data_source: pg, table: t, query: select 1}\ntarget: {table: x}\n")
 
 
+def test_unknown_column_type_is_a_spec_error_at_its_line() -> None:
+    text = (
+        "source: {data_source: pg, table: t}\n"
+        "target: {table: x}\n"
+        "columns:\n"
+        "  - id\n"
+        "  - {source: amt, type: nonsense}\n"
+    )
+    with pytest.raises(UserError) as info:
+        parse_sync(text, "n.sync.yml")
+    assert info.value.location.line == 5
+    assert info.value.location.key == "columns.1.type"
+    assert "unknown type 'nonsense'" in info.value.message
+    assert "bigint" in info.value.message and "decimal(p,s)" in info.value.message
+    with pytest.raises(UserError, match=r"decimal\(40,2\) is out of range"):
+        parse_sync(text.replace("nonsense", "'decimal(40,2)'"), "n.sync.yml")
+    spec, _ = parse_sync(text.replace("nonsense", "'decimal(12, 2)'"), "n.sync.yml")
+    assert spec.column_specs() == [
+        ColumnSpec(source="id"),
+        ColumnSpec(source="amt", type="decimal(12, 2)"),
+    ]
+
+
 def test_select_sql_combines_filter_cursor_and_split() -> None:
     request = ReadRequest(
         table="s.orders",
