@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from lakeworks.connectors.base import (
     ConnectorConfig,
@@ -22,7 +22,7 @@ from lakeworks.connectors.base import (
     SourceBatch,
     SourceCapabilities,
 )
-from lakeworks.connectors.credentials import redact
+from lakeworks.connectors.credentials import redact, resolve_password
 from lakeworks.errors import TransientError, UserError
 
 if TYPE_CHECKING:
@@ -33,14 +33,89 @@ IDLE_POLLS = 30
 """Empty polls in a row after which a range that should have data counts as stalled."""
 
 
+SASL_PROTOCOLS = ("SASL_PLAINTEXT", "SASL_SSL")
+SECRET_OPTIONS = {
+    "sasl.password": "use sasl_password_env or sasl_password_encrypted",
+    "sasl.oauthbearer.client.secret": "",
+    "ssl.key.password": "",
+    "ssl.keystore.password": "",
+}
+"""librdkafka settings that hold a secret, refused in ``options``."""
+TYPED_OPTIONS = {
+    "security.protocol": "security_protocol",
+    "sasl.mechanism": "sasl_mechanism",
+    "sasl.mechanisms": "sasl_mechanism",
+    "sasl.username": "sasl_username",
+}
+"""librdkafka settings that have their own key; ``options`` may not repeat them."""
+
+
 class Config(ConnectorConfig):
-    """``type: kafka`` — brokers plus extra librdkafka settings (no secrets inline)."""
+    """``type: kafka`` — brokers, SASL (the password named, never inline) and extra
+    librdkafka settings in ``options``."""
 
     type: Literal["kafka"] = "kafka"
     bootstrap_servers: str
     group_id: str = "lakeworks-sync"
     timeout_seconds: float = Field(default=10.0, gt=0)
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] | None = None
+    sasl_mechanism: (
+        Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI", "OAUTHBEARER"] | None
+    ) = None
+    sasl_username: str | None = None
+    sasl_password_env: str | None = None
+    sasl_password_encrypted: str | None = None
     options: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("options")
+    @classmethod
+    def _no_secrets_or_repeats(cls, options: dict[str, str]) -> dict[str, str]:
+        for key in options:
+            lowered = key.lower()
+            if lowered in SECRET_OPTIONS:
+                how = SECRET_OPTIONS[lowered]
+                raise ValueError(
+                    f"'{key}' is not allowed: passwords are never written in workspace files"
+                    + (f"; {how}" if how else "")
+                )
+            if lowered in TYPED_OPTIONS:
+                raise ValueError(f"'{key}' has its own key: write {TYPED_OPTIONS[lowered]}")
+        return options
+
+    @model_validator(mode="after")
+    def _sasl_complete(self) -> Config:
+        password = self.sasl_password_env or self.sasl_password_encrypted
+        if not (self.sasl_username or password or self.sasl_mechanism):
+            return self
+        if self.security_protocol not in SASL_PROTOCOLS:
+            raise ValueError("SASL settings need security_protocol SASL_SSL or SASL_PLAINTEXT")
+        if self.sasl_mechanism is None:
+            raise ValueError("SASL settings need sasl_mechanism (e.g. PLAIN or SCRAM-SHA-512)")
+        if password and not self.sasl_username:
+            raise ValueError("a SASL password needs sasl_username")
+        return self
+
+
+def client_settings(config: Config, password: SecretStr | None) -> dict[str, Any]:
+    """The librdkafka consumer settings of a data source (``password``: its resolved SASL
+    password). They hold the password: pass them to the client, never to a log."""
+    settings: dict[str, Any] = {
+        "bootstrap.servers": config.bootstrap_servers,
+        "group.id": config.group_id,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "enable.partition.eof": False,
+        **config.options,
+    }
+    if config.security_protocol is not None:
+        settings["security.protocol"] = config.security_protocol
+    if config.sasl_mechanism is not None:
+        settings["sasl.mechanisms"] = config.sasl_mechanism
+    if config.sasl_username is not None:
+        settings["sasl.username"] = config.sasl_username
+    if password is not None:
+        settings["sasl.password"] = password.get_secret_value()
+    return settings
 
 
 class KafkaSource:
@@ -51,19 +126,14 @@ class KafkaSource:
     def __init__(self, name: str, config: Config) -> None:
         self.name = name
         self.config = config
+        self._password = resolve_password(
+            name, config.sasl_password_env, config.sasl_password_encrypted
+        )
 
     def _consumer(self) -> Any:
         from confluent_kafka import Consumer
 
-        settings = {
-            "bootstrap.servers": self.config.bootstrap_servers,
-            "group.id": self.config.group_id,
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "enable.partition.eof": False,
-            **self.config.options,
-        }
-        return Consumer(settings)
+        return Consumer(client_settings(self.config, self._password))
 
     def _ranges(
         self, consumer: Any, topic: str, request: ReadRequest

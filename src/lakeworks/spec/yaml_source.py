@@ -78,6 +78,7 @@ def parse_yaml(
 
 
 def describe_error(error: dict[str, Any]) -> tuple[str, str | None]:
+    """A pydantic error as a message naming its key (plus a hint when there is one)."""
     kind = error.get("type", "")
     loc = error.get("loc", ())
     key = str(loc[-1]) if loc else ""
@@ -85,7 +86,10 @@ def describe_error(error: dict[str, Any]) -> tuple[str, str | None]:
         return f"unknown key '{key}'", "remove it or check its spelling"
     if kind == "missing":
         return f"missing required key '{key}'", None
-    message = f"'{key}': {error.get('msg', 'invalid value')}"
+    detail = str(error.get("msg", "invalid value"))
+    if kind == "value_error":
+        detail = detail.removeprefix("Value error, ")
+    message = f"'{key}': {detail}" if key else detail
     given = error.get("input")
     if isinstance(given, str | int | float | bool):
         message += f" (got {given!r})"
