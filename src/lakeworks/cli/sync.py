@@ -1,11 +1,13 @@
-"""``lakeworks sync``: run a sync node now (with a live progress bar) and list past runs."""
+"""``lakeworks sync``: run a sync node now (with a live progress bar), list past runs,
+show a run's quarantined rows, and show, reset or set a node's cursor."""
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -13,8 +15,11 @@ from lakeworks.cli.common import EnvOption, WorkspaceOption, handle_errors, load
 
 if TYPE_CHECKING:
     from lakeworks.integration.progress import ProgressSnapshot
+    from lakeworks.spec.models import Node, Workspace
 
-app = typer.Typer(help="Data integration: run sync nodes and look at their runs.")
+app = typer.Typer(
+    help="Data integration: run sync nodes, look at their runs, quarantined rows and cursors."
+)
 
 
 def _bar(snapshot: ProgressSnapshot) -> str:
@@ -124,3 +129,125 @@ def runs(
             f"written {r.rows_written:>12,} dirty {r.rows_dirty:>8,} "
             f"{(r.seconds or 0):>8.1f}s {r.error.splitlines()[0] if r.error else ''}"
         )
+
+
+def _sync_node(ws: Workspace, node: str) -> Node:
+    from lakeworks.errors import UserError
+    from lakeworks.spec.models import NodeKind
+
+    found = ws.find_node(node)
+    if found is None or found.kind is not NodeKind.SYNC:
+        raise UserError(f"no sync node named '{node}'", hint="name a *.sync.yml node")
+    return found
+
+
+@app.command("dirty")
+@handle_errors
+def dirty(
+    run_id: Annotated[int, typer.Argument(help="The sync run (an id from 'sync runs').")],
+    workspace: WorkspaceOption = Path("."),
+    env: EnvOption = "dev",
+    limit: Annotated[int, typer.Option(min=1, help="How many rows to show.")] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show the rows a sync run quarantined: where each was, why, and the row."""
+    from lakeworks.errors import NotFound
+    from lakeworks.integration.state import SyncState
+
+    ws = load(workspace)
+    state = SyncState(open_database(ws), ws.name, env)
+    found = state.run(run_id)
+    if found is None:
+        raise NotFound(
+            f"sync run {run_id} does not exist in {ws.name} ({env})",
+            hint="'lakeworks sync runs' lists them",
+        )
+    rows = state.dirty_rows(run_id, limit)
+    if as_json:
+        items = [{"position": d.position, "reason": d.reason, "row": d.row_json} for d in rows]
+        document = {
+            "run": found.id,
+            "node": found.node_key,
+            "state": found.state,
+            "rows_dirty": found.rows_dirty,
+            "items": items,
+        }
+        typer.echo(json.dumps(document, indent=2))
+        return
+    typer.echo(f"run {found.id} {found.node_key} ({found.state}): {found.rows_dirty:,} dirty rows")
+    for d in rows:
+        typer.echo(f"{d.position}: {d.reason}")
+        typer.echo(f"  {d.row_json}")
+    if len(rows) < found.rows_dirty:
+        typer.echo(f"showing the first {len(rows):,} of {found.rows_dirty:,}")
+
+
+def _cursor_text(value: Any) -> str:
+    return "none" if value is None else json.dumps(value, sort_keys=True, default=str)
+
+
+def _cursor_value(text: str) -> Any:
+    """``--set``'s value: JSON when it parses (42, "0042", {"0": 17}), else the text."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+@app.command("cursor")
+@handle_errors
+def cursor(
+    node: Annotated[str, typer.Argument(help="The sync node (name or workflow.node).")],
+    reset: Annotated[
+        bool, typer.Option("--reset", help="Forget the cursor: the next run reads everything.")
+    ] = False,
+    set_to: Annotated[
+        str | None,
+        typer.Option(
+            "--set",
+            metavar="VALUE",
+            help="Set the cursor: the next run reads rows past VALUE (JSON when it parses, "
+            "else text).",
+        ),
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    workspace: WorkspaceOption = Path("."),
+    env: EnvOption = "dev",
+) -> None:
+    """Show a sync node's committed cursor (its incremental mark), or reset or set it."""
+    from lakeworks.errors import UserError
+    from lakeworks.integration.state import SyncState
+
+    if reset and set_to is not None:
+        raise UserError("give --reset or --set, not both")
+    ws = load(workspace)
+    key = _sync_node(ws, node).key
+    state = SyncState(open_database(ws), ws.name, env)
+    record = state.cursor_record(key)
+    before = _cursor_text(record.value if record else None)
+    name = f"{key} ({env})"
+    if not reset and set_to is None:
+        if record is None:
+            typer.echo(f"{name}: no cursor; the next run reads everything")
+            return
+        source = f"run {record.sync_run_id}" if record.sync_run_id is not None else "set by hand"
+        typer.echo(f"{name}: cursor {before} ({source}, {record.updated_at:%Y-%m-%d %H:%M:%S} UTC)")
+        return
+    if reset:
+        if record is None:
+            typer.echo(f"{name}: no cursor to reset")
+            return
+        if not yes:
+            typer.confirm(f"Reset the cursor of {name} ({before})?", abort=True)
+        state.reset_cursor(key)
+        typer.echo(f"{name}: cursor {before} -> none; the next run reads everything")
+        return
+    assert set_to is not None
+    value = _cursor_value(set_to)
+    if value is None:
+        raise UserError("a cursor cannot be set to null", hint="use --reset to forget it")
+    after = _cursor_text(value)
+    if not yes:
+        typer.confirm(f"Set the cursor of {name} from {before} to {after}?", abort=True)
+    state.set_cursor(key, value)
+    typer.echo(f"{name}: cursor {before} -> {after}; the next run reads rows past it")

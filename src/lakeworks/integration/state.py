@@ -56,6 +56,15 @@ class SyncRun:
 
 
 @dataclass(frozen=True)
+class CursorRecord:
+    node_key: str
+    value: Any
+    sync_run_id: int | None
+    """The run that stored it (None: set by hand)."""
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
 class DirtyRecord:
     sync_run_id: int
     position: str
@@ -71,17 +80,55 @@ class SyncState:
         self.workspace = workspace
         self.env = env
 
+    def _cursor_of(self, node_key: str) -> Any:
+        c = t.sync_cursors.c
+        return (c.workspace == self.workspace) & (c.env == self.env) & (c.node_key == node_key)
+
     def cursor(self, node_key: str) -> Any:
         """The committed cursor of ``node_key`` (None before its first successful run)."""
+        record = self.cursor_record(node_key)
+        return record.value if record is not None else None
+
+    def cursor_record(self, node_key: str) -> CursorRecord | None:
+        """The committed cursor of ``node_key`` with who stored it and when."""
+        c = t.sync_cursors.c
         with self.db.read() as conn:
             row = conn.execute(
-                sa.select(t.sync_cursors.c.value_json).where(
-                    t.sync_cursors.c.workspace == self.workspace,
-                    t.sync_cursors.c.env == self.env,
-                    t.sync_cursors.c.node_key == node_key,
+                sa.select(c.value_json, c.sync_run_id, c.updated_at).where(
+                    self._cursor_of(node_key)
                 )
             ).first()
-        return load_cursor(row[0]) if row else None
+        if row is None:
+            return None
+        return CursorRecord(node_key, load_cursor(row[0]), row[1], row[2])
+
+    def set_cursor(self, node_key: str, value: Any) -> None:
+        """Set the cursor of ``node_key`` by hand: the next run reads rows past ``value``."""
+        text = dump_cursor(value)
+        if text is None:
+            raise ValueError("a cursor cannot be set to None (reset it instead)")
+        with self.db.write() as conn:
+            self._put_cursor(conn, node_key, text, None, utcnow())
+
+    def reset_cursor(self, node_key: str) -> bool:
+        """Forget the cursor of ``node_key`` (the next run reads everything); False if none."""
+        with self.db.write() as conn:
+            deleted = conn.execute(t.sync_cursors.delete().where(self._cursor_of(node_key)))
+        return bool(deleted.rowcount)
+
+    def _put_cursor(
+        self, conn: sa.Connection, node_key: str, text: str, run_id: int | None, now: datetime
+    ) -> None:
+        values = {"value_json": text, "sync_run_id": run_id, "updated_at": now}
+        updated = conn.execute(
+            t.sync_cursors.update().where(self._cursor_of(node_key)).values(**values)
+        )
+        if updated.rowcount == 0:
+            conn.execute(
+                t.sync_cursors.insert().values(
+                    workspace=self.workspace, env=self.env, node_key=node_key, **values
+                )
+            )
 
     def start_run(
         self,
@@ -163,26 +210,7 @@ class SyncState:
                 )
             )
             if advance_cursor and text is not None:
-                key = {
-                    "workspace": self.workspace,
-                    "env": self.env,
-                    "node_key": node_key,
-                }
-                updated = conn.execute(
-                    t.sync_cursors.update()
-                    .where(
-                        t.sync_cursors.c.workspace == self.workspace,
-                        t.sync_cursors.c.env == self.env,
-                        t.sync_cursors.c.node_key == node_key,
-                    )
-                    .values(value_json=text, sync_run_id=run_id, updated_at=now)
-                )
-                if updated.rowcount == 0:
-                    conn.execute(
-                        t.sync_cursors.insert().values(
-                            **key, value_json=text, sync_run_id=run_id, updated_at=now
-                        )
-                    )
+                self._put_cursor(conn, node_key, text, run_id, now)
 
     def runs(self, node_key: str | None = None, limit: int = 50) -> list[SyncRun]:
         """The latest sync runs (newest first), optionally of one node."""
@@ -197,17 +225,30 @@ class SyncState:
         with self.db.read() as conn:
             return [SyncRun(**dict(r._mapping)) for r in conn.execute(query)]
 
-    def dirty_rows(self, run_id: int) -> list[DirtyRecord]:
-        """The quarantined rows of one sync run."""
+    def run(self, run_id: int) -> SyncRun | None:
+        """One sync run of this workspace and environment (None: no such run here)."""
+        query = sa.select(t.sync_runs).where(
+            t.sync_runs.c.id == run_id,
+            t.sync_runs.c.workspace == self.workspace,
+            t.sync_runs.c.env == self.env,
+        )
         with self.db.read() as conn:
-            rows = conn.execute(
-                sa.select(
-                    t.sync_dirty_rows.c.sync_run_id,
-                    t.sync_dirty_rows.c.position,
-                    t.sync_dirty_rows.c.reason,
-                    t.sync_dirty_rows.c.row_json,
-                )
-                .where(t.sync_dirty_rows.c.sync_run_id == run_id)
-                .order_by(t.sync_dirty_rows.c.id)
+            row = conn.execute(query).first()
+        return SyncRun(**dict(row._mapping)) if row is not None else None
+
+    def dirty_rows(self, run_id: int, limit: int | None = None) -> list[DirtyRecord]:
+        """The quarantined rows of one sync run, in the order they were found."""
+        query = (
+            sa.select(
+                t.sync_dirty_rows.c.sync_run_id,
+                t.sync_dirty_rows.c.position,
+                t.sync_dirty_rows.c.reason,
+                t.sync_dirty_rows.c.row_json,
             )
-            return [DirtyRecord(*r) for r in rows]
+            .where(t.sync_dirty_rows.c.sync_run_id == run_id)
+            .order_by(t.sync_dirty_rows.c.id)
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        with self.db.read() as conn:
+            return [DirtyRecord(*r) for r in conn.execute(query)]
