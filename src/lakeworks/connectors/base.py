@@ -137,10 +137,13 @@ class SourceBatch:
     nbytes: int | None = None
     unit: str = "row"
     """What ``first_row`` counts: ``row``, ``line`` (files) or ``offset`` (Kafka)."""
+    numbers: list[int] | None = None
+    """Each row's own number when they are not consecutive (log lines that matched)."""
 
     def position(self, index: int) -> str:
         """The source position of row ``index`` of this batch (``orders.csv line 7``)."""
-        return f"{self.origin} {self.unit} {self.first_row + index}"
+        number = self.numbers[index] if self.numbers is not None else self.first_row + index
+        return f"{self.origin} {self.unit} {number}"
 
     @property
     def byte_size(self) -> int:

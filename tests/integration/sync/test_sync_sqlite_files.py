@@ -201,8 +201,9 @@ def test_files_csv_jsonl_log_and_parquet_target(world: SyncWorld) -> None:
     (data / "a.csv").write_text("id,name\n1,x\n2,y\n")
     (data / "b.csv").write_text("id,name\n3,z\n")
     (data / "events.jsonl").write_text('{"id": 1, "kind": "click"}\n{"id": 2, "kind": "view"}\n')
-    (data / "app.log").write_text(
-        "2024-01-01 10:00:00 INFO started\ngarbage line\n2024-01-01 10:00:05 WARN slow\n"
+    (data / "app.log").write_bytes(
+        b"2024-01-01 10:00:00 INFO started\ngarbage line\r\n2024-01-01 10:00:05 WARN slow\n"
+        b"yesterday noon ERROR boom\n"
     )
     world.add_source("landing", {"type": "files", "root": "landing"})
     world.add_source("lake", {"type": "files", "root": "lake", "format": "parquet"})
@@ -253,9 +254,10 @@ def test_files_csv_jsonl_log_and_parquet_target(world: SyncWorld) -> None:
     assert len(files) == 1
     assert pq.read_table(files[0]).column("kind").to_pylist() == ["click", "view"]
     result = world.run("log")
-    assert result.rows_written == 2 and result.rows_dirty == 1
+    assert result.rows_written == 2 and result.rows_dirty == 2
     dirty = world.state().dirty_rows(result.run_id or 0)
-    assert dirty[0].position.endswith("app.log line 2")
+    # a line that does not match and a matched line that does not convert: both by line
+    assert sorted(d.position.split("app.log ")[-1] for d in dirty) == ["line 2", "line 4"]
     assert world.query("SELECT level FROM log_t ORDER BY ts") == [("INFO",), ("WARN",)]
 
 
