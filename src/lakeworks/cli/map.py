@@ -89,6 +89,10 @@ def build_command(
     """Harvest the warehouse, analyse every node's lineage and index it for search."""
     data_map, db = _open(workspace, env, build_if_empty=False)
     try:
+        if sources:
+            from lakeworks.security.secrets import install_workspace_key
+
+            install_workspace_key(data_map.workspace.state_dir, db)
         summary = _build(data_map, env, sources=sources)
     finally:
         db.close()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import ValidationError
 
@@ -84,6 +84,16 @@ def _module(type_name: str, where: Location) -> ModuleType:
             hint=f"known types: {', '.join(connector_types())}",
         )
     return importlib.import_module(module)
+
+
+def supports(type_name: str, kind: Literal["source", "sink"]) -> bool | None:
+    """Whether data sources of ``type_name`` can be read (``source``) or written
+    (``sink``); None for an unknown type."""
+    _load_plugins()
+    module = _modules.get(type_name)
+    if module is None:
+        return None
+    return hasattr(importlib.import_module(module), f"open_{kind}")
 
 
 def _where(name: str, lines: LineMap | None, key_path: KeyPath = ()) -> Location:

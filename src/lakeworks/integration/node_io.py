@@ -7,6 +7,9 @@ opened. ``schedule.node_io`` imports this module lazily for ``sync`` nodes.
 
 from __future__ import annotations
 
+from typing import Literal
+
+from lakeworks.connectors.registry import supports
 from lakeworks.errors import UserError, ValidationFailed
 from lakeworks.integration.plan import parse_node
 from lakeworks.integration.spec import WAREHOUSE, SyncSpec
@@ -52,6 +55,23 @@ def _check_data_sources(workspace: Workspace, spec: SyncSpec, line_map: LineMap)
         for side, name in (("source", spec.source.data_source), ("target", spec.target.data_source))
         if name != WAREHOUSE and name not in declared
     ]
+    sides: tuple[tuple[str, Literal["source", "sink"], str], ...] = (
+        ("source", "source", "read from"),
+        ("target", "sink", "written to"),
+    )
+    for side, kind, verb in sides:
+        name = getattr(spec, side).data_source
+        raw = declared.get(name) if name != WAREHOUSE else None
+        type_name = raw.get("type") if isinstance(raw, dict) else None
+        if isinstance(type_name, str) and supports(type_name, kind) is False:
+            problems.append(
+                UserError(
+                    f"data source '{name}' ({type_name}) cannot be {verb}",
+                    location=line_map.location((side, "data_source")),
+                    hint="use a data source of a type that can"
+                    + (" (postgres, mysql, files or the warehouse)" if kind == "sink" else ""),
+                )
+            )
     if len(problems) == 1:
         raise problems[0]
     if problems:

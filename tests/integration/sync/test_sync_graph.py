@@ -14,6 +14,7 @@ from lakeworks.spec.loader import load_workspace
 def test_sql_node_reading_a_synced_table_depends_on_the_sync(tmp_path: Path) -> None:
     (tmp_path / "lakeworks.yml").write_text(
         "name: g\ndata_sources:\n  src: {type: sqlite, path: src.db}\n"
+        "  out: {type: files, root: out, format: parquet}\n"
     )
     flow = tmp_path / "workflows" / "wf"
     flow.mkdir(parents=True)
@@ -23,7 +24,7 @@ def test_sql_node_reading_a_synced_table_depends_on_the_sync(tmp_path: Path) -> 
         "  partition: {ds: '${bizdate}'}\n"
     )
     (flow / "copy_back.sync.yml").write_text(
-        "source: {data_source: warehouse, table: dws_t}\ntarget: {data_source: src, table: r}\n"
+        "source: {data_source: warehouse, table: dws_t}\ntarget: {data_source: out, table: r}\n"
     )
     (flow / "dws_t.sql").write_text("INSERT OVERWRITE TABLE dws_t SELECT count(*) FROM ods_t;\n")
     graph = build_graph(load_workspace(tmp_path))
@@ -59,3 +60,23 @@ def test_undeclared_data_sources_are_graph_problems_at_their_lines(tmp_path: Pat
     assert any("unknown node 'missing'" in message for _, _, message in found)
     hints = {e.hint for e in info.value.errors if "data source" in e.message}
     assert hints == {"declare it under data_sources: in lakeworks.yml (known: warehouse, src)"}
+
+
+def test_a_read_only_data_source_as_target_is_a_graph_problem(tmp_path: Path) -> None:
+    (tmp_path / "lakeworks.yml").write_text(
+        "name: g\ndata_sources:\n  src: {type: sqlite, path: src.db}\n"
+        "  events: {type: kafka, bootstrap_servers: 'localhost:1'}\n"
+    )
+    flow = tmp_path / "workflows" / "wf"
+    flow.mkdir(parents=True)
+    (flow / "back.sync.yml").write_text(
+        "source: {data_source: warehouse, table: t}\ntarget:\n  data_source: src\n  table: r\n"
+    )
+    (flow / "fine.sync.yml").write_text(
+        "source: {data_source: events, topic: clicks}\ntarget: {table: clicks}\n"
+    )
+    with pytest.raises(ValidationFailed) as info:
+        build_graph(load_workspace(tmp_path))
+    (problem,) = info.value.errors
+    assert problem.message == "data source 'src' (sqlite) cannot be written to"
+    assert problem.location is not None and problem.location.line == 3
