@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from lakeworks.connectors import pg_transport
 from lakeworks.connectors.base import (
@@ -38,6 +38,10 @@ if TYPE_CHECKING:
     from lakeworks.connectors.registry import ConnectorContext
 
 
+_SECRET_OPTIONS = {"password", "passfile", "sslpassword"}
+"""libpq parameters that hold (or point at) a password, refused in ``options``."""
+
+
 class Config(ConnectorConfig):
     """``type: postgres`` — host, port, database, user and an indirect password."""
 
@@ -56,6 +60,18 @@ class Config(ConnectorConfig):
     connections), ``psql`` through the PostgreSQL client (any connection), ``psycopg``
     through libpq row by row. ``auto`` takes direct, else psql, else psycopg."""
     options: dict[str, str] = Field(default_factory=dict)
+    """Further libpq connection parameters (``sslmode``, ``target_session_attrs``…)."""
+
+    @field_validator("options")
+    @classmethod
+    def _no_secrets(cls, options: dict[str, str]) -> dict[str, str]:
+        for key in options:
+            if key.lower() in _SECRET_OPTIONS:
+                raise ValueError(
+                    f"'{key}' is not allowed: passwords are never written in workspace "
+                    "files; use password_env or password_encrypted"
+                )
+        return options
 
 
 def _translate(exc: Exception, name: str) -> LakeworksError:

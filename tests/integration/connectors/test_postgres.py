@@ -282,3 +282,9 @@ def test_sql_ascii_database_with_bytes_that_are_not_utf8(reader: str) -> None:
     finally:
         with _conn() as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {database}")  # type: ignore[arg-type]
+
+
+def test_a_password_in_libpq_options_is_refused_without_showing_it() -> None:
+    with pytest.raises(UserError, match="'password' is not allowed") as info:
+        open_source("pg", {**CONFIG, "options": {"password": "hunter2"}})
+    assert "hunter2" not in info.value.render()
