@@ -80,10 +80,10 @@ def layer_warnings(workspace: Workspace, writes: Mapping[str, frozenset[str]]) -
 
 def check_workspace(root: Path) -> tuple[Workspace | None, ValidationReport]:
     """Load and check the workspace at ``root``; never raises for user problems."""
-    from lakeworks.connectors.registry import parse_config
+    from lakeworks.connectors.registry import check_data_sources
     from lakeworks.quality.workspace import load_workspace_rules
     from lakeworks.schedule.graph import build_graph
-    from lakeworks.spec.loader import load_workspace
+    from lakeworks.spec.loader import load_workspace, workspace_config_lines
 
     try:
         workspace = load_workspace(root)
@@ -101,11 +101,9 @@ def check_workspace(root: Path) -> tuple[Workspace | None, ValidationReport]:
         load_workspace_rules(workspace)
     except LakeworksError as exc:
         problems.extend(_problems(exc, root))
-    for name, config in sorted(workspace.config.data_sources.items()):
-        try:
-            parse_config(name, dict(config))
-        except LakeworksError as exc:
-            problems.extend(_problems(exc, root))
+    lines = workspace_config_lines(root)
+    for error in check_data_sources(workspace.config.data_sources, lines):
+        problems.extend(_problems(error, root))
     return workspace, ValidationReport(problems, warnings)
 
 
