@@ -23,9 +23,6 @@ class ColumnTypes:
     int32: str
     int64: str
     """Integers wider than 32 bits."""
-    unsigned_widens: bool
-    """Whether an unsigned integer takes the signed type of twice its width (so that
-    every value fits: ``uint16`` -> ``int32``), or the type of its own width."""
     float32: str
     float64: str
     """Every other floating-point type (half floats too)."""
@@ -49,7 +46,6 @@ POSTGRES = ColumnTypes(
     int16="smallint",
     int32="integer",
     int64="bigint",
-    unsigned_widens=True,
     float32="real",
     float64="double precision",
     decimal="numeric({precision},{scale})",
@@ -67,7 +63,6 @@ MYSQL = ColumnTypes(
     int16="INT",
     int32="INT",
     int64="BIGINT",
-    unsigned_widens=False,
     float32="FLOAT",
     float64="DOUBLE",
     decimal="DECIMAL({precision},{scale})",
@@ -86,7 +81,6 @@ WAREHOUSE = ColumnTypes(
     int16="INTEGER",
     int32="INTEGER",
     int64="BIGINT",
-    unsigned_widens=False,
     float32="DOUBLE",
     float64="DOUBLE",
     decimal="DECIMAL({precision},{scale})",
@@ -109,7 +103,7 @@ def column_type(arrow_type: pa.DataType, names: ColumnTypes) -> str:
         return names.boolean
     if t.is_integer(arrow_type):
         bits = int(arrow_type.bit_width)
-        if names.unsigned_widens and t.is_unsigned_integer(arrow_type):
+        if t.is_unsigned_integer(arrow_type):  # the signed type twice as wide holds it
             bits *= 2
         if bits <= 16:
             return names.int16

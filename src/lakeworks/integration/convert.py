@@ -60,8 +60,8 @@ def parse_type(name: str) -> pa.DataType:
             raise ValueError(f"decimal({precision},{scale}) is out of range")
         return pa.decimal128(precision, scale)
     raise ValueError(
-        f"unknown type '{name}' (use bigint, int, double, decimal(p,s), string, boolean, "
-        "date, timestamp, timestamptz)"
+        f"unknown type '{name}' (use tinyint, smallint, int, bigint, float, double, "
+        "decimal(p,s), string, varchar(n), boolean, date, timestamp, timestamptz, binary)"
     )
 
 

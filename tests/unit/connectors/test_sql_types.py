@@ -18,7 +18,7 @@ CASES: list[tuple[pa.DataType, str, str, str]] = [
     (pa.int64(), "bigint", "BIGINT", "BIGINT"),
     (pa.uint8(), "smallint", "INT", "INTEGER"),
     (pa.uint16(), "integer", "INT", "INTEGER"),
-    (pa.uint32(), "bigint", "INT", "INTEGER"),
+    (pa.uint32(), "bigint", "BIGINT", "BIGINT"),
     (pa.uint64(), "bigint", "BIGINT", "BIGINT"),
     (pa.float16(), "double precision", "DOUBLE", "DOUBLE"),
     (pa.float32(), "real", "FLOAT", "DOUBLE"),
