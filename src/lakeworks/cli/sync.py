@@ -51,17 +51,13 @@ def run(
 ) -> None:
     """Run one sync node now, showing rows, bytes, rows/s and ETA as it goes."""
     from lakeworks.cli.common import is_tty, open_engine
-    from lakeworks.errors import UserError
     from lakeworks.integration.service import SyncService
     from lakeworks.runtime.execution import local_cycle_time, param_context
     from lakeworks.runtime.runner import cycle_time_for, parse_bizdate
     from lakeworks.security.secrets import install_workspace_key
-    from lakeworks.spec.models import NodeKind
 
     ws = load(workspace)
-    found = ws.find_node(node)
-    if found is None or found.kind is not NodeKind.SYNC:
-        raise UserError(f"no sync node named '{node}'", hint="name a *.sync.yml node")
+    found = _sync_node(ws, node)
     day = parse_bizdate(bizdate) if bizdate else date.today() - timedelta(days=1)
     cycle = local_cycle_time(ws, cycle_time_for(ws, day, ws.node_schedule(found).at))
     params = param_context(ws, found, cycle)
