@@ -28,7 +28,7 @@ from lakeworks.connectors.base import (
 )
 from lakeworks.connectors.credentials import redact, resolve_password
 from lakeworks.connectors.sql_sink import SQLSink, SQLWrite
-from lakeworks.connectors.sql_types import MYSQL, column_type
+from lakeworks.connectors.sql_types import MYSQL, arrow_type_for, column_type
 from lakeworks.errors import LakeworksError, TransientError, UserError
 
 if TYPE_CHECKING:
@@ -160,8 +160,8 @@ _OTHER_CODES: dict[int, str] = {
     4: "float32",
     5: "float64",
     10: "date32",
-    12: "timestamp",  # DATETIME
-    7: "timestamp",  # TIMESTAMP
+    12: "timestamp[us]",  # DATETIME
+    7: "timestamp[us]",  # TIMESTAMP
 }
 _UNSIGNED_FLAG = 32
 
@@ -191,10 +191,9 @@ def described_types(description: Any, unsigned: list[bool] | None) -> dict[str, 
             if is_unsigned is None:
                 types[name] = pa.int64()
             else:
-                types[name] = pa.type_for_alias(unsigned_name if is_unsigned else signed_name)
+                types[name] = arrow_type_for(unsigned_name if is_unsigned else signed_name)
         elif code in _OTHER_CODES:
-            alias = _OTHER_CODES[code]
-            types[name] = pa.timestamp("us") if alias == "timestamp" else pa.type_for_alias(alias)
+            types[name] = arrow_type_for(_OTHER_CODES[code])
     return types
 
 
@@ -350,10 +349,11 @@ _MYSQL_NAMES = {
     "float": "float32",
     "double": "float64",
     "date": "date32",
-    "datetime": "timestamp",
-    "timestamp": "timestamp",
-    "time": "time",
+    "datetime": "timestamp[us]",
+    "timestamp": "timestamp[us]",
+    "time": "time64[us]",
 }
+"""``information_schema`` type names -> Arrow type aliases (anything else reads as text)."""
 
 
 class _MySQLWrite(SQLWrite["MySQLSink"]):
@@ -445,24 +445,14 @@ class MySQLSink(SQLSink[_MySQLWrite]):
             conn.close()
         if not rows:
             return None
-        simple = {
-            "int8": pa.int8(),
-            "int16": pa.int16(),
-            "int32": pa.int32(),
-            "int64": pa.int64(),
-            "float32": pa.float32(),
-            "float64": pa.float64(),
-            "date32": pa.date32(),
-            "timestamp": pa.timestamp("us"),
-            "time": pa.time64("us"),
-        }
         fields = []
         for column, data_type, precision, scale in rows:
             kind = str(data_type).lower()
             if kind == "decimal":
                 dtype: pa.DataType = pa.decimal128(min(int(precision), 38), int(scale))
             else:
-                dtype = simple.get(_MYSQL_NAMES.get(kind, ""), pa.string())
+                alias = _MYSQL_NAMES.get(kind)
+                dtype = arrow_type_for(alias) if alias else pa.string()
             fields.append(pa.field(str(column), dtype))
         return pa.schema(fields)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lakeworks.connectors.base import quote_ident
-from lakeworks.connectors.sql_types import POSTGRES, column_type
+from lakeworks.connectors.sql_types import POSTGRES, UTC_TIMESTAMP, arrow_type_for, column_type
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -27,16 +27,16 @@ _NATIVE: dict[int, tuple[str, str]] = {
     700: ("f", "float32"),
     701: ("d", "float64"),
     1082: ("D", "date32"),
-    1114: ("T", "timestamp"),
-    1184: ("T", "timestamptz"),
-    1083: ("t", "time"),
+    1114: ("T", "timestamp[us]"),
+    1184: ("T", UTC_TIMESTAMP),
+    1083: ("t", "time64[us]"),
     25: ("s", "string"),
     1043: ("s", "string"),
     1042: ("s", "string"),
     19: ("s", "string"),
     17: ("s", "binary"),
 }
-"""Type OID -> (decoder kind, Arrow type name) for the types decoded natively."""
+"""Type OID -> (decoder kind, Arrow type alias) for the types decoded natively."""
 
 PG_TYPE_NAMES: dict[str, int] = {
     "boolean": 16,
@@ -54,25 +54,6 @@ PG_TYPE_NAMES: dict[str, int] = {
 """``information_schema`` type names -> type OIDs (anything else reads as text)."""
 
 
-def _arrow_named(name: str) -> pa.DataType:
-    import pyarrow as pa
-
-    return {
-        "bool": pa.bool_(),
-        "int16": pa.int16(),
-        "int32": pa.int32(),
-        "int64": pa.int64(),
-        "float32": pa.float32(),
-        "float64": pa.float64(),
-        "date32": pa.date32(),
-        "timestamp": pa.timestamp("us"),
-        "timestamptz": pa.timestamp("us", tz="UTC"),
-        "time": pa.time64("us"),
-        "binary": pa.binary(),
-        "string": pa.string(),
-    }[name]
-
-
 def arrow_type(oid: int, precision: int | None = None, scale: int | None = None) -> pa.DataType:
     """The Arrow type a PostgreSQL column of type ``oid`` is read as."""
     import pyarrow as pa
@@ -82,7 +63,7 @@ def arrow_type(oid: int, precision: int | None = None, scale: int | None = None)
     if oid == OID_OID:
         return pa.int64()
     native = _NATIVE.get(oid)
-    return _arrow_named(native[1]) if native else pa.string()
+    return arrow_type_for(native[1]) if native else pa.string()
 
 
 @dataclass(frozen=True)
@@ -109,7 +90,7 @@ def plan_column(name: str, oid: int, precision: int | None, scale: int | None) -
         return ColumnCodec(name, f"{ident}::int8", "q", pa.int64(), target)
     native = _NATIVE.get(oid)
     if native is not None:
-        return ColumnCodec(name, ident, native[0], _arrow_named(native[1]), target)
+        return ColumnCodec(name, ident, native[0], arrow_type_for(native[1]), target)
     return ColumnCodec(name, f"{ident}::text", "s", pa.string(), target)
 
 

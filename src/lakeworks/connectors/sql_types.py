@@ -126,3 +126,16 @@ def column_type(arrow_type: pa.DataType, names: ColumnTypes) -> str:
     if t.is_binary(arrow_type) or t.is_large_binary(arrow_type):
         return names.binary
     return names.text
+
+
+UTC_TIMESTAMP = "timestamp[us, tz=UTC]"
+"""The one alias ``arrow_type_for`` adds to Arrow's own (``int64``, ``timestamp[us]``…)."""
+
+
+def arrow_type_for(alias: str) -> pa.DataType:
+    """The Arrow type an alias names: Arrow's own aliases, plus ``UTC_TIMESTAMP``."""
+    import pyarrow as pa
+
+    if alias == UTC_TIMESTAMP:
+        return pa.timestamp("us", tz="UTC")
+    return pa.type_for_alias(alias)

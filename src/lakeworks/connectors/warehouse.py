@@ -23,7 +23,7 @@ from lakeworks.connectors.base import (
     quote_ident,
     select_sql,
 )
-from lakeworks.connectors.sql_types import WAREHOUSE, column_type
+from lakeworks.connectors.sql_types import UTC_TIMESTAMP, WAREHOUSE, arrow_type_for, column_type
 from lakeworks.errors import UserError
 
 if TYPE_CHECKING:
@@ -45,42 +45,34 @@ _TYPE_NAMES: dict[str, str] = {
     "SMALLINT": "int16",
     "INTEGER": "int32",
     "BIGINT": "int64",
-    "HUGEINT": "decimal128(38, 0)",
+    "UTINYINT": "uint8",
+    "USMALLINT": "uint16",
+    "UINTEGER": "uint32",
+    "UBIGINT": "uint64",
     "FLOAT": "float32",
     "REAL": "float32",
     "DOUBLE": "float64",
     "DATE": "date32",
     "TIMESTAMP": "timestamp[us]",
-    "TIMESTAMP WITH TIME ZONE": "timestamp[us, tz=UTC]",
+    "TIMESTAMP WITH TIME ZONE": UTC_TIMESTAMP,
     "TIME": "time64[us]",
     "BLOB": "binary",
 }
+"""DuckDB type names -> Arrow type aliases (anything else reads as text)."""
 
 
 def _arrow_type(sql_type: str) -> pa.DataType:
     import pyarrow as pa
 
     upper = sql_type.upper()
+    if upper == "HUGEINT":
+        return pa.decimal128(38, 0)
     if upper.startswith("DECIMAL"):
         inside = upper[upper.index("(") + 1 : upper.index(")")] if "(" in upper else "18,3"
         precision, _, scale = inside.partition(",")
         return pa.decimal128(int(precision), int(scale or 0))
-    simple = {
-        "bool": pa.bool_(),
-        "int8": pa.int8(),
-        "int16": pa.int16(),
-        "int32": pa.int32(),
-        "int64": pa.int64(),
-        "decimal128(38, 0)": pa.decimal128(38, 0),
-        "float32": pa.float32(),
-        "float64": pa.float64(),
-        "date32": pa.date32(),
-        "timestamp[us]": pa.timestamp("us"),
-        "timestamp[us, tz=UTC]": pa.timestamp("us", tz="UTC"),
-        "time64[us]": pa.time64("us"),
-        "binary": pa.binary(),
-    }
-    return simple.get(_TYPE_NAMES.get(upper, ""), pa.string())
+    alias = _TYPE_NAMES.get(upper)
+    return arrow_type_for(alias) if alias else pa.string()
 
 
 def sql_type(arrow_type: pa.DataType) -> str:
