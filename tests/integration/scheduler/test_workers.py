@@ -9,6 +9,7 @@ from pathlib import Path
 from lakeworks.runtime import ops
 from lakeworks.runtime.worker import Worker, WorkerConfig
 from lakeworks.runtime.workspace_source import FolderWorkspaceSource
+from lakeworks.store.leases import claim
 from lakeworks.store.models import Instance
 from lakeworks.store.models import InstanceState as S
 from lakeworks.store.repositories import AttemptRepository, InstanceRepository
@@ -128,10 +129,16 @@ def test_stop_from_another_process_kills_the_running_work(
 def _claimed_by_a_dead_worker(world: World) -> Instance:
     """An instance claimed by a worker that then died (it never renews its lease)."""
     world.scheduler.run_once()
-    [claimed] = world.worker.queue.claim(
-        worker="dead-worker", lease_seconds=30, now=world.clock.now()
+    [claimed] = claim(
+        world.db,
+        worker="dead-worker",
+        lease_seconds=30,
+        limit=1,
+        group="default",
+        workspace=world.worker.source.current(world.worker.env).name,
+        env=world.worker.env,
+        now=world.clock.now(),
     )
-    AttemptRepository(world.db).start(claimed.id, claimed.attempts, "dead-worker")
     return claimed
 
 

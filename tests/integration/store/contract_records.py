@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
 
 from lakeworks.errors import Conflict, NotFound, UserError
 from lakeworks.store.database import Database
-from lakeworks.store.models import InstanceState, RunState, RunType
+from lakeworks.store.leases import claim
+from lakeworks.store.models import Instance, InstanceState, RunState, RunType
 from lakeworks.store.repositories import (
     AttemptRepository,
     InstanceRepository,
@@ -21,6 +23,28 @@ from lakeworks.store.repositories import (
 from tests.integration.store.contract_instances import daily, race
 
 NOW = datetime(2026, 4, 2, 1, 0)
+
+
+def _claim(
+    db: Database,
+    worker: str,
+    *,
+    limit: int = 1,
+    group: str = "default",
+    env: str = "dev",
+    lease_seconds: float = 60,
+) -> list[Instance]:
+    """Claim as a worker does: one resource group of one workspace and env at ``NOW``."""
+    return claim(
+        db,
+        worker=worker,
+        lease_seconds=lease_seconds,
+        limit=limit,
+        group=group,
+        workspace="ws",
+        env=env,
+        now=NOW,
+    )
 
 
 class RecordContract:
@@ -111,7 +135,7 @@ class RecordContract:
     def test_claim_takes_runnable_work_by_priority(self, db: Database) -> None:
         repo = InstanceRepository(db)
         ready = InstanceState.WAITING_RESOURCES
-        low, high, later, gpu, waiting, retry = repo.create_many(
+        low, high, later, gpu, waiting, retry, prod = repo.create_many(
             [
                 daily("low", 1, state=ready, priority=1),
                 daily("high", 2, state=ready, priority=9),
@@ -121,21 +145,20 @@ class RecordContract:
                 daily("gpu", 1, state=ready, priority=9, resource_group="gpu"),
                 daily("waiting", 1, priority=99),
                 daily("retry", 3, state=ready, priority=1, next_attempt_at=NOW),
+                replace(daily("prod", 1, state=ready, priority=99), env="prod"),
             ]
         )
-        queue = WorkQueue(db)
-        claimed = queue.claim(
-            worker="w1", lease_seconds=60, limit=5, resource_groups=["default"], now=NOW
-        )
+        claimed = _claim(db, "w1", limit=5)
         assert [i.id for i in claimed] == [high.id, low.id, retry.id]
         first = claimed[0]
         assert first.state is InstanceState.RUNNING and first.worker == "w1"
         assert first.attempts == 1 and first.lease_expires_at == NOW + timedelta(seconds=60)
         assert repo.events(first.id)[-1].action == "claim"
-        assert (
-            queue.claim(worker="w2", lease_seconds=60, resource_groups=["default"], now=NOW) == []
-        )
-        assert [i.id for i in queue.claim(worker="w2", lease_seconds=60, now=NOW)] == [gpu.id]
+        [attempt] = AttemptRepository(db).for_instance(first.id)
+        assert (attempt.number, attempt.state, attempt.worker) == (1, InstanceState.RUNNING, "w1")
+        assert _claim(db, "w2") == []
+        assert [i.id for i in _claim(db, "w2", group="gpu")] == [gpu.id]
+        assert [i.id for i in _claim(db, "w2", env="prod")] == [prod.id]
         assert (
             repo.get(later.id).state is ready
             and repo.get(waiting.id).state is InstanceState.NOT_RUN
@@ -146,11 +169,10 @@ class RecordContract:
         created = repo.create_many(
             [daily(f"n{i}", state=InstanceState.WAITING_RESOURCES) for i in range(24)]
         )
-        queue = WorkQueue(db)
 
         def drain() -> list[int]:
             mine: list[int] = []
-            while batch := queue.claim(worker="w", lease_seconds=60, limit=3):
+            while batch := _claim(db, "w", limit=3):
                 mine.extend(i.id for i in batch)
             return mine
 
@@ -167,7 +189,7 @@ class RecordContract:
             ]
         )
         queue = WorkQueue(db)
-        queue.claim(worker="w1", lease_seconds=30, limit=2, now=NOW)
+        _claim(db, "w1", limit=2, lease_seconds=30)
         repo.transition(b.id, "stopped", actor="ops")
         held = queue.renew(
             [a.id, b.id], worker="w1", lease_seconds=30, now=NOW + timedelta(seconds=20)
