@@ -25,8 +25,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from lakeworks.store.database import Database
+from lakeworks.store.leases import claim
 from lakeworks.store.models import InstanceState, NewInstance
-from lakeworks.store.repositories import InstanceRepository, LogRepository, WorkQueue
+from lakeworks.store.repositories import InstanceRepository, LogRepository
 from lakeworks.store.schema import instances
 
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -165,11 +166,20 @@ def measure(db: Database, figures: Figures, count: int) -> None:
     )
     figures.add("set_many_state instances/s", count / moved, "rows/s")
 
-    queue = WorkQueue(db)
     claimed: list[int] = []
+    claim_at = datetime(2026, 4, 8)
 
     def drain() -> None:
-        while batch := queue.claim(worker="bench", lease_seconds=60, limit=20):
+        while batch := claim(
+            db,
+            worker="bench",
+            lease_seconds=60,
+            limit=20,
+            group="default",
+            workspace="bench",
+            env="prod",
+            now=claim_at,
+        ):
             claimed.extend(i.id for i in batch)
 
     claim_s = timed(drain)

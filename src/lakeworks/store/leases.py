@@ -124,15 +124,14 @@ def claim(
 ) -> list[Instance]:
     """Claim up to ``limit`` queued instances of one resource group for ``worker``.
 
-    Highest priority first, then earliest cycle, then id (as ``WorkQueue.claim``), but
-    priority by priority: each step reads the highest queued priority below the last
-    one through the ``(state, priority, cycle_time)`` index, in cycle order, so a
-    claim costs the same with ten or a hundred thousand queued instances (one query
-    that sorts the whole queue on every claim did not). ``FOR UPDATE SKIP LOCKED`` on
-    PostgreSQL: concurrent workers never claim the same instance. Each claimed
-    instance gets ``attempts + 1``, the worker, a lease until ``now +
-    lease_seconds``, a ``claim`` event and its attempt record (running), all in the
-    claim's transaction.
+    Highest priority first, then earliest cycle, then id, priority by priority: each
+    step reads the highest queued priority below the last one through the ``(state,
+    priority, cycle_time)`` index, in cycle order, so a claim costs the same with ten
+    or a hundred thousand queued instances (one query that sorts the whole queue on
+    every claim did not). ``FOR UPDATE SKIP LOCKED`` on PostgreSQL: concurrent
+    workers never claim the same instance. Each claimed instance gets ``attempts +
+    1``, the worker, a lease until ``now + lease_seconds``, a ``claim`` event and its
+    attempt record (running), all in the claim's transaction.
     """
     at = to_utc_naive(now)
     pick = _PICK_LOCKED if db.supports_skip_locked else _PICK

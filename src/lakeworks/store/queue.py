@@ -1,13 +1,13 @@
-"""The work queue: workers claim runnable instances, hold a lease, and renew it.
+"""Leases on running instances: workers renew what they hold, the scheduler finds lapsed ones.
 
-Claiming uses ``SELECT … FOR UPDATE SKIP LOCKED`` where the database supports it
-(``Database.supports_skip_locked``), so workers on many machines never claim the same
-instance; on SQLite the ``BEGIN IMMEDIATE`` write lock serialises claimers instead.
+Workers claim with ``store.leases.claim`` (``SELECT … FOR UPDATE SKIP LOCKED`` where
+``Database.supports_skip_locked``; on SQLite the ``BEGIN IMMEDIATE`` write lock
+serialises claimers instead).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -16,94 +16,17 @@ from lakeworks.store.clock import to_utc_naive, utcnow
 from lakeworks.store.database import Database
 from lakeworks.store.models import Instance, InstanceState
 from lakeworks.store.records import instances_from_rows
-from lakeworks.store.schema import instance_events, instances
+from lakeworks.store.schema import instances
 from lakeworks.store.statements import chunked
-from lakeworks.store.transitions import states_of
 
 _c = instances.c
 
 
 class WorkQueue:
-    """Claim, renew and reclaim instances for workers."""
+    """Renew the leases workers hold and find the ones that lapsed."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
-
-    def claim(
-        self,
-        *,
-        worker: str,
-        lease_seconds: float,
-        limit: int = 1,
-        states: Iterable[InstanceState | str] = (InstanceState.WAITING_RESOURCES,),
-        resource_groups: Sequence[str] | None = None,
-        workspace: str | None = None,
-        env: str | None = None,
-        now: datetime | None = None,
-    ) -> list[Instance]:
-        """Move up to ``limit`` runnable instances to ``running`` for ``worker``.
-
-        Runnable: in one of ``states``, ``next_attempt_at`` empty or due, and in one of
-        ``resource_groups`` when given. Highest ``priority`` first, then earliest
-        cycle, then id. Each claimed instance gets ``attempts + 1``, the worker, a
-        lease until ``now + lease_seconds``, ``started_at = now`` and an event.
-        """
-        if limit < 1:
-            return []
-        at = utcnow() if now is None else to_utc_naive(now)
-        wanted = sorted(s.value for s in states_of(states))
-        query = (
-            sa.select(_c.id, _c.state)
-            .where(
-                _c.state.in_(wanted),
-                sa.or_(_c.next_attempt_at.is_(None), _c.next_attempt_at <= at),
-            )
-            .order_by(_c.priority.desc(), _c.cycle_time, _c.id)
-            .limit(limit)
-        )
-        if resource_groups is not None:
-            query = query.where(_c.resource_group.in_(sorted(set(resource_groups))))
-        if workspace is not None:
-            query = query.where(_c.workspace == workspace)
-        if env is not None:
-            query = query.where(_c.env == env)
-        query = query.with_for_update(skip_locked=self._db.supports_skip_locked)
-        with self._db.write() as conn:
-            picked = {row[0]: row[1] for row in conn.execute(query)}
-            if not picked:
-                return []
-            rows = conn.execute(
-                sa.update(instances)
-                .where(_c.id.in_(sorted(picked)), _c.state.in_(wanted))
-                .values(
-                    state=InstanceState.RUNNING.value,
-                    reason=None,
-                    worker=worker,
-                    attempts=_c.attempts + 1,
-                    started_at=at,
-                    finished_at=None,
-                    lease_expires_at=at + timedelta(seconds=lease_seconds),
-                )
-                .returning(*instances.c)
-            ).all()
-            claimed = instances_from_rows(rows)
-            conn.execute(
-                sa.insert(instance_events),
-                [
-                    {
-                        "instance_id": instance.id,
-                        "created_at": at,
-                        "actor": worker,
-                        "action": "claim",
-                        "from_state": picked[instance.id],
-                        "to_state": InstanceState.RUNNING.value,
-                        "detail": f"attempt {instance.attempts}",
-                    }
-                    for instance in claimed
-                ],
-            )
-        claimed.sort(key=lambda i: (-i.priority, i.cycle_time, i.id))
-        return claimed
 
     def renew(
         self,

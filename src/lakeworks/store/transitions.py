@@ -1,6 +1,6 @@
 """What a state change writes besides the state: timestamps, lease, reason.
 
-Pure functions shared by ``InstanceRepository`` and ``WorkQueue``.
+Pure functions shared by ``InstanceRepository``, the scheduler's writes and ``store.leases``.
 """
 
 from __future__ import annotations
