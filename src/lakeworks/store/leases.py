@@ -237,7 +237,7 @@ def finish_if_held(
                 "a_error": attempt_error,
             },
         )
-        if not updated.rowcount:  # claimed by a queue that does not record attempts
+        if not updated.rowcount:  # no attempt row to end (claimed without one): record it
             conn.execute(
                 insert_ignoring(conn, attempts).values(
                     instance_id=instance_id, number=attempt, worker=worker, started_at=at, **ended
