@@ -35,7 +35,8 @@ _Bad = dict[int, dict[str, tuple[str, str]]]
 _NUMERIC_SPECIALS = ("NaN", "Infinity", "-Infinity")
 
 
-def _extension() -> Any:
+def decoder_module() -> Any:
+    """The compiled ``_pgcopy`` module (a clear error when the package was built without it)."""
     try:
         from lakeworks.connectors import _pgcopy
     except ImportError:  # pragma: no cover - only without a built package
@@ -125,7 +126,7 @@ class BinaryCopyDecoder:
         self._header = False
         self._next_row = 1
         self._row_bytes: float | None = None
-        self._lib = _extension()
+        self._lib = decoder_module()
         self._text = [
             i for i, c in enumerate(columns) if check_utf8 and pa.types.is_string(c.wire_type)
         ]

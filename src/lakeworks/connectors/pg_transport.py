@@ -24,7 +24,7 @@ from contextlib import suppress
 from typing import TYPE_CHECKING, Any, cast
 
 from lakeworks.connectors.credentials import redact
-from lakeworks.connectors.pg_binary import CopyStream, _extension
+from lakeworks.connectors.pg_binary import CopyStream, decoder_module
 from lakeworks.errors import LakeworksError, TransientError, UserError
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ def direct(
 
     The connection is left unusable afterwards (libpq never saw the answer); close it.
     """
-    lib = _extension()
+    lib = decoder_module()
     sock = socket.socket(fileno=os.dup(conn.pgconn.socket))
     try:
         query = sql.encode() + b"\0"
