@@ -15,6 +15,8 @@ from fastapi import FastAPI
 from lakeworks import __version__
 from lakeworks.api.audit import AuditMiddleware
 from lakeworks.api.errors import install_error_handlers
+from lakeworks.api.inputs import BodyLimit
+from lakeworks.api.proxies import TrustedProxies, parse_networks
 from lakeworks.api.routes import ROUTERS
 from lakeworks.api.services import ServerServices
 
@@ -52,7 +54,10 @@ def create_app(
     )
     app.state.services = services
     install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=services.settings.max_body_bytes)
     app.add_middleware(AuditMiddleware, audit=services.audit)
+    networks = parse_networks(services.settings.trusted_proxies)
+    app.add_middleware(TrustedProxies, networks=networks)
     for router in ROUTERS:
         app.include_router(router, prefix="/api")
     return app

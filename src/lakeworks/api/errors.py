@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lakeworks.errors import (
@@ -158,6 +159,18 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = dict(exc.headers) if exc.headers else None
         return error_response(request, exc.status_code, code, message, None, headers)
 
+    async def on_out_of_range(request: Request, exc: Exception) -> JSONResponse:
+        # A number too large for the store (an id past 2**63, a date past year 9999)
+        # that no declared bound caught: the input is wrong, not the server.
+        log.warning("out-of-range value on %s %s: %s", request.method, request.url.path, exc)
+        return error_response(
+            request,
+            400,
+            "invalid",
+            "a value in the request is out of range",
+            {"hint": "ids are positive 64-bit integers"},
+        )
+
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
         return error_response(request, 500, "internal", "internal error; see the server log")
@@ -166,4 +179,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(LakeworksError, on_lakeworks)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(OverflowError, on_out_of_range)
+    app.add_exception_handler(DataError, on_out_of_range)
     app.add_exception_handler(Exception, on_unexpected)

@@ -93,6 +93,15 @@ def up(
     grace: Annotated[
         float, typer.Option("--grace", help="Seconds running instances get to finish on stop.")
     ] = 30.0,
+    trusted_proxy: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trusted-proxy",
+            envvar="LAKEWORKS_TRUSTED_PROXIES",
+            help="Reverse proxy address or network whose X-Forwarded-For is believed"
+            " (repeat, or comma-separate; default none).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the REST API (OpenAPI at /api/openapi.json) and run the scheduler and a
     worker, until interrupted. The first start creates the user 'admin' and prints its
@@ -110,6 +119,7 @@ def up(
     settings = ServerSettings(
         cookie_secure=secure_cookies if secure_cookies is not None else host not in LOOPBACK,
         workspaces_dir=ws.state_dir / "workspaces",
+        trusted_proxies=tuple(trusted_proxy or ()),
     )
     services = ServerServices(db, SecretBox(keys.keys), settings)
     services.secrets.install()
@@ -138,7 +148,12 @@ def up(
 
     app = create_app(services, on_startup=start, on_shutdown=stop)
     config = uvicorn.Config(
-        app, host=host, port=port, log_level="info", timeout_graceful_shutdown=int(grace)
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        timeout_graceful_shutdown=int(grace),
+        proxy_headers=False,  # the app believes X-Forwarded-For from --trusted-proxy only
     )
     install_log_redaction()
     typer.echo(f"lakeworks {ws.name}: http://{host}:{port}/api/docs  (store {db.url})", err=True)
@@ -594,5 +609,8 @@ def register(app: typer.Typer) -> None:
     app.command()(deploy)
     app.add_typer(deployments_app, name="deployments")
     app.add_typer(secrets_app, name="secrets")
+    from lakeworks.cli import signins
+
+    signins.register(users_app)
     app.add_typer(users_app, name="users")
     app.add_typer(tokens_app, name="tokens")

@@ -11,6 +11,7 @@ from pydantic import Field
 from lakeworks.api.audit import client_address
 from lakeworks.api.auth import CSRF_COOKIE, SESSION_COOKIE, Access
 from lakeworks.api.errors import ApiError
+from lakeworks.api.inputs import Id
 from lakeworks.api.routes.common import Body, Services, audit_detail, guard, token_json, user_json
 from lakeworks.errors import NotFound, UserError
 from lakeworks.security.permissions import Permission as Perm
@@ -173,7 +174,7 @@ def create_token(
 
 @router.delete("/auth/tokens/{token_id}")
 def revoke_token(
-    token_id: int, request: Request, services: Services, access: Access = guard(Perm.AUTHENTICATED)
+    token_id: Id, request: Request, services: Services, access: Access = guard(Perm.AUTHENTICATED)
 ) -> dict[str, Any]:
     """Revoke one of the caller's tokens; it stops working at once."""
     token = services.tokens.get(token_id)

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
 from lakeworks.api.auth import Access
+from lakeworks.api.inputs import Id
 from lakeworks.api.routes.common import Body, Services, audit_detail, guard, iso
 from lakeworks.api.routes.operations import result_json
 from lakeworks.api.routes.runs import run_json
@@ -149,7 +150,7 @@ def _progress(services: Services, workspace: str, env: str, run_id: int) -> dict
 def backfill_progress(
     workspace: str,
     env: str,
-    run_id: int,
+    run_id: Id,
     services: Services,
     access: Access = guard(Perm.INSTANCES_READ),
 ) -> dict[str, Any]:
@@ -161,7 +162,7 @@ def backfill_progress(
 def stop_backfill(
     workspace: str,
     env: str,
-    run_id: int,
+    run_id: Id,
     request: Request,
     services: Services,
     access: Access = guard(RUN_OR_OPERATE),

@@ -18,6 +18,7 @@ from lakeworks.deploy.editing import WorkspaceEditor
 from lakeworks.deploy.snapshot import content_hash
 from lakeworks.errors import Conflict, LakeworksError, NotFound, UserError, ValidationFailed
 from lakeworks.security.permissions import Permission as Perm
+from lakeworks.spec.loader import is_valid_name
 from lakeworks.spec.models import Node, NodeKind, Workspace
 from lakeworks.store.node_versions import NodeVersionRepository
 
@@ -29,7 +30,6 @@ SUFFIXES = {
     NodeKind.SHELL: ".sh",
     NodeKind.SYNC: ".sync.yml",
 }
-NAME = r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$"
 
 
 class WorkflowBody(Body):
@@ -347,7 +347,5 @@ def node_versions(
 
 
 def _check_name(name: str, what: str) -> None:
-    import re
-
-    if not re.match(NAME, name):
+    if not is_valid_name(name):
         raise UserError(f"invalid {what} name '{name}'", hint="letters, digits, '_' and '-'")

@@ -76,7 +76,7 @@ def impact(
     env: str,
     target: str,
     services: Services,
-    depth: int | None = Query(None, ge=1),
+    depth: int | None = Query(None, ge=1, le=1000),
     direction: Direction = Direction.DOWNSTREAM,
     access: Access = guard(Perm.MAP_READ),
 ) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
 from lakeworks.api.auth import Access
+from lakeworks.api.inputs import Id
 from lakeworks.api.pagination import CursorParam, LimitParam, int_cursor, page
 from lakeworks.api.routes.common import Body, Services, audit_detail, guard, iso
 from lakeworks.deploy.models import Deployment, DeploymentState, Release
@@ -121,7 +122,7 @@ def create_deployment(
 @router.get("/workspaces/{workspace}/deployments/{deployment_id}")
 def get_deployment(
     workspace: str,
-    deployment_id: int,
+    deployment_id: Id,
     services: Services,
     access: Access = guard(Perm.DEPLOY_READ),
 ) -> dict[str, Any]:
@@ -131,7 +132,7 @@ def get_deployment(
 @router.get("/workspaces/{workspace}/deployments/{deployment_id}/diff")
 def deployment_diff(
     workspace: str,
-    deployment_id: int,
+    deployment_id: Id,
     services: Services,
     path: str | None = Query(None, description="One file only."),
     access: Access = guard(Perm.DEPLOY_READ),
@@ -143,7 +144,7 @@ def deployment_diff(
 @router.post("/workspaces/{workspace}/deployments/{deployment_id}/approve")
 def approve_deployment(
     workspace: str,
-    deployment_id: int,
+    deployment_id: Id,
     body: Decision,
     request: Request,
     services: Services,
@@ -160,7 +161,7 @@ def approve_deployment(
 @router.post("/workspaces/{workspace}/deployments/{deployment_id}/reject")
 def reject_deployment(
     workspace: str,
-    deployment_id: int,
+    deployment_id: Id,
     body: Decision,
     request: Request,
     services: Services,
@@ -176,7 +177,7 @@ def reject_deployment(
 @router.post("/workspaces/{workspace}/deployments/{deployment_id}/apply")
 def apply_deployment(
     workspace: str,
-    deployment_id: int,
+    deployment_id: Id,
     request: Request,
     services: Services,
     access: Access = guard(Perm.DEPLOY_APPLY),
@@ -205,7 +206,7 @@ def list_releases(
 @router.get("/workspaces/{workspace}/releases/{number}")
 def get_release(
     workspace: str,
-    number: int,
+    number: Id,
     services: Services,
     files: bool = Query(False, description="Include the files' contents."),
     access: Access = guard(Perm.DEPLOY_READ),
@@ -220,7 +221,7 @@ def get_release(
 @router.post("/workspaces/{workspace}/releases/{number}/rollback", status_code=201)
 def rollback(
     workspace: str,
-    number: int,
+    number: Id,
     body: RollbackBody,
     request: Request,
     services: Services,

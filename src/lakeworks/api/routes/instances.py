@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from lakeworks.api.auth import Access
+from lakeworks.api.inputs import Id, QueryId
 from lakeworks.api.pagination import CursorParam, LimitParam, int_cursor, page
 from lakeworks.api.routes.common import Services, audit_detail, guard, instance_json, iso
 from lakeworks.errors import NotFound, UserError
@@ -59,7 +60,7 @@ def list_instances(
     owner: str | None = None,
     bizdate: str | None = Query(None, pattern=r"^\d{8}$"),
     run_type: RunType | None = None,
-    run_id: int | None = None,
+    run_id: QueryId = None,
     cycle_from: datetime | None = Query(None, description="Cycle time from (inclusive)."),
     cycle_to: datetime | None = Query(None, description="Cycle time to (exclusive)."),
     limit: LimitParam = 50,
@@ -91,7 +92,7 @@ def list_instances(
 def get_instance(
     workspace: str,
     env: str,
-    instance_id: int,
+    instance_id: Id,
     services: Services,
     access: Access = guard(Perm.INSTANCES_READ),
 ) -> dict[str, Any]:
@@ -121,7 +122,7 @@ def get_instance(
 def instance_events(
     workspace: str,
     env: str,
-    instance_id: int,
+    instance_id: Id,
     services: Services,
     access: Access = guard(Perm.INSTANCES_READ),
 ) -> dict[str, Any]:
@@ -147,10 +148,10 @@ def instance_events(
 def instance_log(
     workspace: str,
     env: str,
-    instance_id: int,
+    instance_id: Id,
     request: Request,
     services: Services,
-    attempt: int | None = Query(None, ge=1),
+    attempt: int | None = Query(None, ge=1, le=1_000_000),
     after_id: int = Query(0, ge=0, description="The last line id seen."),
     limit: int = Query(1000, ge=1, le=10000),
     follow: bool = Query(False, description="Stream lines as plain text until it finishes."),

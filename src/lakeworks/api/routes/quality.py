@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
 from lakeworks.api.auth import Access
+from lakeworks.api.inputs import QueryId
 from lakeworks.api.routes.common import Body, Services, audit_detail, guard, iso
 from lakeworks.quality.repository import QualityResultRepository, StoredResult
 from lakeworks.security.grants import denied_tables
@@ -76,7 +77,7 @@ def quality_results(
     services: Services,
     table: str | None = None,
     rule: str | None = None,
-    instance_id: int | None = None,
+    instance_id: QueryId = None,
     limit: int = Query(100, ge=1, le=1000),
     access: Access = guard(Perm.QUALITY_READ, data_access=True),
 ) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from pydantic import Field
 
 from lakeworks.api.auth import Access
+from lakeworks.api.inputs import Id
 from lakeworks.api.pagination import CursorParam, LimitParam, int_cursor, page
 from lakeworks.api.routes.common import Body, Services, audit_detail, guard, iso
 from lakeworks.errors import NotFound
@@ -94,7 +95,7 @@ def list_runs(
 def get_run(
     workspace: str,
     env: str,
-    run_id: int,
+    run_id: Id,
     services: Services,
     access: Access = guard(Perm.INSTANCES_READ),
 ) -> dict[str, Any]:

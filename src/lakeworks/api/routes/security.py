@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from pydantic import Field
 
 from lakeworks.api.auth import Access
+from lakeworks.api.inputs import Id
 from lakeworks.api.pagination import CursorParam, LimitParam, int_cursor, page
 from lakeworks.api.routes.common import Body, Services, audit_detail, guard, iso
 from lakeworks.security.models import AuditEntry, MaskingRule, TableGrant
@@ -107,7 +108,7 @@ def add_grant(
 @router.delete("/workspaces/{workspace}/grants/{grant_id}")
 def remove_grant(
     workspace: str,
-    grant_id: int,
+    grant_id: Id,
     request: Request,
     services: Services,
     access: Access = guard(Perm.SECURITY_MANAGE),
@@ -148,7 +149,7 @@ def add_masking_rule(
 @router.delete("/workspaces/{workspace}/masking-rules/{rule_id}")
 def remove_masking_rule(
     workspace: str,
-    rule_id: int,
+    rule_id: Id,
     request: Request,
     services: Services,
     access: Access = guard(Perm.SECURITY_MANAGE),

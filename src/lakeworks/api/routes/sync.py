@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Query, Request
 
 from lakeworks.api.auth import Access
+from lakeworks.api.inputs import Id
 from lakeworks.api.routes.common import Services, audit_detail, guard, iso
 from lakeworks.errors import NotFound
 from lakeworks.integration.state import SyncRun, SyncState
@@ -45,7 +46,7 @@ def sync_runs(
 def dirty_rows(
     workspace: str,
     env: str,
-    run_id: int,
+    run_id: Id,
     request: Request,
     services: Services,
     access: Access = guard(Perm.LOGS_READ, data_access=True),

@@ -98,3 +98,26 @@ def update_user(
             services.sessions.revoke_all(user.id)
     audit_detail(request, username=user.username, changed=changed)
     return user_json(services.users.get(user.id))
+
+
+class UnlockBody(Body):
+    address: str | None = Field(
+        default=None, max_length=100, description="Also unlock this client address."
+    )
+
+
+@router.post("/users/{username}/unlock")
+def unlock_user(
+    username: str,
+    request: Request,
+    services: Services,
+    body: UnlockBody | None = None,
+    access: Access = guard(Perm.INSTALLATION_ADMIN),
+) -> dict[str, Any]:
+    """Lift the sign-in locks of a user (from every client address), and of an address
+    when one is given."""
+    user = services.users.by_name(username)
+    address = body.address if body is not None else None
+    cleared = services.throttle.unlock(user.username, address)
+    audit_detail(request, username=user.username, address=address, cleared=cleared)
+    return {"username": user.username, "address": address, "cleared": cleared}

@@ -17,9 +17,13 @@ from lakeworks.security.permissions import Permission as Perm
 
 router = APIRouter(tags=["workspaces"])
 
+NAME_SCHEMA_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_\-]{0,99}$"
+"""``spec.loader.NAME_PATTERN`` for JSON Schema (pydantic's regex engine and JSON Schema
+read ``$`` as the very end of the text, so no trailing newline passes)."""
+
 
 class NewWorkspace(Body):
-    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
+    name: str = Field(min_length=1, max_length=100, pattern=NAME_SCHEMA_PATTERN)
     path: str | None = None
     """An existing workspace folder to register; without it an empty one is created."""
     require_approval: bool = True
