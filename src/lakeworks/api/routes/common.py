@@ -35,6 +35,73 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class Out(BaseModel):
+    """Base of response models: every route declares its answer's shape (the OpenAPI
+    document carries it); a key the model does not know is a server error, so the
+    model and the route cannot drift apart."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Ok(Out):
+    ok: bool = True
+
+
+class OkWarnings(Out):
+    ok: bool = True
+    warnings: list[str] = []
+
+
+class UserOut(Out):
+    id: int
+    username: str
+    display_name: str | None
+    is_superuser: bool
+    disabled: bool
+    created_at: str | None
+    last_login_at: str | None
+
+
+class TokenOut(Out):
+    id: int
+    name: str
+    prefix: str
+    created_at: str | None
+    expires_at: str | None
+    last_used_at: str | None
+    revoked_at: str | None
+
+
+class InstanceOut(Out):
+    id: int
+    node: str
+    workflow: str
+    env: str
+    run_type: str
+    run_id: int | None
+    cycle_time: str | None
+    bizdate: str
+    state: str
+    reason: str | None
+    attempts: int
+    max_attempts: int
+    priority: int
+    resource_group: str
+    owner: str | None
+    node_version: int | None
+    created_at: str | None
+    started_at: str | None
+    finished_at: str | None
+    duration_seconds: float | None
+    worker: str | None
+
+
+class InstanceFull(InstanceOut):
+    rendered_code: str | None
+    next_attempt_at: str | None
+    lease_expires_at: str | None
+
+
 def iso(value: datetime | None) -> str | None:
     """A UTC-naive store time as ISO 8601 with ``Z``."""
     return None if value is None else value.isoformat() + "Z"

@@ -14,7 +14,16 @@ from fastapi.responses import StreamingResponse
 from lakeworks.api.auth import Access
 from lakeworks.api.inputs import Id, QueryId
 from lakeworks.api.pagination import CursorParam, LimitParam, int_cursor, page
-from lakeworks.api.routes.common import Services, audit_detail, guard, instance_json, iso
+from lakeworks.api.routes.common import (
+    InstanceFull,
+    InstanceOut,
+    Out,
+    Services,
+    audit_detail,
+    guard,
+    instance_json,
+    iso,
+)
 from lakeworks.errors import NotFound, UserError
 from lakeworks.security.permissions import Permission as Perm
 from lakeworks.security.secrets import redact
@@ -24,6 +33,52 @@ from lakeworks.store.repositories import AttemptRepository, InstanceRepository, 
 router = APIRouter(tags=["instances"])
 
 FOLLOW_LIMIT_SECONDS = 3600.0
+
+
+class InstancePage(Out):
+    items: list[InstanceOut]
+    next_cursor: str | None
+
+
+class AttemptOut(Out):
+    number: int
+    state: str
+    worker: str | None
+    started_at: str | None
+    finished_at: str | None
+    error: str | None
+
+
+class InstanceDetail(InstanceFull):
+    upstream: list[int]
+    downstream: list[int]
+    attempt_history: list[AttemptOut]
+
+
+class EventOut(Out):
+    id: int
+    at: str | None
+    actor: str | None
+    action: str | None
+    from_state: str | None
+    to_state: str | None
+    detail: Any
+
+
+class EventList(Out):
+    items: list[EventOut]
+
+
+class LogLine(Out):
+    id: int
+    attempt: int | None
+    at: str | None
+    text: str
+
+
+class LogPage(Out):
+    items: list[LogLine]
+    last_id: int
 
 
 def _instance(services: Services, workspace: str, env: str, instance_id: int) -> Instance:
@@ -49,7 +104,7 @@ def _states(values: list[str] | None) -> list[InstanceState] | None:
     return wanted
 
 
-@router.get("/workspaces/{workspace}/envs/{env}/instances")
+@router.get("/workspaces/{workspace}/envs/{env}/instances", response_model=InstancePage)
 def list_instances(
     workspace: str,
     env: str,
@@ -88,7 +143,9 @@ def list_instances(
     return {"items": [instance_json(i) for i in items], "next_cursor": next_cursor}
 
 
-@router.get("/workspaces/{workspace}/envs/{env}/instances/{instance_id}")
+@router.get(
+    "/workspaces/{workspace}/envs/{env}/instances/{instance_id}", response_model=InstanceDetail
+)
 def get_instance(
     workspace: str,
     env: str,
@@ -118,7 +175,9 @@ def get_instance(
     }
 
 
-@router.get("/workspaces/{workspace}/envs/{env}/instances/{instance_id}/events")
+@router.get(
+    "/workspaces/{workspace}/envs/{env}/instances/{instance_id}/events", response_model=EventList
+)
 def instance_events(
     workspace: str,
     env: str,
@@ -144,7 +203,19 @@ def instance_events(
     }
 
 
-@router.get("/workspaces/{workspace}/envs/{env}/instances/{instance_id}/log", response_model=None)
+@router.get(
+    "/workspaces/{workspace}/envs/{env}/instances/{instance_id}/log",
+    response_model=None,
+    responses={
+        200: {
+            "description": "A page of lines, or with follow=true a plain-text stream.",
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/LogPage"}},
+                "text/plain": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
 def instance_log(
     workspace: str,
     env: str,
