@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from lakeworks import __version__
 from lakeworks.api.audit import AuditMiddleware
-from lakeworks.api.errors import install_error_handlers
+from lakeworks.api.errors import ERROR_RESPONSES, install_error_handlers
 from lakeworks.api.inputs import BodyLimit
 from lakeworks.api.proxies import TrustedProxies, parse_networks
 from lakeworks.api.routes import ROUTERS
@@ -59,5 +59,5 @@ def create_app(
     networks = parse_networks(services.settings.trusted_proxies)
     app.add_middleware(TrustedProxies, networks=networks)
     for router in ROUTERS:
-        app.include_router(router, prefix="/api")
+        app.include_router(router, prefix="/api", responses=ERROR_RESPONSES)
     return app

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -43,6 +44,37 @@ _HTTP_CODES = {
     429: "too_many_requests",
     503: "unavailable",
 }
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    """Machine-readable: ``invalid``, ``forbidden``, ``not_found``, ``locked``…"""
+    message: str
+    details: dict[str, Any]
+    """``hint``, ``location`` (file, line, column, key), ``problems``… when known."""
+
+
+class ErrorOut(BaseModel):
+    """The body of every error response."""
+
+    error: ErrorDetail
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": description}
+    for status, description in (
+        (400, "Invalid input (with its location and a hint when known)"),
+        (401, "Not signed in"),
+        (403, "Not allowed"),
+        (404, "Not found"),
+        (409, "Conflict"),
+        (413, "Request body too large"),
+        (422, "The request does not match its schema"),
+        (429, "Too many failed sign-ins"),
+        (503, "Busy or unavailable; retry"),
+    )
+}
+"""Documented on every route, so the OpenAPI document carries the error shape."""
 
 
 class ApiError(Exception):
