@@ -203,6 +203,16 @@ def install_error_handlers(app: FastAPI) -> None:
             {"hint": "ids are positive 64-bit integers"},
         )
 
+    async def on_bad_text(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("undecodable text on %s %s: %s", request.method, request.url.path, exc)
+        return error_response(
+            request,
+            400,
+            "invalid",
+            "text in the request is not valid Unicode",
+            {"hint": "send UTF-8 text"},
+        )
+
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
         return error_response(request, 500, "internal", "internal error; see the server log")
@@ -211,6 +221,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(LakeworksError, on_lakeworks)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(UnicodeError, on_bad_text)
     app.add_exception_handler(OverflowError, on_out_of_range)
     app.add_exception_handler(DataError, on_out_of_range)
     app.add_exception_handler(Exception, on_unexpected)

@@ -151,6 +151,13 @@ def parse_yaml(
             location=Location(path, line, column),
             hint="check indentation and that every 'key: value' has a space after the colon",
         ) from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + first_line
+        raise UserError(
+            f"YAML cannot contain the character {exc.character!r}",
+            location=Location(path, line),
+            hint="remove control characters from the file",
+        ) from None
     except RecursionError:
         raise UserError(
             "YAML nests too deeply", location=Location(path, first_line), hint="nest less"

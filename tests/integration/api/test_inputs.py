@@ -221,3 +221,15 @@ def test_an_invalid_trusted_proxy_setting_is_a_clear_error(api: Api) -> None:
             create_app(services)
     finally:
         services.close()
+
+
+def test_text_with_lone_surrogates_is_refused_not_a_server_error(api: Api) -> None:
+    headers = api.member("dev", Role.DEVELOPER)
+    response = api.client.put(
+        f"/api/workspaces/{WORKSPACE}/workflows/sales_pipeline",
+        content=b'{"content": "description: \\ud955"}',
+        headers={**headers, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert "valid Unicode" in response.text
+    assert "\\ud955" not in (api.home / "workflows/sales_pipeline/workflow.yml").read_text()

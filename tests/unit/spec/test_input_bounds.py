@@ -101,3 +101,10 @@ def test_loader_refuses_a_node_file_over_the_limit(tmp_path: Path) -> None:
     (problem,) = caught.value.errors
     assert "node file is too large" in problem.message
     assert problem.location.file == big
+
+
+def test_a_control_character_in_yaml_is_a_clear_error() -> None:
+    with pytest.raises(UserError) as caught:
+        parse_yaml("a: 1\nb: x\x19y\n", "x.yml")
+    assert "cannot contain the character" in caught.value.message
+    assert caught.value.location.line == 2

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from lakeworks.api.auth import Guard, services_of
 from lakeworks.api.services import ServerServices
@@ -29,10 +29,32 @@ def audit_detail(request: Request, **detail: Any) -> None:
     request.state.audit_detail = current
 
 
+def _check_unicode(value: Any) -> None:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("text must be valid Unicode (no lone surrogates)") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_unicode(key)
+            _check_unicode(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_unicode(item)
+
+
 class Body(BaseModel):
-    """Base of request bodies: unknown fields are refused."""
+    """Base of request bodies: unknown fields are refused, and so is text that cannot
+    be written as UTF-8 (JSON may carry lone surrogates)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="after")
+    def _valid_unicode(self) -> Body:
+        _check_unicode(self.__dict__)
+        _check_unicode(self.__pydantic_extra__ or {})
+        return self
 
 
 class Out(BaseModel):
