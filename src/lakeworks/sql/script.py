@@ -173,9 +173,10 @@ def _parse(text: str, dialect_name: str) -> tuple[ParsedStatement, ...]:
     is_maxcompute = isinstance(d, mc.MaxCompute) and any(n in upper for n in mc.NORMALIZED_NAMES)
     out: list[ParsedStatement] = []
     lines = _Lines(text)
+    parser = d.parser()  # one for the script: parse() resets it for each statement
     for chunk in _split(tokens):
         try:
-            expressions = d.parser().parse(chunk, text)
+            expressions = parser.parse(chunk, text)
         except ParseError as exc:
             raise _parse_error(lines, chunk, exc) from None
         first = chunk[0]
