@@ -9,15 +9,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from pydantic import BaseModel
 
 from lakeworks import __version__
 from lakeworks.api.audit import AuditMiddleware
-from lakeworks.api.errors import ERROR_RESPONSES, install_error_handlers
+from lakeworks.api.errors import ERROR_RESPONSES, ErrorOut, install_error_handlers
 from lakeworks.api.inputs import BodyLimit
 from lakeworks.api.proxies import TrustedProxies, parse_networks
 from lakeworks.api.routes import ROUTERS
+from lakeworks.api.routes.instances import LogPage
 from lakeworks.api.services import ServerServices
 
 OPENAPI_URL = "/api/openapi.json"
@@ -60,4 +63,24 @@ def create_app(
     app.add_middleware(TrustedProxies, networks=networks)
     for router in ROUTERS:
         app.include_router(router, prefix="/api", responses=ERROR_RESPONSES)
+    _add_components(app, (ErrorOut, LogPage))
     return app
+
+
+def _add_components(app: FastAPI, models: tuple[type[BaseModel], ...]) -> None:
+    """Put ``models`` into the OpenAPI components: they are referenced by ``$ref`` from
+    responses that name no response model (errors, the log's two media types)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = build()
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        for model in models:
+            schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas.update(schema.pop("$defs", {}))
+            schemas[model.__name__] = schema
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
