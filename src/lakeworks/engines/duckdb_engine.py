@@ -20,6 +20,7 @@ import pyarrow as pa
 from lakeworks.engines.base import (
     ColumnInfo,
     EngineCapabilities,
+    RelationInfo,
     StatementResult,
     TableInfo,
     WriteMode,
@@ -68,11 +69,16 @@ class DuckDBSession:
     def __init__(self, cursor: duckdb.DuckDBPyConnection) -> None:
         self._cursor = cursor
 
-    def execute(self, sql: str, params: list[object] | None = None) -> StatementResult:
+    def execute(
+        self, sql: str, params: list[object] | None = None, *, max_rows: int | None = None
+    ) -> StatementResult:
         try:
             self._cursor.execute(sql, params)
             description = self._cursor.description
-            rows = self._cursor.fetchall()
+            if max_rows is None:
+                rows = self._cursor.fetchall()
+            else:
+                rows = self._cursor.fetchmany(max_rows) if description else []
         except duckdb.Error as exc:
             raise _translate_error(exc) from None
         columns = [d[0] for d in description] if description else []
@@ -112,6 +118,38 @@ class DuckDBSession:
 
     def interrupt(self) -> None:
         self._cursor.interrupt()
+
+    def relations(self) -> tuple[str, list[RelationInfo]]:
+        """The current database and every table and view this session can name (its
+        temporary tables included), with columns in order."""
+        current = str(self.execute("SELECT current_database()").rows[0][0])
+        columns: dict[tuple[str, str, str], list[ColumnInfo]] = {}
+        for database, schema, table, column, dtype in self.execute(
+            "SELECT database_name, schema_name, table_name, column_name, data_type "
+            "FROM duckdb_columns() WHERE NOT internal ORDER BY column_index"
+        ).rows:
+            key = (str(database), str(schema), str(table))
+            columns.setdefault(key, []).append(ColumnInfo(str(column), str(dtype)))
+        found: list[RelationInfo] = []
+        for database, schema, name, kind, sql, internal in self.execute(
+            "SELECT database_name, schema_name, table_name, 'table', NULL, internal "
+            "FROM duckdb_tables() UNION ALL "
+            "SELECT database_name, schema_name, view_name, 'view', sql, internal "
+            "FROM duckdb_views()"
+        ).rows:
+            key = (str(database), str(schema), str(name))
+            found.append(
+                RelationInfo(
+                    database=key[0],
+                    schema=key[1],
+                    name=key[2],
+                    kind=str(kind),
+                    sql=str(sql) if sql is not None else None,
+                    internal=bool(internal),
+                    columns=columns.get(key, []),
+                )
+            )
+        return current, found
 
     def close(self) -> None:
         self._cursor.close()
