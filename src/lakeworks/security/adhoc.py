@@ -2,35 +2,50 @@
 
 Before anything runs, every statement is parsed and checked: only queries and plain
 table DML/DDL are allowed (no file readers, table functions, settings, ATTACH, COPY…),
-every table read needs a read grant and every table written a write grant, and prod
-is never written ad hoc (prod changes only through deployments). After the last
-statement ran, each result column is traced to the table columns it is computed from
-and masked when any of them is under a masking rule; a column that cannot be traced
-while the query reads a table with masking rules is masked entirely (fail closed).
+every table written needs a write grant, and prod is never written ad hoc (prod
+changes only through deployments). Then, right before each (translated) statement
+runs, ``security.rewrite`` places every table reference scope by scope, inlines views,
+and replaces each table with masked columns by a projection that masks them; every
+table and view read, inside views too, needs a read grant. What runs is the rewritten
+statement, so nothing downstream of a table reference sees an unmasked value.
+
+Every run has a deadline (the engine's query is interrupted) and a row cap.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import sqlglot
 from sqlglot import exp
+from sqlglot.errors import SqlglotError
 
-from lakeworks.engines.base import Engine
-from lakeworks.errors import Location, NotFound, PermissionDenied, UserError
+from lakeworks.engines.base import Engine, RelationInfo, Session
+from lakeworks.errors import (
+    LakeworksError,
+    Location,
+    NotFound,
+    PermissionDenied,
+    UserCodeError,
+    UserError,
+)
 from lakeworks.security.grants import Subjects, denied_tables
 from lakeworks.security.masking import (
     FALLBACK_METHOD,
     applicable_rules,
-    apply_masks,
     method_for_sources,
-    tables_with_rules,
 )
 from lakeworks.security.models import MaskingRule, TableGrant
+from lakeworks.security.rewrite import Guarded, Relations, Rewriter, cap_rows
 from lakeworks.sql.script import ParsedStatement, parse_script
 from lakeworks.sql.tables import statement_tables
+
+DEFAULT_TIMEOUT_SECONDS = 30.0
+DEFAULT_MAX_ROWS = 10000
 
 QUERY_PATH = "<query>"
 
@@ -53,6 +68,25 @@ _DENIED_FUNCTIONS = re.compile(
     r"install_|which_secret|http|s3|system$|checkpoint|force_checkpoint|enable_|disable_|"
     r"set_|reset_|.*_scan$)",
     re.IGNORECASE,
+)
+# Statements that may not hide inside another one (``SELECT * FROM (SUMMARIZE t)``).
+_NESTED_REFUSED = (
+    exp.Summarize,
+    exp.Command,
+    exp.Pragma,
+    exp.Set,
+    exp.Copy,
+    exp.Attach,
+    exp.Detach,
+    exp.Use,
+    exp.Describe,
+    exp.Show,
+    exp.Install,
+    exp.LoadData,
+    exp.Export,
+    exp.Transaction,
+    exp.Commit,
+    exp.Rollback,
 )
 
 
@@ -77,8 +111,12 @@ def _function_name(func: exp.Func) -> str:
 
 def check_statement(statement: ParsedStatement) -> None:
     """``UserError`` for a statement kind or construct ad-hoc SQL may not use."""
-    tree = statement.expression
-    where = Location(QUERY_PATH, statement.line, statement.column)
+    check_tree(statement.expression, Location(QUERY_PATH, statement.line, statement.column))
+
+
+def check_tree(tree: exp.Expr, where: Location) -> None:
+    """``UserError`` (at ``where``) for a statement kind or construct ad-hoc SQL may not
+    use."""
     if not isinstance(tree, _ALLOWED):
         raise UserError(
             f"{type(tree).__name__.upper()} statements are not allowed in ad-hoc queries",
@@ -92,6 +130,13 @@ def check_statement(statement: ParsedStatement) -> None:
                 f"CREATE/DROP {kind or '?'} is not allowed in ad-hoc queries",
                 location=where,
                 hint="only tables and views",
+            )
+    for node in tree.walk():
+        if node is not tree and isinstance(node, _NESTED_REFUSED):
+            raise UserError(
+                f"{type(node).__name__.upper()} is not allowed inside an ad-hoc query",
+                location=where,
+                hint="ad-hoc SQL may query tables and, in dev, create and change them",
             )
     for table in tree.find_all(exp.Table):
         if not isinstance(table.this, exp.Identifier):
@@ -118,6 +163,41 @@ def check_statement(statement: ParsedStatement) -> None:
             )
 
 
+class _Deadline:
+    """Interrupts a session's query once ``seconds`` have passed (until cancelled)."""
+
+    def __init__(self, session: Session, seconds: float) -> None:
+        self.seconds = seconds
+        self.fired = False
+        self._session = session
+        self._lock = threading.Lock()
+        self._done = False
+        self._timer = threading.Timer(seconds, self._stop)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _stop(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.fired = True
+            self._session.interrupt()
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._done = True
+        self._timer.cancel()
+
+
+@dataclass
+class _Progress:
+    """What a run has done so far."""
+
+    reads: set[str]
+    masked: set[str] = field(default_factory=set)
+    created: set[str] = field(default_factory=set)
+
+
 class AdhocQueries:
     """Runs ad-hoc SQL on one environment's engine for one person."""
 
@@ -128,13 +208,15 @@ class AdhocQueries:
         *,
         grants: Sequence[TableGrant],
         masking: Sequence[MaskingRule],
-        max_rows: int = 10000,
+        max_rows: int = DEFAULT_MAX_ROWS,
+        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
     ) -> None:
         self.engine = engine
         self.env = env
         self.grants = list(grants)
         self.masking = list(masking)
         self.max_rows = max_rows
+        self.timeout_seconds = timeout_seconds
 
     def check(
         self, sql: str, subjects: Subjects, *, dialect: str, may_write: bool
@@ -188,7 +270,8 @@ class AdhocQueries:
         may_write: bool = False,
         limit: int | None = None,
     ) -> QueryOutcome:
-        """Check, translate, run and mask ``sql``; returns the last statement's rows."""
+        """Check, translate, rewrite, run and return the last statement's rows (at most
+        ``limit``, never more than the row cap), within the deadline."""
         from lakeworks.sql.translate import translate_script
 
         started = time.perf_counter()
@@ -202,44 +285,126 @@ class AdhocQueries:
             path=QUERY_PATH,
             partition_columns=partition_lookup,
         )
+        rules = applicable_rules(self.masking, subjects.names)
+        progress = _Progress(reads=set(reads))
         columns: list[str] = []
         rows: list[tuple[object, ...]] = []
         session = self.engine.session()
+        deadline = _Deadline(session, self.timeout_seconds)
         try:
-            for item in executable:
+            for index, item in enumerate(executable):
+                last_item = index == len(executable) - 1
+                where = Location(QUERY_PATH, item.line)
+                statements_sql = [
+                    (step, cap + 1 if last_item and i == len(item.steps) - 1 else None)
+                    for i, step in enumerate(item.steps)
+                ]
                 if item.atomic and len(item.steps) > 1:
                     session.begin()
                     try:
-                        for step in item.steps:
-                            result = session.execute(step)
+                        for step, step_cap in statements_sql:
+                            guarded = self._guard(
+                                session, step, rules, subjects, progress, step_cap, where
+                            )
+                            result = session.execute(guarded, max_rows=cap + 1)
+                            columns, rows = result.columns, result.rows
                         session.commit()
                     except BaseException:
                         session.rollback()
                         raise
                 else:
-                    for step in item.steps:
-                        result = session.execute(step)
-                columns, rows = result.columns, result.rows
+                    for step, step_cap in statements_sql:
+                        guarded = self._guard(
+                            session, step, rules, subjects, progress, step_cap, where
+                        )
+                        result = session.execute(guarded, max_rows=cap + 1)
+                        columns, rows = result.columns, result.rows
+        except LakeworksError:
+            if deadline.fired:
+                raise self._timed_out() from None
+            raise
         finally:
+            deadline.cancel()
             session.close()
         truncated = len(rows) > cap
         rows = rows[:cap]
-        masks = self._masks(statements[-1], columns, reads, subjects, dialect)
+        masks = self._masks(statements[-1], columns, reads, progress.masked, rules, dialect)
         return QueryOutcome(
             columns=columns,
-            rows=apply_masks(rows, masks),
+            rows=[tuple(row) for row in rows],
             truncated=truncated,
             masked={columns[i]: method for i, method in sorted(masks.items())},
-            reads=sorted(reads),
+            reads=sorted(progress.reads),
             writes=sorted(writes),
             statements=len(statements),
             seconds=time.perf_counter() - started,
         )
 
+    def _timed_out(self) -> UserCodeError:
+        return UserCodeError(
+            f"the query ran longer than {self.timeout_seconds:g} s and was stopped",
+            hint="narrow it down (filters, LIMIT); the server's --query-timeout sets the limit",
+        )
+
+    def _guard(
+        self,
+        session: Session,
+        step: str,
+        rules: Sequence[MaskingRule],
+        subjects: Subjects,
+        progress: _Progress,
+        cap: int | None,
+        where: Location,
+    ) -> str:
+        """One translated statement, checked and rewritten (``security.rewrite``)."""
+        dialect = self.engine.capabilities.dialect
+        relations: Callable[[], tuple[str, list[RelationInfo]]] | None = getattr(
+            session, "relations", None
+        )
+        if relations is None:
+            raise UserError(
+                f"ad-hoc SQL on a {dialect} warehouse cannot be checked",
+                location=where,
+                hint="query a DuckDB warehouse",
+            )
+        try:
+            tree = sqlglot.parse_one(step, read=dialect)
+        except SqlglotError:
+            raise UserError(
+                "this statement cannot be checked, so it does not run ad hoc",
+                location=where,
+                hint="simplify it",
+            ) from None
+        check_tree(tree, where)
+        creates = statement_tables(tree).creates
+        current, known = relations()
+        guarded: Guarded = Rewriter(Relations(current, known), rules, location=where).statement(
+            tree
+        )
+        refused = denied_tables(
+            self.grants, subjects, self.env, guarded.reads - progress.created, "read"
+        )
+        if refused:
+            raise PermissionDenied(
+                f"no read grant on {', '.join(refused)} in {self.env}",
+                hint="a security admin can grant it (views need grants on what they read)",
+            )
+        progress.reads |= guarded.reads
+        progress.masked |= guarded.masked
+        progress.created |= creates
+        out = cap_rows(guarded.tree, cap) if cap is not None else guarded.tree
+        return out.sql(dialect=dialect)
+
     def preview(self, table: str, subjects: Subjects, *, limit: int = 50) -> QueryOutcome:
-        """The first rows of ``table`` (grants and masking apply)."""
+        """The first rows of ``table`` (grants, masking, deadline and row cap apply)."""
         if not all(_PLAIN_NAME.match(part) for part in table.split(".")):
             raise UserError(f"'{table}' is not a table name")
+        refused = denied_tables(self.grants, subjects, self.env, [table.lower()], "read")
+        if refused:
+            raise PermissionDenied(
+                f"no read grant on {table.lower()} in {self.env}",
+                hint="a security admin can grant it",
+            )
         if not self.engine.table_exists(table):
             raise NotFound(f"table '{table}' does not exist in {self.env}")
         return self.run(
@@ -253,23 +418,25 @@ class AdhocQueries:
         last: ParsedStatement,
         columns: list[str],
         reads: set[str],
-        subjects: Subjects,
+        masked_tables: set[str],
+        rules: Sequence[MaskingRule],
         dialect: str,
     ) -> dict[int, str]:
-        rules = applicable_rules(self.masking, subjects.names)
-        sensitive = tables_with_rules(rules, reads)
-        if not rules or not sensitive or not columns:
+        """Which result columns carry masked values (for the caller to show): traced by
+        column lineage; all of them when the statement read a masked table and cannot
+        be traced. The values were masked in the warehouse already."""
+        tree = last.expression
+        if not masked_tables or not columns or isinstance(tree, exp.Describe):
             return {}
         everything = {index: FALLBACK_METHOD for index in range(len(columns))}
-        tree = last.expression
-        if isinstance(tree, exp.Describe):
-            return {}
         if not isinstance(tree, exp.Query):
             return everything
         from lakeworks.sql.lineage_scope import query_lineage
 
-        schema = self._schemas(reads)
-        lineage = query_lineage(tree.copy(), schema, dialect)
+        try:
+            lineage = query_lineage(tree.copy(), self._schemas(reads), dialect)
+        except (SqlglotError, RecursionError, ValueError, KeyError, AttributeError):
+            return everything
         if lineage.problems or len(lineage.outputs) != len(columns):
             return everything
         masks: dict[int, str] = {}
@@ -288,7 +455,7 @@ class AdhocQueries:
         for table in sorted(tables):
             try:
                 info = self.engine.describe(table)
-            except Exception:
+            except LakeworksError:
                 continue
             schema[table.lower()] = [c.name.lower() for c in info.columns]
         return schema

@@ -57,6 +57,7 @@ def _queries(services: Services, workspace: str, env: str) -> AdhocQueries:
         grants=services.grants.grants(workspace),
         masking=services.grants.masking_rules(workspace),
         max_rows=services.settings.max_query_rows,
+        timeout_seconds=services.settings.query_timeout_seconds,
     )
 
 
@@ -69,8 +70,9 @@ def run_query(
     services: Services,
     access: Access = guard(Perm.DATA_QUERY, data_access=True),
 ) -> dict[str, Any]:
-    """Run ad-hoc SQL: reads need read grants, writes (dev only) write grants; masked
-    columns come back masked."""
+    """Run ad-hoc SQL: reads need read grants (views: on what they read too), writes (dev
+    only) write grants; masked columns are masked before the query sees them. Stopped
+    after the server's query timeout; at most the server's row cap comes back."""
     dialect = body.dialect or services.definition(workspace, "dev").config.sql_dialect
     audit_detail(request, sql=body.sql[:4000], env=env)
     outcome = _queries(services, workspace, env).run(
