@@ -396,7 +396,8 @@ class AdhocQueries:
         return out.sql(dialect=dialect)
 
     def preview(self, table: str, subjects: Subjects, *, limit: int = 50) -> QueryOutcome:
-        """The first rows of ``table`` (grants, masking, deadline and row cap apply)."""
+        """The first ``limit`` rows of ``table`` (grants, masking, deadline and row cap
+        apply; ``truncated`` says the table has more)."""
         if not all(_PLAIN_NAME.match(part) for part in table.split(".")):
             raise UserError(f"'{table}' is not a table name")
         refused = denied_tables(self.grants, subjects, self.env, [table.lower()], "read")
@@ -408,9 +409,10 @@ class AdhocQueries:
         if not self.engine.table_exists(table):
             raise NotFound(f"table '{table}' does not exist in {self.env}")
         return self.run(
-            f"SELECT * FROM {table} LIMIT {max(1, min(limit, self.max_rows))}",
+            f"SELECT * FROM {table}",
             subjects,
             dialect=self.engine.capabilities.dialect,
+            limit=max(1, limit),
         )
 
     def _masks(
