@@ -119,6 +119,13 @@ class DuckDBSession:
     def interrupt(self) -> None:
         self._cursor.interrupt()
 
+    def user_functions(self) -> frozenset[str]:
+        """Names of the functions and macros created in the warehouse (not built in)."""
+        rows = self.execute(
+            "SELECT DISTINCT lower(function_name) FROM duckdb_functions() WHERE NOT internal"
+        ).rows
+        return frozenset(str(row[0]) for row in rows)
+
     def relations(self) -> tuple[str, list[RelationInfo]]:
         """The current database and every table and view this session can name (its
         temporary tables included), with columns in order."""

@@ -131,6 +131,27 @@ def check_tree(tree: exp.Expr, where: Location) -> None:
                 location=where,
                 hint="only tables and views",
             )
+    for table in tree.find_all(exp.Table):
+        parts = [p.name for p in (table.args.get("catalog"), table.args.get("db")) if p]
+        parts.append(table.name)
+        if isinstance(table.this, exp.Identifier) and not all(
+            _PLAIN_NAME.match(part) for part in parts
+        ):
+            raise UserError(
+                f"'{'.'.join(parts)}' is not a table name",
+                location=where,
+                hint="files cannot be read ad hoc; load them with a sync node",
+            )
+    check_constructs(tree, where)
+
+
+def check_constructs(
+    tree: exp.Expr, where: Location, user_functions: frozenset[str] = frozenset()
+) -> None:
+    """``UserError`` for what may not appear anywhere in a statement ad hoc: nested
+    statements, table functions, functions reading files, settings or the environment,
+    and functions defined in the warehouse (``user_functions``: their bodies cannot be
+    checked). Runs on what the user wrote and again on what runs (views inlined)."""
     for node in tree.walk():
         if node is not tree and isinstance(node, _NESTED_REFUSED):
             raise UserError(
@@ -145,14 +166,6 @@ def check_tree(tree: exp.Expr, where: Location) -> None:
                 location=where,
                 hint="read warehouse tables by name",
             )
-        parts = [p.name for p in (table.args.get("catalog"), table.args.get("db")) if p]
-        parts.append(table.name)
-        if not all(_PLAIN_NAME.match(part) for part in parts):
-            raise UserError(
-                f"'{'.'.join(parts)}' is not a table name",
-                location=where,
-                hint="files cannot be read ad hoc; load them with a sync node",
-            )
     for func in tree.find_all(exp.Func):
         name = _function_name(func)
         if _DENIED_FUNCTIONS.match(name):
@@ -160,6 +173,13 @@ def check_tree(tree: exp.Expr, where: Location) -> None:
                 f"function {name.upper()} is not allowed in ad-hoc queries",
                 location=where,
                 hint="functions that read files, settings or the environment are refused",
+            )
+        if name.lower() in user_functions:
+            raise UserError(
+                f"function {name.upper()} is defined in the warehouse and cannot be "
+                "checked, so ad-hoc queries may not call it",
+                location=where,
+                hint="write the expression out, or query a table a node materialised",
             )
 
 
@@ -381,6 +401,8 @@ class AdhocQueries:
         guarded: Guarded = Rewriter(Relations(current, known), rules, location=where).statement(
             tree
         )
+        functions: Callable[[], frozenset[str]] | None = getattr(session, "user_functions", None)
+        check_constructs(guarded.tree, where, functions() if functions else frozenset())
         refused = denied_tables(
             self.grants, subjects, self.env, guarded.reads - progress.created, "read"
         )

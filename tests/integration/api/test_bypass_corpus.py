@@ -44,7 +44,15 @@ SECRETS = (
 )
 """Fragments of unmasked values: none may appear in any response."""
 
-GRANTED = ("sales_daily", "v_sales", "vv_sales", "v_raw", "v_mixed")
+NODE_MADE = """
+CREATE MACRO peek() AS (SELECT max(secret) FROM sales_raw);
+CREATE MACRO peek_rows() AS TABLE SELECT * FROM sales_raw;
+CREATE VIEW v_env AS SELECT current_setting('temp_directory') AS home;
+CREATE VIEW v_files AS SELECT * FROM glob('/etc/*');
+"""
+"""What a scheduled node (not ad-hoc SQL) may have left in the warehouse."""
+
+GRANTED = ("sales_daily", "v_sales", "vv_sales", "v_raw", "v_mixed", "v_env", "v_files")
 
 
 def load_corpus() -> list[dict[str, Any]]:
@@ -58,6 +66,12 @@ def restricted_viewer(api: Api) -> dict[str, str]:
     dev = api.member("dev", Role.DEVELOPER)
     response = api.client.post(f"{DEV}/query", json={"sql": SETUP}, headers=dev)
     assert response.status_code == 200, response.text
+    session = api.services.engine(WORKSPACE, "dev").session()
+    try:
+        for statement in NODE_MADE.strip().split(";\n"):
+            session.execute(statement.rstrip(";"))
+    finally:
+        session.close()
     security = api.member("sam", Role.SECURITY_ADMIN)
     base = f"/api/workspaces/{WORKSPACE}"
     for table in GRANTED:
