@@ -387,20 +387,26 @@ class AdhocQueries:
                 location=where,
                 hint="query a DuckDB warehouse",
             )
+        unchecked = UserError(
+            "this statement cannot be checked, so it does not run ad hoc",
+            location=where,
+            hint="simplify it",
+        )
         try:
             tree = sqlglot.parse_one(step, read=dialect)
-        except SqlglotError:
-            raise UserError(
-                "this statement cannot be checked, so it does not run ad hoc",
-                location=where,
-                hint="simplify it",
-            ) from None
+        except (SqlglotError, RecursionError):
+            raise unchecked from None
         check_tree(tree, where)
         creates = statement_tables(tree).creates
         current, known = relations()
-        guarded: Guarded = Rewriter(Relations(current, known), rules, location=where).statement(
-            tree
-        )
+        rewriter = Rewriter(Relations(current, known), rules, location=where)
+        try:
+            guarded: Guarded = rewriter.statement(tree)
+            text = (cap_rows(guarded.tree, cap) if cap is not None else guarded.tree).sql(
+                dialect=dialect
+            )
+        except (SqlglotError, RecursionError):
+            raise unchecked from None
         functions: Callable[[], frozenset[str]] | None = getattr(session, "user_functions", None)
         check_constructs(guarded.tree, where, functions() if functions else frozenset())
         refused = denied_tables(
@@ -414,8 +420,7 @@ class AdhocQueries:
         progress.reads |= guarded.reads
         progress.masked |= guarded.masked
         progress.created |= creates
-        out = cap_rows(guarded.tree, cap) if cap is not None else guarded.tree
-        return out.sql(dialect=dialect)
+        return text
 
     def preview(self, table: str, subjects: Subjects, *, limit: int = 50) -> QueryOutcome:
         """The first ``limit`` rows of ``table`` (grants, masking, deadline and row cap
