@@ -105,6 +105,8 @@ def problems_of(api: Api, case: dict[str, Any], status: int, body: dict[str, Any
         entry = api.services.audit.query(workspace=WORKSPACE, limit=1)[0]
         if entry.actor != "vic" or entry.status != status:
             found.append(f"not audited (last entry: {entry.actor} {entry.status})")
+        elif message and message[:1000] != json.loads(entry.detail or "{}").get("refused"):
+            found.append(f"the audit entry does not say why: {entry.detail}")
     else:
         if status != 200:
             found.append(f"expected masked rows, got {status}: {text[:300]}")
