@@ -32,6 +32,7 @@ META_SCHEMA = "lakeworks_meta"
 
 _connections: dict[str, duckdb.DuckDBPyConnection] = {}
 _connections_lock = threading.Lock()
+_builtin_functions: frozenset[str] | None = None
 
 
 def _shared_connection(path: Path) -> duckdb.DuckDBPyConnection:
@@ -68,6 +69,13 @@ class DuckDBSession:
 
     def __init__(self, cursor: duckdb.DuckDBPyConnection) -> None:
         self._cursor = cursor
+        self._database: str | None = None
+
+    def database(self) -> str:
+        """The warehouse's database name (before any change to the search path)."""
+        if self._database is None:
+            self._database = str(self.execute("SELECT current_database()").rows[0][0])
+        return self._database
 
     def execute(
         self, sql: str, params: list[object] | None = None, *, max_rows: int | None = None
@@ -119,6 +127,26 @@ class DuckDBSession:
     def interrupt(self) -> None:
         self._cursor.interrupt()
 
+    def prefer_builtin_functions(self) -> None:
+        """Resolve function names to DuckDB's built-in functions before any macro defined
+        in the warehouse, for this session: a macro cannot stand in for a built-in.
+        (Unqualified tables created in this session would land in the system catalog:
+        callers qualify them.)"""
+        current = self.database().replace('"', '""')
+        path = f'system.main,system.pg_catalog,temp.main,"{current}".main'.replace("'", "''")
+        self.execute(f"SET search_path = '{path}'")
+
+    def builtin_functions(self) -> frozenset[str]:
+        """Names of DuckDB's built-in functions (read once per process)."""
+        global _builtin_functions
+        with _connections_lock:
+            if _builtin_functions is None:
+                rows = self.execute(
+                    "SELECT DISTINCT lower(function_name) FROM duckdb_functions() WHERE internal"
+                ).rows
+                _builtin_functions = frozenset(str(row[0]) for row in rows)
+            return _builtin_functions
+
     def user_functions(self) -> frozenset[str]:
         """Names of the functions and macros created in the warehouse (not built in)."""
         rows = self.execute(
@@ -129,7 +157,7 @@ class DuckDBSession:
     def relations(self) -> tuple[str, list[RelationInfo]]:
         """The current database and every table and view this session can name (its
         temporary tables included), with columns in order."""
-        current = str(self.execute("SELECT current_database()").rows[0][0])
+        current = self.database()
         columns: dict[tuple[str, str, str], list[ColumnInfo]] = {}
         for database, schema, table, column, dtype in self.execute(
             "SELECT database_name, schema_name, table_name, column_name, data_type "

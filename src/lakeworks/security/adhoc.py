@@ -14,6 +14,7 @@ Every run has a deadline (the engine's query is interrupted) and a row cap.
 
 from __future__ import annotations
 
+import itertools
 import re
 import threading
 import time
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
+from sqlglot.tokenizer_core import TokenType
 
 from lakeworks.engines.base import Engine, RelationInfo, Session
 from lakeworks.errors import (
@@ -41,7 +43,7 @@ from lakeworks.security.masking import (
 )
 from lakeworks.security.models import MaskingRule, TableGrant
 from lakeworks.security.rewrite import Guarded, Relations, Rewriter, cap_rows
-from lakeworks.sql.script import ParsedStatement, parse_script
+from lakeworks.sql.script import ParsedStatement, get_dialect, parse_script
 from lakeworks.sql.tables import statement_tables
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
@@ -68,6 +70,77 @@ _DENIED_FUNCTIONS = re.compile(
     r"install_|which_secret|http|s3|system$|checkpoint|force_checkpoint|enable_|disable_|"
     r"set_|reset_|.*_scan$)",
     re.IGNORECASE,
+)
+_WORD = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+# Words a parenthesis follows that are syntax or types, not calls of a function by name.
+_SYNTAX = frozenset(
+    [
+        "all",
+        "and",
+        "any",
+        "array",
+        "as",
+        "between",
+        "by",
+        "cast",
+        "check",
+        "columns",
+        "conflict",
+        "decimal",
+        "default",
+        "distinct",
+        "else",
+        "exclude",
+        "exists",
+        "extract",
+        "filter",
+        "from",
+        "in",
+        "interval",
+        "into",
+        "is",
+        "join",
+        "key",
+        "lateral",
+        "like",
+        "list",
+        "map",
+        "materialized",
+        "not",
+        "numeric",
+        "on",
+        "or",
+        "over",
+        "partition",
+        "pivot",
+        "primary",
+        "qualify",
+        "recursive",
+        "references",
+        "rename",
+        "replace",
+        "returning",
+        "row",
+        "select",
+        "set",
+        "some",
+        "struct",
+        "table",
+        "then",
+        "try_cast",
+        "union",
+        "unique",
+        "unpivot",
+        "using",
+        "values",
+        "varchar",
+        "view",
+        "when",
+        "where",
+        "window",
+        "with",
+        "within",
+    ]
 )
 # Statements that may not hide inside another one (``SELECT * FROM (SUMMARIZE t)``).
 _NESTED_REFUSED = (
@@ -216,6 +289,8 @@ class _Progress:
     reads: set[str]
     masked: set[str] = field(default_factory=set)
     created: set[str] = field(default_factory=set)
+    relations: Relations | None = None
+    """The warehouse's tables and views as the last statement saw them."""
 
 
 class AdhocQueries:
@@ -312,6 +387,9 @@ class AdhocQueries:
         session = self.engine.session()
         deadline = _Deadline(session, self.timeout_seconds)
         try:
+            prefer = getattr(session, "prefer_builtin_functions", None)
+            if prefer is not None:
+                prefer()
             for index, item in enumerate(executable):
                 last_item = index == len(executable) - 1
                 where = Location(QUERY_PATH, item.line)
@@ -348,7 +426,7 @@ class AdhocQueries:
             session.close()
         truncated = len(rows) > cap
         rows = rows[:cap]
-        masks = self._masks(statements[-1], columns, reads, progress.masked, rules, dialect)
+        masks = self._masks(statements[-1], columns, progress, rules, dialect)
         return QueryOutcome(
             columns=columns,
             rows=[tuple(row) for row in rows],
@@ -399,7 +477,8 @@ class AdhocQueries:
         check_tree(tree, where)
         creates = statement_tables(tree).creates
         current, known = relations()
-        rewriter = Rewriter(Relations(current, known), rules, location=where)
+        progress.relations = Relations(current, known)
+        rewriter = Rewriter(progress.relations, rules, location=where)
         try:
             guarded: Guarded = rewriter.statement(tree)
             text = (cap_rows(guarded.tree, cap) if cap is not None else guarded.tree).sql(
@@ -407,8 +486,7 @@ class AdhocQueries:
             )
         except (SqlglotError, RecursionError):
             raise unchecked from None
-        functions: Callable[[], frozenset[str]] | None = getattr(session, "user_functions", None)
-        check_constructs(guarded.tree, where, functions() if functions else frozenset())
+        check_constructs(guarded.tree, where, self._unknown_functions(session, text))
         refused = denied_tables(
             self.grants, subjects, self.env, guarded.reads - progress.created, "read"
         )
@@ -417,10 +495,27 @@ class AdhocQueries:
                 f"no read grant on {', '.join(refused)} in {self.env}",
                 hint="a security admin can grant it (views need grants on what they read)",
             )
-        progress.reads |= guarded.reads
+        progress.reads |= guarded.reads - progress.created
         progress.masked |= guarded.masked
         progress.created |= creates
         return text
+
+    def _unknown_functions(self, session: Session, text: str) -> frozenset[str]:
+        """The functions the statement ``text`` calls that are defined in the warehouse
+        (macros), not built in. Built-ins come first for this session, so only words
+        before a parenthesis that are not built-ins need the (slow) look-up."""
+        builtins: Callable[[], frozenset[str]] | None = getattr(session, "builtin_functions", None)
+        defined: Callable[[], frozenset[str]] | None = getattr(session, "user_functions", None)
+        if builtins is None or defined is None:
+            return frozenset()
+        tokens = get_dialect(self.engine.capabilities.dialect).tokenize(text)
+        called = {
+            token.text.lower()
+            for token, following in itertools.pairwise(tokens)
+            if following.token_type == TokenType.L_PAREN and _WORD.match(token.text)
+        }
+        unknown = called - builtins() - _SYNTAX
+        return frozenset(unknown & defined()) if unknown else frozenset()
 
     def preview(self, table: str, subjects: Subjects, *, limit: int = 50) -> QueryOutcome:
         """The first ``limit`` rows of ``table`` (grants, masking, deadline and row cap
@@ -440,8 +535,7 @@ class AdhocQueries:
         self,
         last: ParsedStatement,
         columns: list[str],
-        reads: set[str],
-        masked_tables: set[str],
+        progress: _Progress,
         rules: Sequence[MaskingRule],
         dialect: str,
     ) -> dict[int, str]:
@@ -449,7 +543,7 @@ class AdhocQueries:
         column lineage; all of them when the statement read a masked table and cannot
         be traced. The values were masked in the warehouse already."""
         tree = last.expression
-        if not masked_tables or not columns or isinstance(tree, exp.Describe):
+        if not progress.masked or not columns or isinstance(tree, exp.Describe):
             return {}
         everything = {index: FALLBACK_METHOD for index in range(len(columns))}
         if not isinstance(tree, exp.Query):
@@ -457,7 +551,7 @@ class AdhocQueries:
         from lakeworks.sql.lineage_scope import query_lineage
 
         try:
-            lineage = query_lineage(tree.copy(), self._schemas(reads), dialect)
+            lineage = query_lineage(tree.copy(), _schemas(progress), dialect)
         except (SqlglotError, RecursionError, ValueError, KeyError, AttributeError):
             return everything
         if lineage.problems or len(lineage.outputs) != len(columns):
@@ -473,12 +567,14 @@ class AdhocQueries:
                 masks[index] = method
         return masks
 
-    def _schemas(self, tables: set[str]) -> dict[str, list[str]]:
-        schema: dict[str, list[str]] = {}
-        for table in sorted(tables):
-            try:
-                info = self.engine.describe(table)
-            except LakeworksError:
-                continue
-            schema[table.lower()] = [c.name.lower() for c in info.columns]
+
+def _schemas(progress: _Progress) -> dict[str, list[str]]:
+    """Columns of the tables a run read, by lower-case name as written."""
+    schema: dict[str, list[str]] = {}
+    if progress.relations is None:
         return schema
+    for table in sorted(progress.reads):
+        found = progress.relations.resolve(table.split("."), None)
+        if found is not None:
+            schema[table] = [c.name.lower() for c in found.columns]
+    return schema

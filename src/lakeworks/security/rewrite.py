@@ -50,6 +50,8 @@ class Relations:
 
     def __init__(self, current: str, relations: Sequence[RelationInfo]) -> None:
         self.current = current.lower()
+        self.database = current
+        """The current database's name as the engine spells it."""
         self._by_key = {
             (r.database.lower(), r.schema.lower(), r.name.lower()): r for r in relations
         }
@@ -116,14 +118,16 @@ class Rewriter:
         guarded = Guarded(tree)
         written, _ = write_targets(tree)
         skip = {id(t) for t in written}
-        if isinstance(tree, exp.Create) and str(tree.args.get("kind") or "").upper() == "VIEW":
-            # Stored, not run: checked (and masked) each time the view is read.
-            guarded.reads |= statement_tables(tree).reads
-            return guarded
         upsert = isinstance(tree, exp.Insert) and tree.args.get("conflict")
         if isinstance(tree, _CHANGES) or upsert:
             for target in written:
                 self._refuse_masked_target(target)
+        for target in written:
+            self._qualify_target(tree, target)
+        if isinstance(tree, exp.Create) and str(tree.args.get("kind") or "").upper() == "VIEW":
+            # Stored, not run: checked (and masked) each time the view is read.
+            guarded.reads |= statement_tables(tree).reads
+            return guarded
         if isinstance(tree, exp.Describe) and isinstance(tree.this, exp.Table):
             self._resolve(tree.this, None)  # only its columns are shown
             guarded.reads.add(self._name(tree.this))
@@ -259,6 +263,29 @@ class Rewriter:
             if rule is not None:
                 masks[column.name] = rule
         return masks
+
+    def _qualify_target(self, tree: exp.Expr, target: exp.Table) -> None:
+        """Name a written table with its database and schema (temporary tables keep
+        their name): the session's search path puts the system catalog first."""
+        if target.args.get("catalog") or not isinstance(target.this, exp.Identifier):
+            return
+        properties = tree.args.get("properties")
+        if isinstance(properties, exp.Properties) and any(
+            isinstance(p, exp.TemporaryProperty) for p in properties.expressions
+        ):
+            return
+        schema = target.args.get("db")
+        found = None
+        if not isinstance(tree, exp.Create):
+            parts = [p.name for p in (schema, target.this) if p]
+            found = self.relations.resolve(parts, None)
+        if found is not None:
+            database, schema_name = found.database, found.schema
+        else:
+            database = self.relations.database
+            schema_name = schema.name if isinstance(schema, exp.Identifier) else "main"
+        target.set("catalog", exp.to_identifier(database, quoted=True))
+        target.set("db", exp.to_identifier(schema_name, quoted=True))
 
     def _refuse_masked_target(self, target: exp.Table) -> None:
         relation = self._resolve(target, None)

@@ -47,6 +47,8 @@ SECRETS = (
 NODE_MADE = """
 CREATE MACRO peek() AS (SELECT max(secret) FROM sales_raw);
 CREATE MACRO peek_rows() AS TABLE SELECT * FROM sales_raw;
+CREATE MACRO "left"(s, n) AS s;
+CREATE MACRO upper(s) AS (SELECT max(secret) FROM sales_raw);
 CREATE VIEW v_env AS SELECT current_setting('temp_directory') AS home;
 CREATE VIEW v_files AS SELECT * FROM glob('/etc/*');
 """

@@ -95,7 +95,9 @@ def test_what_cannot_be_rewritten_is_refused(
 
 def test_changes_to_tables_without_masking_are_allowed() -> None:
     sql, _, _ = rewrite("UPDATE notes SET body = 'x'")
-    assert sql == "UPDATE notes SET body = 'x'"
+    assert sql == """UPDATE "temp"."main".notes SET body = 'x'"""
+    sql, _, _ = rewrite("CREATE TABLE copied AS SELECT id FROM people")
+    assert sql.startswith('CREATE TABLE "wh"."main".copied AS SELECT id FROM (SELECT "id"')
 
 
 def test_the_row_cap_keeps_a_smaller_limit() -> None:
