@@ -89,10 +89,11 @@ def _setup(client: httpx.Client, admin: dict[str, str], rows: int) -> dict[str, 
     """Tables, a view, masking rules, and a viewer granted them; the viewer's headers."""
     make = f"""
     CREATE TABLE people AS
-    WITH RECURSIVE r(id) AS (SELECT 1 UNION ALL SELECT id + 1 FROM r WHERE id < {rows})
+    WITH RECURSIVE r(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM r WHERE i < 999),
+    ids AS (SELECT a.i * 1000 + b.i + 1 AS id FROM r a, r b WHERE a.i * 1000 + b.i < {rows})
     SELECT id, 'name' || id AS name, CAST(13800000000 + id AS VARCHAR) AS phone,
            'user' || id || '@example.com' AS email, ['east', 'west', 'north'][id % 3 + 1] AS city
-    FROM r;
+    FROM ids;
     CREATE TABLE plain AS SELECT * FROM people;
     CREATE VIEW people_v AS SELECT id, phone, email FROM people
     """
