@@ -87,18 +87,21 @@ def _token(base: str, username: str, password: str) -> dict[str, str]:
 
 def _setup(client: httpx.Client, admin: dict[str, str], rows: int) -> dict[str, str]:
     """Tables, a view, masking rules, and a viewer granted them; the viewer's headers."""
-    make = f"""
+    people = f"""
     CREATE TABLE people AS
     WITH RECURSIVE r(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM r WHERE i < 999),
     ids AS (SELECT a.i * 1000 + b.i + 1 AS id FROM r a, r b WHERE a.i * 1000 + b.i < {rows})
     SELECT id, 'name' || id AS name, CAST(13800000000 + id AS VARCHAR) AS phone,
            'user' || id || '@example.com' AS email, ['east', 'west', 'north'][id % 3 + 1] AS city
-    FROM ids;
-    CREATE TABLE plain AS SELECT * FROM people;
-    CREATE VIEW people_v AS SELECT id, phone, email FROM people
+    FROM ids
     """
-    body = {"sql": make, "dialect": "duckdb"}
-    _ok(client.post(f"{DEV}/query", json=body, headers=admin, timeout=600))
+    for sql in (
+        people,
+        "CREATE TABLE plain AS SELECT * FROM people",
+        "CREATE VIEW people_v AS SELECT id, phone, email FROM people",
+    ):
+        body = {"sql": sql, "dialect": "duckdb"}
+        _ok(client.post(f"{DEV}/query", json=body, headers=admin, timeout=600))
     space = f"/api/workspaces/{WORKSPACE}"
     for table in ("people*", "plain"):
         grant = {"subject": "role:viewer", "table": table, "privilege": "read", "env": "dev"}
@@ -146,7 +149,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=None, help="Rows in the masked table.")
     parser.add_argument("--repeats", type=int, default=None, help="Rounds of every query.")
     args = parser.parse_args()
-    rows = args.rows or (2_000 if args.quick else 1_000_000)
+    rows = args.rows or (2_000 if args.quick else 500_000)
     repeats = args.repeats or (5 if args.quick else 60)
 
     from lakeworks.spec.init import init_workspace

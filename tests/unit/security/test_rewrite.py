@@ -3,6 +3,7 @@ masking projections, refusals and the row cap."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 import pytest
@@ -21,7 +22,20 @@ RELATIONS = Relations(
         RelationInfo("wh", "main", "notes", "table", columns=[ColumnInfo("body", "VARCHAR")]),
         RelationInfo("temp", "main", "notes", "table", columns=[ColumnInfo("body", "VARCHAR")]),
         RelationInfo(
-            "wh", "main", "v_people", "view", sql="CREATE VIEW v_people AS SELECT * FROM people;"
+            "wh",
+            "main",
+            "v_people",
+            "view",
+            sql="CREATE VIEW v_people AS SELECT * FROM people;",
+            columns=COLUMNS,
+        ),
+        RelationInfo(
+            "wh",
+            "main",
+            "v_notes",
+            "view",
+            sql="CREATE VIEW v_notes (text) AS SELECT body FROM notes;",
+            columns=[ColumnInfo("text", "VARCHAR")],
         ),
         RelationInfo("system", "main", "duckdb_views", "view", internal=True),
     ],
@@ -75,6 +89,14 @@ def test_views_are_inlined_and_what_they_read_is_reported() -> None:
     assert "FROM v_people" not in sql and '"wh"."main"."people"' in sql
     assert sql.endswith(") AS v_people")
     assert reads == {"v_people", "people"} and masked == {"people"}
+
+
+def test_a_masking_rule_on_a_view_masks_its_columns() -> None:
+    rule = replace(RULE, table_pattern="v_notes", column_pattern="text")
+    sql, reads, masked = rewrite("SELECT text FROM v_notes", [rule])
+    assert reads == {"v_notes", "notes"} and masked == {"v_notes"}
+    assert 'AS _lw_cte_view("text")' in sql
+    assert sql.startswith('SELECT text FROM (SELECT CASE WHEN "text" IS NULL')
 
 
 @pytest.mark.parametrize(
