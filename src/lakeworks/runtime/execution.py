@@ -13,13 +13,14 @@ import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from lakeworks.connectors.credentials import redact as default_redact
 from lakeworks.engines.base import Engine
-from lakeworks.errors import LakeworksError, TransientError, UserError
+from lakeworks.errors import LakeworksError, PermissionDenied, TransientError, UserError
 from lakeworks.runtime import hooks
 from lakeworks.runtime.context import NodeResult, NodeRunContext
 from lakeworks.runtime.executors import executor_for
@@ -41,11 +42,23 @@ RUNNABLE_STATES = (
 )
 
 
+TRANSIENT_MIN_ATTEMPTS = 3
+"""A transient failure is retried even when the node's policy allows fewer attempts."""
+
+
+class Retry(Enum):
+    """Whether a failure may be retried, by the error model of ``errors.py``."""
+
+    NEVER = "never"  # deterministic: spec, SQL syntax, unknown parameter, permission
+    POLICY = "policy"  # the user's code failed at run time: per the node's retry policy
+    ALWAYS = "always"  # transient: retried up to at least TRANSIENT_MIN_ATTEMPTS
+
+
 @dataclass(frozen=True)
 class InstanceOutcome:
     instance: Instance
     result: NodeResult | None
-    retryable: bool = False
+    retry: Retry = Retry.POLICY
 
 
 def local_cycle_time(workspace: Workspace, cycle_time_utc: datetime) -> datetime:
@@ -222,14 +235,14 @@ class InstanceExecutor:
             timer.start()
         result: NodeResult | None = None
         reason: str | None = None
-        retryable = False
+        retry = Retry.POLICY
         log(f"running {node.key} for bizdate {ctx.params.bizdate:%Y%m%d} (attempt {ctx.attempt})")
         try:
             result = executor_for(node.kind)(ctx)
-        except UserError as exc:
-            reason = exc.render()
+        except (UserError, PermissionDenied) as exc:
+            reason, retry = f"not retried: {exc.render()}", Retry.NEVER
         except TransientError as exc:
-            reason, retryable = exc.render(), True
+            reason, retry = exc.render(), Retry.ALWAYS
         except LakeworksError as exc:
             reason = exc.render()
         except Exception as exc:  # the boundary: a platform bug must not kill the runner
@@ -254,33 +267,43 @@ class InstanceExecutor:
                 if checked.failure:
                     reason = checked.failure
                     break
+        if reason is not None and ctx.cancel.is_set() and not timed_out.is_set():
+            retry = Retry.NEVER  # an operator stopped it
         if reason is not None:
             for line in reason.splitlines():
                 log(f"FAILED: {line}")
         state = InstanceState.SUCCESS if reason is None else InstanceState.FAILED
         for listener in hooks.listeners():
             self._safely(log, partial(listener.on_finish, ctx, state, result, reason))
-        retry_at = None
-        if reason is not None and (timed_out.is_set() or not ctx.cancel.is_set()):
-            retry_at = self._retry_at(instance, node, ctx.attempt)
+        retry_at: datetime | None = None
+        budget = instance.max_attempts
+        if reason is not None and retry is not Retry.NEVER:
+            if retry is Retry.ALWAYS:
+                budget = max(budget, TRANSIENT_MIN_ATTEMPTS)
+            if ctx.attempt < budget:
+                delay = RetryPolicy.from_settings(node.settings).delay(ctx.attempt)
+                retry_at = self.clock() + delay
         finished = self._finish(
-            instance, attempt_id, log, result, reason, held=held, retry_at=retry_at
+            instance,
+            attempt_id,
+            log,
+            result,
+            reason,
+            held=held,
+            retry_at=retry_at,
+            max_attempts=budget,
         )
-        return InstanceOutcome(finished.instance, result, retryable)
+        return InstanceOutcome(finished.instance, result, retry)
 
-    def _retry_at(self, instance: Instance, node: Node, attempt: int) -> datetime | None:
-        """When the next attempt of a failed one may start; None when none is left."""
-        if attempt >= instance.max_attempts:
-            return None
-        return RetryPolicy.from_settings(node.settings).delay(attempt) + self.clock()
-
-    def _retry_reason(self, instance: Instance, retry_at: datetime, reason: str | None) -> str:
+    def _retry_reason(
+        self, instance: Instance, retry_at: datetime, reason: str | None, budget: int
+    ) -> str:
         zone = ZoneInfo(self.workspace.config.timezone)
         aware = retry_at if retry_at.tzinfo else retry_at.replace(tzinfo=ZoneInfo("UTC"))
         local = aware.astimezone(zone)
         first = reason.splitlines()[0] if reason else "failed"
         return (
-            f"attempt {instance.attempts} of {instance.max_attempts} failed, "
+            f"attempt {instance.attempts} of {budget} failed, "
             f"retry at {local:%Y-%m-%d %H:%M:%S}: {first}"
         )
 
@@ -301,6 +324,7 @@ class InstanceExecutor:
         *,
         held: bool = False,
         retry_at: datetime | None = None,
+        max_attempts: int | None = None,
     ) -> InstanceOutcome:
         if reason is None and result is not None and result.skipped:
             state = InstanceState.SKIPPED
@@ -308,7 +332,9 @@ class InstanceExecutor:
             state = InstanceState.SUCCESS if reason is None else InstanceState.FAILED
         target, why = state, reason
         if state is InstanceState.FAILED and retry_at is not None:
-            target, why = InstanceState.WAITING_TIME, self._retry_reason(instance, retry_at, reason)
+            budget = max_attempts or instance.max_attempts
+            target = InstanceState.WAITING_TIME
+            why = self._retry_reason(instance, retry_at, reason, budget)
             log(why)
         if state is InstanceState.SUCCESS:
             log("succeeded")
@@ -317,6 +343,8 @@ class InstanceExecutor:
             fields["rendered_code"] = result.rendered_code
         if target is InstanceState.WAITING_TIME:
             fields = {"next_attempt_at": retry_at, "rendered_code": fields.get("rendered_code")}
+        if max_attempts is not None and max_attempts != instance.max_attempts:
+            fields["max_attempts"] = max_attempts
         updated: Instance | None
         if held:
             updated = finish_if_held(
