@@ -242,7 +242,8 @@ class InstanceExecutor:
         except (UserError, PermissionDenied) as exc:
             reason, retry = f"not retried: {exc.render()}", Retry.NEVER
         except TransientError as exc:
-            reason, retry = exc.render(), Retry.ALWAYS
+            reason = exc.render()
+            retry = Retry.POLICY if exc.exhausted else Retry.ALWAYS
         except LakeworksError as exc:
             reason = exc.render()
         except Exception as exc:  # the boundary: a platform bug must not kill the runner
@@ -264,8 +265,8 @@ class InstanceExecutor:
                     checked = hooks.CheckOutcome(failure=exc.render())
                 for warning in checked.warnings:
                     log(f"WARNING: {warning}")
-                if checked.failure:
-                    reason = checked.failure
+                if checked.failure:  # the data breached a check: another try changes nothing
+                    reason, retry = f"not retried: {checked.failure}", Retry.NEVER
                     break
         if reason is not None and ctx.cancel.is_set() and not timed_out.is_set():
             retry = Retry.NEVER  # an operator stopped it
