@@ -24,12 +24,14 @@ from lakeworks.errors import LakeworksError, PermissionDenied, TransientError, U
 from lakeworks.runtime import hooks
 from lakeworks.runtime.context import NodeResult, NodeRunContext
 from lakeworks.runtime.executors import executor_for
+from lakeworks.runtime.followups import FollowupDrainer, payload
 from lakeworks.runtime.logsink import InstanceLog
 from lakeworks.schedule.retries import RetryPolicy
 from lakeworks.spec.models import Node, RunMode, Workspace
 from lakeworks.sql.params import ParamContext
 from lakeworks.store.clock import utcnow
 from lakeworks.store.database import Database
+from lakeworks.store.followups import new_row
 from lakeworks.store.leases import finish_if_held
 from lakeworks.store.models import Instance, InstanceState
 from lakeworks.store.repositories import AttemptRepository, InstanceRepository, LogRepository
@@ -110,6 +112,8 @@ class InstanceExecutor:
         self.logs = LogRepository(db)
         self._running: dict[int, NodeRunContext] = {}
         self._lock = threading.Lock()
+        self.followups = FollowupDrainer(db, lambda: self.workspace, engine, env, owner=worker)
+        """Drains the follow-up work of the instances this executor finished."""
 
     def stop(self, instance_id: int) -> bool:
         """Interrupt a running instance of this process; False if it is not running here."""
@@ -155,9 +159,8 @@ class InstanceExecutor:
             )
         if claimed is None:
             return None
-        attempt_id = None
         if not already_claimed:
-            attempt_id = self.attempts.start(instance.id, number, self.worker).id
+            self.attempts.start(instance.id, number, self.worker)
         echo = self.echo
         log = InstanceLog(
             self.logs,
@@ -169,7 +172,6 @@ class InstanceExecutor:
         if node is None:
             return self._finish(
                 claimed,
-                attempt_id,
                 log,
                 None,
                 f"node {instance.node_key} no longer exists",
@@ -195,7 +197,7 @@ class InstanceExecutor:
         with self._lock:
             self._running[instance.id] = ctx
         try:
-            return self._execute(claimed, attempt_id, ctx, log, held=already_claimed)
+            return self._execute(claimed, ctx, log, held=already_claimed)
         finally:
             with self._lock:
                 self._running.pop(instance.id, None)
@@ -203,7 +205,6 @@ class InstanceExecutor:
     def _execute(
         self,
         instance: Instance,
-        attempt_id: int | None,
         ctx: NodeRunContext,
         log: InstanceLog,
         *,
@@ -214,11 +215,11 @@ class InstanceExecutor:
             log("dry-run mode: the node's code is not run")
             return self._finish(
                 instance,
-                attempt_id,
                 log,
                 NodeResult(rendered_code="", skipped=True),
                 None,
                 held=held,
+                cycle_time=ctx.cycle_time,
             )
         for listener in hooks.listeners():
             self._safely(log, partial(listener.on_start, ctx))
@@ -286,13 +287,13 @@ class InstanceExecutor:
                 retry_at = self.clock() + delay
         finished = self._finish(
             instance,
-            attempt_id,
             log,
             result,
             reason,
             held=held,
             retry_at=retry_at,
             max_attempts=budget,
+            cycle_time=ctx.cycle_time,
         )
         return InstanceOutcome(finished.instance, result, retry)
 
@@ -318,7 +319,6 @@ class InstanceExecutor:
     def _finish(
         self,
         instance: Instance,
-        attempt_id: int | None,
         log: InstanceLog,
         result: NodeResult | None,
         reason: str | None,
@@ -326,6 +326,7 @@ class InstanceExecutor:
         held: bool = False,
         retry_at: datetime | None = None,
         max_attempts: int | None = None,
+        cycle_time: datetime | None = None,
     ) -> InstanceOutcome:
         if reason is None and result is not None and result.skipped:
             state = InstanceState.SKIPPED
@@ -346,35 +347,37 @@ class InstanceExecutor:
             fields = {"next_attempt_at": retry_at, "rendered_code": fields.get("rendered_code")}
         if max_attempts is not None and max_attempts != instance.max_attempts:
             fields["max_attempts"] = max_attempts
-        updated: Instance | None
-        if held:
-            updated = finish_if_held(
-                self.db,
-                instance.id,
-                worker=self.worker,
+        followup = None
+        if cycle_time is not None and hooks.batch_listeners():
+            followup = new_row(
+                instance_id=instance.id,
+                workspace=self.workspace.name,
+                env=self.env,
+                node_key=instance.node_key,
                 attempt=instance.attempts,
-                to_state=target,
-                reason=why,
-                attempt_state=state,
-                attempt_error=reason,
-                log_lines=log.drain(),
-                actor=self.worker,
-                now=self.clock(),
-                fields=fields,
-                channel=self.done_channel,
+                state=state.value,
+                payload=payload(result, reason, cycle_time),
+                owner=self.followups.owner,
+                at=fields["finished_at"] if "finished_at" in fields else self.clock(),
             )
-        else:
-            log.flush()
-            assert attempt_id is not None  # recorded when this runner claimed it
-            self.attempts.finish(attempt_id, state, reason)
-            updated = self.instances.transition(
-                instance.id,
-                target,
-                expected=[InstanceState.RUNNING],
-                reason=why,
-                actor="system",
-                **fields,
-            )
+        updated = finish_if_held(
+            self.db,
+            instance.id,
+            worker=self.worker,
+            attempt=instance.attempts,
+            to_state=target,
+            reason=why,
+            attempt_state=state,
+            attempt_error=reason,
+            log_lines=log.drain(),
+            actor=self.worker if held else "system",
+            now=self.clock(),
+            fields=fields,
+            channel=self.done_channel if held else None,
+            followup=followup,
+        )
+        if followup is not None:
+            self.followups.notify()
         if updated is None:  # stopped or set by an operator meanwhile: keep their state
             updated = self.instances.get(instance.id)
         return InstanceOutcome(updated, result)

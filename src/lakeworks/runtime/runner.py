@@ -10,6 +10,7 @@ reason.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -31,6 +32,9 @@ from lakeworks.store.models import Instance, InstanceState, NewInstance, Run, Ru
 from lakeworks.store.repositories import InstanceRepository, NodeVersionRepository, RunRepository
 
 DONE_OK = (InstanceState.SUCCESS, InstanceState.SKIPPED)
+FOLLOWUP_SECONDS = 300.0
+"""How long a run waits for its follow-up work while the metadata store is unavailable."""
+logger = logging.getLogger("lakeworks.runner")
 
 
 @dataclass(frozen=True)
@@ -197,10 +201,21 @@ class ManualRunner:
         except BaseException:
             self.runs.finish(run.id, RunState.FAILED)
             raise
+        finally:
+            self._complete_followups()
         ok = all(i.state in DONE_OK for i in final)
         self.runs.finish(run.id, RunState.SUCCESS if ok else RunState.FAILED)
         position = {c.id: n for n, c in enumerate(created)}
         return sorted(final, key=lambda i: position[i.id])
+
+    def _complete_followups(self) -> None:
+        """Finish the run's follow-up work (the Data Map) before the run is reported."""
+        drainer = self.executor.followups
+        if not drainer.drain(FOLLOWUP_SECONDS):
+            logger.warning(
+                "the Data Map is not up to date yet (%s); the next run or worker completes it",
+                drainer.outage or "still working",
+            )
 
     def _execute(
         self, created: list[Instance], graph: DependencyGraph, overrides: Mapping[str, str]

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from lakeworks.store.clock import to_utc_naive, utcnow
 from lakeworks.store.database import Database
+from lakeworks.store.followups import enqueue
 from lakeworks.store.models import Instance, InstanceState
 from lakeworks.store.records import instance_from_mapping, instances_from_rows
 from lakeworks.store.scheduling import notify
@@ -213,9 +214,12 @@ def finish_if_held(
     now: datetime | None = None,
     fields: Mapping[str, Any] | None = None,
     channel: str | None = None,
+    followup: Mapping[str, Any] | None = None,
 ) -> Instance | None:
     """End a claimed run in one transaction, moving the instance on only if ``worker``
-    still holds ``attempt`` of it.
+    still holds ``attempt`` of it. ``followup``: a row of the follow-up queue
+    (``store.followups.new_row``), written with the end whether or not it is held (the
+    work happened either way).
 
     The attempt's outcome and the last log lines are written either way (a run that
     lost its lease still leaves its record); the instance moves to ``to_state`` (with
@@ -251,6 +255,8 @@ def finish_if_held(
                     for t in log_lines
                 ],
             )
+        if followup is not None:
+            enqueue(conn, [followup])
         row = conn.execute(
             _finish_statement(columns),
             {
