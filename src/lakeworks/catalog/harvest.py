@@ -38,14 +38,12 @@ def _duckdb_size(session: Session, schema: str | None, table: str) -> int | None
     """Bytes of the blocks a DuckDB table's checkpointed data occupies."""
     qualified = f"{schema}.{table}" if schema else table
     rows = session.execute(
-        "SELECT count(DISTINCT block_id) FROM pragma_storage_info(?) WHERE persistent",
+        "SELECT count(DISTINCT block_id) * (SELECT any_value(block_size) "
+        "FROM pragma_database_size()) FROM pragma_storage_info(?) WHERE persistent",
         [qualified],
     ).rows
-    blocks = int(str(rows[0][0])) if rows and rows[0][0] is not None else 0
-    if not blocks:
-        return None
-    size = session.execute("SELECT block_size FROM pragma_database_size()").rows
-    return blocks * int(str(size[0][0])) if size else None
+    size = int(str(rows[0][0])) if rows and rows[0][0] is not None else 0
+    return size or None
 
 
 def _postgres_size(session: Session, schema: str | None, table: str) -> int | None:

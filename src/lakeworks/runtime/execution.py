@@ -32,7 +32,7 @@ from lakeworks.sql.params import ParamContext
 from lakeworks.store.clock import utcnow
 from lakeworks.store.database import Database
 from lakeworks.store.followups import new_row
-from lakeworks.store.leases import finish_if_held
+from lakeworks.store.leases import finish_if_held, start_here
 from lakeworks.store.models import Instance, InstanceState
 from lakeworks.store.repositories import AttemptRepository, InstanceRepository, LogRepository
 
@@ -146,21 +146,17 @@ class InstanceExecutor:
         if already_claimed:
             claimed: Instance | None = instance
         else:
-            claimed = self.instances.transition(
+            claimed = start_here(
+                self.db,
                 instance.id,
-                InstanceState.RUNNING,
-                expected=RUNNABLE_STATES,
-                reason=None,
-                actor=actor,
-                attempts=number,
                 worker=self.worker,
-                started_at=self.clock(),
-                finished_at=None,
+                expected=RUNNABLE_STATES,
+                actor=actor,
+                now=self.clock(),
             )
         if claimed is None:
             return None
-        if not already_claimed:
-            self.attempts.start(instance.id, number, self.worker)
+        number = claimed.attempts
         echo = self.echo
         log = InstanceLog(
             self.logs,

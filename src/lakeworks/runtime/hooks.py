@@ -18,13 +18,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from lakeworks.engines.base import Engine
 from lakeworks.runtime.context import NodeResult, NodeRunContext
+from lakeworks.schedule.states import InstanceState
 from lakeworks.spec.models import Node, Workspace
-from lakeworks.store.database import Database
-from lakeworks.store.models import InstanceState
+
+if TYPE_CHECKING:
+    from lakeworks.engines.base import Engine
+    from lakeworks.store.database import Database
 
 
 @dataclass(frozen=True)

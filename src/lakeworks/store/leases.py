@@ -199,6 +199,67 @@ def claim(
     return claimed
 
 
+def start_here(
+    db: Database,
+    instance_id: int,
+    *,
+    worker: str,
+    expected: Sequence[InstanceState],
+    actor: str,
+    now: datetime,
+) -> Instance | None:
+    """Claim a runnable instance outside the work queue (``lakeworks run``) and record its
+    next attempt, in one transaction. None when it is not in an ``expected`` state."""
+    at = to_utc_naive(now)
+    allowed = {s.value for s in expected}
+    with db.write() as conn:
+        current = conn.execute(
+            sa.select(_c.state).where(_c.id == instance_id).with_for_update()
+        ).scalar_one_or_none()
+        if current not in allowed:
+            return None
+        row = conn.execute(
+            sa.update(instances)
+            .where(_c.id == instance_id, _c.state == current)
+            .values(
+                state=_RUNNING,
+                reason=None,
+                worker=worker,
+                attempts=_c.attempts + 1,
+                started_at=at,
+                finished_at=None,
+            )
+            .returning(*instances.c)
+        ).one_or_none()
+        if row is None:
+            return None
+        claimed = instance_from_mapping(row._mapping)
+        conn.execute(
+            _ADD_EVENTS,
+            {
+                "instance_id": instance_id,
+                "created_at": at,
+                "actor": actor,
+                "action": "transition",
+                "from_state": current,
+                "to_state": _RUNNING,
+                "detail": None,
+            },
+        )
+        conn.execute(
+            sa.insert(attempts).values(
+                instance_id=instance_id,
+                number=claimed.attempts,
+                state=_RUNNING,
+                worker=worker,
+                started_at=at,
+                finished_at=None,
+                error=None,
+            )
+        )
+    return claimed
+
+
 def finish_if_held(
     db: Database,
     instance_id: int,
