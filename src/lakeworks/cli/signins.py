@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from pathlib import Path
 from typing import Annotated
 
@@ -37,8 +38,9 @@ def users_unlock(
     workspace: WorkspaceOption = Path("."),
 ) -> None:
     """Lift sign-in locks early: a user's (from every address) and/or an address's."""
-    from lakeworks.cli.server import _audit
     from lakeworks.errors import UserError
+    from lakeworks.security.audit import AuditLog
+    from lakeworks.security.secrets import redact
     from lakeworks.security.throttle import LoginThrottle
 
     if username is None and address is None:
@@ -51,10 +53,20 @@ def users_unlock(
             for part in (username and f"user {username}", address and f"address {address}")
             if part
         )
-        _audit(db, "signin_unlock", target, cleared=cleared)
+        AuditLog(db, redact).record(
+            actor=_actor(), action="signin_unlock", target=target, detail={"cleared": cleared}
+        )
         typer.echo(f"unlocked {target} ({cleared} lock record(s) cleared)")
     finally:
         db.close()
+
+
+def _actor() -> str:
+    """The audit actor of a local command (as ``lakeworks users`` records it)."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:
+        return "cli"
 
 
 def register(users_app: typer.Typer) -> None:
