@@ -55,4 +55,7 @@ def create_app(
     app.add_middleware(AuditMiddleware, audit=services.audit)
     for router in ROUTERS:
         app.include_router(router, prefix="/api")
+    from lakeworks.web.app import install_console
+
+    install_console(app)
     return app

@@ -1,0 +1,212 @@
+// The console's small shared script: REST calls with the CSRF token, confirmations,
+// form errors beside their fields, graphs, live logs. Exposed as window.Lakeworks.
+(function () {
+  "use strict";
+
+  function csrf() {
+    const meta = document.querySelector('meta[name="csrf-token"]');
+    if (meta && meta.content) return meta.content;
+    const found = document.cookie.split("; ").find((c) => c.startsWith("lakeworks_csrf="));
+    return found ? decodeURIComponent(found.split("=")[1]) : "";
+  }
+
+  function signIn() {
+    const here = window.location.pathname + window.location.search;
+    window.location.href = "/login?next=" + encodeURIComponent(here);
+  }
+
+  // One REST call: {ok, status, data}; a 401 (session ended) goes to sign-in.
+  async function api(method, path, body) {
+    const headers = { Accept: "application/json" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (method !== "GET") headers["X-CSRF-Token"] = csrf();
+    let response;
+    try {
+      response = await fetch(path, {
+        method, headers, credentials: "same-origin",
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (err) {
+      return { ok: false, status: 0, data: { error: { message: "the server did not answer: " + err } } };
+    }
+    if (response.status === 401 && !path.startsWith("/api/auth/login")) {
+      signIn();
+      return { ok: false, status: 401, data: {} };
+    }
+    let data = {};
+    const type = response.headers.get("content-type") || "";
+    if (type.includes("json")) data = await response.json();
+    else data = { text: await response.text() };
+    return { ok: response.ok, status: response.status, data };
+  }
+
+  function message(result) {
+    const error = (result.data && result.data.error) || {};
+    let text = error.message || ("HTTP " + result.status);
+    const details = error.details || {};
+    if (details.hint) text += " — " + details.hint;
+    return text;
+  }
+
+  function toast(text, kind) {
+    const box = document.getElementById("toast");
+    if (!box) return;
+    box.textContent = text;
+    box.className = "show " + (kind || "");
+    clearTimeout(box._timer);
+    box._timer = setTimeout(() => { box.className = ""; }, kind === "error" ? 8000 : 3500);
+  }
+
+  // A confirmation naming what an action will touch; resolves true or false.
+  function confirmAction(title, body, okLabel) {
+    const dialog = document.getElementById("confirm");
+    if (!dialog) return Promise.resolve(window.confirm(title));
+    document.getElementById("confirm-title").textContent = title;
+    const content = document.getElementById("confirm-body");
+    content.innerHTML = "";
+    if (typeof body === "string") content.textContent = body;
+    else if (body) content.appendChild(body);
+    document.getElementById("confirm-ok").textContent = okLabel || "Confirm";
+    return new Promise((resolve) => {
+      dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
+      dialog.showModal();
+    });
+  }
+
+  // Errors beside their fields (the typed values stay); the rest above the button.
+  function showErrors(form, result) {
+    form.querySelectorAll(".field-error").forEach((p) => { p.textContent = ""; });
+    form.querySelectorAll(".invalid").forEach((i) => i.classList.remove("invalid"));
+    const general = form.querySelector(".form-error");
+    if (general) general.textContent = "";
+    if (!result) return;
+    const error = (result.data && result.data.error) || {};
+    const problems = (error.details && error.details.problems) || [];
+    let placed = false;
+    for (const p of problems) {
+      const loc = Array.isArray(p.location) ? p.location : [];
+      const names = loc.filter((x) => typeof x === "string" && x !== "body");
+      for (const name of names.reverse()) {
+        const slot = form.querySelector(`.field-error[data-for="${name}"]`);
+        if (slot) {
+          slot.textContent = p.message;
+          const input = form.querySelector(`[name="${name}"]`);
+          if (input) input.classList.add("invalid");
+          placed = true;
+          break;
+        }
+      }
+    }
+    const field = error.details && error.details.field;
+    if (field) {
+      const slot = form.querySelector(`.field-error[data-for="${field}"]`);
+      if (slot) { slot.textContent = error.message; placed = true; }
+    }
+    if (!placed && general) general.textContent = message(result);
+  }
+
+  // Stream a plain-text log into an element until the server ends it.
+  async function followLog(url, target, onEnd) {
+    try {
+      const response = await fetch(url, { credentials: "same-origin" });
+      if (response.status === 401) { signIn(); return; }
+      if (!response.ok || !response.body) {
+        target.textContent += "\n[could not read the log: HTTP " + response.status + "]";
+        return;
+      }
+      const reader = response.body.getReader();
+      const decoder = new TextDecoder();
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        const atBottom = target.scrollTop + target.clientHeight >= target.scrollHeight - 8;
+        target.textContent += decoder.decode(value, { stream: true });
+        if (atBottom) target.scrollTop = target.scrollHeight;
+      }
+    } finally {
+      if (onEnd) onEnd();
+    }
+  }
+
+  function initGraphs() {
+    if (!window.LakeworksGraph) return;
+    document.querySelectorAll("script[data-graph]").forEach((script) => {
+      const id = script.dataset.graph;
+      const box = document.getElementById(id);
+      const data = JSON.parse(script.textContent);
+      if (!data.nodes.length) {
+        box.innerHTML = '<p class="muted pad">Nothing to draw.</p>';
+        return;
+      }
+      box._graph = window.LakeworksGraph.draw(box, data);
+    });
+    document.querySelectorAll("[data-graph-zoom]").forEach((button) => {
+      button.addEventListener("click", () => {
+        const graph = document.getElementById(button.dataset.graphZoom)._graph;
+        if (!graph) return;
+        if (button.dataset.dir === "in") graph.zoomIn();
+        else if (button.dataset.dir === "out") graph.zoomOut();
+        else graph.fit();
+      });
+    });
+  }
+
+  // <button data-post="/api/..." data-body='{...}' data-confirm="title" data-touch="what">
+  function initActionButtons() {
+    document.querySelectorAll("button[data-post]").forEach((button) => {
+      button.addEventListener("click", async () => {
+        if (button.dataset.confirm) {
+          const ok = await confirmAction(button.dataset.confirm, button.dataset.touch || "",
+            button.textContent.trim());
+          if (!ok) return;
+        }
+        button.disabled = true;
+        const body = button.dataset.body ? JSON.parse(button.dataset.body) : {};
+        const result = await api(button.dataset.method || "POST", button.dataset.post, body);
+        button.disabled = false;
+        if (!result.ok) { toast(message(result), "error"); return; }
+        const refused = (result.data && result.data.refused) || [];
+        if (refused.length) toast("refused: " + refused.map((r) => `${r.id}: ${r.reason}`).join("; "), "error");
+        else toast("done");
+        if (button.dataset.then) window.location.href = button.dataset.then;
+        else setTimeout(() => window.location.reload(), refused.length ? 2500 : 400);
+      });
+    });
+  }
+
+  function initFrame() {
+    const switcher = document.getElementById("workspace-switch");
+    if (switcher) switcher.addEventListener("change", () => {
+      window.location.href = "/w/" + encodeURIComponent(switcher.value);
+    });
+    const out = document.getElementById("sign-out");
+    if (out) out.addEventListener("click", async () => {
+      await api("POST", "/api/auth/logout", {});
+      window.location.href = "/login";
+    });
+    const login = document.getElementById("login-form");
+    if (login) login.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const data = Object.fromEntries(new FormData(login));
+      showErrors(login, null);
+      let missing = false;
+      for (const name of ["username", "password"]) {
+        if (!data[name]) {
+          login.querySelector(`.field-error[data-for="${name}"]`).textContent = "required";
+          missing = true;
+        }
+      }
+      if (missing) return;
+      const result = await api("POST", "/api/auth/login", data);
+      if (result.ok) window.location.href = login.dataset.next || "/";
+      else showErrors(login, result);
+    });
+  }
+
+  window.Lakeworks = { api, csrf, toast, message, confirm: confirmAction, showErrors, followLog, signIn };
+  document.addEventListener("DOMContentLoaded", () => {
+    initFrame();
+    initGraphs();
+    initActionButtons();
+  });
+})();
