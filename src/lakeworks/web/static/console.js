@@ -174,6 +174,63 @@
     });
   }
 
+  // <form data-api-method="PUT" data-api-path="/api/.../{name}">: fields become the JSON
+  // body (data-kind: list, int, bool, map = "key: value" lines spread into the body;
+  // data-path-only: used in the path only; empty fields are left out).
+  function formBody(form) {
+    const body = {};
+    for (const input of form.querySelectorAll("[name]")) {
+      if (input.disabled || input.dataset.pathOnly !== undefined) continue;
+      const kind = input.dataset.kind || "text";
+      const raw = input.type === "checkbox" ? input.checked : input.value.trim();
+      if (kind === "bool") { body[input.name] = Boolean(raw); continue; }
+      if (raw === "") continue;
+      if (kind === "list") body[input.name] = raw.split(/[,\s]+/).filter(Boolean);
+      else if (kind === "int") body[input.name] = /^-?\d+$/.test(raw) ? Number(raw) : raw;
+      else if (kind === "map") {
+        for (const line of raw.split("\n")) {
+          const at = line.indexOf(":");
+          if (at < 1) continue;
+          const value = line.slice(at + 1).trim();
+          body[line.slice(0, at).trim()] = /^-?\d+$/.test(value) ? Number(value) : value;
+        }
+      } else body[input.name] = raw;
+    }
+    return body;
+  }
+
+  function initApiForms() {
+    document.querySelectorAll("form[data-api-path]").forEach((form) => {
+      form.addEventListener("submit", async (ev) => {
+        ev.preventDefault();
+        showErrors(form, null);
+        let missing = false;
+        for (const input of form.querySelectorAll("[required]")) {
+          if (!input.value.trim()) {
+            const slot = form.querySelector(`.field-error[data-for="${input.name}"]`);
+            if (slot) slot.textContent = "required";
+            input.classList.add("invalid");
+            missing = true;
+          }
+        }
+        if (missing) return;
+        const path = form.dataset.apiPath.replace(/\{(\w+)\}/g, (_, name) =>
+          encodeURIComponent(form.elements[name].value.trim()));
+        if (form.dataset.confirm && !(await confirmAction(form.dataset.confirm, form.dataset.touch || ""))) return;
+        const result = await api(form.dataset.apiMethod || "POST", path, formBody(form));
+        if (!result.ok) { showErrors(form, result); return; }
+        const secret = result.data && result.data.token;
+        const out = form.querySelector(".form-result");
+        if (secret && out) {
+          out.textContent = "Copy it now, it is shown only once: " + secret;
+          return;
+        }
+        toast("saved");
+        setTimeout(() => window.location.reload(), 400);
+      });
+    });
+  }
+
   function initFrame() {
     const switcher = document.getElementById("workspace-switch");
     if (switcher) switcher.addEventListener("change", () => {
@@ -203,10 +260,42 @@
     });
   }
 
-  window.Lakeworks = { api, csrf, toast, message, confirm: confirmAction, showErrors, followLog, signIn };
+  // A query result ({columns, rows, masked_columns, truncated}) as a table.
+  function resultTable(data) {
+    const wrap = document.createElement("div");
+    const masked = new Set(data.masked_columns || []);
+    const table = document.createElement("table");
+    table.className = "list result";
+    const head = table.createTHead().insertRow();
+    for (const c of data.columns) {
+      const th = document.createElement("th");
+      th.textContent = c + (masked.has(c) ? " (masked)" : "");
+      head.appendChild(th);
+    }
+    const body = table.createTBody();
+    for (const row of data.rows) {
+      const tr = body.insertRow();
+      for (const v of row) {
+        const td = tr.insertCell();
+        td.textContent = v === null ? "NULL" : String(v);
+        if (v === null) td.className = "muted";
+      }
+    }
+    const note = document.createElement("p");
+    note.className = "muted";
+    note.textContent = `${data.row_count} row(s)` + (data.truncated ? " (truncated)" : "") +
+      (data.seconds !== undefined ? ` in ${data.seconds} s` : "") +
+      (masked.size ? ` · masked: ${[...masked].join(", ")}` : "");
+    wrap.appendChild(note);
+    wrap.appendChild(table);
+    return wrap;
+  }
+
+  window.Lakeworks = { resultTable, api, csrf, toast, message, confirm: confirmAction, showErrors, followLog, signIn };
   document.addEventListener("DOMContentLoaded", () => {
     initFrame();
     initGraphs();
     initActionButtons();
+    initApiForms();
   });
 })();
