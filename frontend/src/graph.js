@@ -13,12 +13,14 @@ function el(name, attrs, parent) {
 
 // data: {nodes: [{id, label, sub, state, href, group}], edges: [[from, to, cross]]}
 function draw(container, data, options) {
-  const opts = Object.assign({ rankdir: "LR", nodeWidth: 180, nodeHeight: 44 }, options || {});
+  const opts = Object.assign({ rankdir: "LR", nodeWidth: 150, nodeHeight: 44 }, options || {});
   const started = performance.now();
   const g = new dagre.graphlib.Graph();
   g.setGraph({ rankdir: opts.rankdir, nodesep: 14, ranksep: 48, marginx: 16, marginy: 16 });
   g.setDefaultEdgeLabel(() => ({}));
-  for (const n of data.nodes) g.setNode(String(n.id), { width: opts.nodeWidth, height: opts.nodeHeight });
+  const widthOf = (n) => Math.min(Math.max(Math.max(n.label.length, (n.sub || "").length * 0.85) * 7.4 + 24,
+    opts.nodeWidth), 320);
+  for (const n of data.nodes) g.setNode(String(n.id), { width: widthOf(n), height: opts.nodeHeight });
   for (const [a, b] of data.edges) {
     if (g.hasNode(String(a)) && g.hasNode(String(b))) g.setEdge(String(a), String(b));
   }
@@ -26,8 +28,17 @@ function draw(container, data, options) {
   const laidOut = performance.now();
   const size = g.graph();
   container.innerHTML = "";
-  const svg = el("svg", { class: "dag", width: "100%", height: "100%" }, container);
-  const view = { x: 0, y: 0, w: Math.max(size.width, 200), h: Math.max(size.height, 100) };
+  const svg = el("svg", { class: "dag", width: "100%", height: "100%",
+    preserveAspectRatio: "xMidYMid meet" }, container);
+  // never enlarge a small graph: at least one unit per pixel, centred
+  const box = container.getBoundingClientRect();
+  const natural = () => {
+    const w = Math.max(size.width, box.width || 200);
+    const h = Math.max(size.height, box.height || 100, (w * (box.height || 100)) / (box.width || 200));
+    const wide = Math.max(w, (h * (box.width || 200)) / (box.height || 100));
+    return { x: (size.width - wide) / 2, y: (size.height - h) / 2, w: wide, h };
+  };
+  const view = natural();
   const apply = () => svg.setAttribute("viewBox", `${view.x} ${view.y} ${view.w} ${view.h}`);
   apply();
   const defs = el("defs", {}, svg);
@@ -50,7 +61,7 @@ function draw(container, data, options) {
       "data-id": String(n.id), tabindex: "0", role: "link" }, nodes);
     el("rect", { width: box.width, height: box.height, rx: 6 }, group);
     const title = el("text", { x: 10, y: n.sub ? 18 : 27, class: "dag-label" }, group);
-    title.textContent = n.label.length > 24 ? n.label.slice(0, 23) + "…" : n.label;
+    title.textContent = n.label.length > 41 ? n.label.slice(0, 40) + "…" : n.label;
     if (n.sub) {
       const sub = el("text", { x: 10, y: 35, class: "dag-sub" }, group);
       sub.textContent = n.sub;
@@ -100,7 +111,7 @@ function draw(container, data, options) {
   return {
     zoomIn: () => zoom(1 / 1.25),
     zoomOut: () => zoom(1.25),
-    fit: () => { view.x = 0; view.y = 0; view.w = size.width; view.h = size.height; apply(); },
+    fit: () => { Object.assign(view, natural()); apply(); },
     millis: drawn - started,
   };
 }

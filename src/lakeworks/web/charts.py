@@ -12,7 +12,7 @@ from markupsafe import Markup, escape
 from lakeworks.store.models import Instance
 
 ROW = 18
-LABEL = 220
+LABEL = 300
 WIDTH = 1100
 
 
@@ -21,6 +21,10 @@ def _svg(width: int, height: int, body: list[str], label: str) -> Markup:
         f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
         f'aria-label="{escape(label)}" preserveAspectRatio="xMinYMin meet">{"".join(body)}</svg>'
     )
+
+
+def _short(text: str, length: int) -> str:
+    return text if len(text) <= length else text[: length - 1] + "…"
 
 
 def gantt(instances: Sequence[Instance], href: str, *, limit: int = 300) -> Markup | None:
@@ -47,8 +51,9 @@ def gantt(instances: Sequence[Instance], href: str, *, limit: int = 300) -> Mark
         finish = instance.finished_at or end
         width = max((finish - instance.started_at).total_seconds() * scale, 2.0)
         name = escape(instance.node_key)
+        shown = escape(_short(instance.node_key, 44))
         body.append(
-            f'<a href="{href}{instance.id}"><text x="4" y="{y + 12}">{name}</text>'
+            f'<a href="{href}{instance.id}"><text x="4" y="{y + 12}">{shown}</text>'
             f'<rect class="bar state-{instance.state.value}" x="{x:.1f}" y="{y}" '
             f'width="{width:.1f}" height="{ROW - 5}" rx="2"><title>{name}: '
             f"{instance.state.value}, {(instance.duration_seconds or 0):.1f} s</title></rect></a>"

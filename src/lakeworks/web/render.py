@@ -84,6 +84,8 @@ def page(
     """A console page in the frame: navigation, workspace and environment switch,
     search box, the user and their roles."""
     workspace = access.workspace
+    if workspace is not None:
+        services_of(request).record(workspace)  # NotFound for a workspace never registered
     current_env = access.env or env or "prod"
     principal = access.principal
     session = principal.session if principal is not None else None

@@ -13,6 +13,7 @@ from lakeworks.api.routes.common import guard
 from lakeworks.catalog.service import DataMap
 from lakeworks.errors import LakeworksError
 from lakeworks.security.permissions import Permission as Perm
+from lakeworks.store.clock import utcnow
 from lakeworks.store.models import RunType
 from lakeworks.store.repositories import InstanceRepository
 from lakeworks.web.graphs import definition_graph, instance_graph
@@ -44,6 +45,12 @@ def login_page(
     )
 
 
+@router.get("/favicon.ico", name="console.favicon")
+def favicon(access: Access = guard(Perm.PUBLIC)) -> Response:
+    """Browsers ask for it on every site; the console's icon is an SVG."""
+    return RedirectResponse("/static/favicon.svg", status_code=308)
+
+
 @router.get("/", response_class=HTMLResponse, name="console.start")
 def start(request: Request, access: Access = guard(Perm.AUTHENTICATED)) -> Response:
     """The first workspace's home, or a page saying there is none yet."""
@@ -60,7 +67,12 @@ def home(request: Request, workspace: str, access: Access = guard(Perm.WORKSPACE
     services = services_of(request)
     repo = InstanceRepository(services.db)
     latest = repo.list(
-        workspace=workspace, env="prod", run_type=RunType.SCHEDULED, limit=1, order="desc"
+        workspace=workspace,
+        env="prod",
+        run_type=RunType.SCHEDULED,
+        cycle_to=utcnow(),
+        limit=1,
+        order="desc",
     )
     day = latest[0].bizdate if latest else None
     graph: dict[str, Any] = {"nodes": [], "edges": []}

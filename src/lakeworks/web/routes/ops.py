@@ -15,6 +15,7 @@ from lakeworks.api.routes.common import guard
 from lakeworks.errors import LakeworksError, NotFound
 from lakeworks.security.permissions import RUN_OR_OPERATE
 from lakeworks.security.permissions import Permission as Perm
+from lakeworks.store.clock import utcnow
 from lakeworks.store.models import Instance, InstanceState, RunType
 from lakeworks.store.repositories import AttemptRepository, InstanceRepository
 from lakeworks.web.charts import gantt, trend
@@ -190,7 +191,12 @@ def instance_page(
 
 def _latest_day(repo: InstanceRepository, workspace: str, env: str) -> str | None:
     latest = repo.list(
-        workspace=workspace, env=env, run_type=RunType.SCHEDULED, limit=1, order="desc"
+        workspace=workspace,
+        env=env,
+        run_type=RunType.SCHEDULED,
+        cycle_to=utcnow(),
+        limit=1,
+        order="desc",
     )
     return latest[0].bizdate if latest else None
 
