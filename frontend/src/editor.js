@@ -28,6 +28,7 @@ function create(parent, options) {
         lintGutter(),
         languageFor(options.kind),
         EditorState.readOnly.of(Boolean(options.readOnly)),
+        EditorView.editable.of(!options.readOnly),
         EditorView.updateListener.of((update) => {
           if (update.docChanged) onChange(view.state.doc.toString());
         }),

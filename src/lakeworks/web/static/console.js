@@ -263,7 +263,8 @@
   // A query result ({columns, rows, masked_columns, truncated}) as a table.
   function resultTable(data) {
     const wrap = document.createElement("div");
-    const masked = new Set(data.masked_columns || []);
+    const given = data.masked_columns || [];
+    const masked = new Set(Array.isArray(given) ? given : Object.keys(given));
     const table = document.createElement("table");
     table.className = "list result";
     const head = table.createTHead().insertRow();
