@@ -11,6 +11,21 @@ from lakeworks.spec.models import Workspace
 from lakeworks.store.database import Database
 from lakeworks.store.models import Instance
 from lakeworks.store.repositories import InstanceRepository
+from lakeworks.web.layout import label_width, layout
+
+
+def laid_out(data: dict[str, Any]) -> dict[str, Any]:
+    """Add the layout (a box per node, the drawing's size) to graph data."""
+    nodes = data["nodes"]
+    ids = [n["id"] for n in nodes]
+    widths = {n["id"]: label_width(n["label"], n.get("sub", "")) for n in nodes}
+    boxes, width, height = layout(ids, [(e[0], e[1]) for e in data["edges"]], widths)
+    for node in nodes:
+        box = boxes[node["id"]]
+        node.update(x=round(box.x, 1), y=round(box.y, 1), w=round(box.width, 1), h=box.height)
+    data["width"] = round(width, 1)
+    data["height"] = round(height, 1)
+    return data
 
 
 def definition_graph(
@@ -49,7 +64,7 @@ def definition_graph(
         for e in graph.edges
         if e.upstream in keep and e.downstream in keep
     ]
-    return {"nodes": nodes, "edges": edges}
+    return laid_out({"nodes": nodes, "edges": edges})
 
 
 def instance_graph(
@@ -75,4 +90,4 @@ def instance_graph(
         for parent in parents
         if parent in ids
     ]
-    return {"nodes": nodes, "edges": edges}
+    return laid_out({"nodes": nodes, "edges": edges})

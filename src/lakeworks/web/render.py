@@ -17,6 +17,7 @@ from lakeworks.web.modules import MODULES
 
 HERE = Path(__file__).parent
 TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
+TEMPLATES.env.auto_reload = False  # templates ship with the package: no stat() per render
 
 
 def when(value: datetime | str | None) -> str:
@@ -84,8 +85,10 @@ def page(
     """A console page in the frame: navigation, workspace and environment switch,
     search box, the user and their roles."""
     workspace = access.workspace
-    if workspace is not None:
-        services_of(request).record(workspace)  # NotFound for a workspace never registered
+    if workspace is not None and access.user.is_superuser:
+        # members reach here only through their roles in a registered workspace; an
+        # installation administrator may type any name: NotFound if it is not one
+        services_of(request).record(workspace)
     current_env = access.env or env or "prod"
     principal = access.principal
     session = principal.session if principal is not None else None

@@ -15,6 +15,7 @@ from lakeworks.catalog.impact import Direction, ImpactReport
 from lakeworks.catalog.service import DataMap
 from lakeworks.security.permissions import EnvPermission
 from lakeworks.security.permissions import Permission as Perm
+from lakeworks.web.graphs import laid_out
 from lakeworks.web.render import page
 
 router = APIRouter()
@@ -99,7 +100,7 @@ def lineage_graph(
         }
         for name in names
     ]
-    return {"nodes": nodes, "edges": edges}
+    return laid_out({"nodes": nodes, "edges": edges})
 
 
 @router.get(
