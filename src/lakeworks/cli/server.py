@@ -94,9 +94,9 @@ def up(
         float, typer.Option("--grace", help="Seconds running instances get to finish on stop.")
     ] = 30.0,
 ) -> None:
-    """Serve the REST API (OpenAPI at /api/openapi.json) and run the scheduler and a
-    worker, until interrupted. The first start creates the user 'admin' and prints its
-    password once (or takes it from LAKEWORKS_ADMIN_PASSWORD)."""
+    """Serve the web console (/) and the REST API (OpenAPI at /api/openapi.json) and run
+    the scheduler and a worker, until interrupted. The first start creates the user
+    'admin' and prints its password once (or takes it from LAKEWORKS_ADMIN_PASSWORD)."""
     import uvicorn
 
     from lakeworks.api.app import create_app
@@ -123,6 +123,12 @@ def up(
             fg=typer.colors.YELLOW,
             err=True,
         )
+    elif not os.environ.get(ADMIN_PASSWORD_ENV):
+        typer.echo(
+            "sign in as 'admin' with the password printed at the first start"
+            f" (forgotten: lakeworks users set-password admin -w {workspace})",
+            err=True,
+        )
     process = None
     if scheduler:
         process = _runtime(db, services, ws.name, grace)
@@ -141,7 +147,13 @@ def up(
         app, host=host, port=port, log_level="info", timeout_graceful_shutdown=int(grace)
     )
     install_log_redaction()
-    typer.echo(f"lakeworks {ws.name}: http://{host}:{port}/api/docs  (store {db.url})", err=True)
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    typer.secho(
+        f"lakeworks {ws.name}: console http://{shown}:{port}/  API http://{shown}:{port}/api/docs"
+        f"  (store {db.url})",
+        fg=typer.colors.GREEN,
+        err=True,
+    )
     try:
         with _stop_signals_end_cleanly():
             uvicorn.Server(config).run()
