@@ -64,9 +64,10 @@ def gantt(instances: Sequence[Instance], href: str, *, limit: int = 300) -> Mark
 def trend(
     points: Sequence[tuple[str, float | None, str]], *, unit: str, height: int = 240
 ) -> Markup | None:
-    """A line through ``(label, value, state)`` points; failed points are red."""
+    """A line through ``(label, value, state)`` points; failed points are red (None
+    until there are two points to join)."""
     values = [(label, value, state) for label, value, state in points if value is not None]
-    if not values:
+    if len(values) < 2:
         return None
     top = max(v for _, v, _ in values) or 1.0
     left, right, bottom, head = 60, 20, 40, 20
