@@ -1,8 +1,9 @@
 """A real ``lakeworks up`` with the sales example plus two shell nodes, and Chromium.
 
 ``03_publish`` fails while a flag file exists (so the Operations Center has a failed
-instance with a downstream one, ``04_notify``); the workspace is deployed before the
-server starts, so the scheduler runs the day's instances in prod.
+instance with a downstream one, ``04_notify``); the workspace is run once in dev and
+deployed before the server starts (as ``make up`` does), so the scheduler runs the
+day's instances in prod.
 """
 
 from __future__ import annotations
@@ -70,6 +71,9 @@ def _lakeworks() -> str:
 def _workspace(root: Path, flag: Path) -> None:
     init_workspace(root, "sales")
     flows = root / "workflows/sales_pipeline"
+    # at midnight, so that today's cycle has always begun when the server starts
+    config = flows / "workflow.yml"
+    config.write_text(config.read_text().replace('at: "02:00"', 'at: "00:00"'))
     (flows / "03_publish.sh").write_text(
         "# ---\n# depends_on: [02_build_sales_daily]\n# retries: 0\n# ---\n"
         'echo "publishing the daily sales for $bizdate"\n'
