@@ -131,7 +131,6 @@ def instances(
         first_page=bool(cursor),
         states=[s.value for s in InstanceState],
         run_types=[r.value for r in RunType],
-        node_keys=_node_keys(request, workspace, env),
         actions=ACTIONS,
         may_operate=access.can(RUN_OR_OPERATE.for_env(env)),
     )
