@@ -118,7 +118,11 @@
         problemsList.appendChild(item);
         if (p.ours) here.push({ line: p.line || 1, message: p.message });
         const field = p.key && form.querySelector(`.field-error[data-for="${p.key}"]`);
-        if (field) field.textContent = p.message;
+        if (field) {
+          field.textContent = p.message;
+          const input = form.elements[p.key];
+          if (input) input.classList.add("invalid");
+        }
       }
       editor.showProblems(here);
     }
