@@ -1,4 +1,5 @@
-"""The FastAPI application: routers, error handlers, the audit middleware.
+"""The FastAPI application: routers, error handlers, the audit middleware, and the web
+console (``lakeworks.web``) mounted beside the API.
 
 ``create_app(services)`` builds the app around already opened services, so that
 ``lakeworks up``, tests and benchmarks assemble the same thing. The OpenAPI document
