@@ -18,6 +18,7 @@ from lakeworks.api.routes import (
     security,
     sources,
     sync,
+    sync_cursors,
     users,
     workspaces,
 )
@@ -34,6 +35,7 @@ ROUTERS: list[APIRouter] = [
     backfills.router,
     sources.router,
     sync.router,
+    sync_cursors.router,
     query.router,
     quality.router,
     datamap.router,

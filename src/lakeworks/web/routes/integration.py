@@ -11,6 +11,7 @@ from lakeworks.api.routes.common import guard
 from lakeworks.api.routes.sources import source_json
 from lakeworks.errors import LakeworksError
 from lakeworks.integration.state import SyncState
+from lakeworks.security.permissions import RUN_OR_OPERATE
 from lakeworks.security.permissions import Permission as Perm
 from lakeworks.spec.models import NodeKind
 from lakeworks.web.render import page
@@ -51,4 +52,5 @@ def integration(
         sync_env=env,
         problem=problem,
         running=any(r.state == "running" for r in runs),
+        may_operate=access.can(RUN_OR_OPERATE.for_env(env)),
     )
