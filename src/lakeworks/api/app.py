@@ -1,5 +1,7 @@
-"""The FastAPI application: routers, error handlers, the audit middleware, and the web
-console (``lakeworks.web``) mounted beside the API.
+"""The FastAPI application: routers, error handlers, the audit middleware.
+
+The web console mounts itself on this app (``lakeworks.web.app.install_console``);
+``lakeworks up`` does so, the API does not import the console.
 
 ``create_app(services)`` builds the app around already opened services, so that
 ``lakeworks up``, tests and benchmarks assemble the same thing. The OpenAPI document
@@ -56,7 +58,4 @@ def create_app(
     app.add_middleware(AuditMiddleware, audit=services.audit)
     for router in ROUTERS:
         app.include_router(router, prefix="/api")
-    from lakeworks.web.app import install_console
-
-    install_console(app)
     return app

@@ -103,6 +103,7 @@ def up(
     from lakeworks.api.services import ServerServices, ServerSettings
     from lakeworks.security.secrets import SecretBox, install_log_redaction, load_keys
     from lakeworks.security.users import ADMIN_PASSWORD_ENV
+    from lakeworks.web.app import install_console
 
     ws = load(workspace)
     db = open_database(ws)
@@ -143,6 +144,7 @@ def up(
             process.stop()
 
     app = create_app(services, on_startup=start, on_shutdown=stop)
+    install_console(app)
     config = uvicorn.Config(
         app, host=host, port=port, log_level="info", timeout_graceful_shutdown=int(grace)
     )
