@@ -142,21 +142,31 @@ def node_page(
     )
 
 
+def diff_lines(lines: list[str]) -> list[tuple[str, str]]:
+    """Unified-diff lines with their kind: ``hunk`` (file names and ``@@`` lines),
+    ``add``, ``del`` or ``ctx``; a removed ``-- comment`` is a deletion, not a header."""
+    out: list[tuple[str, str]] = []
+    in_hunk = False
+    for line in lines:
+        if line.startswith("@@"):
+            in_hunk = True
+            out.append(("hunk", line))
+        elif not in_hunk:
+            out.append(("hunk", line))
+        elif line.startswith("+"):
+            out.append(("add", line))
+        elif line.startswith("-"):
+            out.append(("del", line))
+        else:
+            out.append(("ctx", line))
+    return out
+
+
 def _diff(old: str, new: str, old_name: str, new_name: str) -> list[tuple[str, str]]:
     lines = difflib.unified_diff(
         old.splitlines(), new.splitlines(), fromfile=old_name, tofile=new_name, lineterm=""
     )
-    out: list[tuple[str, str]] = []
-    for line in lines:
-        kind = "ctx"
-        if line.startswith(("+++", "---")) or line.startswith("@@"):
-            kind = "hunk"
-        elif line.startswith("+"):
-            kind = "add"
-        elif line.startswith("-"):
-            kind = "del"
-        out.append((kind, line))
-    return out
+    return diff_lines(list(lines))
 
 
 @router.get(
@@ -238,22 +248,7 @@ def deployment_page(
     if deployment.workspace != workspace:
         raise NotFound(f"deployment {deployment_id} does not exist in {workspace}")
     diffs = service.diff(deployment_id)
-    rendered = {
-        path: [
-            (
-                "hunk"
-                if ln.startswith(("@@", "+++", "---"))
-                else "add"
-                if ln.startswith("+")
-                else "del"
-                if ln.startswith("-")
-                else "ctx",
-                ln,
-            )
-            for ln in text.splitlines()
-        ]
-        for path, text in diffs.items()
-    }
+    rendered = {path: diff_lines(text.splitlines()) for path, text in diffs.items()}
     return page(
         request,
         "studio/deployment.html",

@@ -37,11 +37,31 @@
       }
       return null;
     }
-    function yamlValue(value) { return JSON.stringify(value); }
+    const loaded = JSON.parse(document.getElementById("header").textContent || "{}");
+    // the header's lines by top-level key (a key's indented lines stay with it)
+    function headerLines(lines, range) {
+      const groups = new Map();
+      let current = null;
+      for (const line of lines.slice(range[0] + 1, range[1])) {
+        const match = line.match(new RegExp(`^${prefix}\\s([A-Za-z_]+):`));
+        if (match) { current = match[1]; groups.set(current, [line]); }
+        else if (current) groups.get(current).push(line);
+      }
+      return groups;
+    }
+    // rewrite the header: keys whose value did not change keep their lines as written
     function writeHeader(values) {
       const lines = editor.getValue().split("\n");
       const range = headerRange(lines);
-      const body = Object.entries(values).map(([k, v]) => `${prefix} ${k}: ${yamlValue(v)}`);
+      const kept = range ? headerLines(lines, range) : new Map();
+      const order = [...kept.keys(), ...Object.keys(values).filter((k) => !kept.has(k))];
+      const body = [];
+      for (const key of order) {
+        if (!(key in values)) continue;
+        const same = JSON.stringify(values[key]) === JSON.stringify(loaded[key]);
+        if (same && kept.has(key)) body.push(...kept.get(key));
+        else body.push(`${prefix} ${key}: ${JSON.stringify(values[key])}`);
+      }
       const block = body.length ? [marker, ...body, marker] : [];
       let out;
       if (range) out = [...lines.slice(0, range[0]), ...block, ...lines.slice(range[1] + 1)];
