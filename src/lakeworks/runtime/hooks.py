@@ -4,15 +4,21 @@
   a reason (e.g. a strong quality rule breached). Warnings go to the log.
 - A *listener* is told when an instance starts and finishes (e.g. OpenLineage events);
   it cannot change the outcome, and its own failures are logged, never raised.
+- A *pass hook* runs after every scheduler pass with the workspace definition, the
+  environment and the pass's time (e.g. alert rules and baseline predictions); its
+  failures are logged and scheduling goes on.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from lakeworks.runtime.context import NodeResult, NodeRunContext
+from lakeworks.spec.models import Workspace
+from lakeworks.store.database import Database
 from lakeworks.store.models import InstanceState
 
 
@@ -38,8 +44,12 @@ class InstanceListener(Protocol):
     ) -> None: ...
 
 
+PassHook = Callable[[Database, Workspace, str, datetime], None]
+"""``(store, workspace, env, now)`` after a scheduler pass."""
+
 _checks: list[AfterSuccessCheck] = []
 _listeners: list[InstanceListener] = []
+_pass_hooks: list[PassHook] = []
 
 
 def register_check(check: AfterSuccessCheck) -> None:
@@ -72,3 +82,13 @@ def _load_builtin_checks() -> None:
 
 def listeners() -> list[InstanceListener]:
     return list(_listeners)
+
+
+def register_pass_hook(hook: PassHook) -> None:
+    """Call ``hook`` after every scheduler pass."""
+    if hook not in _pass_hooks:
+        _pass_hooks.append(hook)
+
+
+def pass_hooks() -> list[PassHook]:
+    return list(_pass_hooks)

@@ -1,0 +1,335 @@
+"""Baselines in the store: today's key instances, their ancestors, the prediction, alerts.
+
+For every baseline and live period (today and yesterday for daily baselines, this
+hour and the last for hourly ones) the tracker finds the key instances, walks their
+stored dependency edges to the ancestors, predicts with ``schedule.baselines.predict``,
+records ``baseline_status``, raises the ancestors' priority to the baseline's (so a
+full resource group runs them first) and opens incidents on warning, breach and
+key-path events.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+
+from lakeworks.alerts.history import RunHistory
+from lakeworks.alerts.incidents import IncidentWriter, Subject, recipients
+from lakeworks.alerts.loader import AlertSet
+from lakeworks.alerts.models import BaselineConfig, RuleConfig, TriggerType
+from lakeworks.alerts.tables import baseline_status
+from lakeworks.schedule.baselines import BaselineState, History, Observed, predict
+from lakeworks.schedule.cycles import load_zone, local_midnight
+from lakeworks.schedule.dependencies import InstanceKey
+from lakeworks.spec.models import Workspace
+from lakeworks.store.database import Database
+from lakeworks.store.models import InstanceState
+from lakeworks.store.schema import instance_dependencies, instances
+from lakeworks.store.statements import chunked
+
+EDGES_REFRESH = timedelta(minutes=5)
+BUMPABLE = [
+    s.value
+    for s in (
+        InstanceState.WAITING_TIME,
+        InstanceState.WAITING_UPSTREAM,
+        InstanceState.WAITING_RESOURCES,
+        InstanceState.NOT_RUN,
+    )
+]
+
+
+@dataclass
+class _Period:
+    """The instance graph of one baseline period, cached between passes."""
+
+    key_ids: list[int]
+    upstream: dict[int, list[int]]
+    loaded_at: datetime
+    state: str | None = None
+    events: set[str] = field(default_factory=set)
+
+
+class BaselineTracker:
+    def __init__(
+        self,
+        db: Database,
+        workspace: Workspace,
+        env: str,
+        alerts: AlertSet,
+        rules: dict[str, RuleConfig],
+        writer: IncidentWriter,
+        history: RunHistory,
+    ) -> None:
+        self.db = db
+        self.workspace = workspace
+        self.env = env
+        self.alerts = alerts
+        self.rules = rules
+        self.writer = writer
+        self.history = history
+        self.zone = load_zone(workspace.config.timezone)
+        self._periods: dict[tuple[str, datetime], _Period] = {}
+        self._nodes: set[str] = set()
+
+    def history_nodes(self) -> set[str]:
+        """Nodes whose run times the predictions need (known after the first pass)."""
+        return set(self._nodes) | {k for b in self.alerts.baselines.values() for k in b.nodes}
+
+    def periods(self, baseline: BaselineConfig, now: datetime) -> list[tuple[datetime, datetime]]:
+        """Live ``(period start, committed finish)`` pairs, UTC-naive."""
+        aware = now.replace(tzinfo=UTC)
+        out = []
+        if baseline.period == "hourly":
+            hour = aware.replace(minute=0, second=0, microsecond=0)
+            for start in (hour - timedelta(hours=1), hour):
+                out.append((start, start + baseline.offset))
+        else:
+            today = aware.astimezone(self.zone).date()
+            for day in (today - timedelta(days=1), today):
+                start = local_midnight(day, self.zone)
+                out.append((start, start + baseline.offset))
+        return [(_naive(s), _naive(c)) for s, c in out]
+
+    def update(self, conn: sa.Connection, now: datetime) -> int:
+        if not self.alerts.baselines:
+            return 0
+        live: list[tuple[BaselineConfig, datetime, datetime, _Period]] = []
+        for baseline in self.alerts.baselines.values():
+            length = timedelta(hours=1) if baseline.period == "hourly" else timedelta(days=1)
+            for start, committed in self.periods(baseline, now):
+                period = self._period(conn, baseline, start, start + length, now)
+                if period is not None:
+                    live.append((baseline, start, committed, period))
+        ids = {i for *_, p in live for i in (*p.key_ids, *p.upstream)}
+        observed = self._observe(conn, sorted(ids))
+        self._nodes = {key[0] for key in observed.values()} if observed else set()
+        history = self.history.as_history()
+        for baseline, start, committed, period in live:
+            self._predict(conn, baseline, start, committed, period, observed, history, now)
+        return len(live)
+
+    def _period(
+        self,
+        conn: sa.Connection,
+        baseline: BaselineConfig,
+        start: datetime,
+        end: datetime,
+        now: datetime,
+    ) -> _Period | None:
+        cached = self._periods.get((baseline.name, start))
+        if cached is not None and now - cached.loaded_at < EDGES_REFRESH:
+            return cached
+        i = instances.c
+        key_ids = list(
+            conn.execute(
+                sa.select(i.id).where(
+                    i.workspace == self.workspace.name,
+                    i.env == self.env,
+                    i.run_key == "schedule",
+                    i.node_key.in_(baseline.nodes),
+                    i.cycle_time >= start,
+                    i.cycle_time < end,
+                )
+            ).scalars()
+        )
+        if not key_ids:
+            return None
+        upstream: dict[int, list[int]] = {}
+        seen = set(key_ids)
+        frontier = set(key_ids)
+        d = instance_dependencies.c
+        while frontier:
+            following: set[int] = set()
+            for chunk in chunked(sorted(frontier)):
+                edges = conn.execute(
+                    sa.select(d.instance_id, d.upstream_instance_id).where(d.instance_id.in_(chunk))
+                )
+                for child, parent in edges:
+                    upstream.setdefault(child, []).append(parent)
+                    if parent not in seen:
+                        seen.add(parent)
+                        following.add(parent)
+            frontier = following
+        for id_ in seen:
+            upstream.setdefault(id_, [])
+        period = _Period(key_ids, upstream, now)
+        if cached is not None:
+            period.state, period.events = cached.state, cached.events
+        self._periods[(baseline.name, start)] = period
+        self._bump(conn, baseline, sorted(set(upstream) | set(key_ids)))
+        return period
+
+    def _bump(self, conn: sa.Connection, baseline: BaselineConfig, ids: list[int]) -> None:
+        """Give the baseline's waiting instances at least its priority."""
+        i = instances.c
+        for chunk in chunked(ids):
+            conn.execute(
+                sa.update(instances)
+                .where(
+                    i.id.in_(chunk),
+                    i.state.in_(BUMPABLE),
+                    i.priority < baseline.priority,
+                )
+                .values(priority=baseline.priority)
+            )
+
+    def _observe(
+        self, conn: sa.Connection, ids: list[int]
+    ) -> dict[int, tuple[str, datetime, Observed]]:
+        i = instances.c
+        out: dict[int, tuple[str, datetime, Observed]] = {}
+        for chunk in chunked(ids):
+            for row in conn.execute(
+                sa.select(
+                    i.id, i.node_key, i.cycle_time, i.state, i.started_at, i.finished_at
+                ).where(i.id.in_(chunk))
+            ):
+                obs = Observed(InstanceState(row.state), row.started_at, row.finished_at)
+                out[row.id] = (row.node_key, row.cycle_time, obs)
+        return out
+
+    def _predict(
+        self,
+        conn: sa.Connection,
+        baseline: BaselineConfig,
+        start: datetime,
+        committed: datetime,
+        period: _Period,
+        observed: dict[int, tuple[str, datetime, Observed]],
+        history: History,
+        now: datetime,
+    ) -> None:
+        def key(id_: int) -> InstanceKey:
+            node, cycle, _ = observed[id_]
+            return (node, cycle)
+
+        known = [i for i in period.key_ids if i in observed]
+        if not known:
+            return
+        upstream = {
+            key(child): [key(p) for p in parents if p in observed]
+            for child, parents in period.upstream.items()
+            if child in observed
+        }
+        states = {key(i): obs for i, (_, _, obs) in observed.items()}
+        p = predict(
+            [key(i) for i in known], upstream, states, history, now, committed, baseline.margin
+        )
+        path = [f"{n}@{c:%Y-%m-%d %H:%M}" for n, c in p.key_path]
+        events = [
+            {
+                "kind": e.kind.value,
+                "instance": f"{e.key[0]}@{e.key[1]:%Y-%m-%d %H:%M}",
+                "detail": e.detail,
+            }
+            for e in p.events
+        ]
+        values = {
+            "priority": baseline.priority,
+            "committed_at": committed,
+            "state": p.state.value,
+            "predicted_finish": p.predicted_finish,
+            "key_path_json": json.dumps(path),
+            "events_json": json.dumps(events),
+            "updated_at": now,
+        }
+        b = baseline_status.c
+        where = (
+            b.workspace == self.workspace.name,
+            b.env == self.env,
+            b.baseline == baseline.name,
+            b.period == start,
+        )
+        previous = conn.execute(sa.select(b.state).where(*where)).scalar_one_or_none()
+        if previous is None:
+            conn.execute(
+                sa.insert(baseline_status).values(
+                    workspace=self.workspace.name,
+                    env=self.env,
+                    baseline=baseline.name,
+                    period=start,
+                    **values,
+                )
+            )
+        else:
+            conn.execute(sa.update(baseline_status).where(*where).values(values))
+        self._alert(conn, baseline, start, p.state, events, path, p.predicted_finish, now)
+
+    def _rules(self, baseline: str, trigger: TriggerType) -> list[RuleConfig]:
+        return [
+            r
+            for r in self.rules.values()
+            if r.trigger.type is trigger
+            and (baseline in r.objects.baselines or r.objects.workspace)
+        ]
+
+    def _alert(
+        self,
+        conn: sa.Connection,
+        baseline: BaselineConfig,
+        start: datetime,
+        state: BaselineState,
+        events: list[dict[str, str]],
+        path: list[str],
+        predicted: datetime,
+        now: datetime,
+    ) -> None:
+        base = f"baseline:{baseline.name}:{start:%Y-%m-%dT%H:%M}"
+        label = f"baseline {baseline.name} ({start:%Y-%m-%d %H:%M})"
+        finish = f"predicted finish {predicted:%Y-%m-%d %H:%M} UTC"
+        slowest = f"key path: {' -> '.join(path[-5:])}"
+        groups = self.alerts.groups
+        if state in (BaselineState.WARNING, BaselineState.BREACHED):
+            for rule in self._rules(baseline.name, TriggerType.BASELINE_WARNING):
+                subject = Subject(f"{base}:warning", None, f"{label} is at risk: {finish}")
+                self.writer.open(
+                    conn,
+                    rule,
+                    "baseline_warning",
+                    subject,
+                    slowest,
+                    recipients(rule, None, groups),
+                    now,
+                )
+        if state is BaselineState.BREACHED:
+            for rule in self._rules(baseline.name, TriggerType.BASELINE_BREACHED):
+                subject = Subject(f"{base}:breached", None, f"{label} breached: {finish}")
+                self.writer.open(
+                    conn,
+                    rule,
+                    "baseline_breached",
+                    subject,
+                    slowest,
+                    recipients(rule, None, groups),
+                    now,
+                )
+        for event in events:
+            for rule in self._rules(baseline.name, TriggerType.BASELINE_EVENT):
+                subject = Subject(
+                    f"{base}:{event['kind']}:{event['instance']}",
+                    None,
+                    f"{label}: {event['instance']} {event['kind']} ({event['detail']})",
+                )
+                self.writer.open(
+                    conn,
+                    rule,
+                    "baseline_event",
+                    subject,
+                    finish,
+                    recipients(rule, None, groups),
+                    now,
+                )
+        if state in (BaselineState.SAFE, BaselineState.FINISHED):
+            people = {n: recipients(r, None, groups) for n, r in self.rules.items()}
+            keys = [f"{base}:warning"]
+            if state is BaselineState.FINISHED:
+                keys.append(f"{base}:breached")
+            self.writer.close(conn, self.rules, keys, now, f"{label}: {state.value}", people)
+
+
+def _naive(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None)

@@ -1,0 +1,100 @@
+"""How alerting plugs into a Lakeworks process (the runtime never imports it).
+
+``install()`` registers the signal outbox with the store and the evaluation pass with
+the scheduler. ``start_sender`` runs the delivery loop in a thread. The CLI and the
+server call them; code that embeds the runtime calls ``install()`` itself.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime
+
+from lakeworks.alerts import outbox
+from lakeworks.alerts.evaluator import AlertEvaluator, PassReport
+from lakeworks.alerts.loader import AlertSet, load_workspace_alerts
+from lakeworks.alerts.sender import Channel, ChannelLookup, Sender
+from lakeworks.alerts.service import AlertStore, resolve_channel
+from lakeworks.runtime import hooks
+from lakeworks.spec.models import Workspace
+from lakeworks.store.database import Database
+
+Log = Callable[[str], None]
+
+
+class _Evaluators:
+    """One evaluator per (store, workspace definition, env), rebuilt when either changes."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[tuple[int, str, str], tuple[Workspace, AlertEvaluator]] = {}
+        self._lock = threading.Lock()
+        self.last: PassReport | None = None
+
+    def evaluator(self, db: Database, workspace: Workspace, env: str) -> AlertEvaluator:
+        key = (id(db), workspace.name, env)
+        with self._lock:
+            found = self._by_key.get(key)
+            if found is None or found[0] is not workspace:
+                alerts = alerts_of(workspace)
+                extra = AlertStore(db).rules(workspace.name, env)
+                found = (workspace, AlertEvaluator(db, workspace, env, alerts, extra))
+                self._by_key[key] = found
+            return found[1]
+
+    def forget(self) -> None:
+        with self._lock:
+            self._by_key.clear()
+
+    def __call__(self, db: Database, workspace: Workspace, env: str, now: datetime) -> None:
+        self.last = self.evaluator(db, workspace, env).run_once(now)
+
+
+evaluators = _Evaluators()
+_alert_sets: dict[int, tuple[Workspace, AlertSet]] = {}
+
+
+def alerts_of(workspace: Workspace) -> AlertSet:
+    """The alert set of a workspace definition (loaded once per definition)."""
+    found = _alert_sets.get(id(workspace))
+    if found is None or found[0] is not workspace:
+        found = (workspace, load_workspace_alerts(workspace))
+        _alert_sets[id(workspace)] = found
+    return found[1]
+
+
+def install() -> None:
+    """Record alert signals and evaluate rules after scheduler passes in this process."""
+    outbox.install()
+    hooks.register_pass_hook(evaluators)
+
+
+def channel_lookup(db: Database, workspace_of: Callable[[str], Workspace | None]) -> ChannelLookup:
+    """Channels by name: the workspace's ``alerts/*.yml`` first, then the store's."""
+    store = AlertStore(db)
+
+    def lookup(workspace: str, name: str) -> Channel | None:
+        ws = workspace_of(workspace)
+        if ws is not None:
+            code = alerts_of(ws).channels.get(name)
+            if code is not None:
+                return resolve_channel(name, code)
+        stored = store.channels(workspace).get(name)
+        return None if stored is None else resolve_channel(name, stored)
+
+    return lookup
+
+
+def start_sender(
+    db: Database,
+    workspace_of: Callable[[str], Workspace | None],
+    stop: threading.Event,
+    log: Log | None = None,
+) -> threading.Thread:
+    """Run the delivery loop in a daemon thread until ``stop`` is set."""
+    sender = Sender(db, channel_lookup(db, workspace_of))
+    thread = threading.Thread(
+        target=sender.run, args=(stop,), kwargs={"log": log}, name="lakeworks-alerts", daemon=True
+    )
+    thread.start()
+    return thread
