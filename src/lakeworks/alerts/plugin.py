@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from lakeworks.alerts import outbox
 from lakeworks.alerts.evaluator import AlertEvaluator, PassReport
@@ -90,9 +90,15 @@ def start_sender(
     workspace_of: Callable[[str], Workspace | None],
     stop: threading.Event,
     log: Log | None = None,
+    now: Callable[[], datetime] | None = None,
 ) -> threading.Thread:
-    """Run the delivery loop in a daemon thread until ``stop`` is set."""
-    sender = Sender(db, channel_lookup(db, workspace_of))
+    """Run the delivery loop in a daemon thread until ``stop`` is set.
+
+    ``now`` (aware) is the scheduler's clock, so that a simulated clock sends what its
+    passes queued.
+    """
+    clock = None if now is None else (lambda: now().astimezone(UTC).replace(tzinfo=None))
+    sender = Sender(db, channel_lookup(db, workspace_of), now=clock)
     thread = threading.Thread(
         target=sender.run, args=(stop,), kwargs={"log": log}, name="lakeworks-alerts", daemon=True
     )

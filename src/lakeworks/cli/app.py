@@ -43,6 +43,7 @@ GROUPS: list[tuple[str, str, str]] = [
     ("sync", "app", "sync"),
     ("map", "register", "map"),
     ("ops", "register", "ops"),
+    ("alerts", "app", "alerts"),
 ]
 
 
@@ -59,6 +60,9 @@ def _root(
     ),
 ) -> None:
     """Lakeworks: develop, schedule, operate and govern data pipelines."""
+    from lakeworks.alerts.plugin import install
+
+    install()  # every state change this process makes may alert
 
 
 def main() -> None:

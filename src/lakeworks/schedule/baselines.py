@@ -239,8 +239,8 @@ def parse_offset(text: str) -> timedelta:
     """
     hours, sep, minutes = text.strip().partition(":")
     if not sep or not hours.isdigit() or not minutes.isdigit() or len(minutes) != 2:
-        raise ValueError(f"expected a time as hh:mm (hour 0-47), got {text!r}")
+        raise ValueError("expected a time as hh:mm (hour 0-47)")
     h, m = int(hours), int(minutes)
     if h > 47 or m > 59:
-        raise ValueError(f"expected hour 0-47 and minute 0-59, got {text!r}")
+        raise ValueError("expected hh:mm with hour 0-47 and minute 0-59")
     return timedelta(hours=h, minutes=m)
