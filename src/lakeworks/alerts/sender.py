@@ -60,12 +60,14 @@ class Sender:
         *,
         now: Callable[[], datetime] | None = None,
         base_backoff: timedelta = BACKOFF,
+        claim: timedelta = CLAIM,
         name: str = "sender",
     ) -> None:
         self.db = db
         self.channels = channels
         self.now = now or (lambda: datetime.now(UTC).replace(tzinfo=None))
         self.base_backoff = base_backoff
+        self.claim_for = claim
         self.name = name
 
     def claim(self, limit: int = BATCH) -> list[int]:
@@ -89,7 +91,7 @@ class Sender:
                 conn.execute(
                     sa.update(alert_deliveries)
                     .where(d.id.in_(ids))
-                    .values(claimed_until=at + CLAIM)
+                    .values(claimed_until=at + self.claim_for)
                 )
         return ids
 

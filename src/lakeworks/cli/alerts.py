@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -343,6 +343,15 @@ def send_command(
     workspace: WorkspaceOption = Path("."),
     once: Annotated[bool, typer.Option("--once", help="Send what is due once and exit.")] = False,
     interval: Annotated[float, typer.Option("--interval", help="Seconds between rounds.")] = 1.0,
+    claim_seconds: Annotated[
+        float,
+        typer.Option(
+            "--claim-seconds",
+            help="How long a delivery is held; if this sender dies, another one retries it"
+            " after this (with the same idempotency key).",
+            min=1,
+        ),
+    ] = 60.0,
 ) -> None:
     """Deliver pending alerts (the scheduler does this too; run more senders for volume)."""
     import threading
@@ -354,7 +363,11 @@ def send_command(
     ws = load(workspace)
     db = open_database(ws)
     install_workspace_key(ws.state_dir, db)
-    sender = Sender(db, channel_lookup(db, lambda name: ws if name == ws.name else None))
+    sender = Sender(
+        db,
+        channel_lookup(db, lambda name: ws if name == ws.name else None),
+        claim=timedelta(seconds=claim_seconds),
+    )
     try:
         if once:
             report = sender.send_once()

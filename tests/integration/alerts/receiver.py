@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import textwrap
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -21,6 +22,8 @@ class Received:
 @dataclass
 class Receiver:
     fail_first: int = 0
+    hang_first: float = 0.0
+    """Seconds the first request waits before it is answered (it is recorded at once)."""
     requests: list[Received] = field(default_factory=list)
     answered: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -34,9 +37,12 @@ class Receiver:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 with owner.lock:
                     owner.answered += 1
+                    first = owner.answered == 1
                     failing = owner.answered <= owner.fail_first
                     if not failing:
                         owner.requests.append(Received(self.path, dict(self.headers), body))
+                if first and owner.hang_first:
+                    time.sleep(owner.hang_first)
                 self.send_response(503 if failing else 200)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
@@ -46,6 +52,7 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.block_on_close = False
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
