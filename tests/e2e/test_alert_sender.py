@@ -42,10 +42,10 @@ def _wait(condition: Callable[[], bool], seconds: float, what: str) -> None:
 
 
 def _sender(root: Path, logs: Path) -> subprocess.Popen[bytes]:
+    args = ["alerts", "send", "-w", str(root), "--interval", "0.2", "--claim-seconds", "2"]
     with logs.open("ab") as out:
         return subprocess.Popen(
-            [LAKEWORKS, "alerts", "send", "-w", str(root), "--interval", "0.2"]
-            + ["--claim-seconds", "2"],
+            [LAKEWORKS, *args],
             stdout=out,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
