@@ -9,6 +9,8 @@ it waits for and its expected run time (a statistic of its recent successful run
 - waiting or failed: ``max(now, cycle time, upstream finishes) + expected`` (a failed
   instance is expected to be rerun now; it is also reported as an event).
 
+The expected run time is the median of the node's recent successful runs.
+
 An unfinished instance is always predicted to finish strictly after ``now``. So a
 baseline whose key nodes are not done when ``committed - margin`` passes is already in
 ``warning`` at that moment: as long as it is evaluated at least once inside its margin,
@@ -21,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from statistics import fmean
+from statistics import median
 
 from lakeworks.schedule.dependencies import InstanceKey
 from lakeworks.store.models import InstanceState
@@ -86,10 +88,12 @@ class History:
     """...and at least this long over it (short nodes jitter)."""
 
     def expected(self, node_key: str) -> timedelta:
+        """The median of the last ``window`` runs (one unusually slow day does not
+        make every following day look late)."""
         runs = self.durations.get(node_key)
         if not runs:
             return timedelta(seconds=self.default_seconds)
-        return timedelta(seconds=fmean(runs[-self.window :]))
+        return timedelta(seconds=median(runs[-self.window :]))
 
 
 def predict(

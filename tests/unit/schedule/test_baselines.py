@@ -38,10 +38,12 @@ def test_nothing_started_follows_the_slowest_path() -> None:
     assert p.events == ()
 
 
-def test_the_mean_of_the_last_runs_is_the_expected_time() -> None:
+def test_the_median_of_the_last_runs_is_the_expected_time() -> None:
     hist = History({"b": [9999.0] + [60.0] * 10, "c": [60.0], "k": [60.0], "a": [60.0]})
     p = predict([K], UP, {}, hist, DAY, COMMITTED, MARGIN)
     assert p.finishes[B] == at(1)  # the eleventh-newest run is out of the window
+    one_slow_day = History({"b": [60.0] * 9 + [6000.0]})
+    assert one_slow_day.expected("b") == timedelta(minutes=1)
 
 
 def test_finished_instances_count_with_their_actual_time() -> None:
