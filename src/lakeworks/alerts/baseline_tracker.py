@@ -21,7 +21,13 @@ from lakeworks.alerts.incidents import IncidentWriter, Subject, recipients
 from lakeworks.alerts.loader import AlertSet
 from lakeworks.alerts.models import BaselineConfig, RuleConfig, TriggerType
 from lakeworks.alerts.tables import baseline_status
-from lakeworks.schedule.baselines import BaselineState, History, Observed, predict
+from lakeworks.schedule.baselines import (
+    DONE_STATES,
+    BaselineState,
+    History,
+    Observed,
+    predict,
+)
 from lakeworks.schedule.cycles import load_zone, local_midnight
 from lakeworks.schedule.dependencies import InstanceKey
 from lakeworks.spec.models import Workspace
@@ -50,7 +56,11 @@ class _Period:
     upstream: dict[int, list[int]]
     loaded_at: datetime
     state: str | None = None
+    """The state alerted on last (None: not yet in this process)."""
     events: set[str] = field(default_factory=set)
+    written: tuple[str, ...] | None = None
+    """What ``baseline_status`` holds, so that an unchanged prediction is not rewritten."""
+    stored: bool = False
 
 
 class BaselineTracker:
@@ -73,7 +83,14 @@ class BaselineTracker:
         self.history = history
         self.zone = load_zone(workspace.config.timezone)
         self._periods: dict[tuple[str, datetime], _Period] = {}
+        self._done: dict[int, tuple[str, datetime, Observed]] = {}
+        """Instances seen done; read again when the period graphs are reloaded (reruns)."""
         self._nodes: set[str] = set()
+
+    def forget(self) -> None:
+        """Drop what is cached of the store (after a failed transaction)."""
+        self._periods.clear()
+        self._done.clear()
 
     def history_nodes(self) -> set[str]:
         """Nodes whose run times the predictions need (known after the first pass)."""
@@ -105,8 +122,11 @@ class BaselineTracker:
                 if period is not None:
                     live.append((baseline, start, committed, period))
         ids = {i for *_, p in live for i in (*p.key_ids, *p.upstream)}
-        observed = self._observe(conn, sorted(ids))
+        observed = {i: self._done[i] for i in ids if i in self._done}
+        observed.update(self._observe(conn, sorted(ids - set(observed))))
+        self._done.update((i, o) for i, o in observed.items() if o[2].state in DONE_STATES)
         self._nodes = {key[0] for key in observed.values()} if observed else set()
+        self.history.ensure(self._nodes)
         history = self.history.as_history()
         for baseline, start, committed, period in live:
             self._predict(conn, baseline, start, committed, period, observed, history, now)
@@ -157,8 +177,11 @@ class BaselineTracker:
         for id_ in seen:
             upstream.setdefault(id_, [])
         period = _Period(key_ids, upstream, now)
+        for id_ in upstream:
+            self._done.pop(id_, None)
         if cached is not None:
             period.state, period.events = cached.state, cached.events
+            period.written, period.stored = cached.written, cached.stored
         self._periods[(baseline.name, start)] = period
         self._bump(conn, baseline, sorted(set(upstream) | set(key_ids)))
         return period
@@ -228,13 +251,49 @@ class BaselineTracker:
             }
             for e in p.events
         ]
+        path_json, events_json = json.dumps(path), json.dumps(events)
+        minute = p.predicted_finish.replace(second=0, microsecond=0)
+        signature = (p.state.value, minute.isoformat(), path_json, events_json)
+        if signature != period.written:
+            self._write(
+                conn,
+                baseline,
+                start,
+                committed,
+                p.state,
+                p.predicted_finish,
+                signature,
+                period,
+                now,
+            )
+        fresh = [e for e in events if f"{e['kind']}:{e['instance']}" not in period.events]
+        if p.state.value != period.state or fresh:
+            changed = p.state.value != period.state
+            self._alert(
+                conn, baseline, start, p.state, fresh, path, p.predicted_finish, now, changed
+            )
+            period.state = p.state.value
+            period.events.update(f"{e['kind']}:{e['instance']}" for e in fresh)
+
+    def _write(
+        self,
+        conn: sa.Connection,
+        baseline: BaselineConfig,
+        start: datetime,
+        committed: datetime,
+        state: BaselineState,
+        predicted: datetime,
+        signature: tuple[str, str, str, str],
+        period: _Period,
+        now: datetime,
+    ) -> None:
         values = {
             "priority": baseline.priority,
             "committed_at": committed,
-            "state": p.state.value,
-            "predicted_finish": p.predicted_finish,
-            "key_path_json": json.dumps(path),
-            "events_json": json.dumps(events),
+            "state": state.value,
+            "predicted_finish": predicted,
+            "key_path_json": signature[2],
+            "events_json": signature[3],
             "updated_at": now,
         }
         b = baseline_status.c
@@ -244,8 +303,13 @@ class BaselineTracker:
             b.baseline == baseline.name,
             b.period == start,
         )
-        previous = conn.execute(sa.select(b.state).where(*where)).scalar_one_or_none()
-        if previous is None:
+        if not period.stored:
+            period.stored = (
+                conn.execute(sa.select(b.state).where(*where)).scalar_one_or_none() is not None
+            )
+        if period.stored:
+            conn.execute(sa.update(baseline_status).where(*where).values(values))
+        else:
             conn.execute(
                 sa.insert(baseline_status).values(
                     workspace=self.workspace.name,
@@ -255,9 +319,8 @@ class BaselineTracker:
                     **values,
                 )
             )
-        else:
-            conn.execute(sa.update(baseline_status).where(*where).values(values))
-        self._alert(conn, baseline, start, p.state, events, path, p.predicted_finish, now)
+            period.stored = True
+        period.written = signature
 
     def _rules(self, baseline: str, trigger: TriggerType) -> list[RuleConfig]:
         return [
@@ -277,13 +340,14 @@ class BaselineTracker:
         path: list[str],
         predicted: datetime,
         now: datetime,
+        changed: bool,
     ) -> None:
         base = f"baseline:{baseline.name}:{start:%Y-%m-%dT%H:%M}"
         label = f"baseline {baseline.name} ({start:%Y-%m-%d %H:%M})"
         finish = f"predicted finish {predicted:%Y-%m-%d %H:%M} UTC"
         slowest = f"key path: {' -> '.join(path[-5:])}"
         groups = self.alerts.groups
-        if state in (BaselineState.WARNING, BaselineState.BREACHED):
+        if changed and state in (BaselineState.WARNING, BaselineState.BREACHED):
             for rule in self._rules(baseline.name, TriggerType.BASELINE_WARNING):
                 subject = Subject(f"{base}:warning", None, f"{label} is at risk: {finish}")
                 self.writer.open(
@@ -295,7 +359,7 @@ class BaselineTracker:
                     recipients(rule, None, groups),
                     now,
                 )
-        if state is BaselineState.BREACHED:
+        if changed and state is BaselineState.BREACHED:
             for rule in self._rules(baseline.name, TriggerType.BASELINE_BREACHED):
                 subject = Subject(f"{base}:breached", None, f"{label} breached: {finish}")
                 self.writer.open(
@@ -323,8 +387,13 @@ class BaselineTracker:
                     recipients(rule, None, groups),
                     now,
                 )
-        if state in (BaselineState.SAFE, BaselineState.FINISHED):
-            people = {n: recipients(r, None, groups) for n, r in self.rules.items()}
+        if changed and state in (BaselineState.SAFE, BaselineState.FINISHED):
+            rules = self.rules
+
+            def people(name: str) -> list[str]:
+                rule = rules.get(name)
+                return [] if rule is None else recipients(rule, None, groups)
+
             keys = [f"{base}:warning"]
             if state is BaselineState.FINISHED:
                 keys.append(f"{base}:breached")

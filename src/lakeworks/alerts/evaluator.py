@@ -8,7 +8,7 @@ queues their deliveries, so a crash repeats a pass instead of losing it.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC as _UTC
 from datetime import datetime, timedelta
@@ -29,11 +29,11 @@ from lakeworks.spec.models import Workspace
 from lakeworks.store.database import Database
 from lakeworks.store.models import InstanceState
 from lakeworks.store.schema import instance_events, instances
+from lakeworks.store.statements import chunked
 
 S = InstanceState
-UNFINISHED = [
-    s.value for s in (S.WAITING_TIME, S.WAITING_UPSTREAM, S.WAITING_RESOURCES, S.RUNNING, S.FAILED)
-]
+UNFINISHED = sorted(s.value for s in S if s not in (S.SUCCESS, S.SKIPPED, S.FROZEN))
+"""States of an instance that is not finished (a frozen one is left alone on purpose)."""
 SIGNAL_BATCH = 5000
 SIGNAL_TTL = timedelta(days=7)
 """Signals nobody consumed (instances of another environment) are dropped after this."""
@@ -91,6 +91,40 @@ class RuleIndex:
         return out
 
 
+def states_for(trigger: TriggerType) -> frozenset[str]:
+    """The instance states a time trigger can fire in."""
+    if trigger is TriggerType.RUN_TIME_OVER:
+        return frozenset({S.RUNNING.value})
+    if trigger is TriggerType.QUEUE_WAITING_OVER:
+        return frozenset({S.WAITING_RESOURCES.value})
+    return frozenset(UNFINISHED)
+
+
+def time_scans(rules: Iterable[RuleConfig]) -> list[tuple[list[str], list[str] | None]]:
+    """The queries of live instances the time rules need: ``(states, nodes or None)``.
+
+    Rules on named nodes read only those nodes; rules on the workspace, workflows or
+    resource groups read every node, but only in the states their trigger fires in.
+    """
+    broad: set[str] = set()
+    narrow: set[str] = set()
+    nodes: set[str] = set()
+    for rule in rules:
+        o = rule.objects
+        states = states_for(rule.trigger.type)
+        if o.workspace or o.workflows or o.resource_groups:
+            broad |= states
+        if o.nodes:
+            narrow |= states
+            nodes.update(o.nodes)
+    scans: list[tuple[list[str], list[str] | None]] = []
+    if broad:
+        scans.append((sorted(broad), None))
+    if narrow:
+        scans.append((sorted(narrow), sorted(nodes)))
+    return scans
+
+
 class AlertEvaluator:
     """Evaluates the rules and baselines of one workspace environment."""
 
@@ -117,6 +151,7 @@ class AlertEvaluator:
         self.time_rules = RuleIndex.build(
             r for r in self.rules.values() if r.trigger.type in TIME_TRIGGERS
         )
+        self.scans = time_scans(r for r in self.rules.values() if r.trigger.type in TIME_TRIGGERS)
         self.history = RunHistory(db, workspace.name, env)
         self.baselines = BaselineTracker(
             db, workspace, env, alerts, self.rules, self.writer, self.history
@@ -125,18 +160,31 @@ class AlertEvaluator:
     def people(self, rule: RuleConfig, owner: str | None) -> list[str]:
         return recipients(rule, owner, self.alerts.groups)
 
+    def people_of(self, owner: str | None) -> Callable[[str], list[str]]:
+        """Recipients by rule name, for an instance owned by ``owner``."""
+
+        def of(name: str) -> list[str]:
+            rule = self.rules.get(name)
+            return [] if rule is None else self.people(rule, owner)
+
+        return of
+
     def run_once(self, now: datetime) -> PassReport:
         """One pass at ``now`` (aware UTC or UTC-naive)."""
         started = time.perf_counter()
         at = now.replace(tzinfo=None) if now.tzinfo is None else _naive(now)
         report = PassReport()
         self.history.refresh(at, self._history_nodes())
-        with self.db.write() as conn:
-            self._signals(conn, at, report)
-            self._time_triggers(conn, at, report)
-            report.baselines = self.baselines.update(conn, at)
-            people_of = {name: self.people(rule, None) for name, rule in self.rules.items()}
-            report.repeated = self.writer.repeat_due(conn, self.rules, people_of, at)
+        try:
+            with self.db.write() as conn:
+                self._signals(conn, at, report)
+                self._time_triggers(conn, at, report)
+                report.baselines = self.baselines.update(conn, at)
+                report.repeated = self.writer.repeat_due(conn, self.rules, self.people_of(None), at)
+        except BaseException:
+            self.writer.forget()  # the cached incidents may hold what was rolled back
+            self.baselines.forget()
+            raise
         report.seconds = time.perf_counter() - started
         return report
 
@@ -181,6 +229,15 @@ class AlertEvaluator:
         if rows:
             quality = self._quality_failures(conn, [r.instance_id for r in rows])
             dirty = self._dirty_rows(conn, [r.instance_id for r in rows])
+            succeeded = [r for r in rows if r.to_state == S.SUCCESS.value]
+            report.closed += self.writer.close(
+                conn,
+                self.rules,
+                [f"instance:{r.instance_id}" for r in succeeded],
+                now,
+                "succeeded",
+                self.people_of(None),
+            )
             for row in rows:
                 self._signal(conn, row, quality, dirty, now, report)
             conn.execute(sa.delete(alert_signals).where(s.id.in_([r.id for r in rows])))
@@ -202,15 +259,6 @@ class AlertEvaluator:
             summary=f"{row.node_key} {row.cycle_time:%Y-%m-%d %H:%M}",
             owner=row.owner,
         )
-        if state is S.SUCCESS:
-            report.closed += self.writer.close(
-                conn,
-                self.rules,
-                [subject.key],
-                now,
-                f"{row.node_key} succeeded",
-                {n: self.people(r, row.owner) for n, r in self.rules.items()},
-            )
         for rule in self.instance_rules.of(row.node_key, row.workflow, row.resource_group):
             body = self._fires(rule, state, row, quality, dirty)
             if body is None:
@@ -278,34 +326,20 @@ class AlertEvaluator:
     # -- live instances (time triggers) --------------------------------------------------
 
     def _time_triggers(self, conn: sa.Connection, now: datetime, report: PassReport) -> None:
-        if not self.time_rules.everywhere and not (
-            self.time_rules.by_node or self.time_rules.by_workflow or self.time_rules.by_group
-        ):
+        rows: dict[int, Any] = {}
+        for states, nodes in self.scans:
+            for row in self._live(conn, now, states, nodes):
+                rows[row.id] = row
+        if not rows:
             return
-        i = instances.c
-        rows = conn.execute(
-            sa.select(
-                i.id,
-                i.node_key,
-                i.workflow,
-                i.resource_group,
-                i.owner,
-                i.cycle_time,
-                i.state,
-                i.started_at,
-            ).where(
-                i.workspace == self.workspace.name,
-                i.env == self.env,
-                i.state.in_(UNFINISHED),
-                i.cycle_time <= now,
-                i.cycle_time >= now - LOOKBACK,
-            )
-        ).all()
         queued_since = self._queued_since(
-            conn, [r.id for r in rows if r.state == "waiting_resources"]
+            conn, [r.id for r in rows.values() if r.state == "waiting_resources"]
         )
-        for row in rows:
+        known = self.writer.open_keys(conn)
+        for row in rows.values():
             for rule in self.time_rules.of(row.node_key, row.workflow, row.resource_group):
+                if (rule.name, f"instance:{row.id}") in known:
+                    continue
                 body = self._late(rule, row, now, queued_since)
                 if body is None:
                     continue
@@ -316,6 +350,34 @@ class AlertEvaluator:
                     conn, rule, rule.trigger.type.value, subject, body, people, now
                 ):
                     report.opened += 1
+
+    def _live(
+        self, conn: sa.Connection, now: datetime, states: list[str], nodes: list[str] | None
+    ) -> list[Any]:
+        """Unfinished instances of the lookback window in ``states`` (of ``nodes``)."""
+        i = instances.c
+        query = sa.select(
+            i.id,
+            i.node_key,
+            i.workflow,
+            i.resource_group,
+            i.owner,
+            i.cycle_time,
+            i.state,
+            i.started_at,
+        ).where(
+            i.workspace == self.workspace.name,
+            i.env == self.env,
+            i.state.in_(states),
+            i.cycle_time <= now,
+            i.cycle_time >= now - LOOKBACK,
+        )
+        if nodes is None:
+            return list(conn.execute(query))
+        found: list[Any] = []
+        for chunk in chunked(nodes):
+            found.extend(conn.execute(query.where(i.node_key.in_(chunk))))
+        return found
 
     def _late(
         self,

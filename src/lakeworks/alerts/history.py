@@ -48,6 +48,15 @@ class RunHistory:
             return
         self.durations = self._load(None if wanted is None else sorted(wanted))
 
+    def ensure(self, nodes: Iterable[str]) -> None:
+        """Load the run times of ``nodes`` not loaded yet (kept until the next refresh)."""
+        if self._nodes is None:
+            return
+        missing = sorted(set(nodes) - self._nodes)
+        if missing:
+            self.durations.update(self._load(missing))
+            self._nodes = self._nodes | frozenset(missing)
+
     def _load(self, nodes: list[str] | None) -> dict[str, list[float]]:
         i = instances.c
         found: dict[str, list[float]] = {}

@@ -6,7 +6,7 @@ deliveries commit together with whatever caused them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -74,6 +74,26 @@ class IncidentWriter:
         self.env = env
         self.zone = zone
         self.messages = 0
+        self._open: set[tuple[str, str]] | None = None
+        """(rule, subject) of the open incidents, loaded once, then kept up to date."""
+
+    def open_keys(self, conn: sa.Connection) -> set[tuple[str, str]]:
+        if self._open is None:
+            c = alert_incidents.c
+            rows = conn.execute(
+                sa.select(c.rule, c.subject).where(
+                    c.workspace == self.workspace, c.env == self.env, c.state == OPEN
+                )
+            )
+            self._open = {(rule, subject) for rule, subject in rows}
+        return self._open
+
+    def is_open(self, conn: sa.Connection, rule: str, subject: str) -> bool:
+        return (rule, subject) in self.open_keys(conn)
+
+    def forget(self) -> None:
+        """Reload the open incidents on next use (after a failed transaction)."""
+        self._open = None
 
     def open(
         self,
@@ -89,6 +109,9 @@ class IncidentWriter:
 
         Returns False when an open incident already exists (nothing is written).
         """
+        known = self.open_keys(conn)
+        if (rule.name, subject.key) in known:
+            return False
         c = alert_incidents.c
         row = conn.execute(
             sa.select(c.id, c.state).where(
@@ -99,6 +122,7 @@ class IncidentWriter:
             )
         ).one_or_none()
         if row is not None and row.state == OPEN:
+            known.add((rule.name, subject.key))
             return False
         values = {
             "instance_id": subject.instance_id,
@@ -125,6 +149,7 @@ class IncidentWriter:
         else:
             incident_id = row.id
             conn.execute(sa.update(alert_incidents).where(c.id == incident_id).values(values))
+        known.add((rule.name, subject.key))
         if may_alert(rule, 0, None, now, self.zone):
             self._message(conn, incident_id, rule, "alert", subject.summary, body, people, now)
         return True
@@ -133,7 +158,7 @@ class IncidentWriter:
         self,
         conn: sa.Connection,
         rules: dict[str, RuleConfig],
-        people_of: dict[str, list[str]],
+        people_of: Callable[[str], list[str]],
         now: datetime,
     ) -> int:
         """Send the next alert of open incidents whose interval passed (and quiet hours ended)."""
@@ -152,7 +177,7 @@ class IncidentWriter:
                 continue
             nth = row.alerts_sent + 1
             body = f"still open (alert {nth} of at most {rule.max_alerts})"
-            people = people_of.get(row.rule, [])
+            people = people_of(row.rule)
             self._message(conn, row.id, rule, "alert", row.summary, body, people, now)
             sent += 1
         return sent
@@ -164,15 +189,17 @@ class IncidentWriter:
         subject_keys: Iterable[str],
         now: datetime,
         note: str,
-        people_of: dict[str, list[str]],
+        people_of: Callable[[str], list[str]],
         only_rules: Iterable[str] | None = None,
     ) -> int:
         """Close the open incidents of these subjects; "recovered" where the rule asks."""
-        keys = list(subject_keys)
+        known = self.open_keys(conn)
+        wanted = set(subject_keys)
+        keys = sorted({subject for _, subject in known if subject in wanted})
         if not keys:
             return 0
         c = alert_incidents.c
-        query = sa.select(c.id, c.rule, c.summary, c.alerts_sent).where(
+        query = sa.select(c.id, c.rule, c.subject, c.summary, c.alerts_sent).where(
             c.workspace == self.workspace,
             c.env == self.env,
             c.state == OPEN,
@@ -187,7 +214,7 @@ class IncidentWriter:
             )
             rule = rules.get(row.rule)
             if rule is not None and rule.recovered and row.alerts_sent > 0:
-                people = people_of.get(row.rule, [])
+                people = people_of(row.rule)
                 title = f"Recovered: {row.summary}"
                 self._message(conn, row.id, rule, "recovered", title, note, people, now, False)
         return len(rows)
