@@ -37,6 +37,17 @@ from lakeworks.store.schema import instance_dependencies, instances
 from lakeworks.store.statements import chunked
 
 EDGES_REFRESH = timedelta(minutes=5)
+MOVED = [
+    s.value
+    for s in (
+        InstanceState.RUNNING,
+        InstanceState.SUCCESS,
+        InstanceState.SKIPPED,
+        InstanceState.FAILED,
+        InstanceState.STOPPED,
+    )
+]
+"""States the prediction needs to see (any other is waiting)."""
 BUMPABLE = [
     s.value
     for s in (
@@ -54,6 +65,8 @@ class _Period:
 
     key_ids: list[int]
     upstream: dict[int, list[int]]
+    keys: dict[int, InstanceKey]
+    """(node, cycle) of every instance of the period."""
     loaded_at: datetime
     state: str | None = None
     """The state alerted on last (None: not yet in this process)."""
@@ -83,7 +96,7 @@ class BaselineTracker:
         self.history = history
         self.zone = load_zone(workspace.config.timezone)
         self._periods: dict[tuple[str, datetime], _Period] = {}
-        self._done: dict[int, tuple[str, datetime, Observed]] = {}
+        self._done: dict[int, Observed] = {}
         """Instances seen done; read again when the period graphs are reloaded (reruns)."""
         self._nodes: set[str] = set()
 
@@ -124,8 +137,8 @@ class BaselineTracker:
         ids = {i for *_, p in live for i in (*p.key_ids, *p.upstream)}
         observed = {i: self._done[i] for i in ids if i in self._done}
         observed.update(self._observe(conn, sorted(ids - set(observed))))
-        self._done.update((i, o) for i, o in observed.items() if o[2].state in DONE_STATES)
-        self._nodes = {key[0] for key in observed.values()} if observed else set()
+        self._done.update((i, o) for i, o in observed.items() if o.state in DONE_STATES)
+        self._nodes = {k[0] for *_, p in live for k in p.keys.values()}
         self.history.ensure(self._nodes)
         history = self.history.as_history()
         for baseline, start, committed, period in live:
@@ -176,7 +189,7 @@ class BaselineTracker:
             frontier = following
         for id_ in seen:
             upstream.setdefault(id_, [])
-        period = _Period(key_ids, upstream, now)
+        period = _Period(key_ids, upstream, self._keys(conn, sorted(upstream)), now)
         for id_ in upstream:
             self._done.pop(id_, None)
         if cached is not None:
@@ -200,19 +213,27 @@ class BaselineTracker:
                 .values(priority=baseline.priority)
             )
 
-    def _observe(
-        self, conn: sa.Connection, ids: list[int]
-    ) -> dict[int, tuple[str, datetime, Observed]]:
+    @staticmethod
+    def _keys(conn: sa.Connection, ids: list[int]) -> dict[int, InstanceKey]:
         i = instances.c
-        out: dict[int, tuple[str, datetime, Observed]] = {}
+        out: dict[int, InstanceKey] = {}
         for chunk in chunked(ids):
-            for row in conn.execute(
-                sa.select(
-                    i.id, i.node_key, i.cycle_time, i.state, i.started_at, i.finished_at
-                ).where(i.id.in_(chunk))
+            query = sa.select(i.id, i.node_key, i.cycle_time).where(i.id.in_(chunk))
+            out.update((id_, (node, cycle)) for id_, node, cycle in conn.execute(query))
+        return out
+
+    @staticmethod
+    def _observe(conn: sa.Connection, ids: list[int]) -> dict[int, Observed]:
+        """Instances that started or finished; the others are waiting (left out)."""
+        i = instances.c
+        out: dict[int, Observed] = {}
+        for chunk in chunked(ids):
+            for id_, state, started, finished in conn.execute(
+                sa.select(i.id, i.state, i.started_at, i.finished_at).where(
+                    i.id.in_(chunk), i.state.in_(MOVED)
+                )
             ):
-                obs = Observed(InstanceState(row.state), row.started_at, row.finished_at)
-                out[row.id] = (row.node_key, row.cycle_time, obs)
+                out[id_] = Observed(InstanceState(state), started, finished)
         return out
 
     def _predict(
@@ -222,25 +243,22 @@ class BaselineTracker:
         start: datetime,
         committed: datetime,
         period: _Period,
-        observed: dict[int, tuple[str, datetime, Observed]],
+        observed: dict[int, Observed],
         history: History,
         now: datetime,
     ) -> None:
-        def key(id_: int) -> InstanceKey:
-            node, cycle, _ = observed[id_]
-            return (node, cycle)
-
-        known = [i for i in period.key_ids if i in observed]
+        keys = period.keys
+        known = [i for i in period.key_ids if i in keys]
         if not known:
             return
         upstream = {
-            key(child): [key(p) for p in parents if p in observed]
+            keys[child]: [keys[p] for p in parents if p in keys]
             for child, parents in period.upstream.items()
-            if child in observed
+            if child in keys
         }
-        states = {key(i): obs for i, (_, _, obs) in observed.items()}
+        states = {keys[i]: observed[i] for i in period.upstream if i in observed and i in keys}
         p = predict(
-            [key(i) for i in known], upstream, states, history, now, committed, baseline.margin
+            [keys[i] for i in known], upstream, states, history, now, committed, baseline.margin
         )
         path = [f"{n}@{c:%Y-%m-%d %H:%M}" for n, c in p.key_path]
         events = [
