@@ -8,10 +8,11 @@ metadata store (SQLite under ``.lakeworks/``) is filled with yesterday's and tod
 instances as they stand at 12:00: yesterday done, today done up to 11:30 (1% failed),
 the last half hour running, chains part-way, plus a burst of 2,000 state-change signals.
 
-Then ``lakeworks alerts evaluate --passes N`` runs, as a user would, the same pass the
-scheduler makes after each of its own: signals against the rules, time triggers over
-the live instances, baseline predictions and their alerts. The first pass is cold (run
-history, baseline ancestors, the signal burst); the RESULT is the median warm pass.
+Then ``lakeworks alerts evaluate --passes 90 --step 1`` runs, as a user would, the pass
+the scheduler makes after each of its own (once a second): signals against the rules,
+due time triggers, baseline predictions and their alerts. The first pass is cold (run
+history, baseline ancestors, live instances, the signal burst); live instances are read
+again every minute (the max). The RESULT is the median warm pass.
 ``--quick`` is a smoke size (10,000 instances, 100 rules, 5 baselines).
 """
 
@@ -200,7 +201,7 @@ def fill(db: Database, rt_nodes: int, chains: int, length: int) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke size")
-    parser.add_argument("--passes", type=int, default=20)
+    parser.add_argument("--passes", type=int, default=90, help="one a second, as scheduled")
     args = parser.parse_args()
     rt_nodes, chains, length, rules = (100, 10, 10, 100) if args.quick else (1000, 100, 40, 1000)
     with tempfile.TemporaryDirectory(prefix="lw-alerts-bench-") as folder:
@@ -224,8 +225,9 @@ def main() -> int:
             return 1
     passes = json.loads(done.stdout)
     cold, warm = passes[0], passes[1:] or passes
-    warm_ms = [p["seconds"] * 1000 for p in warm]
+    warm_ms = sorted(p["seconds"] * 1000 for p in warm)
     median = statistics.median(warm_ms)
+    p95 = warm_ms[min(len(warm_ms) - 1, int(len(warm_ms) * 0.95))]
     print(f"{'instances today':<36}{per_day:>12,}")
     print(f"{'alert rules':<36}{rules:>12,}")
     print(f"{'baselines (periods evaluated)':<36}{baselines:>6} ({cold['baselines']})")
@@ -235,7 +237,8 @@ def main() -> int:
         f"  ({cold['signals']} signals, {cold['opened']} incidents)"
     )
     print(f"{'warm passes: median':<36}{median:>10.1f}ms")
-    print(f"{'warm passes: max':<36}{max(warm_ms):>10.1f}ms")
+    print(f"{'warm passes: p95':<36}{p95:>10.1f}ms")
+    print(f"{'warm passes: max (reload of live)':<36}{max(warm_ms):>10.1f}ms")
     print(f"RESULT alert_eval_per_pass {median:.1f} ms (target < 50)")
     return 0
 

@@ -37,6 +37,8 @@ from lakeworks.store.schema import instance_dependencies, instances
 from lakeworks.store.statements import chunked
 
 EDGES_REFRESH = timedelta(minutes=5)
+PREDICT_EVERY = timedelta(seconds=30)
+"""A baseline whose instances did not change is predicted again after this."""
 MOVED = [
     s.value
     for s in (
@@ -74,6 +76,9 @@ class _Period:
     written: tuple[str, ...] | None = None
     """What ``baseline_status`` holds, so that an unchanged prediction is not rewritten."""
     stored: bool = False
+    seen: int | None = None
+    """A hash of the observed states the last prediction was made from."""
+    predicted_at: datetime | None = None
 
 
 class BaselineTracker:
@@ -142,7 +147,12 @@ class BaselineTracker:
         self.history.ensure(self._nodes)
         history = self.history.as_history()
         for baseline, start, committed, period in live:
+            seen = hash(tuple(observed.get(i) for i in period.upstream))
+            last = period.predicted_at
+            if seen == period.seen and last is not None and last <= now < last + PREDICT_EVERY:
+                continue  # nothing moved: the last prediction stands a little longer
             self._predict(conn, baseline, start, committed, period, observed, history, now)
+            period.seen, period.predicted_at = seen, now
         return len(live)
 
     def _period(
@@ -195,6 +205,7 @@ class BaselineTracker:
         if cached is not None:
             period.state, period.events = cached.state, cached.events
             period.written, period.stored = cached.written, cached.stored
+            period.seen, period.predicted_at = cached.seen, cached.predicted_at
         self._periods[(baseline.name, start)] = period
         self._bump(conn, baseline, sorted(set(upstream) | set(key_ids)))
         return period

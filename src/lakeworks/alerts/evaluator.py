@@ -22,23 +22,19 @@ from lakeworks.alerts.incidents import IncidentWriter, Subject, recipients
 from lakeworks.alerts.loader import AlertSet
 from lakeworks.alerts.models import INSTANCE_TRIGGERS, TIME_TRIGGERS, RuleConfig, TriggerType
 from lakeworks.alerts.tables import alert_signals
+from lakeworks.alerts.timers import Timers
 from lakeworks.integration.tables import sync_runs
 from lakeworks.quality.tables import quality_results
-from lakeworks.schedule.cycles import load_zone, local_midnight
+from lakeworks.schedule.cycles import load_zone
 from lakeworks.spec.models import Workspace
 from lakeworks.store.database import Database
 from lakeworks.store.models import InstanceState
-from lakeworks.store.schema import instance_events, instances
-from lakeworks.store.statements import chunked
+from lakeworks.store.schema import instances
 
 S = InstanceState
-UNFINISHED = sorted(s.value for s in S if s not in (S.SUCCESS, S.SKIPPED, S.FROZEN))
-"""States of an instance that is not finished (a frozen one is left alone on purpose)."""
 SIGNAL_BATCH = 5000
 SIGNAL_TTL = timedelta(days=7)
 """Signals nobody consumed (instances of another environment) are dropped after this."""
-LOOKBACK = timedelta(days=2)
-"""How far back unfinished cycles are watched by the time triggers."""
 
 
 @dataclass
@@ -91,40 +87,6 @@ class RuleIndex:
         return out
 
 
-def states_for(trigger: TriggerType) -> frozenset[str]:
-    """The instance states a time trigger can fire in."""
-    if trigger is TriggerType.RUN_TIME_OVER:
-        return frozenset({S.RUNNING.value})
-    if trigger is TriggerType.QUEUE_WAITING_OVER:
-        return frozenset({S.WAITING_RESOURCES.value})
-    return frozenset(UNFINISHED)
-
-
-def time_scans(rules: Iterable[RuleConfig]) -> list[tuple[list[str], list[str] | None]]:
-    """The queries of live instances the time rules need: ``(states, nodes or None)``.
-
-    Rules on named nodes read only those nodes; rules on the workspace, workflows or
-    resource groups read every node, but only in the states their trigger fires in.
-    """
-    broad: set[str] = set()
-    narrow: set[str] = set()
-    nodes: set[str] = set()
-    for rule in rules:
-        o = rule.objects
-        states = states_for(rule.trigger.type)
-        if o.workspace or o.workflows or o.resource_groups:
-            broad |= states
-        if o.nodes:
-            narrow |= states
-            nodes.update(o.nodes)
-    scans: list[tuple[list[str], list[str] | None]] = []
-    if broad:
-        scans.append((sorted(broad), None))
-    if narrow:
-        scans.append((sorted(narrow), sorted(nodes)))
-    return scans
-
-
 class AlertEvaluator:
     """Evaluates the rules and baselines of one workspace environment."""
 
@@ -151,8 +113,15 @@ class AlertEvaluator:
         self.time_rules = RuleIndex.build(
             r for r in self.rules.values() if r.trigger.type in TIME_TRIGGERS
         )
-        self.scans = time_scans(r for r in self.rules.values() if r.trigger.type in TIME_TRIGGERS)
         self.history = RunHistory(db, workspace.name, env)
+        self.timers = Timers(
+            workspace.name,
+            env,
+            self.zone,
+            [r for r in self.rules.values() if r.trigger.type in TIME_TRIGGERS],
+            self.time_rules.of,
+            self.history,
+        )
         self.baselines = BaselineTracker(
             db, workspace, env, alerts, self.rules, self.writer, self.history
         )
@@ -184,6 +153,14 @@ class AlertEvaluator:
         except BaseException:
             self.writer.forget()  # the cached incidents may hold what was rolled back
             self.baselines.forget()
+            self.timers = Timers(
+                self.workspace.name,
+                self.env,
+                self.zone,
+                list(self.timers.rules.values()),
+                self.time_rules.of,
+                self.history,
+            )
             raise
         report.seconds = time.perf_counter() - started
         return report
@@ -230,6 +207,7 @@ class AlertEvaluator:
             quality = self._quality_failures(conn, [r.instance_id for r in rows])
             dirty = self._dirty_rows(conn, [r.instance_id for r in rows])
             succeeded = [r for r in rows if r.to_state == S.SUCCESS.value]
+            self.timers.finished(r.instance_id for r in succeeded)
             report.closed += self.writer.close(
                 conn,
                 self.rules,
@@ -326,112 +304,13 @@ class AlertEvaluator:
     # -- live instances (time triggers) --------------------------------------------------
 
     def _time_triggers(self, conn: sa.Connection, now: datetime, report: PassReport) -> None:
-        rows: dict[int, Any] = {}
-        for states, nodes in self.scans:
-            for row in self._live(conn, now, states, nodes):
-                rows[row.id] = row
-        if not rows:
-            return
-        queued_since = self._queued_since(
-            conn, [r.id for r in rows.values() if r.state == "waiting_resources"]
-        )
         known = self.writer.open_keys(conn)
-        for row in rows.values():
-            for rule in self.time_rules.of(row.node_key, row.workflow, row.resource_group):
-                if (rule.name, f"instance:{row.id}") in known:
-                    continue
-                body = self._late(rule, row, now, queued_since)
-                if body is None:
-                    continue
-                summary = f"{row.node_key} {row.cycle_time:%Y-%m-%d %H:%M}: {body}"
-                subject = Subject(f"instance:{row.id}", row.id, summary, row.owner)
-                people = self.people(rule, row.owner)
-                if self.writer.open(
-                    conn, rule, rule.trigger.type.value, subject, body, people, now
-                ):
-                    report.opened += 1
-
-    def _live(
-        self, conn: sa.Connection, now: datetime, states: list[str], nodes: list[str] | None
-    ) -> list[Any]:
-        """Unfinished instances of the lookback window in ``states`` (of ``nodes``)."""
-        i = instances.c
-        query = sa.select(
-            i.id,
-            i.node_key,
-            i.workflow,
-            i.resource_group,
-            i.owner,
-            i.cycle_time,
-            i.state,
-            i.started_at,
-        ).where(
-            i.workspace == self.workspace.name,
-            i.env == self.env,
-            i.state.in_(states),
-            i.cycle_time <= now,
-            i.cycle_time >= now - LOOKBACK,
-        )
-        if nodes is None:
-            return list(conn.execute(query))
-        found: list[Any] = []
-        for chunk in chunked(nodes):
-            found.extend(conn.execute(query.where(i.node_key.in_(chunk))))
-        return found
-
-    def _late(
-        self,
-        rule: RuleConfig,
-        row: Any,
-        now: datetime,
-        queued_since: dict[int, datetime],
-    ) -> str | None:
-        t = rule.trigger
-        cycle = row.cycle_time
-        assert isinstance(cycle, datetime)
-        if t.type is TriggerType.NOT_FINISHED_BY and t.deadline is not None:
-            local_day = cycle.replace(tzinfo=_UTC).astimezone(self.zone).date()
-            deadline = _naive(local_midnight(local_day, self.zone) + t.deadline)
-            return f"not finished by {t.at}" if now >= deadline else None
-        if t.type is TriggerType.CYCLE_OVERDUE and t.minutes:
-            late = now - cycle >= timedelta(minutes=t.minutes)
-            return f"not finished {t.minutes:g} min after its cycle time" if late else None
-        if t.type is TriggerType.RUN_TIME_OVER and row.state == "running":
-            started = row.started_at
-            if not isinstance(started, datetime):
-                return None
-            ran = now - started
-            if t.minutes is not None:
-                limit = timedelta(minutes=t.minutes)
-            else:
-                usual = self.history.mean(str(row.node_key))
-                if usual is None:
-                    return None
-                limit = usual * (t.factor or 1)
-            minutes = ran.total_seconds() / 60
-            return (
-                f"running {minutes:.1f} min (limit {limit.total_seconds() / 60:.1f} min)"
-                if ran > limit
-                else None
-            )
-        if t.type is TriggerType.QUEUE_WAITING_OVER and t.minutes:
-            since = queued_since.get(int(str(row.id)))
-            if since is None or now - since < timedelta(minutes=t.minutes):
-                return None
-            return f"waiting for resources in '{row.resource_group}' over {t.minutes:g} min"
-        return None
-
-    @staticmethod
-    def _queued_since(conn: sa.Connection, ids: list[int]) -> dict[int, datetime]:
-        if not ids:
-            return {}
-        e = instance_events.c
-        rows = conn.execute(
-            sa.select(e.instance_id, sa.func.max(e.created_at))
-            .where(e.instance_id.in_(ids), e.to_state == "waiting_resources")
-            .group_by(e.instance_id)
-        )
-        return {int(i): at for i, at in rows}
+        for rule, row, body in self.timers.due(conn, now, known):
+            summary = f"{row.node_key} {row.cycle_time:%Y-%m-%d %H:%M}: {body}"
+            subject = Subject(f"instance:{row.id}", row.id, summary, row.owner)
+            people = self.people(rule, row.owner)
+            if self.writer.open(conn, rule, rule.trigger.type.value, subject, body, people, now):
+                report.opened += 1
 
 
 def _naive(moment: datetime) -> datetime:

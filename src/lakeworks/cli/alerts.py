@@ -394,6 +394,10 @@ def evaluate_command(
     passes: Annotated[
         int, typer.Option("--passes", help="Run this many passes back to back.", min=1)
     ] = 1,
+    step: Annotated[
+        float,
+        typer.Option("--step", help="Seconds the pass time moves on between passes.", min=0),
+    ] = 1.0,
     as_json: JsonOption = False,
 ) -> None:
     """Evaluate alert rules and predict baselines now, as the scheduler does after each pass."""
@@ -419,7 +423,7 @@ def evaluate_command(
     try:
         for number in range(1, passes + 1):
             started = wall.perf_counter()
-            evaluators(db, ws, env, moment)
+            evaluators(db, ws, env, moment + timedelta(seconds=step * (number - 1)))
             seconds = wall.perf_counter() - started
             report = evaluators.last
             assert report is not None
