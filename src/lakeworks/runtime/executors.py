@@ -54,6 +54,9 @@ def _register_builtin() -> None:
     register_executor(NodeKind.PYTHON, process_executor.run_python_node)
     register_executor(NodeKind.SHELL, process_executor.run_shell_node)
     register_executor(NodeKind.VIRTUAL, virtual_executor.run_virtual_node)
+    from lakeworks.quality import executor as quality_executor
+
+    register_executor(NodeKind.QUALITY, quality_executor.run_quality_node)
     try:
         from lakeworks.integration import executor as sync_executor
     except ImportError:
