@@ -39,7 +39,7 @@ from lakeworks.store.statements import chunked
 EDGES_REFRESH = timedelta(minutes=5)
 PREDICT_EVERY = timedelta(seconds=30)
 """A baseline whose instances did not change is predicted again after this."""
-MOVED = [
+MOVED = frozenset(
     s.value
     for s in (
         InstanceState.RUNNING,
@@ -48,7 +48,7 @@ MOVED = [
         InstanceState.FAILED,
         InstanceState.STOPPED,
     )
-]
+)
 """States the prediction needs to see (any other is waiting)."""
 BUMPABLE = [
     s.value
@@ -76,6 +76,8 @@ class _Period:
     written: tuple[str, ...] | None = None
     """What ``baseline_status`` holds, so that an unchanged prediction is not rewritten."""
     stored: bool = False
+    final: bool = False
+    """Every key instance is done: nothing changes until the graph is reloaded."""
     seen: int | None = None
     """A hash of the observed states the last prediction was made from."""
     predicted_at: datetime | None = None
@@ -102,6 +104,9 @@ class BaselineTracker:
         self.zone = load_zone(workspace.config.timezone)
         self._periods: dict[tuple[str, datetime], _Period] = {}
         self._done: dict[int, Observed] = {}
+        self._moving: dict[int, Observed] = {}
+        """Instances last seen running, failed or stopped."""
+        self._reloaded = True
         """Instances seen done; read again when the period graphs are reloaded (reruns)."""
         self._nodes: set[str] = set()
 
@@ -109,6 +114,8 @@ class BaselineTracker:
         """Drop what is cached of the store (after a failed transaction)."""
         self._periods.clear()
         self._done.clear()
+        self._moving.clear()
+        self._reloaded = True
 
     def history_nodes(self) -> set[str]:
         """Nodes whose run times the predictions need (known after the first pass)."""
@@ -137,14 +144,13 @@ class BaselineTracker:
             length = timedelta(hours=1) if baseline.period == "hourly" else timedelta(days=1)
             for start, committed in self.periods(baseline, now):
                 period = self._period(conn, baseline, start, start + length, now)
-                if period is not None:
+                if period is not None and not period.final:
                     live.append((baseline, start, committed, period))
-        ids = {i for *_, p in live for i in (*p.key_ids, *p.upstream)}
-        observed = {i: self._done[i] for i in ids if i in self._done}
-        observed.update(self._observe(conn, sorted(ids - set(observed))))
-        self._done.update((i, o) for i, o in observed.items() if o.state in DONE_STATES)
-        self._nodes = {k[0] for *_, p in live for k in p.keys.values()}
-        self.history.ensure(self._nodes)
+        observed = self._observe_live(conn, [p for *_, p in live])
+        if self._reloaded:
+            self._nodes = {k[0] for *_, p in live for k in p.keys.values()}
+            self.history.ensure(self._nodes)
+            self._reloaded = False
         history = self.history.as_history()
         for baseline, start, committed, period in live:
             seen = hash(tuple(observed.get(i) for i in period.upstream))
@@ -153,7 +159,50 @@ class BaselineTracker:
                 continue  # nothing moved: the last prediction stands a little longer
             self._predict(conn, baseline, start, committed, period, observed, history, now)
             period.seen, period.predicted_at = seen, now
+            period.final = all(
+                (o := observed.get(i)) is not None and o.state in DONE_STATES
+                for i in period.key_ids
+            )
         return len(live)
+
+    def _observe_live(self, conn: sa.Connection, periods: list[_Period]) -> dict[int, Observed]:
+        """The started and finished instances of ``periods``.
+
+        Only instances that may have moved since the last pass are read: those seen
+        running or failed, and waiting ones whose upstream is all done (the others
+        cannot have started). Done ones are kept; a graph reload reads everything again.
+        """
+        done, moving = self._done, self._moving
+        checked: set[int] = set()
+        while True:  # a finished instance lets its children be read in the same pass
+            candidates = {
+                id_
+                for period in periods
+                for id_, parents in period.upstream.items()
+                if id_ not in done
+                and id_ not in checked
+                and (id_ in moving or all(p in done for p in parents))
+            }
+            if not candidates:
+                break
+            checked |= candidates
+            fresh = self._observe(conn, sorted(candidates))
+            for id_ in candidates:
+                obs = fresh.get(id_)
+                if obs is None:
+                    moving.pop(id_, None)
+                elif obs.state in DONE_STATES:
+                    done[id_] = obs
+                    moving.pop(id_, None)
+                else:
+                    moving[id_] = obs
+        observed: dict[int, Observed] = {}
+        for period in periods:
+            for id_ in period.upstream:
+                obs = done.get(id_) or moving.get(id_)
+                if obs is not None:
+                    observed[id_] = obs
+        return observed
 
     def _period(
         self,
@@ -202,6 +251,8 @@ class BaselineTracker:
         period = _Period(key_ids, upstream, self._keys(conn, sorted(upstream)), now)
         for id_ in upstream:
             self._done.pop(id_, None)
+            self._moving.pop(id_, None)
+        self._reloaded = True
         if cached is not None:
             period.state, period.events = cached.state, cached.events
             period.written, period.stored = cached.written, cached.stored
@@ -239,12 +290,11 @@ class BaselineTracker:
         i = instances.c
         out: dict[int, Observed] = {}
         for chunk in chunked(ids):
-            for id_, state, started, finished in conn.execute(
-                sa.select(i.id, i.state, i.started_at, i.finished_at).where(
-                    i.id.in_(chunk), i.state.in_(MOVED)
-                )
-            ):
-                out[id_] = Observed(InstanceState(state), started, finished)
+            # by primary key only: with a state condition SQLite may scan a state index
+            query = sa.select(i.id, i.state, i.started_at, i.finished_at).where(i.id.in_(chunk))
+            for id_, state, started, finished in conn.execute(query):
+                if state in MOVED:
+                    out[id_] = Observed(InstanceState(state), started, finished)
         return out
 
     def _predict(

@@ -34,6 +34,8 @@ from lakeworks.store.schema import instances
 S = InstanceState
 SIGNAL_BATCH = 5000
 SIGNAL_TTL = timedelta(days=7)
+REPEAT_EVERY = timedelta(seconds=30)
+"""Open incidents are looked at for their next alert at most this often."""
 """Signals nobody consumed (instances of another environment) are dropped after this."""
 
 
@@ -113,6 +115,7 @@ class AlertEvaluator:
         self.time_rules = RuleIndex.build(
             r for r in self.rules.values() if r.trigger.type in TIME_TRIGGERS
         )
+        self._repeat_at: datetime | None = None
         self.history = RunHistory(db, workspace.name, env)
         self.timers = Timers(
             workspace.name,
@@ -143,13 +146,18 @@ class AlertEvaluator:
         started = time.perf_counter()
         at = now.replace(tzinfo=None) if now.tzinfo is None else _naive(now)
         report = PassReport()
-        self.history.refresh(at, self._history_nodes())
+        if self.history.stale(at):
+            self.history.refresh(at, self._history_nodes(), force=True)
         try:
             with self.db.write() as conn:
                 self._signals(conn, at, report)
                 self._time_triggers(conn, at, report)
                 report.baselines = self.baselines.update(conn, at)
-                report.repeated = self.writer.repeat_due(conn, self.rules, self.people_of(None), at)
+                last = self._repeat_at
+                if last is None or not last <= at < last + REPEAT_EVERY:
+                    self._repeat_at = at
+                    people = self.people_of(None)
+                    report.repeated = self.writer.repeat_due(conn, self.rules, people, at)
         except BaseException:
             self.writer.forget()  # the cached incidents may hold what was rolled back
             self.baselines.forget()

@@ -29,6 +29,10 @@ class RunHistory:
         self._loaded_at: datetime | None = None
         self._nodes: frozenset[str] | None = frozenset()
 
+    def stale(self, now: datetime) -> bool:
+        loaded = self._loaded_at
+        return loaded is None or not loaded <= now < loaded + REFRESH
+
     def refresh(self, now: datetime, nodes: Iterable[str] | None, *, force: bool = False) -> None:
         """Reload every ``REFRESH`` (or when the wanted nodes change); None means all nodes."""
         wanted = None if nodes is None else frozenset(nodes)
