@@ -76,6 +76,8 @@ class _Period:
     written: tuple[str, ...] | None = None
     """What ``baseline_status`` holds, so that an unchanged prediction is not rewritten."""
     stored: bool = False
+    pending: list[int] = field(default_factory=list)
+    """Instances of the period not seen done yet."""
     final: bool = False
     """Every key instance is done: nothing changes until the graph is reloaded."""
     seen: int | None = None
@@ -153,7 +155,7 @@ class BaselineTracker:
             self._reloaded = False
         history = self.history.as_history()
         for baseline, start, committed, period in live:
-            seen = hash(tuple(observed.get(i) for i in period.upstream))
+            seen = hash(tuple(observed.get(i) for i in period.pending))
             last = period.predicted_at
             if seen == period.seen and last is not None and last <= now < last + PREDICT_EVERY:
                 continue  # nothing moved: the last prediction stands a little longer
@@ -178,10 +180,10 @@ class BaselineTracker:
             candidates = {
                 id_
                 for period in periods
-                for id_, parents in period.upstream.items()
+                for id_ in period.pending
                 if id_ not in done
                 and id_ not in checked
-                and (id_ in moving or all(p in done for p in parents))
+                and (id_ in moving or all(p in done for p in period.upstream[id_]))
             }
             if not candidates:
                 break
@@ -198,6 +200,7 @@ class BaselineTracker:
                     moving[id_] = obs
         observed: dict[int, Observed] = {}
         for period in periods:
+            period.pending = [i for i in period.pending if i not in done]
             for id_ in period.upstream:
                 obs = done.get(id_) or moving.get(id_)
                 if obs is not None:
@@ -249,6 +252,7 @@ class BaselineTracker:
         for id_ in seen:
             upstream.setdefault(id_, [])
         period = _Period(key_ids, upstream, self._keys(conn, sorted(upstream)), now)
+        period.pending = sorted(upstream)
         for id_ in upstream:
             self._done.pop(id_, None)
             self._moving.pop(id_, None)
