@@ -8,6 +8,21 @@ import pytest
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _services() -> None:
+    """The quality gate, scheduled quality nodes and sync nodes, as every Lakeworks process
+    installs them at start.
+
+    The Data Map and alerts are left out (tests that need them install them), so that
+    runs in tests do only the work they check.
+    """
+    from lakeworks.bootstrap import install_quality_gate, install_quality_nodes, install_sync_nodes
+
+    install_quality_gate()
+    install_quality_nodes()
+    install_sync_nodes()
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _close_warehouse_connections() -> Iterator[None]:
     """Close the process's DuckDB connections once the suite is done."""
     yield

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from lakeworks.alerts import outbox
 from lakeworks.alerts.tables import alert_deliveries
+from lakeworks.bootstrap import install_alerts
 from lakeworks.store.database import Database, default_database_url
 from lakeworks.store.models import InstanceState as S
 from tests.integration.alerts.conftest import DAY, make_world
@@ -56,7 +56,7 @@ def test_a_killed_sender_loses_nothing_and_repeats_with_the_same_key(tmp_path: P
     receiver = Receiver(hang_first=30)
     url = receiver.start()
     root = tmp_path / "ws"
-    outbox.install()
+    install_alerts()
     db = Database.open(default_database_url(root / ".lakeworks"))
     try:
         world = make_world(db, root, RULES.format(url=url))

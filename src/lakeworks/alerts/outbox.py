@@ -32,8 +32,3 @@ def record_signals(conn: sa.Connection, events: observers.EventRows) -> None:
     ]
     if rows:
         conn.execute(_INSERT, rows)
-
-
-def install() -> None:
-    """Record signals in this process from now on (idempotent)."""
-    observers.register(record_signals)

@@ -1,8 +1,8 @@
-"""How alerting plugs into a Lakeworks process (the runtime never imports it).
+"""How alerting runs in a Lakeworks process (the runtime never imports it).
 
-``install()`` registers the signal outbox with the store and the evaluation pass with
-the scheduler. ``start_sender`` runs the delivery loop in a thread. The CLI and the
-server call them; code that embeds the runtime calls ``install()`` itself.
+``lakeworks.bootstrap.install_alerts`` registers ``outbox.record_signals`` with the
+store and ``evaluators`` as a scheduler pass hook; ``start_sender`` runs the delivery
+loop in a thread (``lakeworks scheduler`` and ``lakeworks up`` start one).
 """
 
 from __future__ import annotations
@@ -11,12 +11,10 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from lakeworks.alerts import outbox
 from lakeworks.alerts.evaluator import AlertEvaluator, PassReport
 from lakeworks.alerts.loader import AlertSet, load_workspace_alerts
 from lakeworks.alerts.sender import Channel, ChannelLookup, Sender
 from lakeworks.alerts.service import AlertStore, resolve_channel
-from lakeworks.runtime import hooks
 from lakeworks.spec.models import Workspace
 from lakeworks.store.database import Database
 
@@ -61,12 +59,6 @@ def alerts_of(workspace: Workspace) -> AlertSet:
         found = (workspace, load_workspace_alerts(workspace))
         _alert_sets[id(workspace)] = found
     return found[1]
-
-
-def install() -> None:
-    """Record alert signals and evaluate rules after scheduler passes in this process."""
-    outbox.install()
-    hooks.register_pass_hook(evaluators)
 
 
 def channel_lookup(db: Database, workspace_of: Callable[[str], Workspace | None]) -> ChannelLookup:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from lakeworks import __version__
+from lakeworks.bootstrap import install_services
 from lakeworks.cli import develop
 
 app = typer.Typer(
@@ -44,6 +45,7 @@ GROUPS: list[tuple[str, str, str]] = [
     ("map", "register", "map"),
     ("ops", "register", "ops"),
     ("alerts", "app", "alerts"),
+    ("processes", "register", "backfill, scheduler, worker"),
 ]
 
 
@@ -60,12 +62,10 @@ def _root(
     ),
 ) -> None:
     """Lakeworks: develop, schedule, operate and govern data pipelines."""
-    from lakeworks.alerts.plugin import install
-
-    install()  # every state change this process makes may alert
 
 
 def main() -> None:
     """Entry point of the ``lakeworks`` command."""
+    install_services()
     _register_groups()
     app()

@@ -26,7 +26,7 @@ from enum import StrEnum
 from statistics import median
 
 from lakeworks.schedule.dependencies import InstanceKey
-from lakeworks.store.models import InstanceState
+from lakeworks.schedule.states import InstanceState
 
 DONE_STATES = frozenset({InstanceState.SUCCESS, InstanceState.SKIPPED})
 FAILED_STATES = frozenset({InstanceState.FAILED, InstanceState.STOPPED})

@@ -12,9 +12,9 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from lakeworks.alerts import outbox
 from lakeworks.alerts.evaluator import AlertEvaluator
 from lakeworks.alerts.loader import load_workspace_alerts
+from lakeworks.bootstrap import install_alerts
 from lakeworks.spec.loader import load_workspace
 from lakeworks.spec.models import Workspace
 from lakeworks.store.database import Database
@@ -39,7 +39,7 @@ def _admin(url: str) -> psycopg.Connection[tuple[object, ...]]:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    outbox.install()
+    install_alerts()
     if request.param == "sqlite":
         database = Database.open(f"sqlite:///{tmp_path / 'meta.db'}")
         yield database
@@ -61,7 +61,7 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
 
 @pytest.fixture
 def sqlite_db(tmp_path: Path) -> Iterator[Database]:
-    outbox.install()
+    install_alerts()
     database = Database.open(f"sqlite:///{tmp_path / 'meta.db'}")
     yield database
     database.close()

@@ -22,7 +22,7 @@ from lakeworks.schedule.baselines import (
 )
 from lakeworks.schedule.dependencies import InstanceKey
 from lakeworks.schedule.simulate import SimulationConfig, SimulationResult, simulate
-from lakeworks.store.models import InstanceState as S
+from lakeworks.schedule.states import InstanceState as S
 from tests.unit.schedule.factories import daily, graph_of, node, workspace
 
 START = datetime(2026, 6, 1, tzinfo=UTC)

@@ -15,7 +15,7 @@ from lakeworks.schedule.baselines import (
     parse_offset,
     predict,
 )
-from lakeworks.store.models import InstanceState as S
+from lakeworks.schedule.states import InstanceState as S
 
 DAY = datetime(2026, 5, 4, tzinfo=UTC)
 A, B, C, K = ((n, DAY) for n in ("a", "b", "c", "k"))
