@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -148,6 +149,13 @@ class BaselineTracker:
                 period = self._period(conn, baseline, start, start + length, now)
                 if period is not None and not period.final:
                     live.append((baseline, start, committed, period))
+        self.prune(
+            {
+                (b.name, start)
+                for b in self.alerts.baselines.values()
+                for start, _ in self.periods(b, now)
+            }
+        )
         observed = self._observe_live(conn, [p for *_, p in live])
         if self._reloaded:
             self._nodes = {k[0] for *_, p in live for k in p.keys.values()}
@@ -216,7 +224,9 @@ class BaselineTracker:
         now: datetime,
     ) -> _Period | None:
         cached = self._periods.get((baseline.name, start))
-        if cached is not None and now - cached.loaded_at < EDGES_REFRESH:
+        # spread the reloads of many baselines over a minute instead of one pass
+        refresh = EDGES_REFRESH + timedelta(seconds=sum(map(ord, baseline.name)) % 60)
+        if cached is not None and (cached.final or now - cached.loaded_at < refresh):
             return cached
         i = instances.c
         key_ids = list(
@@ -233,24 +243,10 @@ class BaselineTracker:
         )
         if not key_ids:
             return None
-        upstream: dict[int, list[int]] = {}
-        seen = set(key_ids)
-        frontier = set(key_ids)
-        d = instance_dependencies.c
-        while frontier:
-            following: set[int] = set()
-            for chunk in chunked(sorted(frontier)):
-                edges = conn.execute(
-                    sa.select(d.instance_id, d.upstream_instance_id).where(d.instance_id.in_(chunk))
-                )
-                for child, parent in edges:
-                    upstream.setdefault(child, []).append(parent)
-                    if parent not in seen:
-                        seen.add(parent)
-                        following.add(parent)
-            frontier = following
-        for id_ in seen:
-            upstream.setdefault(id_, [])
+        upstream: dict[int, list[int]] = {id_: [] for id_ in key_ids}
+        for child, parent in conn.execute(_ancestor_edges(key_ids)):
+            upstream.setdefault(child, []).append(parent)
+            upstream.setdefault(parent, [])
         period = _Period(key_ids, upstream, self._keys(conn, sorted(upstream)), now)
         period.pending = sorted(upstream)
         for id_ in upstream:
@@ -264,6 +260,11 @@ class BaselineTracker:
         self._periods[(baseline.name, start)] = period
         self._bump(conn, baseline, sorted(set(upstream) | set(key_ids)))
         return period
+
+    def prune(self, live: set[tuple[str, datetime]]) -> None:
+        """Forget periods that are no longer live."""
+        for key in [k for k in self._periods if k not in live]:
+            del self._periods[key]
 
     def _bump(self, conn: sa.Connection, baseline: BaselineConfig, ids: list[int]) -> None:
         """Give the baseline's waiting instances at least its priority."""
@@ -485,3 +486,14 @@ class BaselineTracker:
 
 def _naive(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def _ancestor_edges(key_ids: list[int]) -> Any:
+    """Every dependency edge above ``key_ids``, in one recursive query."""
+    d = instance_dependencies.c
+    seed = sa.select(d.upstream_instance_id.label("id")).where(d.instance_id.in_(key_ids))
+    above = seed.cte("ancestors", recursive=True)
+    above = above.union(sa.select(d.upstream_instance_id).join(above, d.instance_id == above.c.id))
+    return sa.select(d.instance_id, d.upstream_instance_id).where(
+        sa.or_(d.instance_id.in_(key_ids), d.instance_id.in_(sa.select(above.c.id)))
+    )
