@@ -165,7 +165,8 @@ def email_message(channel: EmailChannel, message: OutgoingMessage) -> EmailMessa
     mail = EmailMessage()
     mail["Subject"] = message.title
     mail["From"] = channel.sender
-    mail["To"] = ", ".join(sorted({*channel.to, *message.mentions}))
+    people = (channel.contacts.get(m, m) for m in message.mentions)
+    mail["To"] = ", ".join(sorted({*channel.to, *(p for p in people if "@" in p)}))
     mail["Date"] = format_datetime(message.created_at)
     mail["Message-ID"] = f"<{message.idempotency_key}@lakeworks>"
     mail["X-Lakeworks-Idempotency-Key"] = message.idempotency_key

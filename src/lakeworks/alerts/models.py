@@ -184,6 +184,8 @@ class EmailChannel(SecretRef):
     username: str | None = None
     sender: str
     to: list[str] = Field(default_factory=list)
+    contacts: dict[str, str] = Field(default_factory=dict)
+    """User name -> address for this channel (the file's ``contacts`` are added)."""
     timeout_seconds: float = Field(default=10, gt=0)
 
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from lakeworks.alerts.evaluator import AlertEvaluator, PassReport
 from lakeworks.alerts.loader import AlertSet, load_workspace_alerts
+from lakeworks.alerts.models import EmailChannel
 from lakeworks.alerts.sender import Channel, ChannelLookup, Sender
 from lakeworks.alerts.service import AlertStore, resolve_channel
 from lakeworks.spec.models import Workspace
@@ -68,7 +69,10 @@ def channel_lookup(db: Database, workspace_of: Callable[[str], Workspace | None]
     def lookup(workspace: str, name: str) -> Channel | None:
         ws = workspace_of(workspace)
         if ws is not None:
-            code = alerts_of(ws).channels.get(name)
+            found = alerts_of(ws)
+            code = found.channels.get(name)
+            if isinstance(code, EmailChannel) and found.contacts:
+                code = code.model_copy(update={"contacts": {**found.contacts, **code.contacts}})
             if code is not None:
                 return resolve_channel(name, code)
         stored = store.channels(workspace).get(name)

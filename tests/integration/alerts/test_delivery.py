@@ -262,7 +262,7 @@ def test_email_over_smtp(sqlite_db: Database, tmp_path: Path) -> None:
             objects: {{workspace: true}}
             trigger: {{type: retries_exhausted}}
             channels: [mail]
-            recipients: {{users: [alice@example.com]}}
+            recipients: {{users: [alice, bob]}}  # alice has an address, bob none
         """
         w = make_world(sqlite_db, tmp_path / "ws", yml)
         fail(w, 0, reason="disk quota")

@@ -132,7 +132,9 @@ def test_email_carries_the_key_as_message_id() -> None:
     channel = EmailChannel(type="email", host="smtp", sender="lw@example.com", to=["o@example.com"])
     mail = email_message(channel, MESSAGE)
     assert mail["Message-ID"] == "<lw-shop-7-hook@lakeworks>"
-    assert mail["To"] == "ann, o@example.com"
+    assert mail["To"] == "o@example.com"  # 'ann' has no address
+    known = channel.model_copy(update={"contacts": {"ann": "ann@example.com"}})
+    assert email_message(known, MESSAGE)["To"] == "ann@example.com, o@example.com"
 
 
 def test_quiet_hours_wrap_midnight_and_repeats_are_limited() -> None:
