@@ -44,6 +44,7 @@ GROUPS: list[tuple[str, str, str]] = [
     ("sync", "app", "sync"),
     ("map", "register", "map"),
     ("ops", "register", "ops"),
+    ("alerts", "app", "alerts"),
     ("processes", "register", "backfill, scheduler, worker"),
 ]
 

@@ -59,7 +59,8 @@ def init(
 @handle_errors
 def validate(workspace: WorkspaceOption = Path(".")) -> None:
     """Check the workspace: files, settings, SQL, parameters, the dependency graph and
-    data sources. Every problem found is reported at once."""
+    data sources, alert rules and baselines. Every problem found is reported at once."""
+    from lakeworks.alerts.loader import load_workspace_alerts
     from lakeworks.connectors.registry import check_data_sources
     from lakeworks.errors import UserError, ValidationFailed
     from lakeworks.quality.workspace import load_workspace_rules
@@ -73,7 +74,7 @@ def validate(workspace: WorkspaceOption = Path(".")) -> None:
     def collect(exc: UserError) -> None:
         problems.extend(exc.errors if isinstance(exc, ValidationFailed) else [exc])
 
-    graph = rules = None
+    graph = rules = alerts = None
     try:
         graph = build_graph(ws)
         Planner(ws, graph)  # schedules, resource groups, cross-cycle references
@@ -83,12 +84,17 @@ def validate(workspace: WorkspaceOption = Path(".")) -> None:
         rules = load_workspace_rules(ws)
     except UserError as exc:
         collect(exc)
+    try:
+        alerts = load_workspace_alerts(ws)
+    except UserError as exc:
+        collect(exc)
     problems.extend(check_data_sources(ws.config.data_sources, workspace_config_lines(ws.root)))
-    if problems or graph is None or rules is None:
+    if problems or graph is None or rules is None or alerts is None:
         raise ValidationFailed(problems)
     typer.echo(
         f"ok: {len(graph.nodes)} nodes in {len(ws.workflows)} workflows, "
-        f"{len(graph.edges)} dependencies, {len(rules.rules)} quality rules"
+        f"{len(graph.edges)} dependencies, {len(rules.rules)} quality rules, "
+        f"{len(alerts.rules)} alert rules, {len(alerts.baselines)} baselines"
     )
 
 

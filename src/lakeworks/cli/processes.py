@@ -26,6 +26,7 @@ from lakeworks.errors import UserError
 
 if TYPE_CHECKING:
     from lakeworks.runtime.backfill_service import BackfillProgress
+    from lakeworks.runtime.clock import Clock
     from lakeworks.runtime.workspace_source import WorkspaceSource
     from lakeworks.spec.models import Workspace
     from lakeworks.store.database import Database
@@ -64,6 +65,19 @@ def _source(ws: Workspace, db: Database, definition: Definition) -> WorkspaceSou
 
 def _log(line: str) -> None:
     typer.echo(f"{datetime.now():%H:%M:%S} {line}", err=True)
+
+
+def _alert_sender(
+    db: Database, source: WorkspaceSource, env: str, stop: threading.Event, clock: Clock
+) -> None:
+    """Deliver alerts from this process until ``stop``."""
+    from lakeworks.alerts.plugin import start_sender
+
+    def workspace_of(name: str) -> Workspace | None:
+        current = source.current(env)
+        return current if current.name == name else None
+
+    start_sender(db, workspace_of, stop, log=_log, now=clock.now)
 
 
 def _stop_on_signals() -> threading.Event:
@@ -152,6 +166,7 @@ def scheduler(
     )
     embedded = db.dialect_name == "sqlite" if with_worker is None else with_worker
     stop = _stop_on_signals()
+    _alert_sender(db, source, env, stop, clock)
     try:
         if not embedded:
             Scheduler(db, source, config, clock=clock, log=_log).run(stop)

@@ -13,6 +13,7 @@ import getpass
 import os
 import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -38,6 +39,8 @@ users_app = typer.Typer(help="Users of the server: create, list, reset passwords
 tokens_app = typer.Typer(help="Personal API tokens: create, list, revoke.")
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+_SENDER_STOP = threading.Event()
+"""Never set: the alert sender thread of `lakeworks up` ends with the process."""
 
 
 def cli_actor() -> str:
@@ -201,6 +204,7 @@ def _stop_signals_end_cleanly() -> Iterator[None]:
 
 def _runtime(db: Database, services: ServerServices, name: str, grace: float) -> LakeworksProcess:
     """The prod scheduler and worker (prod runs the current release)."""
+    from lakeworks.alerts.plugin import start_sender
     from lakeworks.runtime.process import LakeworksProcess
     from lakeworks.security.secrets import redact
 
@@ -211,6 +215,7 @@ def _runtime(db: Database, services: ServerServices, name: str, grace: float) ->
 
     process = LakeworksProcess(db, source, env="prod", log=log)
     process.grace_seconds = grace
+    start_sender(db, lambda ws: source.current("prod") if ws == name else None, _SENDER_STOP, log)
     return process
 
 

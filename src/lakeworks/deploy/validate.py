@@ -80,6 +80,7 @@ def layer_warnings(workspace: Workspace, writes: Mapping[str, frozenset[str]]) -
 
 def check_workspace(root: Path) -> tuple[Workspace | None, ValidationReport]:
     """Load and check the workspace at ``root``; never raises for user problems."""
+    from lakeworks.alerts.loader import load_workspace_alerts
     from lakeworks.connectors.registry import check_data_sources
     from lakeworks.quality.workspace import load_workspace_rules
     from lakeworks.schedule.graph import build_graph
@@ -99,6 +100,10 @@ def check_workspace(root: Path) -> tuple[Workspace | None, ValidationReport]:
         warnings.extend(layer_warnings(workspace, {k: io.writes for k, io in graph.io.items()}))
     try:
         load_workspace_rules(workspace)
+    except LakeworksError as exc:
+        problems.extend(_problems(exc, root))
+    try:
+        load_workspace_alerts(workspace)
     except LakeworksError as exc:
         problems.extend(_problems(exc, root))
     lines = workspace_config_lines(root)

@@ -38,6 +38,8 @@ class NodeKind(StrEnum):
     SHELL = "shell"
     SYNC = "sync"
     VIRTUAL = "virtual"
+    QUALITY = "quality"
+    """A ``*.quality.yml`` rule file with a ``schedule``: its rules on their own cycle."""
 
 
 class Defaults(Strict):

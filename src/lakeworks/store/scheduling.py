@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from lakeworks.store.clock import to_utc_naive, utcnow
 from lakeworks.store.database import Database
 from lakeworks.store.models import Instance, InstanceState, NewInstance, RunType
+from lakeworks.store.observers import add_events
 from lakeworks.store.records import instances_from_rows
 from lakeworks.store.scheduler_tables import instance_pending_upstream, scheduler_state
 from lakeworks.store.schema import instance_dependencies, instance_events, instances
@@ -466,8 +467,7 @@ class SchedulingStore:
                             }
                             for id_ in moved
                         )
-            if events:
-                conn.execute(sa.insert(instance_events), events)
+            add_events(conn, events)
             notify(conn, channel)
         return changed
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from lakeworks.api.routes import (
+    alerts,
     auth,
     backfills,
     code,
@@ -24,6 +25,7 @@ from lakeworks.api.routes import (
 )
 
 ROUTERS: list[APIRouter] = [
+    alerts.router,
     auth.router,
     users.router,
     workspaces.router,
