@@ -90,6 +90,12 @@ class NodeHeader(Defaults):
     tags: list[str] = Field(default_factory=list)
     outputs: list[str] = Field(default_factory=list)
     inputs: list[str] = Field(default_factory=list)
+    partition_dependencies: bool = True
+    """Wait for the upstream instances that write the date partitions this node reads
+    (inferred from its SQL); false waits for the same cycle only."""
+    partition_windows: dict[str, str] = Field(default_factory=dict)
+    """Per table read: the partitions read, in days from the business date (``-6..0``,
+    ``-1``); overrides what is inferred from the SQL."""
 
 
 class WorkflowConfig(Strict):

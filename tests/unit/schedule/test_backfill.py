@@ -188,12 +188,19 @@ def test_ambiguous_node_name_lists_the_choices() -> None:
     assert info.value.hint == "'load' is ambiguous; write one of: one.load, two.load"
 
 
-def test_self_dependent_node_in_parallel_backfill_is_warned_about() -> None:
+def test_self_dependent_node_runs_its_dates_in_order_even_in_parallel() -> None:
     ws = workspace(node("s", schedule=daily(self_dependency=True)))
     plan = backfill(ws, node="s", parallel=2)
-    assert plan.warnings == (
-        "wf.s depends on its previous cycle, but 2 dates run at once:"
-        " its cycles may run out of order",
+    assert waits(plan) == {
+        ("wf.s@0402", "wf.s@0401"),
+        ("wf.s@0403", "wf.s@0402"),
+        ("wf.s@0403", "wf.s@0401"),  # the lane
+    }
+    assert plan.warnings == ()
+    newest_first = backfill(ws, node="s", parallel=2, order=BackfillOrder.DESCENDING)
+    assert waits(newest_first) == {("wf.s@0402", "wf.s@0401"), ("wf.s@0403", "wf.s@0402")}
+    assert newest_first.warnings[-1] == (
+        "wf.s wait for their own earlier dates: their dates run oldest first"
     )
 
 
