@@ -17,6 +17,19 @@ def _one_line(sql: str, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _first_word(sql: str) -> str:
+    words = sql.lstrip(" \t\r\n(").split(None, 1)
+    return words[0].upper() if words else ""
+
+
+def _is_insert(sql: str) -> bool:
+    return _first_word(sql) == "INSERT"
+
+
+def _is_delete(sql: str) -> bool:
+    return _first_word(sql) == "DELETE"
+
+
 def _partition_columns(ctx: NodeRunContext) -> object:
     lookup = getattr(ctx.engine, "partition_columns", None)
     return lookup if callable(lookup) else None
@@ -31,7 +44,9 @@ def _execute(ctx: NodeRunContext, statement: ExecutableStatement) -> int | None:
                 rows = None
                 for step in statement.steps:
                     result = session.execute(step)
-                    if result.columns == ["Count"] and result.rows:
+                    counted = _is_insert(step) or (rows is None and not _is_delete(step))
+                    if counted and result.columns == ["Count"] and result.rows:
+                        # an INSERT OVERWRITE reports the rows it wrote, not those deleted
                         rows = int(str(result.rows[-1][0]))
                 return rows
             finally:
@@ -78,9 +93,8 @@ def run_sql_node(ctx: NodeRunContext) -> NodeResult:
         if ctx.cancel.is_set():
             raise UserCodeError(f"stopped before the statement at line {statement.line}")
         started = time.perf_counter()
-        ctx.log(
-            f"line {statement.line}: {_one_line(statement.steps[0] if statement.steps else '')}"
-        )
+        shown = statement.source or (statement.steps[0] if statement.steps else "")
+        ctx.log(f"line {statement.line}: {_one_line(shown)}")
         try:
             rows = _execute(ctx, statement)
         except UserCodeError as exc:
