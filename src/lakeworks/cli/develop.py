@@ -21,7 +21,10 @@ from lakeworks.cli.common import (
 )
 
 if TYPE_CHECKING:
+    from datetime import date
+
     from lakeworks.runtime.runner import RunSummary
+    from lakeworks.spec.models import Workspace
     from lakeworks.store.models import Instance
 
 
@@ -90,6 +93,9 @@ def validate(workspace: WorkspaceOption = Path(".")) -> None:
         f"ok: {len(graph.nodes)} nodes in {len(ws.workflows)} workflows, "
         f"{len(graph.edges)} dependencies, {len(rules.rules)} quality rules"
     )
+    for key in graph.topological_order():
+        for line in graph.describe_windows(key):
+            typer.echo(f"  {key} {line} (partition window)")
 
 
 @handle_errors
@@ -117,6 +123,7 @@ def render(
     cycle = local_cycle_time(ws, cycle_time_for(ws, day, ws.node_schedule(found).at))
     ctx = param_context(ws, found, cycle)
     text = render_text(found.code, ctx, path=found.path, first_line=found.span.first_code_line)
+    _echo_windows(ws, found.key, day)
     if translated and found.kind is NodeKind.SQL:
         from lakeworks.sql.translate import translate_script
 
@@ -131,6 +138,19 @@ def render(
             typer.echo(f"-- line {statement.line}\n{prefix}" + ";\n".join(statement.steps) + ";")
         return
     typer.echo(text.strip("\n"))
+
+
+def _echo_windows(ws: Workspace, key: str, bizdate: date) -> None:
+    """The node's partition windows, on stderr (stdout stays the code)."""
+    from lakeworks.errors import UserError
+    from lakeworks.schedule.graph import build_graph
+
+    try:
+        graph = build_graph(ws)
+    except UserError:
+        return  # validate reports it; render still shows the code
+    for line in graph.describe_windows(key, bizdate):
+        typer.echo(f"-- {line} (partition window)", err=True)
 
 
 def _print_summary(summary: RunSummary) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 
 from lakeworks.errors import Location, UserError, ValidationFailed
 from lakeworks.schedule.node_io import NodeIO, node_io
@@ -59,6 +60,25 @@ class DependencyGraph:
     def self_window(self, key: str) -> Window | None:
         """The node's own earlier business dates it reads, or None."""
         return self.self_windows.get(key)
+
+    def describe_windows(self, key: str, bizdate: date | None = None) -> list[str]:
+        """The partition windows of ``key``'s dependencies, one line each (with the
+        business dates they mean for ``bizdate`` when given)."""
+        found = [(p, w) for (p, c), w in sorted(self.windows.items()) if c == key]
+        own = self.self_windows.get(key)
+        if own is not None:
+            found.append((key, own))
+        lines = []
+        for parent, window in found:
+            dates = ""
+            if bizdate is not None:
+                first = bizdate + timedelta(days=window.first)
+                last = bizdate + timedelta(days=window.last)
+                dates = f"{first:%Y%m%d}" if first == last else f"{first:%Y%m%d}..{last:%Y%m%d}"
+                dates = f" = business dates {dates}"
+            who = "itself" if parent == key else parent
+            lines.append(f"waits for {who} at {_relative(window)}{dates}")
+        return lines
 
     def downstream(self, key: str) -> list[str]:
         """Direct children of a node, sorted."""
@@ -125,8 +145,23 @@ class DependencyGraph:
         return cycles
 
 
+def _relative(window: Window) -> str:
+    """``bizdate-6..bizdate`` for the window -6..0."""
+
+    def one(offset: int) -> str:
+        return "bizdate" if offset == 0 else f"bizdate{offset:+d}"
+
+    if window.first == window.last:
+        return one(window.first)
+    return f"{one(window.first)}..{one(window.last)}"
+
+
 def _line_mentioning(node: Node, text: str) -> int | None:
-    for number, line in enumerate(node.path.read_text(encoding="utf-8").splitlines(), 1):
+    try:
+        lines = node.path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    for number, line in enumerate(lines, 1):
         if text in line:
             return number
     return None
@@ -246,7 +281,11 @@ def _partition_windows(graph: DependencyGraph) -> list[UserError]:
                     UserError(
                         f"partition_windows names '{table}', which this node does not read"
                         " from another node",
-                        location=Location(node.path, key="partition_windows"),
+                        location=Location(
+                            node.path,
+                            _line_mentioning(node, "partition_windows:"),
+                            key="partition_windows",
+                        ),
                         hint="name a table the node reads and another node writes",
                     )
                 )
@@ -257,7 +296,11 @@ def _partition_windows(graph: DependencyGraph) -> list[UserError]:
                 problems.append(
                     UserError(
                         f"partition_windows of '{table}': '{text}' is not a window of days",
-                        location=Location(node.path, key="partition_windows"),
+                        location=Location(
+                            node.path,
+                            _line_mentioning(node, "partition_windows:"),
+                            key="partition_windows",
+                        ),
                         hint="write e.g. '-6..0' (a week up to the business date) or '-1'",
                     )
                 )

@@ -1,0 +1,50 @@
+"""Partition windows inferred from SQL, as ``lakeworks validate`` and ``render`` show them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.e2e.test_cli import lw
+from tests.integration.scheduler.test_partition_backfill import NODES
+
+
+def pipeline(root: Path, ads_header: str = "") -> Path:
+    folder = root / "workflows" / "sales"
+    folder.mkdir(parents=True)
+    (root / "lakeworks.yml").write_text(json.dumps({"name": "layers"}))
+    (folder / "workflow.yml").write_text("{}")
+    for name, code in NODES.items():
+        header = ads_header if name == "ads_week" else ""
+        (folder / f"{name}.sql").write_text(header + code.lstrip())
+    return root
+
+
+def test_validate_and_render_show_the_inferred_window(tmp_path: Path) -> None:
+    root = pipeline(tmp_path / "ws")
+    ok = lw("validate", "-w", str(root))
+    assert ok.returncode == 0, ok.stderr
+    assert "sales.ads_week waits for sales.dws_daily at bizdate-6..bizdate" in ok.stdout
+    rendered = lw("render", "ads_week", "--bizdate", "20260411", "-w", str(root))
+    assert "WHERE ds BETWEEN '20260405' AND '20260411'" in rendered.stdout
+    assert "waits for" not in rendered.stdout  # stdout stays the code
+    assert (
+        "-- waits for sales.dws_daily at bizdate-6..bizdate = business dates"
+        " 20260405..20260411" in rendered.stderr
+    )
+
+
+def test_a_header_key_overrides_or_disables_the_window(tmp_path: Path) -> None:
+    header = "-- ---\n-- partition_windows: {dws_daily: '-2..0'}\n-- ---\n"
+    root = pipeline(tmp_path / "one", header)
+    ok = lw("validate", "-w", str(root))
+    assert "waits for sales.dws_daily at bizdate-2..bizdate" in ok.stdout
+    root = pipeline(tmp_path / "off", "-- ---\n-- partition_dependencies: false\n-- ---\n")
+    ok = lw("validate", "-w", str(root))
+    assert ok.returncode == 0 and "waits for" not in ok.stdout
+    header = "-- ---\n-- partition_windows: {dws_daily: 'week'}\n-- ---\n"
+    root = pipeline(tmp_path / "bad", header)
+    bad = lw("validate", "-w", str(root))
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+    assert "ads_week.sql:2" in bad.stderr
+    assert "'week' is not a window of days" in bad.stderr
