@@ -48,3 +48,28 @@ def test_a_header_key_overrides_or_disables_the_window(tmp_path: Path) -> None:
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
     assert "ads_week.sql:2" in bad.stderr
     assert "'week' is not a window of days" in bad.stderr
+
+
+def test_backfill_preview_of_a_whole_pipeline(tmp_path: Path) -> None:
+    root = pipeline(tmp_path / "ws")
+    dates = "20260301-20260331"
+    everything = lw(
+        "backfill", "start", "--all", "-d", dates, "-p", "4", "--dry-run", "-w", str(root)
+    )
+    assert everything.returncode == 0, everything.stderr
+    assert everything.stdout.startswith("Backfill of 4 nodes (workspace), 31 business dates")
+    assert "124 instances to create" in everything.stdout
+    # the first days of the 7-day window lie before the backfill and were never produced
+    assert "waits for 6 instances outside the backfill:" in everything.stdout
+    assert "sales.dws_daily cycle 2026-02-24 00:00  [partition]  (not planned)" in everything.stdout
+    assert "reads partitions of sales.dws_daily that this backfill does not produce" in (
+        everything.stderr
+    )
+    upstream = lw(
+        "backfill", "start", "ads_week", "--upstream", "--depth", "1", "-d", "20260301",
+        "--dry-run", "-w", str(root),
+    )  # fmt: skip
+    assert "Backfill of 2 nodes (upstream of ads_week (1 level))" in upstream.stdout
+    bad = lw("backfill", "start", "-d", dates, "-w", str(root))
+    assert bad.returncode != 0 and "name the nodes to backfill" in bad.stderr
+    assert "Traceback" not in bad.stderr

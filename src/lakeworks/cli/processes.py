@@ -27,6 +27,7 @@ from lakeworks.errors import UserError
 if TYPE_CHECKING:
     from lakeworks.runtime.backfill_service import BackfillProgress
     from lakeworks.runtime.workspace_source import WorkspaceSource
+    from lakeworks.schedule.backfill import BackfillRequest
     from lakeworks.spec.models import Workspace
     from lakeworks.store.database import Database
 
@@ -232,19 +233,35 @@ def _print_progress(progress: BackfillProgress, *, final: bool = False) -> None:
 @backfill_app.command("start")
 @handle_errors
 def backfill_start(
-    node: Annotated[str, typer.Argument(help="The (first) node.")],
+    nodes: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Nodes to backfill (name or workflow.node); the first starts a --to chain."
+        ),
+    ] = None,
     dates: Annotated[
         str,
         typer.Option("--dates", "-d", help="Business dates: 20260401-20260410,20260501."),
-    ],
+    ] = "",
     workspace: WorkspaceOption = Path("."),
     env: ProdEnv = "prod",
+    workflow: Annotated[
+        list[str] | None, typer.Option("--workflow", help="Every node of this workflow.")
+    ] = None,
+    everything: Annotated[bool, typer.Option("--all", help="Every node of the workspace.")] = False,
     to: Annotated[
         str | None, typer.Option("--to", help="End node: backfill the chain node -> end.")
     ] = None,
     downstream: Annotated[
-        bool, typer.Option("--downstream", help="The node and everything downstream.")
+        bool, typer.Option("--downstream", help="Add everything downstream of the nodes.")
     ] = False,
+    upstream: Annotated[
+        bool, typer.Option("--upstream", help="Add everything upstream of the nodes.")
+    ] = False,
+    depth: Annotated[
+        int | None,
+        typer.Option("--depth", help="With --upstream/--downstream: only this many levels."),
+    ] = None,
     exclude: Annotated[
         list[str] | None, typer.Option("--exclude", help="Leave out these nodes.")
     ] = None,
@@ -253,58 +270,151 @@ def backfill_start(
     param: Annotated[
         list[str] | None, typer.Option("--param", help="Parameter override name=value.")
     ] = None,
+    wait_outside: Annotated[
+        bool,
+        typer.Option(
+            "--wait-outside",
+            help="Also wait for the scheduled instances outside the backfill that it depends"
+            " on (listed by --dry-run).",
+        ),
+    ] = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the instances; create nothing.")
     ] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Show progress until done.")] = False,
     actor: ActorOption = None,
 ) -> None:
-    """Create a backfill: one node, a chain (--to) or a node with all downstream."""
-    from lakeworks.runtime.backfill_service import preview, start_backfill
-    from lakeworks.schedule.backfill import (
-        BackfillOrder,
-        BackfillRequest,
-        BackfillScope,
-        format_plan,
-        parse_date_ranges,
-    )
+    """Create a backfill of nodes, workflows (--workflow) or the workspace (--all), with
+    their upstream (--upstream) or downstream (--downstream), or a chain (NODE --to END).
 
-    if to and downstream:
-        raise UserError("--to and --downstream do not go together", hint="pick one scope")
-    overrides: dict[str, str] = {}
-    for item in param or []:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise UserError(f"--param {item}: write name=value")
-        overrides[name.strip()] = value
-    ws = load(workspace)
-    request = BackfillRequest(
-        node=node,
-        date_ranges=parse_date_ranges(dates),
-        scope=BackfillScope.CHAIN
-        if to
-        else BackfillScope.DOWNSTREAM
-        if downstream
-        else BackfillScope.NODE,
-        end_node=to,
-        order=BackfillOrder.DESCENDING if descending else BackfillOrder.ASCENDING,
-        parallel=parallel,
-        parameters=overrides,
-        exclude=frozenset(_key_of(ws, e) for e in exclude or []),
+    Every dependency between the selected instances is kept, across dates and lanes
+    (including partition windows such as a 7-day rolling read). Instances outside the
+    backfill that it depends on are listed by --dry-run with their state; they are waited
+    for only with --wait-outside.
+    """
+    from lakeworks.runtime.backfill_service import (
+        outside_dependencies,
+        outside_warnings,
+        preview,
+        start_backfill,
     )
-    if dry_run:
-        typer.echo(format_plan(preview(ws, request)))
-        return
+    from lakeworks.schedule.backfill import format_plan
+
+    ws = load(workspace)
+    request = _backfill_request(
+        ws,
+        nodes or [],
+        dates,
+        workflow or [],
+        everything=everything,
+        to=to,
+        downstream=downstream,
+        upstream=upstream,
+        depth=depth,
+        exclude=exclude or [],
+        descending=descending,
+        parallel=parallel,
+        param=param or [],
+        wait_outside=wait_outside,
+    )
     db = open_database(ws)
     try:
+        if dry_run:
+            plan = preview(ws, request)
+            outside = outside_dependencies(db, ws.name, env, plan)
+            states = {o.ref.key: o.state for o in outside}
+            typer.echo(format_plan(plan, states))
+            for warning in outside_warnings(outside):
+                typer.secho(f"warning: {warning}", fg=typer.colors.YELLOW, err=True)
+            return
         run, plan, created = start_backfill(db, actor_name(actor), ws, env, request)
         typer.echo(f"backfill {run.id}: {len(created)} instances for {len(plan.dates)} dates")
-        for warning in plan.warnings:
+        warnings = [*plan.warnings, *outside_warnings(outside_dependencies(db, ws.name, env, plan))]
+        if plan.outside and not wait_outside:
+            warnings.append(
+                f"{len(plan.outside)} instances outside the backfill are not waited for"
+                " (see --dry-run; --wait-outside waits for them)"
+            )
+        for warning in warnings:
             typer.secho(f"warning: {warning}", fg=typer.colors.YELLOW, err=True)
         if wait:
             _wait(db, run.id)
     finally:
         db.close()
+
+
+def _backfill_request(
+    ws: Workspace,
+    nodes: list[str],
+    dates: str,
+    workflows: list[str],
+    *,
+    everything: bool,
+    to: str | None,
+    downstream: bool,
+    upstream: bool,
+    depth: int | None,
+    exclude: list[str],
+    descending: bool,
+    parallel: int,
+    param: list[str],
+    wait_outside: bool,
+) -> BackfillRequest:
+    from lakeworks.schedule.backfill import (
+        BackfillOrder,
+        BackfillRequest,
+        BackfillScope,
+        parse_date_ranges,
+    )
+
+    if not dates:
+        raise UserError("--dates is required", hint="e.g. --dates 20260401-20260410")
+    if sum([bool(to), downstream, upstream, everything]) > 1:
+        raise UserError(
+            "--to, --downstream, --upstream and --all do not go together", hint="pick one scope"
+        )
+    if to and len(nodes) != 1:
+        raise UserError(
+            "--to needs exactly one start node", hint="lakeworks backfill start A --to B"
+        )
+    if depth is not None and not (upstream or downstream):
+        raise UserError("--depth goes with --upstream or --downstream")
+    if not nodes and not workflows and not everything:
+        raise UserError(
+            "name the nodes to backfill",
+            hint="give node names, --workflow NAME or --all",
+        )
+    overrides: dict[str, str] = {}
+    for item in param:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise UserError(f"--param {item}: write name=value")
+        overrides[name.strip()] = value
+    scope = (
+        BackfillScope.CHAIN
+        if to
+        else BackfillScope.DOWNSTREAM
+        if downstream
+        else BackfillScope.UPSTREAM
+        if upstream
+        else BackfillScope.WORKSPACE
+        if everything
+        else BackfillScope.NODE
+    )
+    return BackfillRequest(
+        node=nodes[0] if nodes else "",
+        nodes=tuple(nodes[1:]),
+        workflows=tuple(workflows),
+        depth=depth,
+        date_ranges=parse_date_ranges(dates),
+        scope=scope,
+        end_node=to,
+        order=BackfillOrder.DESCENDING if descending else BackfillOrder.ASCENDING,
+        parallel=parallel,
+        parameters=overrides,
+        exclude=frozenset(_key_of(ws, e) for e in exclude),
+        wait_outside=wait_outside,
+    )
 
 
 def _key_of(ws: Workspace, ref: str) -> str:

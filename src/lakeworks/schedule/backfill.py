@@ -25,7 +25,7 @@ The ordering is carried as ``edges`` (child index, parent index), the form the s
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -36,6 +36,7 @@ from lakeworks.schedule.dependencies import (
     DependencyKind,
     DependencyResolver,
     GraphView,
+    InstanceKey,
     UpstreamInstance,
 )
 from lakeworks.spec.models import RunMode, Workspace
@@ -46,11 +47,15 @@ PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 
 class BackfillScope(StrEnum):
     NODE = "node"
-    """Just the named node."""
+    """Just the named nodes (and the nodes of the named workflows)."""
     CHAIN = "chain"
     """The start node, the end node and every node on a path between them."""
     DOWNSTREAM = "downstream"
-    """The node and everything downstream of it."""
+    """The named nodes and everything downstream of them (to ``depth`` levels)."""
+    UPSTREAM = "upstream"
+    """The named nodes and everything upstream of them (to ``depth`` levels)."""
+    WORKSPACE = "workspace"
+    """Every node of the workspace."""
 
 
 class BackfillOrder(StrEnum):
@@ -63,8 +68,15 @@ class BackfillRequest:
     """What a user asks for (``lakeworks backfill``)."""
 
     node: str
+    """The (first) node; may be empty when ``nodes`` or ``workflows`` name the rest."""
     date_ranges: tuple[tuple[date, date], ...]
     """Inclusive ranges of business dates."""
+    nodes: tuple[str, ...] = ()
+    """More nodes to start from."""
+    workflows: tuple[str, ...] = ()
+    """Workflows whose every node is a start node."""
+    depth: int | None = None
+    """How many levels up or downstream to go (None: all)."""
     scope: BackfillScope = BackfillScope.NODE
     end_node: str | None = None
     """The last node of a chain (``scope=chain``)."""
@@ -75,6 +87,9 @@ class BackfillRequest:
     """Parameter overrides for every instance of the backfill."""
     exclude: frozenset[str] = frozenset()
     """Node keys left out (e.g. some downstream nodes)."""
+    wait_outside: bool = False
+    """Also wait for the scheduled instances outside the backfill that its instances
+    depend on (``BackfillPlan.outside``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +125,8 @@ class BackfillPlan:
     warnings: tuple[str, ...] = ()
     outside: tuple[UpstreamInstance, ...] = ()
     """Instances outside the backfill that some of its instances wait for."""
+    outside_edges: tuple[tuple[int, InstanceKey], ...] = ()
+    """``(instance index, outside key)``: which instance waits for which of them."""
 
     @property
     def parameters(self) -> Mapping[str, str]:
@@ -177,14 +194,44 @@ def _resolve(workspace: Workspace, ref: str, what: str) -> str:
     raise UserError(f"backfill {what} '{ref}' is not a node of this workspace", hint=hint)
 
 
+def _roots(workspace: Workspace, request: BackfillRequest) -> set[str]:
+    roots = {_resolve(workspace, ref, "node") for ref in (request.node, *request.nodes) if ref}
+    for name in request.workflows:
+        flow = workspace.workflows.get(name)
+        if flow is None:
+            raise UserError(
+                f"backfill workflow '{name}' is not a workflow of this workspace",
+                hint="workflows: " + ", ".join(sorted(workspace.workflows)),
+            )
+        roots.update(n.key for n in flow.nodes.values())
+    if not roots:
+        raise UserError(
+            "the backfill names no node",
+            hint="name nodes, a workflow (--workflow) or the whole workspace (--all)",
+        )
+    return roots
+
+
+def _levels(roots: set[str], step: Callable[[str], list[str]], depth: int | None) -> set[str]:
+    """``roots`` and what ``step`` reaches from them, up to ``depth`` steps (None: all)."""
+    chosen = set(roots)
+    frontier = set(roots)
+    level = 0
+    while frontier and (depth is None or level < depth):
+        frontier = {n for key in frontier for n in step(key)} - chosen
+        chosen |= frontier
+        level += 1
+    return chosen
+
+
 def select_nodes(workspace: Workspace, graph: GraphView, request: BackfillRequest) -> list[str]:
     """The node keys a backfill covers, parents first."""
-    start = _resolve(workspace, request.node, "node")
-    if request.scope == BackfillScope.NODE:
-        chosen = {start}
-    elif request.scope == BackfillScope.DOWNSTREAM:
-        chosen = {start} | graph.descendants(start)
-    else:
+    if request.depth is not None and request.depth < 0:
+        raise UserError(f"depth must be 0 or more, got {request.depth}")
+    if request.scope == BackfillScope.WORKSPACE:
+        chosen = {n.key for n in workspace.nodes()}
+    elif request.scope == BackfillScope.CHAIN:
+        start = _resolve(workspace, request.node, "node")
         if request.end_node is None:
             raise UserError("a chain backfill needs an end node", hint="pass the end node")
         end = _resolve(workspace, request.end_node, "end node")
@@ -195,6 +242,14 @@ def select_nodes(workspace: Workspace, graph: GraphView, request: BackfillReques
                 hint=f"the end node must be downstream of {start}",
             )
         chosen = between
+    else:
+        roots = _roots(workspace, request)
+        if request.scope == BackfillScope.DOWNSTREAM:
+            chosen = _levels(roots, graph.downstream, request.depth)
+        elif request.scope == BackfillScope.UPSTREAM:
+            chosen = _levels(roots, graph.upstream, request.depth)
+        else:
+            chosen = roots
     chosen -= set(request.exclude)
     if not chosen:
         raise UserError("the backfill selects no nodes", hint="check the excluded nodes")
@@ -369,11 +424,13 @@ def plan_backfill(
                 by_node_date.setdefault((node_key, position), []).append(index)
     edges: set[tuple[int, int]] = set()
     outside: dict[tuple[str, datetime], UpstreamInstance] = {}
+    outside_edges: set[tuple[int, InstanceKey]] = set()
     for index, item in enumerate(instances):
         for ref in _waits_for(resolver, item.node_key, cycles[index]):
             parent = index_of.get(ref.key)
             if parent is None:
                 outside.setdefault(ref.key, ref)
+                outside_edges.add((index, ref.key))
             elif parent != index:
                 edges.add((index, parent))
     position_of = {bizdate: position for position, bizdate in enumerate(dates)}
@@ -407,17 +464,34 @@ def plan_backfill(
         tuple(sorted(edges)),
         tuple(warnings),
         outside=tuple(sorted(outside.values(), key=lambda u: (u.cycle_time, u.node_key))),
+        outside_edges=tuple(sorted(outside_edges)),
     )
 
 
-def format_plan(plan: BackfillPlan) -> str:
-    """The plan as text for ``--dry-run``: a summary, then one line per instance."""
+def describe_selection(req: BackfillRequest) -> str:
+    """``chain a -> b``, ``downstream of a, workflow sales (2 levels)``, ``workspace``."""
+    if req.scope == BackfillScope.WORKSPACE:
+        return "workspace"
+    if req.scope == BackfillScope.CHAIN:
+        return f"chain {req.node} -> {req.end_node}"
+    named = [n for n in (req.node, *req.nodes) if n]
+    named += [f"workflow {w}" for w in req.workflows]
+    text = ", ".join(named)
+    if req.scope == BackfillScope.NODE:
+        return f"node {text}"
+    levels = "" if req.depth is None else f" ({req.depth} level{'s' if req.depth != 1 else ''})"
+    return f"{req.scope.value} of {text}{levels}"
+
+
+def format_plan(plan: BackfillPlan, outside_states: Mapping[InstanceKey, str] | None = None) -> str:
+    """The plan as text for ``--dry-run``: a summary, the instances outside it that it
+    waits for (with their state when given), then one line per instance."""
     req = plan.request
     first, last = min(plan.dates), max(plan.dates)
     order = "ascending" if req.order == BackfillOrder.ASCENDING else "descending"
     lines = [
         f"Backfill of {len(plan.nodes)} node{'s' if len(plan.nodes) != 1 else ''} "
-        f"({req.scope.value} {req.node}{' -> ' + req.end_node if req.end_node else ''}), "
+        f"({describe_selection(req)}), "
         f"{len(plan.dates)} business date{'s' if len(plan.dates) != 1 else ''} "
         f"{first:%Y-%m-%d} to {last:%Y-%m-%d}, {order}, "
         + ("one date at a time" if req.parallel == 1 else f"{req.parallel} dates at a time"),
@@ -427,6 +501,13 @@ def format_plan(plan: BackfillPlan) -> str:
         overrides = ", ".join(f"{k}={v}" for k, v in sorted(req.parameters.items()))
         lines.append(f"parameter overrides: {overrides}")
     lines.extend(f"warning: {w}" for w in plan.warnings)
+    if plan.outside:
+        lines.append("")
+        lines.append(f"waits for {len(plan.outside)} instances outside the backfill:")
+        for ref in plan.outside:
+            state = (outside_states or {}).get(ref.key)
+            shown = f"  ({state})" if state else ""
+            lines.append(f"  {ref.describe()}  [{ref.kind.value}]{shown}")
     lines.append("")
     lines.append(f"{'step':>4}  {'lane':>4}  {'bizdate':<10}  {'cycle':<16}  {'mode':<7}  node")
     for item in plan.instances:
