@@ -35,6 +35,11 @@ FILTER = "filter"
 _BATCH = 5000
 
 
+REFERENCE_KIND = "quality_reference"
+"""The dependent kind of a referential-integrity rule on the table it checks against: a
+change of that table itself reaches the rule."""
+
+
 @dataclass(frozen=True)
 class Dependent:
     """Something attached to a table that must hear about changes upstream."""
@@ -162,11 +167,18 @@ def quality_dependents(workspace: Workspace) -> tuple[list[Dependent], list[str]
         return [], [e.render() for e in exc.errors]
     except UserError as exc:
         return [], [exc.render()]
-    return [
-        Dependent(r.table, "quality_rule", r.name, r.owner, tuple(c.lower() for c in r.columns))
-        for r in rules.rules
-        if r.enabled
-    ], []
+    out: list[Dependent] = []
+    for r in rules.rules:
+        if not r.enabled:
+            continue
+        out.append(
+            Dependent(r.table, "quality_rule", r.name, r.owner, tuple(c.lower() for c in r.columns))
+        )
+        if r.ref_table and r.ref_table != r.table:
+            # a referential-integrity rule reads the table it checks against, too
+            columns = tuple(c.lower() for c in r.ref_columns)
+            out.append(Dependent(r.ref_table, REFERENCE_KIND, r.name, r.owner, columns))
+    return out, []
 
 
 def node_document(node: Node) -> search.SearchDoc:

@@ -84,7 +84,7 @@ class DataMap:
                     harvested[name] = len(found)
         items = analyse_workspace(
             self.workspace,
-            self.catalog.schemas(),
+            self.catalog.schemas(warehouse=source_name),
             versions=lineage_store.stored_versions(self.db, self.workspace.name, self.env),
             workers=workers if workers is not None else default_workers(),
         )
@@ -125,7 +125,12 @@ class DataMap:
         )
 
     def table(self, name: str) -> CatalogTable:
-        found = self.catalog.get(name)
+        """A table by name; ``<data source>:<table>`` names a data source's table."""
+        source, sep, bare = name.partition(":")
+        if sep and source in self.workspace.config.data_sources:
+            found = self.catalog.get(bare, source)
+        else:
+            found = self.catalog.get(name)
         if found is None:
             raise NotFound(
                 f"no table '{name}' in the catalog of {self.workspace.name} ({self.env})",
