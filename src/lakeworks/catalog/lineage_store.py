@@ -131,9 +131,15 @@ def save_lineage(
 
 
 def save_dependents(
-    db: Database, workspace: str, env: str, dependents: Iterable[Dependent], *, kind: str
+    db: Database,
+    workspace: str,
+    env: str,
+    dependents: Iterable[Dependent],
+    *,
+    kind: str | tuple[str, ...],
 ) -> None:
-    """Replace every stored dependent of ``kind`` with ``dependents``."""
+    """Replace every stored dependent of ``kind`` (one or several) with ``dependents``."""
+    kinds = (kind,) if isinstance(kind, str) else kind
     d = lineage_dependents
     rows = [
         {
@@ -149,7 +155,7 @@ def save_dependents(
     ]
     with db.write() as conn:
         conn.execute(
-            sa.delete(d).where(d.c.workspace == workspace, d.c.env == env, d.c.kind == kind)
+            sa.delete(d).where(d.c.workspace == workspace, d.c.env == env, d.c.kind.in_(kinds))
         )
         _insert(conn, d, rows)
 

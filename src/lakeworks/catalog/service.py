@@ -94,7 +94,11 @@ class DataMap:
         self.catalog.annotate(source_name, workspace_annotations(self.workspace, items))
         dependents, rule_problems = lineage_store.quality_dependents(self.workspace)
         lineage_store.save_dependents(
-            self.db, self.workspace.name, self.env, dependents, kind="quality_rule"
+            self.db,
+            self.workspace.name,
+            self.env,
+            dependents,
+            kind=("quality_rule", lineage_store.REFERENCE_KIND),
         )
         problems += rule_problems
         problems += [p for i in items for p in i.problems]
