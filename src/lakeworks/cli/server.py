@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -185,12 +185,18 @@ def _runtime(db: Database, services: ServerServices, name: str, grace: float) ->
 # -- deploy ----------------------------------------------------------------------------
 
 
-def _print_deployment(deployment: Deployment) -> None:
-    summary = deployment.summary
-    typer.echo(f"deployment {deployment.id}: {deployment.state.value} ({deployment.source})")
-    for key in ("nodes_added", "nodes_modified", "nodes_removed", "settings_changed"):
+def _print_changes(summary: dict[str, Any]) -> None:
+    """One line per changed node, settings file, quality rule file and other file."""
+    from lakeworks.deploy.diff import SUMMARY_KEYS
+
+    for key in SUMMARY_KEYS:
         for item in summary.get(key, []):
             typer.echo(f"  {key.replace('_', ' ')}: {item}")
+
+
+def _print_deployment(deployment: Deployment) -> None:
+    typer.echo(f"deployment {deployment.id}: {deployment.state.value} ({deployment.source})")
+    _print_changes(deployment.summary)
     for problem in deployment.problems:
         typer.secho(f"  problem: {problem.render()}", fg=typer.colors.RED, err=True)
     for warning in deployment.warnings:
@@ -233,7 +239,9 @@ def deploy(
             repo = DeploymentRepository(db)
             current = repo.current(home.name, "prod")
             old = repo.release_files(current.id) if current else {}
-            typer.echo(f"changes: {summarize(compare(snapshot.hashes(), old))}")
+            summary = summarize(compare(snapshot.hashes(), old))
+            typer.echo(f"{summary['changes']} files changed")
+            _print_changes(summary)
             report = validate_files(snapshot.files)
             for problem in report.problems:
                 typer.secho(f"  problem: {problem.render()}", fg=typer.colors.RED, err=True)
