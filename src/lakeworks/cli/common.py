@@ -29,8 +29,15 @@ WorkspaceOption = Annotated[
         show_default=False,
     ),
 ]
+ENV_RULE = (
+    "Commands that develop (validate, render, run, query, quality, map) use dev; commands"
+    " that operate the schedule (scheduler, worker, ops, backfill) use prod, which runs the"
+    " deployed release."
+)
+"""The one rule for which environment a command uses, repeated in every ``--env`` help."""
+
 EnvOption = Annotated[
-    str, typer.Option("--env", "-e", help="Environment whose warehouse to use: dev or prod.")
+    str, typer.Option("--env", "-e", help=f"Environment, dev (default) or prod. {ENV_RULE}")
 ]
 
 

@@ -43,16 +43,24 @@ class Definition(StrEnum):
 
 
 DefinitionOption = Annotated[
-    Definition,
+    Definition | None,
     typer.Option(
         "--definition",
-        help="Run the workspace folder as it is, or the environment's deployed release.",
+        help="What runs: the environment's deployed release (the default in prod) or the"
+        " workspace folder as it is (the default in dev).",
     ),
 ]
 
 
-def _source(ws: Workspace, db: Database, definition: Definition) -> WorkspaceSource:
-    """Where scheduler and workers read the workspace definition from."""
+def _source(
+    ws: Workspace, db: Database, definition: Definition | None, env: str
+) -> WorkspaceSource:
+    """Where scheduler and workers read the workspace definition from: prod runs the
+    deployed release unless told otherwise, dev the folder."""
+    if definition is None:
+        definition = Definition.FOLDER if env == "dev" else Definition.RELEASE
+        if definition is Definition.RELEASE:
+            _note_release(db, ws, env)
     if definition is Definition.RELEASE:
         from lakeworks.deploy.source import DeployedWorkspaceSource
         from lakeworks.runtime.workspace_source import ThrottledSource
@@ -61,6 +69,21 @@ def _source(ws: Workspace, db: Database, definition: Definition) -> WorkspaceSou
     from lakeworks.runtime.workspace_source import FolderWorkspaceSource
 
     return FolderWorkspaceSource(ws.root, on_error=_log)
+
+
+def _note_release(db: Database, ws: Workspace, env: str) -> None:
+    from lakeworks.deploy.repository import DeploymentRepository
+
+    current = DeploymentRepository(db).current(ws.name, env)
+    if current is None:
+        typer.secho(
+            f"note: {env} has no deployed release yet, so nothing is scheduled; deploy with"
+            " 'lakeworks deploy .' (or run the folder as it is with --definition folder)",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+    else:
+        typer.echo(f"{env} runs release {current.number}", err=True)
 
 
 def _log(line: str) -> None:
@@ -124,7 +147,7 @@ def scheduler(
     keep_log_days: Annotated[
         float | None, typer.Option("--keep-log-days", help="Prune logs older than this.")
     ] = None,
-    definition: DefinitionOption = Definition.FOLDER,
+    definition: DefinitionOption = None,
 ) -> None:
     """Plan and dispatch the workspace's scheduled instances until interrupted."""
     from lakeworks.runtime.clock import clock_from_env
@@ -137,7 +160,7 @@ def scheduler(
     ws = load(workspace)
     db = open_database(ws)
     install_workspace_key(ws.state_dir, db)
-    source = _source(ws, db, definition)
+    source = _source(ws, db, definition, env)
     clock = clock_from_env()
     retention = None
     if keep_days is not None or keep_log_days is not None:
@@ -194,7 +217,7 @@ def worker(
     grace_seconds: Annotated[
         float, typer.Option("--grace-seconds", help="On stop, wait this long for runs.")
     ] = 30.0,
-    definition: DefinitionOption = Definition.FOLDER,
+    definition: DefinitionOption = None,
 ) -> None:
     """Claim and run queued instances of some resource groups until interrupted."""
     from lakeworks.runtime.clock import clock_from_env
@@ -212,7 +235,7 @@ def worker(
     db = open_database(ws)
     install_workspace_key(ws.state_dir, db)
     config = WorkerConfig(groups=groups, env=env, name=name, lease_seconds=lease_seconds)
-    source = _source(ws, db, definition)
+    source = _source(ws, db, definition, env)
     stop = _stop_on_signals()
     try:
         Worker(db, source, config, clock=clock_from_env(), log=_log).run(
