@@ -73,3 +73,13 @@ def test_backfill_preview_of_a_whole_pipeline(tmp_path: Path) -> None:
     bad = lw("backfill", "start", "-d", dates, "-w", str(root))
     assert bad.returncode != 0 and "name the nodes to backfill" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_validate_reports_a_misspelt_column_at_its_line(tmp_path: Path) -> None:
+    root = pipeline(tmp_path / "ws")
+    ads = root / "workflows" / "sales" / "ads_week.sql"
+    ads.write_text(ads.read_text().replace("SUM(total) AS total", "SUM(totl) AS total"))
+    bad = lw("validate", "-w", str(root))
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+    assert "ads_week.sql:3:12: unknown column 'totl'" in bad.stderr
+    assert "did you mean 'total'?" in bad.stderr

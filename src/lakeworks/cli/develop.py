@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -63,6 +64,7 @@ def init(
 def validate(workspace: WorkspaceOption = Path(".")) -> None:
     """Check the workspace: files, settings, SQL, parameters, the dependency graph and
     data sources. Every problem found is reported at once."""
+    from lakeworks.catalog.column_check import column_problems
     from lakeworks.connectors.registry import check_data_sources
     from lakeworks.errors import UserError, ValidationFailed
     from lakeworks.quality.workspace import load_workspace_rules
@@ -87,6 +89,8 @@ def validate(workspace: WorkspaceOption = Path(".")) -> None:
     except UserError as exc:
         collect(exc)
     problems.extend(check_data_sources(ws.config.data_sources, workspace_config_lines(ws.root)))
+    if graph is not None:
+        problems.extend(column_problems(ws, _catalog_columns(ws)))
     if problems or graph is None or rules is None:
         raise ValidationFailed(problems)
     typer.echo(
@@ -96,6 +100,20 @@ def validate(workspace: WorkspaceOption = Path(".")) -> None:
     for key in graph.topological_order():
         for line in graph.describe_windows(key):
             typer.echo(f"  {key} {line} (partition window)")
+
+
+def _catalog_columns(ws: Workspace) -> dict[str, tuple[str, ...]]:
+    """Table columns the dev Data Map knows (empty before ``lakeworks map build``)."""
+    from lakeworks.catalog.repository import CatalogRepository
+
+    if not (ws.state_dir / "meta.db").exists() and not os.environ.get("LAKEWORKS_DATABASE_URL"):
+        return {}
+    db = open_database(ws)
+    try:
+        engine = ws.config.environments["dev"].engine if "dev" in ws.config.environments else None
+        return CatalogRepository(db, ws.name, "dev").schemas(warehouse=engine)
+    finally:
+        db.close()
 
 
 @handle_errors

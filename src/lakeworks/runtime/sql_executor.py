@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 from lakeworks.errors import LakeworksError, UserCodeError
@@ -28,6 +29,22 @@ def _is_insert(sql: str) -> bool:
 
 def _is_delete(sql: str) -> bool:
     return _first_word(sql) == "DELETE"
+
+
+_QUOTED = re.compile(r'"([^"\n]+)"')
+
+
+def _line_offset(source: str, message: str) -> int:
+    """Lines from the statement's first line to the first line of ``source`` naming the
+    identifier an engine error quotes (``Referenced column "totl" not found``), so the
+    error points at the user's line rather than the translated statement's ``LINE 1``."""
+    first = message.splitlines()[0] if message else ""
+    for name in _QUOTED.findall(first):
+        token = re.compile(rf"(?<![\w.]){re.escape(name)}(?!\w)", re.IGNORECASE)
+        for offset, text in enumerate(source.splitlines()):
+            if token.search(text.split("--", 1)[0]):
+                return offset
+    return 0
 
 
 def _partition_columns(ctx: NodeRunContext) -> object:
@@ -68,7 +85,8 @@ def _execute(ctx: NodeRunContext, statement: ExecutableStatement) -> int | None:
                 rows = int(str(result.rows[-1][0]))
         return rows
     except LakeworksError as exc:
-        raise UserCodeError(f"{node.path.name}:{statement.line}: {exc.message}") from None
+        line = statement.line + _line_offset(statement.source, exc.message)
+        raise UserCodeError(f"{node.path.name}:{line}: {exc.message}") from None
     finally:
         ctx.on_interrupt.remove(session.interrupt)
         session.close()
@@ -100,7 +118,8 @@ def run_sql_node(ctx: NodeRunContext) -> NodeResult:
         except UserCodeError as exc:
             message = exc.message
             if not message.startswith(f"{node.path.name}:"):
-                message = f"{node.path.name}:{statement.line}: {message}"
+                line = statement.line + _line_offset(statement.source, message)
+                message = f"{node.path.name}:{line}: {message}"
             raise UserCodeError(message) from None
         if statement.partition_spec is not None:
             register = getattr(ctx.engine, "register_partitions", None)
