@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
@@ -96,3 +97,25 @@ def open_engine(ws: Workspace, env: str) -> Engine:
 
 def is_tty() -> bool:
     return sys.stdout.isatty()
+
+
+@contextmanager
+def serving_warehouses(ws: Workspace, envs: Iterable[str]) -> Iterator[None]:
+    """Hold the embedded DuckDB warehouses of ``envs`` and serve them on their local
+    sockets while the block runs, so ``query``, ``map build`` and ``quality run`` work
+    beside this process (``engines.duckdb_socket``)."""
+    from lakeworks.engines.duckdb_engine import DuckDBEngine
+    from lakeworks.engines.registry import engine_for
+
+    servers = []
+    try:
+        for env in envs:
+            engine = engine_for(ws, env)
+            if isinstance(engine, DuckDBEngine):
+                server = engine.serve()
+                if server is not None:
+                    servers.append(server)
+        yield
+    finally:
+        for server in servers:
+            server.stop()

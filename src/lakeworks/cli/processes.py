@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from lakeworks.cli.common import WorkspaceOption, handle_errors, load, open_database
+from lakeworks.cli.common import (
+    WorkspaceOption,
+    handle_errors,
+    load,
+    open_database,
+    serving_warehouses,
+)
 from lakeworks.cli.ops import ActorOption, ProdEnv, actor_name
 from lakeworks.errors import UserError
 
@@ -192,11 +198,12 @@ def scheduler(
             log=_log,
         )
         _log(f"scheduler with worker threads in one process ({db.url})")
-        process.start()
-        while not stop.wait(0.5):
-            if not process.alive():
-                raise UserError("the scheduler or worker thread stopped; see the log above")
-        process.stop()
+        with serving_warehouses(ws, [env]):
+            process.start()
+            while not stop.wait(0.5):
+                if not process.alive():
+                    raise UserError("the scheduler or worker thread stopped; see the log above")
+            process.stop()
     finally:
         db.close()
 
@@ -238,9 +245,10 @@ def worker(
     source = _source(ws, db, definition, env)
     stop = _stop_on_signals()
     try:
-        Worker(db, source, config, clock=clock_from_env(), log=_log).run(
-            stop, grace_seconds=grace_seconds
-        )
+        with serving_warehouses(ws, [env]):
+            Worker(db, source, config, clock=clock_from_env(), log=_log).run(
+                stop, grace_seconds=grace_seconds
+            )
     finally:
         db.close()
 

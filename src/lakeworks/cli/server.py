@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from lakeworks.cli.common import WorkspaceOption, handle_errors, load, open_database
+from lakeworks.cli.common import (
+    WorkspaceOption,
+    handle_errors,
+    load,
+    open_database,
+    serving_warehouses,
+)
 
 if TYPE_CHECKING:
     from lakeworks.api.services import ServerServices
@@ -143,7 +149,7 @@ def up(
     install_log_redaction()
     typer.echo(f"lakeworks {ws.name}: http://{host}:{port}/api/docs  (store {db.url})", err=True)
     try:
-        with _stop_signals_end_cleanly():
+        with _stop_signals_end_cleanly(), serving_warehouses(ws, ws.config.environments):
             uvicorn.Server(config).run()
     finally:
         services.close()

@@ -62,7 +62,8 @@ def _shared_connection(path: Path) -> duckdb.DuckDBPyConnection:
             except duckdb.IOException as exc:
                 raise TransientError(
                     f"cannot open warehouse {path}: {exc}",
-                    hint="another process holds the DuckDB file; stop it or use its server",
+                    hint="another process holds the DuckDB file; stop it, or start Lakeworks'"
+                    " scheduler, worker or up on it so that other commands go through it",
                 ) from None
             _connections[key] = conn
         return conn
@@ -178,8 +179,28 @@ class DuckDBEngine:
         # opened on first use: a process that never touches the warehouse (a worker
         # running shell nodes) must not hold the file's lock
         if self._conn is None:
-            self._conn = _shared_connection(self.path)
+            try:
+                self._conn = _shared_connection(self.path)
+            except TransientError:
+                from lakeworks.engines.duckdb_socket import RemoteSession, socket_path
+
+                served = socket_path(self.path)
+                if not served.exists():
+                    raise
+                # another local Lakeworks process holds the file and serves it
+                return RemoteSession(served)  # type: ignore[return-value]
         return DuckDBSession(self._conn.cursor(), _catalog_lock(self._conn))
+
+    def serve(self) -> Any:
+        """Hold the file and serve it to other local processes (``duckdb_socket``);
+        returns the server (``stop()`` it)."""
+        from lakeworks.engines.duckdb_socket import WarehouseServer
+
+        if str(self.path) == ":memory:":
+            return None
+        if self._conn is None:
+            self._conn = _shared_connection(self.path)
+        return WarehouseServer(self._conn, self.path).start()
 
     @contextmanager
     def transaction(self) -> Iterator[DuckDBSession]:
@@ -301,8 +322,9 @@ class DuckDBEngine:
         self._ensure_meta()
         wanted = list(columns)
         if self._conn is None:
-            self._conn = _shared_connection(self.path)
-        with _catalog_lock(self._conn):
+            self.session().close()  # opens the shared connection when it can
+        lock = _catalog_lock(self._conn) if self._conn is not None else threading.RLock()
+        with lock:
             if self.partition_columns(table) == wanted:
                 return
             self._run(
