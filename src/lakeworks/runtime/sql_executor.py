@@ -5,7 +5,14 @@ from __future__ import annotations
 import re
 import time
 
-from lakeworks.errors import LakeworksError, UserCodeError
+from lakeworks.engines.base import Session
+from lakeworks.errors import (
+    LakeworksError,
+    Location,
+    TransientError,
+    UserCodeError,
+    UserError,
+)
 from lakeworks.runtime.context import NodeResult, NodeRunContext
 from lakeworks.sql.params import render
 from lakeworks.sql.translate import ExecutableStatement, translate_script
@@ -53,28 +60,36 @@ def _partition_columns(ctx: NodeRunContext) -> object:
 
 
 def _execute(ctx: NodeRunContext, statement: ExecutableStatement) -> int | None:
+    """Run one statement; errors keep their kind (deterministic, transient or run time)."""
     node = ctx.node
-    if statement.atomic:
-        with ctx.engine.transaction() as session:
-            ctx.on_interrupt.append(session.interrupt)
-            try:
-                rows = None
-                for step in statement.steps:
-                    result = session.execute(step)
-                    counted = _is_insert(step) or (rows is None and not _is_delete(step))
-                    if counted and result.columns == ["Count"] and result.rows:
-                        # an INSERT OVERWRITE reports the rows it wrote, not those deleted
-                        rows = int(str(result.rows[-1][0]))
-                return rows
-            finally:
-                ctx.on_interrupt.remove(session.interrupt)
-    session = ctx.engine.session()
+    try:
+        if statement.atomic:
+            with ctx.engine.transaction() as session:
+                return _steps(ctx, session, statement)
+        session = ctx.engine.session()
+        try:
+            return _steps(ctx, session, statement)
+        finally:
+            session.close()
+    except UserError as exc:
+        where = Location(node.path, statement.line)
+        raise UserError(exc.message, location=where, hint=exc.hint) from None
+    except TransientError as exc:
+        raise TransientError(f"{node.path.name}:{statement.line}: {exc.message}") from None
+    except UserCodeError:
+        raise
+    except LakeworksError as exc:
+        line = statement.line + _line_offset(statement.source, exc.message)
+        raise UserCodeError(f"{node.path.name}:{line}: {exc.message}") from None
+
+
+def _steps(ctx: NodeRunContext, session: Session, statement: ExecutableStatement) -> int | None:
     ctx.on_interrupt.append(session.interrupt)
     try:
         rows = None
         for step in statement.steps:
             result = session.execute(step)
-            if statement.is_query:
+            if statement.is_query and not statement.atomic:
                 ctx.log(" | ".join(result.columns))
                 for row in result.rows[:MAX_SHOWN_ROWS]:
                     ctx.log(" | ".join("NULL" if v is None else str(v) for v in row))
@@ -82,14 +97,12 @@ def _execute(ctx: NodeRunContext, statement: ExecutableStatement) -> int | None:
                     ctx.log(f"… {len(result.rows) - MAX_SHOWN_ROWS} more rows")
                 rows = len(result.rows)
             elif result.columns == ["Count"] and result.rows:
-                rows = int(str(result.rows[-1][0]))
+                if _is_insert(step) or (rows is None and not _is_delete(step)):
+                    # an INSERT OVERWRITE reports the rows it wrote, not those deleted
+                    rows = int(str(result.rows[-1][0]))
         return rows
-    except LakeworksError as exc:
-        line = statement.line + _line_offset(statement.source, exc.message)
-        raise UserCodeError(f"{node.path.name}:{line}: {exc.message}") from None
     finally:
         ctx.on_interrupt.remove(session.interrupt)
-        session.close()
 
 
 def run_sql_node(ctx: NodeRunContext) -> NodeResult:
