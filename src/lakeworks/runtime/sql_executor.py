@@ -38,6 +38,12 @@ def _is_delete(sql: str) -> bool:
     return _first_word(sql) == "DELETE"
 
 
+def _counts(step: str, rows: int | None) -> bool:
+    """Whether a step's count is the statement's: an INSERT OVERWRITE reports the rows
+    its INSERT wrote, not those its DELETE removed."""
+    return _is_insert(step) or (rows is None and not _is_delete(step))
+
+
 _QUOTED = re.compile(r'"([^"\n]+)"')
 
 
@@ -96,10 +102,8 @@ def _steps(ctx: NodeRunContext, session: Session, statement: ExecutableStatement
                 if len(result.rows) > MAX_SHOWN_ROWS:
                     ctx.log(f"… {len(result.rows) - MAX_SHOWN_ROWS} more rows")
                 rows = len(result.rows)
-            elif result.columns == ["Count"] and result.rows:
-                if _is_insert(step) or (rows is None and not _is_delete(step)):
-                    # an INSERT OVERWRITE reports the rows it wrote, not those deleted
-                    rows = int(str(result.rows[-1][0]))
+            elif result.columns == ["Count"] and result.rows and _counts(step, rows):
+                rows = int(str(result.rows[-1][0]))
         return rows
     finally:
         ctx.on_interrupt.remove(session.interrupt)
