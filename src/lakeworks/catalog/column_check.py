@@ -34,7 +34,9 @@ def known_columns(
 ) -> dict[str, tuple[str, ...]]:
     """Table -> column names, from the catalog and from the nodes that write them."""
     known = {k.lower(): tuple(v) for k, v in (catalog or {}).items()}
-    for item in analyse_workspace(workspace, known, workers=1):
+    from lakeworks.catalog.service import default_workers
+
+    for item in analyse_workspace(workspace, known, workers=default_workers()):
         for table, columns in item.learned.items():
             if columns and "*" not in columns:
                 known[table] = tuple(columns)

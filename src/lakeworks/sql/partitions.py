@@ -1,11 +1,11 @@
 """Which date partitions a SQL script reads and writes, relative to its business date.
 
-A script is rendered for two sample business dates far apart and parsed; a literal
+A script is rendered for a sample business date and parsed; a literal
 compared with a column (``ds = '…'``, ``ds BETWEEN '…' AND '…'``, ``ds >= '…'``,
 ``ds IN (…)``) or written as a static partition value (``PARTITION (ds='…')``) that
 parses as a date (``yyyymmdd`` or ``yyyy-mm-dd``) becomes an offset in days from the
-business date. An offset counts only when both renders give the same one, so a fixed
-date such as ``'20240101'`` is never taken for a parameter. ``MAX_PT('t')`` reads the
+business date. A literal that a render for another date, far away, holds unchanged is
+a fixed date such as ``'20240101'``, never taken for a parameter. ``MAX_PT('t')`` reads the
 latest partition of ``t``: offset 0.
 
 Reads are kept per ``SELECT``: within one, the predicates on one column intersect (a
@@ -16,6 +16,7 @@ of it (``None``). Conditions under ``OR`` or ``NOT`` are not used.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -97,11 +98,22 @@ def _as_date(value: exp.Expr) -> date | None:
     return None
 
 
-def _offset(value: exp.Expr, bizdate: date) -> int | None:
+@dataclass(frozen=True)
+class _Base:
+    """The business date a script was rendered for, and the string literals of a render
+    for another date: a date literal found there too is a fixed date, not a parameter."""
+
+    bizdate: date
+    fixed: frozenset[str] = frozenset()
+
+
+def _offset(value: exp.Expr, base: _Base) -> int | None:
     if isinstance(value, exp.Anonymous) and value.name.upper() == "MAX_PT":
         return 0
+    if isinstance(value, exp.Literal) and value.name in base.fixed:
+        return None
     day = _as_date(value)
-    return None if day is None else (day - bizdate).days
+    return None if day is None else (day - base.bizdate).days
 
 
 def _conjuncts(condition: exp.Expr | None) -> Iterable[exp.Expr]:
@@ -126,7 +138,7 @@ _FLIP: dict[type[exp.Expr], type[exp.Expr]] = {
 
 
 def _bound(
-    predicate: exp.Expr, bizdate: date
+    predicate: exp.Expr, bizdate: _Base
 ) -> tuple[exp.Column, int | None, int | None, bool] | None:
     """(column, lowest offset, highest offset, whether it names values) of a predicate."""
     if isinstance(predicate, exp.Between) and isinstance(predicate.this, exp.Column):
@@ -163,7 +175,7 @@ def _bound(
     return left, None, offset - 1, False
 
 
-def _select_reads(select: exp.Select, bizdate: date) -> SelectReads:
+def _select_reads(select: exp.Select, bizdate: _Base) -> SelectReads:
     sources: dict[str, str] = {}
     from_ = select.args.get("from_")
     candidates = [from_.this] if from_ is not None else []
@@ -220,7 +232,7 @@ def _max_pt_reads(expression: exp.Expr) -> list[str]:
     return out
 
 
-def _writes(expression: exp.Expr, bizdate: date) -> dict[str, tuple[str, int]]:
+def _writes(expression: exp.Expr, bizdate: _Base) -> dict[str, tuple[str, int]]:
     out: dict[str, tuple[str, int]] = {}
     for insert in expression.find_all(exp.Insert):
         target = insert.this.this if isinstance(insert.this, exp.Schema) else insert.this
@@ -237,42 +249,35 @@ def _writes(expression: exp.Expr, bizdate: date) -> dict[str, tuple[str, int]]:
     return out
 
 
-def script_partitions(text: str, dialect: str, bizdate: date) -> PartitionUse:
-    """The partitions a script rendered for ``bizdate`` reads and writes."""
+def script_partitions(
+    text: str, dialect: str, bizdate: date, *, fixed: frozenset[str] = frozenset()
+) -> PartitionUse:
+    """The partitions a script rendered for ``bizdate`` reads and writes; date literals
+    in ``fixed`` are fixed dates and ignored."""
+    base = _Base(bizdate, fixed)
     reads: dict[str, list[dict[str, Window]]] = {}
     writes: dict[str, tuple[str, int]] = {}
     for parsed in parse_script(text, dialect):
         expression = parsed.expression
-        writes.update(_writes(expression, bizdate))
+        writes.update(_writes(expression, base))
         for select in expression.find_all(exp.Select):
-            for table, columns in _select_reads(select, bizdate).items():
+            for table, columns in _select_reads(select, base).items():
                 reads.setdefault(table, []).append(columns)
         for table in _max_pt_reads(expression):
             reads.setdefault(table, []).append({ANY_COLUMN: Window(0, 0)})
     return PartitionUse(reads, writes)
 
 
-def _agree(a: PartitionUse, b: PartitionUse) -> PartitionUse:
-    reads: dict[str, list[dict[str, Window]]] = {}
-    for table, selects in a.reads.items():
-        others = b.reads.get(table, [])
-        kept: list[dict[str, Window]] = []
-        for index, columns in enumerate(selects):
-            other = others[index] if index < len(others) else {}
-            kept.append({c: w for c, w in columns.items() if other.get(c) == w})
-        reads[table] = kept
-    writes = {t: w for t, w in a.writes.items() if b.writes.get(t) == w}
-    return PartitionUse(reads, writes)
+_LITERAL = re.compile(r"'([^'\n]*)'")
 
 
 def partition_use(renders: tuple[tuple[str, date], tuple[str, date]], dialect: str) -> PartitionUse:
     """The partitions a script reads and writes, from two renders ``(text, bizdate)``
-    for business dates far apart; only offsets both renders agree on are kept."""
-    (first, first_day), (second, second_day) = renders
-    return _agree(
-        script_partitions(first, dialect, first_day),
-        script_partitions(second, dialect, second_day),
-    )
+    for business dates far apart: the first is parsed; a date literal that the second
+    render holds unchanged is a fixed date, so only parameters give offsets."""
+    (first, first_day), (second, _second_day) = renders
+    fixed = frozenset(_LITERAL.findall(second))
+    return script_partitions(first, dialect, first_day, fixed=fixed)
 
 
 def merge_windows(windows: Iterable[Window | None]) -> Window | None:
