@@ -183,10 +183,18 @@ class RemoteSession:
             return None
         return pa.ipc.open_stream(payload).read_all()
 
-    def execute(self, sql: str, params: list[object] | None = None) -> StatementResult:
+    def database(self) -> str:
+        """The warehouse's database name."""
+        return str(self.execute("SELECT current_database()").rows[0][0])
+
+    def execute(
+        self, sql: str, params: list[object] | None = None, *, max_rows: int | None = None
+    ) -> StatementResult:
         table = self._call(sql, params)
         if table is None:
             return StatementResult(columns=[], rows=[])
+        if max_rows is not None:
+            table = table.slice(0, max_rows)
         rows = list(zip(*(column.to_pylist() for column in table.columns), strict=True))
         return StatementResult(columns=list(table.column_names), rows=rows)
 
