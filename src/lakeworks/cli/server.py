@@ -18,11 +18,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from lakeworks.cli.common import WorkspaceOption, handle_errors, load, open_database
+from lakeworks.cli.common import (
+    WorkspaceOption,
+    handle_errors,
+    load,
+    open_database,
+    serving_warehouses,
+)
 
 if TYPE_CHECKING:
     from lakeworks.api.services import ServerServices
@@ -178,7 +184,7 @@ def up(
         err=True,
     )
     try:
-        with _stop_signals_end_cleanly():
+        with _stop_signals_end_cleanly(), serving_warehouses(ws, ws.config.environments):
             uvicorn.Server(config).run()
     finally:
         services.close()
@@ -222,12 +228,18 @@ def _runtime(db: Database, services: ServerServices, name: str, grace: float) ->
 # -- deploy ----------------------------------------------------------------------------
 
 
-def _print_deployment(deployment: Deployment) -> None:
-    summary = deployment.summary
-    typer.echo(f"deployment {deployment.id}: {deployment.state.value} ({deployment.source})")
-    for key in ("nodes_added", "nodes_modified", "nodes_removed", "settings_changed"):
+def _print_changes(summary: dict[str, Any]) -> None:
+    """One line per changed node, settings file, quality rule file and other file."""
+    from lakeworks.deploy.diff import SUMMARY_KEYS
+
+    for key in SUMMARY_KEYS:
         for item in summary.get(key, []):
             typer.echo(f"  {key.replace('_', ' ')}: {item}")
+
+
+def _print_deployment(deployment: Deployment) -> None:
+    typer.echo(f"deployment {deployment.id}: {deployment.state.value} ({deployment.source})")
+    _print_changes(deployment.summary)
     for problem in deployment.problems:
         typer.secho(f"  problem: {problem.render()}", fg=typer.colors.RED, err=True)
     for warning in deployment.warnings:
@@ -270,7 +282,9 @@ def deploy(
             repo = DeploymentRepository(db)
             current = repo.current(home.name, "prod")
             old = repo.release_files(current.id) if current else {}
-            typer.echo(f"changes: {summarize(compare(snapshot.hashes(), old))}")
+            summary = summarize(compare(snapshot.hashes(), old))
+            typer.echo(f"{summary['changes']} files changed")
+            _print_changes(summary)
             report = validate_files(snapshot.files)
             for problem in report.problems:
                 typer.secho(f"  problem: {problem.render()}", fg=typer.colors.RED, err=True)
