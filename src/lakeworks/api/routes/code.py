@@ -29,6 +29,7 @@ SUFFIXES = {
     NodeKind.PYTHON: ".py",
     NodeKind.SHELL: ".sh",
     NodeKind.SYNC: ".sync.yml",
+    NodeKind.QUALITY: ".quality.yml",
 }
 
 
