@@ -156,6 +156,13 @@ def impact(
         owners = _table_owners(conn, workspace, env, names)
         node_owners = _node_owners(conn, workspace, env, nodes)
         dependents = _dependents(conn, workspace, env, names)
+        if direction is Direction.DOWNSTREAM:
+            # Data APIs read the root itself: they return (or filter on) what changes.
+            dependents = [
+                d
+                for d in _dependents(conn, workspace, env, [table])
+                if d.kind == "data_api" and (column is None or column in d.columns)
+            ] + dependents
     tables = tuple(ImpactedTable(n, reached[n], owners.get(n), n in rows_only) for n in names)
     impacted_nodes = tuple(
         ImpactedNode(k, nodes[k], node_owners.get(k))

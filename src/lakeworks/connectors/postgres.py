@@ -316,3 +316,13 @@ def open_sink(name: str, config: Config, context: ConnectorContext) -> PostgresS
     from lakeworks.connectors.postgres_sink import PostgresSink
 
     return PostgresSink(name, config)
+
+
+def connect(name: str, config: Config) -> psycopg.Connection[Any]:
+    """A plain connection to the data source (password resolved, errors redacted)."""
+    return _Connection(name, config).connect()
+
+
+def translate_error(exc: Exception, name: str) -> LakeworksError:
+    """A driver error as a Lakeworks error (message redacted)."""
+    return _translate(exc, name)

@@ -9,6 +9,7 @@ from lakeworks.api.routes import (
     backfills,
     code,
     datamap,
+    dataservice,
     deployments,
     instances,
     operations,
@@ -37,5 +38,6 @@ ROUTERS: list[APIRouter] = [
     query.router,
     quality.router,
     datamap.router,
+    dataservice.router,
     security.router,
 ]
