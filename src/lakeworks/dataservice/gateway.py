@@ -192,7 +192,7 @@ class Gateway:
                 workspace=version.workspace if version else None,
                 api=version.api if version else None,
                 version=version.version if version else None,
-                app_key=app.app_key if app else request.headers.get("x-ca-key"),
+                app_key=app.app_key if app else _claimed_key(request),
                 rows=rows,
                 bytes=len(payload),
                 client=request.client,
@@ -368,6 +368,14 @@ class Gateway:
             self._backends.clear()
         for backend in backends:
             backend.close()
+
+
+def _claimed_key(request: GatewayRequest) -> str | None:
+    """The application key a refused request claimed (for the call log)."""
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer ") and "." in header:
+        return header[7:].strip().partition(".")[0][:64] or None
+    return request.headers.get("x-ca-key", "")[:64] or None
 
 
 def _unauthenticated(message: str) -> Refused:
