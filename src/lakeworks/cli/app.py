@@ -43,6 +43,7 @@ GROUPS: list[tuple[str, str, str]] = [
     ("sync", "app", "sync"),
     ("map", "register", "map"),
     ("ops", "register", "ops"),
+    ("dataservice", "app", "api"),
 ]
 
 
