@@ -67,7 +67,7 @@ def _scalar(parameter: Parameter, raw: object, *, from_text: bool) -> object:
         value: object = raw
         if from_text and isinstance(raw, str):
             text = raw.strip()
-            if not text.lstrip("-").isdigit() or len(text) > 20:
+            if not text.isascii() or not text.lstrip("-").isdigit() or len(text) > 20:
                 raise _bad(parameter, "an integer", raw)
             value = int(text)
         if not isinstance(value, int) or isinstance(value, bool):
@@ -171,8 +171,9 @@ def _paging(raw: Mapping[str, Any], *, from_text: bool, default_size: int, max_s
             value = value[0]
         if value is None:
             return default
-        if from_text and isinstance(value, str) and value.strip().isdigit() and len(value) < 10:
-            value = int(value)
+        text = value if isinstance(value, str) else ""
+        if from_text and text.isascii() and text.isdigit() and len(text) <= 9:
+            value = int(text)
         if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
             raise BadRequest(f"'{name}' must be an integer from {low} to {high}, got {value!r}")
         return value
