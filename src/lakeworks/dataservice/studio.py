@@ -23,7 +23,13 @@ import yaml
 
 from lakeworks.dataservice import calls as call_log
 from lakeworks.dataservice.backends import open_backend
-from lakeworks.dataservice.definition import ApiDefinition, load_definitions
+from lakeworks.dataservice.definition import (
+    FOLDER,
+    SUFFIX,
+    ApiDefinition,
+    load_definitions,
+    load_file,
+)
 from lakeworks.dataservice.repository import ApiVersion, App, DataServiceRepository, Grant
 from lakeworks.dataservice.runner import Outcome, run_request
 from lakeworks.dataservice.spec import Limits
@@ -98,9 +104,12 @@ class DataServiceStudio:
         return load_definitions(self.workspace.root, self.name, self.workspace.config.data_sources)
 
     def definition(self, api: str) -> ApiDefinition:
-        for found in self.definitions():
-            if found.key == api:
-                return found
+        """The folder's definition of ``api`` (``group/name``), checked."""
+        group, _, name = api.partition("/")
+        path = self.workspace.root / FOLDER / group / f"{name}{SUFFIX}"
+        if group and name and "/" not in name and ".." not in api and path.is_file():
+            sources = self.workspace.config.data_sources
+            return load_file(path, self.workspace.root, self.name, sources)
         raise NotFound(
             f"no API '{api}' in {self.workspace.root / 'dataservice'}",
             hint="name it <group>/<name>, as in dataservice/<group>/<name>.api.yml",
