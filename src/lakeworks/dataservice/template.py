@@ -68,6 +68,19 @@ class Trim:
 
 
 @dataclass(frozen=True)
+class _When:
+    """A ``<when>`` while its ``<choose>`` is parsed."""
+
+    test: Expression
+    body: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class _Otherwise:
+    body: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
 class Choose:
     whens: tuple[tuple[Expression, tuple[Node, ...]], ...]
     otherwise: tuple[Node, ...] | None
@@ -225,6 +238,8 @@ def parse_template(text: str, *, path: str | None = None, first_line: int = 1) -
                     hint="every tag needs its own closing tag, in order",
                 )
             location = Location(path, line, None, "sql")
+            if tag in ("when", "otherwise") and stack[-1][0] != "choose":
+                raise TemplateError(f"<{tag}> belongs inside <choose>", location=location)
             stack[-1][2].append(_build(tag, open_attrs, tuple(body), location, expression))
             continue
         if match.group("empty"):
@@ -269,18 +284,18 @@ def _build(
             suffix_overrides=_overrides(attrs.get("suffixoverrides")),
         )
     if tag == "when":
-        return If(parse(need("test"), location), body)
+        return _When(parse(need("test"), location), body)  # type: ignore[return-value]
     if tag == "otherwise":
-        return Trim(body)
+        return _Otherwise(body)  # type: ignore[return-value]
     if tag == "choose":
         whens: list[tuple[Expression, tuple[Node, ...]]] = []
         otherwise: tuple[Node, ...] | None = None
         for child in body:
-            if isinstance(child, If):
+            if isinstance(child, _When):
                 if otherwise is not None:
                     raise TemplateError("<when> after <otherwise> in <choose>", location=location)
                 whens.append((child.test, child.body))
-            elif isinstance(child, Trim) and not child.prefix and not child.prefix_overrides:
+            elif isinstance(child, _Otherwise):
                 otherwise = child.body
             elif isinstance(child, Text) and not child.text.strip():
                 continue
