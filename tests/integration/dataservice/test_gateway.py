@@ -168,3 +168,22 @@ def test_openapi_document_lists_published_apis(ds: Studio) -> None:
     schema = post["requestBody"]["content"]["application/json"]["schema"]
     assert schema["properties"]["region"]["enum"] == ["east", "west", "north"]
     assert set(document["components"]["securitySchemes"]) == {"bearer", "signature"}
+
+
+def test_data_map_lists_the_apis_a_column_feeds(ds: Studio) -> None:
+    from lakeworks.catalog.impact import impact
+
+    ds.write("sales", "by_region", BY_REGION)
+    ds.write("sales", "orders", TABLE_MODE)
+    ds.publish("sales/by_region")
+    ds.publish("sales/orders")
+    db = ds.api.services.db
+    day = impact(db, "sales-lab", "prod", "orders", "day")
+    assert [(d.kind, d.name) for d in day.dependents] == [("data_api", "sales/by_region")]
+    table = impact(db, "sales-lab", "prod", "orders", None)
+    assert {d.name for d in table.dependents} == {"sales/by_region", "sales/orders"}
+    found = ds.client.get(ds.url("/impact?table=orders&column=amount"), headers=ds.owner)
+    assert {i["api"] for i in found.json()["items"]} == {"sales/by_region", "sales/orders"}
+    ds.client.post(ds.url("/apis/sales/by_region/unpublish"), headers=ds.owner)
+    after = impact(db, "sales-lab", "prod", "orders", "day")
+    assert after.dependents == ()
