@@ -61,6 +61,7 @@ def validate(workspace: WorkspaceOption = Path(".")) -> None:
     """Check the workspace: files, settings, SQL, parameters, the dependency graph and
     data sources. Every problem found is reported at once."""
     from lakeworks.connectors.registry import check_data_sources
+    from lakeworks.dataservice.definition import load_definitions
     from lakeworks.errors import UserError, ValidationFailed
     from lakeworks.quality.workspace import load_workspace_rules
     from lakeworks.schedule.graph import build_graph
@@ -84,11 +85,16 @@ def validate(workspace: WorkspaceOption = Path(".")) -> None:
     except UserError as exc:
         collect(exc)
     problems.extend(check_data_sources(ws.config.data_sources, workspace_config_lines(ws.root)))
+    apis = []
+    try:
+        apis = load_definitions(ws.root, ws.name, ws.config.data_sources)
+    except UserError as exc:
+        collect(exc)
     if problems or graph is None or rules is None:
         raise ValidationFailed(problems)
     typer.echo(
         f"ok: {len(graph.nodes)} nodes in {len(ws.workflows)} workflows, "
-        f"{len(graph.edges)} dependencies, {len(rules.rules)} quality rules"
+        f"{len(graph.edges)} dependencies, {len(rules.rules)} quality rules, {len(apis)} data APIs"
     )
 
 

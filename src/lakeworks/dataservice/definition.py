@@ -192,7 +192,14 @@ def check_sql(definition: ApiDefinition) -> tuple[list[str], list[Any]]:
         if definition.spec.backend == WAREHOUSE:
             from lakeworks.security.adhoc import check_statement
 
-            check_statement(statements[0])
+            try:
+                check_statement(statements[0])
+            except UserError as exc:
+                raise UserError(
+                    exc.message.replace("in ad-hoc queries", "in data APIs"),
+                    location=Location(definition.source_path, statements[0].line, None, "sql"),
+                    hint=exc.hint,
+                ) from None
     return _lineage("NULL".join(fullest.parts), definition)
 
 
