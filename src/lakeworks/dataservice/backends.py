@@ -5,7 +5,8 @@ Every backend runs one statement with bound values, read-only and under a timeou
 - warehouse: a cursor of the environment's engine inside ``BEGIN TRANSACTION READ
   ONLY``, interrupted when the timeout passes;
 - postgres: pooled psycopg connections with ``default_transaction_read_only=on`` and
-  ``statement_timeout`` (values bound server-side);
+  ``statement_timeout`` (values bound server-side; every execution planned with its
+  values, as a generic plan of ``… ORDER BY id LIMIT $n`` may walk the whole index);
 - mysql/mariadb: pooled PyMySQL connections with ``SESSION TRANSACTION READ ONLY`` and
   the server's statement time limit (values escaped by the driver, never spliced raw).
 
@@ -146,6 +147,8 @@ class PostgresBackend:
             conn = postgres.connect(name, config)
             conn.autocommit = True
             conn.execute("SET default_transaction_read_only = on")
+            # A generic plan ignores the page's LIMIT and the key's selectivity.
+            conn.execute("SET plan_cache_mode = force_custom_plan")
             return conn
 
         self._pool = _Pool(opener)

@@ -34,6 +34,7 @@ from lakeworks.security.models import MaskingRule
 from lakeworks.store.clock import utcnow
 
 REFRESH_SECONDS = 1.0
+SOURCES_SECONDS = 10.0
 CACHE_ENTRIES = 10_000
 PREFIX = "/dataservice/"
 
@@ -127,7 +128,7 @@ class Gateway:
         self._routes = _Expiring(REFRESH_SECONDS)
         self._apps = _Expiring(REFRESH_SECONDS)
         self._rules = _Expiring(REFRESH_SECONDS)
-        self._backends: dict[tuple[str, str, str], Backend] = {}
+        self._backends: dict[tuple[str, str], tuple[float, str, Backend]] = {}
         self._backend_lock = threading.Lock()
         self._cache: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
         self._cache_lock = threading.Lock()
@@ -349,24 +350,33 @@ class Gateway:
         return GatewayResponse(200, body), False
 
     def _backend(self, version: ApiVersion) -> Backend:
+        """The backend of an API; a data source's settings are re-read every
+        ``SOURCES_SECONDS`` and a changed one gets a new backend (connections)."""
         name = version.definition.spec.backend
-        sources = self._data_sources(version.workspace) if name != "warehouse" else {}
-        config = json.dumps(sources.get(name), sort_keys=True, default=str)
-        key = (version.workspace, name, config)
+        key = (version.workspace, name)
+        now = time.monotonic()
         with self._backend_lock:
             found = self._backends.get(key)
-            if found is None:
-                found = open_backend(
-                    name, lambda: self._engine(version.workspace, self.env), sources
-                )
-                self._backends[key] = found
-            return found
+        if found is not None and (name == "warehouse" or now - found[0] < SOURCES_SECONDS):
+            return found[2]
+        sources = self._data_sources(version.workspace) if name != "warehouse" else {}
+        config = json.dumps(sources.get(name), sort_keys=True, default=str)
+        with self._backend_lock:
+            found = self._backends.get(key)
+            if found is not None and found[1] == config:
+                self._backends[key] = (now, config, found[2])
+                return found[2]
+            backend = open_backend(name, lambda: self._engine(version.workspace, self.env), sources)
+            self._backends[key] = (now, config, backend)
+        if found is not None:
+            found[2].close()
+        return backend
 
     def close(self) -> None:
         with self._backend_lock:
             backends = list(self._backends.values())
             self._backends.clear()
-        for backend in backends:
+        for _checked, _config, backend in backends:
             backend.close()
 
 
