@@ -98,7 +98,8 @@ class Foreach:
     line: int
 
 
-Node = Text | Slot | If | Trim | Choose | Foreach
+Node = Text | Slot | If | Trim | Choose | Foreach | _When | _Otherwise
+"""``_When`` and ``_Otherwise`` exist only inside a ``<choose>`` being parsed."""
 
 
 @dataclass(frozen=True)
@@ -284,9 +285,9 @@ def _build(
             suffix_overrides=_overrides(attrs.get("suffixoverrides")),
         )
     if tag == "when":
-        return _When(parse(need("test"), location), body)  # type: ignore[return-value]
+        return _When(parse(need("test"), location), body)
     if tag == "otherwise":
-        return _Otherwise(body)  # type: ignore[return-value]
+        return _Otherwise(body)
     if tag == "choose":
         whens: list[tuple[Expression, tuple[Node, ...]]] = []
         otherwise: tuple[Node, ...] | None = None
@@ -366,7 +367,7 @@ def _render(nodes: Sequence[Node], scope: Mapping[str, object], out: _Builder) -
                     _render(node.otherwise, scope, out)
         elif isinstance(node, Trim):
             _render_trim(node, scope, out)
-        else:
+        elif isinstance(node, Foreach):
             _render_foreach(node, scope, out)
 
 
