@@ -158,6 +158,13 @@ def _stamped(call: Call) -> Call:
     return replace(call, called_at=utcnow())
 
 
+def prune(db: Database, before: datetime) -> int:
+    """Forget calls made before ``before``; returns how many."""
+    with db.write() as conn:
+        result = conn.execute(sa.delete(ds_calls).where(ds_calls.c.called_at < before))
+    return int(result.rowcount or 0)
+
+
 def calls(
     db: Database,
     *,

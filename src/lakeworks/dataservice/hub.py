@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from typing import Any
 
 from lakeworks.dataservice.calls import CallLog
+from lakeworks.dataservice.calls import prune as prune_calls
 from lakeworks.dataservice.gateway import Gateway
 from lakeworks.dataservice.limits import RateLimiter
 from lakeworks.dataservice.repository import DataServiceRepository
@@ -21,6 +23,8 @@ from lakeworks.store.clock import utcnow
 from lakeworks.store.database import Database
 
 PRUNE_SECONDS = 60.0
+KEEP_CALLS = timedelta(days=30)
+"""How long the call log (and so the statistics) goes back."""
 
 
 class DataServiceHub:
@@ -64,7 +68,9 @@ class DataServiceHub:
     def _housekeeping(self) -> None:
         if time.monotonic() - self._pruned >= PRUNE_SECONDS:
             self._pruned = time.monotonic()
-            self.limiter.prune(utcnow())
+            now = utcnow()
+            self.limiter.prune(now)
+            prune_calls(self.db, now - KEEP_CALLS)
 
     def studio(self, workspace: str) -> DataServiceStudio:
         """The studio of ``workspace`` over its dev folder."""

@@ -187,3 +187,24 @@ def test_data_map_lists_the_apis_a_column_feeds(ds: Studio) -> None:
     ds.client.post(ds.url("/apis/sales/by_region/unpublish"), headers=ds.owner)
     after = impact(db, "sales-lab", "prod", "orders", "day")
     assert after.dependents == ()
+
+
+def test_developers_test_an_api_in_dev_through_the_rest_api(ds: Studio) -> None:
+    from lakeworks.security.permissions import Role
+
+    ds.write("sales", "by_region", BY_REGION)
+    developer = ds.api.member("dev", Role.DEVELOPER)
+    viewer = ds.api.member("view", Role.VIEWER)
+    url = ds.url("/apis/sales/by_region/test")
+    body = {"parameters": {"region": "west", "ids": [2, 4]}}
+    tested = ds.client.post(url, json=body, headers=developer)
+    assert tested.status_code == 200, tested.text
+    answer = tested.json()
+    assert [r["id"] for r in answer["data"]["rows"]] == [2]
+    assert "region = ?" in answer["sql"] and answer["bound"][:3] == ["west", "2", "4"]
+    assert answer["seconds"] > 0
+    assert ds.client.post(url, json=body, headers=viewer).status_code == 403
+    publish = ds.client.post(ds.url("/apis/sales/by_region/publish"), json={}, headers=developer)
+    assert publish.status_code == 403
+    listed = ds.client.get(ds.url("/apis"), headers=viewer).json()["items"]
+    assert listed[0]["key"] == "sales/by_region" and listed[0]["published"] is None
