@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -29,10 +30,11 @@ from lakeworks.dataservice.repository import ApiVersion, App, DataServiceReposit
 from lakeworks.dataservice.runner import run_request
 from lakeworks.dataservice.signing import WINDOW, content_md5, same, signature, string_to_sign
 from lakeworks.engines.base import Engine
-from lakeworks.errors import LakeworksError, UserError
+from lakeworks.errors import LakeworksError, TransientError, UserError
 from lakeworks.security.models import MaskingRule
 from lakeworks.store.clock import utcnow
 
+log = logging.getLogger(__name__)
 REFRESH_SECONDS = 1.0
 SOURCES_SECONDS = 10.0
 CACHE_ENTRIES = 10_000
@@ -181,6 +183,18 @@ class Gateway:
             )
         except UserError as bad:
             response = GatewayResponse(400, {"error": {"code": "bad_request", "message": str(bad)}})
+        except TransientError as busy:
+            log.warning("data API %s: %s", route, busy.message)
+            response = GatewayResponse(
+                503,
+                {"error": {"code": "unavailable", "message": "busy; retry shortly"}},
+                {"retry-after": "1"},
+            )
+        except Exception:
+            log.exception("data API %s failed", route)
+            response = GatewayResponse(
+                500, {"error": {"code": "internal", "message": "internal error"}}
+            )
         payload = json.dumps(response.body, separators=(",", ":"), default=str)
         response.headers.setdefault("content-type", "application/json")
         response.content = payload.encode()
