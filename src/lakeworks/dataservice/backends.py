@@ -63,7 +63,13 @@ class WarehouseBackend:
 
     def query(self, sql: RenderedSql, timeout: float) -> QueryResult:
         session = self.engine.session()
-        timer = threading.Timer(timeout, session.interrupt)
+        fired = threading.Event()
+
+        def stop() -> None:
+            fired.set()
+            session.interrupt()
+
+        timer = threading.Timer(timeout, stop)
         try:
             session.execute("BEGIN TRANSACTION READ ONLY")
             timer.start()
@@ -73,7 +79,7 @@ class WarehouseBackend:
                 timer.cancel()
                 session.rollback()
         except LakeworksError as exc:
-            raise _warehouse_failure(exc, timed_out=timer.finished.is_set()) from None
+            raise _warehouse_failure(exc, timed_out=fired.is_set()) from None
         finally:
             session.close()
         return QueryResult(result.columns, result.rows)
@@ -84,7 +90,7 @@ class WarehouseBackend:
 
 def _warehouse_failure(exc: LakeworksError, *, timed_out: bool) -> QueryFailed:
     message = exc.message
-    if timed_out or "interrupted" in message.lower():
+    if timed_out:
         return QueryFailed("the query took longer than the API's timeout", 504, "timeout")
     lowered = message.lower()
     if any(w in lowered for w in ("conversion error", "invalid input", "out of range")):
