@@ -16,6 +16,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -341,7 +342,7 @@ class Gateway:
                 hit = self._cache.get(key)
                 if hit is not None and hit[0] > time.monotonic():
                     self._cache.move_to_end(key)
-                    return GatewayResponse(200, hit[1]), True
+                    return GatewayResponse(200, {**hit[1], "request_id": uuid.uuid4().hex}), True
         rules = self._rules.get(version.workspace, lambda: self._masking(version.workspace))
         backend = self._backend(version)
         try:
