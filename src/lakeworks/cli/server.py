@@ -142,6 +142,7 @@ def up(
     )
     install_log_redaction()
     typer.echo(f"lakeworks {ws.name}: http://{host}:{port}/api/docs  (store {db.url})", err=True)
+    typer.echo(f"  data APIs: http://{host}:{port}/dataservice/openapi.json", err=True)
     try:
         with _stop_signals_end_cleanly():
             uvicorn.Server(config).run()
