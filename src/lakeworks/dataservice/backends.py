@@ -141,16 +141,16 @@ class PostgresBackend:
     placeholder_style = "format"
 
     def __init__(self, name: str, raw: Mapping[str, Any]) -> None:
-        from lakeworks.connectors import postgres
+        from lakeworks.connectors.pg_connection import Config, PgConnection
         from lakeworks.connectors.registry import parse_config
 
         config = parse_config(name, dict(raw))
-        assert isinstance(config, postgres.Config)
+        assert isinstance(config, Config)
         self.name = name
         self._timeouts: dict[int, int] = {}
 
         def opener() -> Any:
-            conn = postgres.connect(name, config)
+            conn = PgConnection(name, config).connect()
             conn.autocommit = True
             conn.execute("SET default_transaction_read_only = on")
             # A generic plan ignores the page's LIMIT and the key's selectivity.
@@ -181,7 +181,7 @@ class PostgresBackend:
 
 
 def _postgres_failure(exc: Exception, name: str) -> QueryFailed:
-    from lakeworks.connectors.postgres import translate_error
+    from lakeworks.connectors.pg_connection import translate_error
 
     state = getattr(exc, "sqlstate", None) or ""
     message = translate_error(exc, name).message

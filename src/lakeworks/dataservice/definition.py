@@ -190,7 +190,7 @@ def check_sql(definition: ApiDefinition) -> tuple[list[str], list[Any]]:
                 hint="write a SELECT (WITH … SELECT and UNION are fine); APIs never change data",
             )
         if definition.spec.backend == WAREHOUSE:
-            from lakeworks.security.adhoc import check_statement
+            from lakeworks.security.adhoc_checks import check_statement
 
             try:
                 check_statement(statements[0])
