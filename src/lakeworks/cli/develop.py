@@ -94,7 +94,8 @@ def validate(workspace: WorkspaceOption = Path(".")) -> None:
         raise ValidationFailed(problems)
     typer.echo(
         f"ok: {len(graph.nodes)} nodes in {len(ws.workflows)} workflows, "
-        f"{len(graph.edges)} dependencies, {len(rules.rules)} quality rules, {len(apis)} data APIs"
+        f"{len(graph.edges)} dependencies, {len(rules.rules)} quality rules, "
+        f"{len(apis)} data API{'' if len(apis) == 1 else 's'}"
     )
 
 
