@@ -1,5 +1,8 @@
 """The FastAPI application: routers, error handlers, the audit middleware.
 
+The web console mounts itself on this app (``lakeworks.web.app.install_console``);
+``lakeworks up`` does so, the API does not import the console.
+
 ``create_app(services)`` builds the app around already opened services, so that
 ``lakeworks up``, tests and benchmarks assemble the same thing. The OpenAPI document
 is served at ``/api/openapi.json`` and the interactive docs at ``/api/docs``.

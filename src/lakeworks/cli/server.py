@@ -110,15 +110,16 @@ def up(
         ),
     ] = 10000,
 ) -> None:
-    """Serve the REST API (OpenAPI at /api/openapi.json) and run the scheduler and a
-    worker, until interrupted. The first start creates the user 'admin' and prints its
-    password once (or takes it from LAKEWORKS_ADMIN_PASSWORD)."""
+    """Serve the web console (/) and the REST API (OpenAPI at /api/openapi.json) and run
+    the scheduler and a worker, until interrupted. The first start creates the user
+    'admin' and prints its password once (or takes it from LAKEWORKS_ADMIN_PASSWORD)."""
     import uvicorn
 
     from lakeworks.api.app import create_app
     from lakeworks.api.services import ServerServices, ServerSettings
     from lakeworks.security.secrets import SecretBox, install_log_redaction, load_keys
     from lakeworks.security.users import ADMIN_PASSWORD_ENV
+    from lakeworks.web.app import install_console
 
     ws = load(workspace)
     db = open_database(ws)
@@ -141,6 +142,12 @@ def up(
             fg=typer.colors.YELLOW,
             err=True,
         )
+    elif not os.environ.get(ADMIN_PASSWORD_ENV):
+        typer.echo(
+            "sign in as 'admin' with the password printed at the first start"
+            f" (forgotten: lakeworks users set-password admin -w {workspace})",
+            err=True,
+        )
     process = None
     if scheduler:
         process = _runtime(db, services, ws.name, grace)
@@ -155,12 +162,19 @@ def up(
             process.stop()
 
     app = create_app(services, on_startup=start, on_shutdown=stop)
+    install_console(app)
     config = uvicorn.Config(
         app, host=host, port=port, log_level="info", timeout_graceful_shutdown=int(grace)
     )
     install_log_redaction()
-    typer.echo(f"lakeworks {ws.name}: http://{host}:{port}/api/docs  (store {db.url})", err=True)
-    typer.echo(f"  data APIs: http://{host}:{port}/dataservice/openapi.json", err=True)
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    typer.secho(
+        f"lakeworks {ws.name}: console http://{shown}:{port}/  API http://{shown}:{port}/api/docs"
+        f"  (store {db.url})",
+        fg=typer.colors.GREEN,
+        err=True,
+    )
+    typer.echo(f"  data APIs: http://{shown}:{port}/dataservice/openapi.json", err=True)
     try:
         with _stop_signals_end_cleanly():
             uvicorn.Server(config).run()

@@ -19,6 +19,7 @@ from lakeworks.api.routes import (
     security,
     sources,
     sync,
+    sync_cursors,
     users,
     workspaces,
 )
@@ -35,6 +36,7 @@ ROUTERS: list[APIRouter] = [
     backfills.router,
     sources.router,
     sync.router,
+    sync_cursors.router,
     query.router,
     quality.router,
     datamap.router,
