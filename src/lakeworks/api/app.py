@@ -33,6 +33,9 @@ def create_app(
 ) -> FastAPI:
     """The API app over ``services``; ``on_startup``/``on_shutdown`` run in its lifespan
     (``lakeworks up`` starts and stops the scheduler and worker there)."""
+    from lakeworks.bootstrap import install_alerts
+
+    install_alerts()  # operations through the API (rerun, set success, stop) may alert
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from lakeworks.api.routes import (
+    alerts,
     auth,
     backfills,
     code,
@@ -25,6 +26,7 @@ from lakeworks.api.routes import (
 )
 
 ROUTERS: list[APIRouter] = [
+    alerts.router,
     auth.router,
     users.router,
     workspaces.router,
