@@ -273,6 +273,12 @@ class DuckDBEngine:
             [table.lower(), ",".join(columns)],
         )
 
+    def all_partition_columns(self) -> dict[str, list[str]]:
+        """Partition columns of every table that has them, by table name."""
+        self._ensure_meta()
+        rows = self._run(f"SELECT table_name, columns FROM {META_SCHEMA}.partitions").rows
+        return {str(t): [c for c in str(cols).split(",") if c] for t, cols in rows}
+
     def partition_columns(self, table: str) -> list[str]:
         """Partition columns recorded for ``table`` (empty when it has none)."""
         self._ensure_meta()
