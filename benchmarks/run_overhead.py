@@ -149,17 +149,22 @@ def main() -> int:
     counts = [20] if args.quick else (args.nodes or [200, 1000])
     shapes = args.shape or list(SHAPES)
 
-    results = [measure(shape, n) for n in counts for shape in shapes]
     print(
         f"{'shape':<14}{'nodes':>7}{'run s':>8}{'direct s':>10}{'ms/node':>9}"
-        f"{'run cpu s':>11}{'direct cpu s':>14}{'cpu ms/node':>13}{'Data Map tables':>17}"
+        f"{'run cpu s':>11}{'direct cpu s':>14}{'cpu ms/node':>13}{'Data Map tables':>17}",
+        flush=True,
     )
-    for f in results:
-        print(
-            f"{f.shape:<14}{f.nodes:>7}{f.run_s:>8.2f}{f.direct_s:>10.2f}{f.overhead_ms:>9.1f}"
-            f"{f.run_cpu_s:>11.2f}{f.direct_cpu_s:>14.2f}{f.cpu_overhead_ms:>13.1f}"
-            f"{f.catalog_tables:>17}"
-        )
+    results = []
+    for n in counts:
+        for shape in shapes:  # each row as soon as it is measured: big runs take minutes
+            f = measure(shape, n)
+            results.append(f)
+            print(
+                f"{f.shape:<14}{f.nodes:>7}{f.run_s:>8.2f}{f.direct_s:>10.2f}"
+                f"{f.overhead_ms:>9.1f}{f.run_cpu_s:>11.2f}{f.direct_cpu_s:>14.2f}"
+                f"{f.cpu_overhead_ms:>13.1f}{f.catalog_tables:>17}",
+                flush=True,
+            )
     for f in results:
         if f.catalog_tables < f.nodes:
             print(f"Data Map incomplete for {f.shape}/{f.nodes}: {f.catalog_tables} tables")
