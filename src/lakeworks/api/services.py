@@ -44,6 +44,9 @@ class ServerSettings:
     lockout: LockoutPolicy = field(default_factory=LockoutPolicy)
     password_cost: HashCost = field(default_factory=HashCost)
     max_query_rows: int = 10000
+    """Rows an ad-hoc query or data preview returns at most."""
+    query_timeout_seconds: float = 30.0
+    """How long an ad-hoc query or data preview may run before it is stopped."""
     log_poll_seconds: float = 0.5
     workspaces_dir: Path | None = None
     """Where ``POST /api/workspaces`` creates new workspace folders."""

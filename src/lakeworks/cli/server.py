@@ -93,6 +93,22 @@ def up(
     grace: Annotated[
         float, typer.Option("--grace", help="Seconds running instances get to finish on stop.")
     ] = 30.0,
+    query_timeout: Annotated[
+        float,
+        typer.Option(
+            "--query-timeout",
+            min=0.1,
+            help="Seconds an ad-hoc query or data preview may run before it is stopped.",
+        ),
+    ] = 30.0,
+    query_max_rows: Annotated[
+        int,
+        typer.Option(
+            "--query-max-rows",
+            min=1,
+            help="Rows an ad-hoc query or data preview returns at most.",
+        ),
+    ] = 10000,
 ) -> None:
     """Serve the REST API (OpenAPI at /api/openapi.json) and run the scheduler and a
     worker, until interrupted. The first start creates the user 'admin' and prints its
@@ -110,6 +126,8 @@ def up(
     settings = ServerSettings(
         cookie_secure=secure_cookies if secure_cookies is not None else host not in LOOPBACK,
         workspaces_dir=ws.state_dir / "workspaces",
+        max_query_rows=query_max_rows,
+        query_timeout_seconds=query_timeout,
     )
     services = ServerServices(db, SecretBox(keys.keys), settings)
     services.secrets.install()
