@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from lakeworks import __version__
+from lakeworks.api import gateway
 from lakeworks.api.audit import AuditMiddleware
 from lakeworks.api.errors import ERROR_RESPONSES, ErrorOut, install_error_handlers
 from lakeworks.api.inputs import BodyLimit
@@ -69,6 +70,7 @@ def create_app(
     app.add_middleware(TrustedProxies, networks=networks)
     for router in ROUTERS:
         app.include_router(router, prefix="/api", responses=ERROR_RESPONSES)
+    app.router.routes.extend(gateway.ROUTES)
     _add_components(app, (ErrorOut, LogPage))
     return app
 
