@@ -90,6 +90,8 @@ class NodeHeader(Defaults):
     tags: list[str] = Field(default_factory=list)
     outputs: list[str] = Field(default_factory=list)
     inputs: list[str] = Field(default_factory=list)
+    connections: list[str] = Field(default_factory=list)
+    """Data sources a Python or shell node uses (given to it as environment variables)."""
 
 
 class WorkflowConfig(Strict):
