@@ -41,6 +41,8 @@ ENV_SANDBOX = "LAKEWORKS_SANDBOX"
 ENV_SANDBOX_USER = "LAKEWORKS_SANDBOX_USER"
 ENV_SANDBOX_PATHS = "LAKEWORKS_SANDBOX_PATHS"
 """Extra folders the child may read, separated by ``os.pathsep`` (bwrap mode)."""
+ENV_SANDBOX_WRITABLE = "LAKEWORKS_SANDBOX_WRITABLE"
+"""Folders the child may write (e.g. a landing folder), ``os.pathsep``-separated."""
 ENV_SANDBOX_NETWORK = "LAKEWORKS_SANDBOX_NETWORK"
 """``shared`` (default: nodes reach their data sources) or ``none``."""
 
@@ -163,9 +165,11 @@ def _readable_paths() -> list[Path]:
     found += [Path(p) for p in sys.path if p and Path(p).is_absolute() and p != "/"]
     found += [Path(v) for v in sysconfig.get_paths().values()]
     found.append(Path(os.path.realpath(sys.executable)).parent.parent)
-    extra = os.environ.get(ENV_SANDBOX_PATHS, "")
-    found += [Path(p) for p in extra.split(os.pathsep) if p]
-    return found
+    return found + _paths_from(ENV_SANDBOX_PATHS)
+
+
+def _paths_from(variable: str) -> list[Path]:
+    return [Path(p) for p in os.environ.get(variable, "").split(os.pathsep) if p]
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -180,10 +184,33 @@ def _existing_unique(paths: Iterable[Path]) -> list[Path]:
     return list(seen.values())
 
 
-def _mask(path: Path) -> list[str]:
-    if path.is_dir():
-        return ["--tmpfs", str(path)]
-    return ["--ro-bind", "/dev/null", str(path)]
+class _Mounts:
+    """bwrap arguments, with readable (0755) parent folders made for each mount point."""
+
+    def __init__(self) -> None:
+        self.args: list[str] = []
+        self._bound: list[Path] = []
+        self._points: set[Path] = {Path("/")}
+
+    def _parents(self, target: Path) -> None:
+        for parent in reversed(target.parents):
+            if parent in self._points or any(_inside(parent, b) for b in self._bound):
+                continue
+            self.args += ["--perms", "0755", "--dir", str(parent)]
+            self._points.add(parent)
+
+    def add(self, option: str, target: Path, source: str | None = None) -> None:
+        self._parents(target)
+        self.args += [option, *([source] if source is not None else []), str(target)]
+        self._points.add(target)
+        if option in ("--ro-bind", "--bind") and source == str(target):
+            self._bound.append(target)
+
+    def mask(self, path: Path) -> None:
+        if path.is_dir():
+            self.add("--tmpfs", path)
+        else:
+            self.add("--ro-bind", path, "/dev/null")
 
 
 def bwrap_argv(sandbox: Sandbox, confinement: Confinement, argv: Sequence[str]) -> list[str]:
@@ -197,22 +224,28 @@ def bwrap_argv(sandbox: Sandbox, confinement: Confinement, argv: Sequence[str]) 
     if not sandbox.share_network:
         out.append("--unshare-net")
     out.append("--die-with-parent")
-    out += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/run"]
+    mounts = _Mounts()
+    mounts.add("--proc", Path("/proc"))
+    mounts.add("--dev", Path("/dev"))
+    mounts.add("--tmpfs", Path("/tmp"))
+    mounts.add("--tmpfs", Path("/run"))
     readable = _existing_unique(_readable_paths())
     for path in readable:
         if path.is_symlink() and str(path) in _SYSTEM_PATHS:
-            out += ["--symlink", os.readlink(path), str(path)]
+            mounts.add("--symlink", path, os.readlink(path))
         else:
-            out += ["--ro-bind", str(path), str(path)]
+            mounts.add("--ro-bind", path, str(path))
     for path in hidden:  # a hidden folder inside a readable one (e.g. sys.path entries)
         if any(_inside(path, r) for r in readable):
-            out += _mask(path)
-    out += ["--ro-bind", str(root), str(root)]
+            mounts.mask(path)
+    mounts.add("--ro-bind", root, str(root))
     for path in hidden:  # the state folder inside the workspace folder
         if _inside(path, root) and path != root:
-            out += _mask(path)
-    out += ["--bind", str(confinement.workdir), str(confinement.workdir)]
-    out += ["--chdir", str(confinement.workdir)]
+            mounts.mask(path)
+    for path in _existing_unique(_paths_from(ENV_SANDBOX_WRITABLE)):
+        mounts.add("--bind", path, str(path))
+    mounts.add("--bind", confinement.workdir, str(confinement.workdir))
+    out += [*mounts.args, "--chdir", str(confinement.workdir)]
     if sandbox.uid is not None:  # root: switch to the unprivileged user inside
         out += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--"]
         setpriv = shutil.which("setpriv") or "setpriv"

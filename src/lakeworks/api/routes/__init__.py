@@ -10,6 +10,7 @@ from lakeworks.api.routes import (
     code,
     datamap,
     deployments,
+    health,
     instances,
     operations,
     quality,
@@ -23,6 +24,7 @@ from lakeworks.api.routes import (
 )
 
 ROUTERS: list[APIRouter] = [
+    health.router,
     auth.router,
     users.router,
     workspaces.router,
