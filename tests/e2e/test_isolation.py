@@ -19,9 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from lakeworks.runtime.sandbox import current
 from lakeworks.spec.init import init_workspace
-from tests.services import free_port
+from tests.services import free_port, require_sandbox
 
 ADMIN_PASSWORD = "admin-pass-isolation-7f3"
 DEV_PASSWORD = "dev-pass-isolation-2c9"
@@ -70,9 +69,10 @@ print("host", os.environ["LAKEWORKS_CONN_CRM_HOST"], "user", os.environ["LAKEWOR
 print("password matches", os.environ["LAKEWORKS_CONN_CRM_PASSWORD"] == "crm-pw-51x")
 """
 
-pytestmark = pytest.mark.skipif(
-    not current().isolated, reason="no OS isolation on this machine (install bubblewrap)"
-)
+
+@pytest.fixture(autouse=True)
+def _sandboxed() -> None:
+    require_sandbox()
 
 
 def _lakeworks() -> str:

@@ -14,6 +14,10 @@ from typing import Literal
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
+from lakeworks.api.auth import Access
+from lakeworks.api.routes.common import guard
+from lakeworks.security.permissions import Permission
+
 router = APIRouter(tags=["health"])
 
 HealthProbe = Callable[[], Mapping[str, str]]
@@ -26,7 +30,9 @@ class Health(BaseModel):
 
 
 @router.get("/health", response_model=Health)
-def health(request: Request, response: Response) -> Health:
+def health(
+    request: Request, response: Response, access: Access = guard(Permission.PUBLIC)
+) -> Health:
     """Which parts of this server run; 503 when one that should run does not."""
     probe: HealthProbe | None = getattr(request.app.state, "health", None)
     parts = {"api": "running"}
