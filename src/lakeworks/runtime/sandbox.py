@@ -235,15 +235,16 @@ def bwrap_argv(sandbox: Sandbox, confinement: Confinement, argv: Sequence[str]) 
             mounts.add("--symlink", path, os.readlink(path))
         else:
             mounts.add("--ro-bind", path, str(path))
-    for path in hidden:  # a hidden folder inside a readable one (e.g. sys.path entries)
-        if any(_inside(path, r) for r in readable):
+    writable = _existing_unique(_paths_from(ENV_SANDBOX_WRITABLE))
+    for path in writable:
+        mounts.add("--bind", path, str(path))
+    for path in hidden:  # a hidden folder inside a mounted one (e.g. a sys.path entry)
+        if any(_inside(path, r) for r in readable + writable):
             mounts.mask(path)
     mounts.add("--ro-bind", root, str(root))
     for path in hidden:  # the state folder inside the workspace folder
         if _inside(path, root) and path != root:
             mounts.mask(path)
-    for path in _existing_unique(_paths_from(ENV_SANDBOX_WRITABLE)):
-        mounts.add("--bind", path, str(path))
     mounts.add("--bind", confinement.workdir, str(confinement.workdir))
     out += [*mounts.args, "--chdir", str(confinement.workdir)]
     if sandbox.uid is not None:  # root: switch to the unprivileged user inside
