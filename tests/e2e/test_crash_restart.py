@@ -30,7 +30,7 @@ import pytest
 import sqlalchemy as sa
 
 from lakeworks.runtime.clock import SimulatedClock
-from lakeworks.runtime.sandbox import ENV_SANDBOX_WRITABLE
+from lakeworks.runtime.sandbox import ENV_SANDBOX_WRITABLE, SandboxMode, current
 from lakeworks.store.database import Database
 from lakeworks.store.schema import attempts, instances
 from tests.services import free_port, require_sandbox
@@ -161,6 +161,8 @@ def test_kill_9_at_random_points_runs_every_instance_exactly_once(tmp_path: Path
         server.wait(60)
     text = log.read_text()
     assert "serves one Lakeworks process at a time" not in text
+    if current().mode is SandboxMode.BWRAP:  # every start confined its nodes the same way
+        assert text.count("nodes run in bubblewrap") == text.count("nodes run in")
     assert text.count("took over from") >= KILLS // 2  # at once, not after a timeout
     _check_exactly_once(root, out)
 

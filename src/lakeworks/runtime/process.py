@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from enum import StrEnum
 
 from lakeworks.errors import LakeworksError
+from lakeworks.runtime import sandbox
 from lakeworks.runtime.clock import Clock, SystemClock
 from lakeworks.runtime.heartbeat import check_embedded
 from lakeworks.runtime.scheduler import Scheduler, SchedulerConfig
@@ -94,8 +95,10 @@ class LakeworksProcess:
         """The part given up on (and why), if any."""
 
     def check(self) -> None:
-        """Take over from dead predecessors; ``UserError`` if the store serves another."""
+        """Take over from dead predecessors; ``UserError`` if the store serves another.
+        Also says how Python and shell nodes will be confined."""
         check_embedded(self.db, actor=self.worker.name, log=self.log)
+        self.log(f"Python and shell nodes run in {sandbox.current().describe()}")
 
     def start(self) -> None:
         """Check the store, then start the scheduler and worker threads (supervised)."""

@@ -106,16 +106,31 @@ def _unprivileged_user() -> tuple[int, int]:
     return entry.pw_uid, entry.pw_gid
 
 
-def _bwrap_works() -> bool:
+def _bwrap_works(as_root: bool) -> bool:
+    """Whether bubblewrap can make the namespaces real runs use (tried twice: slow under
+    load is not unusable)."""
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         return False
-    probe = [bwrap, "--ro-bind", "/", "/", "--unshare-all", "--die-with-parent", "true"]
-    try:
-        done = subprocess.run(probe, capture_output=True, timeout=10, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return done.returncode == 0
+    probe = [bwrap, "--ro-bind", "/", "/", *_namespaces(as_root, share_network=True), "true"]
+    for _ in range(2):
+        try:
+            done = subprocess.run(probe, capture_output=True, timeout=30, check=False)
+        except subprocess.TimeoutExpired:
+            continue
+        except (OSError, subprocess.SubprocessError):
+            return False
+        return done.returncode == 0
+    return False
+
+
+def _namespaces(as_root: bool, *, share_network: bool) -> list[str]:
+    out = ["--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"]
+    if not as_root:  # a user namespace makes the mounts possible
+        out.append("--unshare-user")
+    if not share_network:
+        out.append("--unshare-net")
+    return [*out, "--die-with-parent"]
 
 
 @functools.cache
@@ -133,7 +148,7 @@ def current() -> Sandbox:
     root = os.geteuid() == 0
     uid, gid = _unprivileged_user() if root else (None, None)
     if wanted in (SandboxMode.AUTO, SandboxMode.BWRAP):
-        if sys.platform.startswith("linux") and _bwrap_works():
+        if sys.platform.startswith("linux") and _bwrap_works(root):
             return Sandbox(SandboxMode.BWRAP, uid, gid, share_network=network == "shared")
         if wanted is SandboxMode.BWRAP:
             raise UserError(
@@ -162,7 +177,7 @@ def _readable_paths() -> list[Path]:
     found: list[Path] = [Path(p) for p in _SYSTEM_PATHS]
     prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
     found += [Path(p) for p in sorted(prefixes)]
-    found += [Path(p) for p in sys.path if p and Path(p).is_absolute() and p != "/"]
+    found += [Path(p) for p in sys.path[1:] if p and Path(p).is_absolute() and p != "/"]
     found += [Path(v) for v in sysconfig.get_paths().values()]
     found.append(Path(os.path.realpath(sys.executable)).parent.parent)
     return found + _paths_from(ENV_SANDBOX_PATHS)
@@ -218,12 +233,7 @@ def bwrap_argv(sandbox: Sandbox, confinement: Confinement, argv: Sequence[str]) 
     bwrap = shutil.which("bwrap") or "bwrap"
     hidden = _existing_unique(confinement.hidden)
     root = confinement.workspace_root
-    out = [bwrap, "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"]
-    if sandbox.uid is None:  # not root: a user namespace makes the mounts possible
-        out.append("--unshare-user")
-    if not sandbox.share_network:
-        out.append("--unshare-net")
-    out.append("--die-with-parent")
+    out = [bwrap, *_namespaces(sandbox.uid is not None, share_network=sandbox.share_network)]
     mounts = _Mounts()
     mounts.add("--proc", Path("/proc"))
     mounts.add("--dev", Path("/dev"))
