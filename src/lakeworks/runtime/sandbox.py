@@ -166,10 +166,18 @@ def current() -> Sandbox:
     return Sandbox(SandboxMode.OFF)
 
 
-def die_with_parent() -> None:
-    """In the child before exec: be killed when the thread that started it dies."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+def dies_with(parent: int) -> Callable[[], None]:
+    """What the child runs before exec: be killed when the thread that started it dies,
+    and end at once if ``parent`` already died between the fork and that call."""
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved here, not after the fork
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return preexec
 
 
 def _readable_paths() -> list[Path]:
@@ -287,6 +295,7 @@ class Launch:
 
 def launch(sandbox: Sandbox, confinement: Confinement, argv: Sequence[str]) -> Launch:
     """How to start ``argv`` under ``sandbox``; prepares the working folder."""
+    die_with_parent = dies_with(os.getpid())
     if sandbox.uid is not None:  # shared with the child's group only
         os.chown(confinement.workdir, -1, sandbox.gid if sandbox.gid is not None else -1)
         confinement.workdir.chmod(0o770)
