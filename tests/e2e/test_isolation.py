@@ -163,14 +163,16 @@ def test_lakeworks_run_keeps_nodes_away_from_the_store_key_and_environment(
     _dev_is_not_admin(workspace)
 
 
-def test_a_node_declaring_an_unknown_connection_fails_with_a_hint(workspace: Path) -> None:
+def test_an_unknown_connection_fails_validation_and_the_run_with_a_hint(workspace: Path) -> None:
     (workspace / "workflows/attack/connected.py").write_text(CONNECTED.replace("[crm]", "[nope]"))
-    done = lw("run", "connected", "-w", str(workspace))
-    output = done.stdout + done.stderr
-    assert done.returncode != 0
-    assert "declares connection 'nope', which is not a data source" in output
-    assert "known: crm" in output
-    assert "Traceback" not in output
+    ran = lw("run", "connected", "-w", str(workspace))
+    checked = lw("validate", "-w", str(workspace))
+    for done in (ran, checked):
+        output = done.stdout + done.stderr
+        assert done.returncode != 0, output
+        assert "declares connection 'nope', which is not a data source" in output
+        assert "known: crm" in output
+        assert "Traceback" not in output
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from typing import Any
 
 from lakeworks.connectors.credentials import resolve_password
 from lakeworks.errors import Location, UserError
-from lakeworks.spec.models import Node
+from lakeworks.spec.models import Node, Workspace
 
 PREFIX = "LAKEWORKS_CONN_"
 _INDIRECT = ("password_env", "password_encrypted")
@@ -33,18 +33,33 @@ def _text(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
 
+def _unknown(node: Node, name: str, data_sources: Mapping[str, Any]) -> UserError:
+    known = ", ".join(sorted(data_sources)) or "none"
+    return UserError(
+        f"node {node.key} declares connection '{name}', which is not a data source",
+        location=Location(node.path, key="connections"),
+        hint=f"declare it under data_sources: in lakeworks.yml (known: {known})",
+    )
+
+
+def unknown_connections(workspace: Workspace) -> list[UserError]:
+    """Every declared connection that names no data source (``lakeworks validate``)."""
+    sources = workspace.config.data_sources
+    return [
+        _unknown(node, name, sources)
+        for node in workspace.nodes()
+        for name in node.header.connections
+        if name not in sources
+    ]
+
+
 def connection_env(node: Node, data_sources: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
     """The variables of every data source ``node`` declares; ``UserError`` for unknown ones."""
     out: dict[str, str] = {}
     for name in node.header.connections:
         config = data_sources.get(name)
         if config is None:
-            known = ", ".join(sorted(data_sources)) or "none"
-            raise UserError(
-                f"node {node.key} declares connection '{name}', which is not a data source",
-                location=Location(node.path),
-                hint=f"declare it under data_sources: in lakeworks.yml (known: {known})",
-            )
+            raise _unknown(node, name, data_sources)
         for key, value in config.items():
             if key not in _INDIRECT and value is not None:
                 out[env_name(name, key)] = _text(value)
