@@ -1,10 +1,11 @@
 """API latency: listing instances (filtered, paginated) with 1,000,000 instances in
-PostgreSQL, and reading a node, under a local load generator.
+PostgreSQL, and reading a node, against a real ``lakeworks up`` process.
 
 The store is a throwaway PostgreSQL schema filled with ``generate_series`` (SQLite with
-``--quick`` when PostgreSQL is not reachable). The API runs as its own process (uvicorn,
-one worker); the load generator sends requests from several threads, each carrying an
-API token, and measures each request's latency. Instance pages mix the first page,
+``--quick`` when PostgreSQL is not reachable). The API is ``lakeworks up
+--no-scheduler`` on that store, started as a user starts it; the load generator sends
+requests from several threads, each carrying an API token, and measures each request's
+latency. Instance pages mix the first page,
 filters (state, node, business date) and deep pages reached by cursor.
 
     .venv/bin/python benchmarks/api_latency.py            # full size
@@ -30,6 +31,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+LAKEWORKS = str(Path(sys.executable).with_name("lakeworks"))
 sys.path.insert(0, str(ROOT / "src"))
 
 WORKSPACE = "bench"
@@ -163,21 +165,6 @@ def fill(db: object, count: int) -> float:
     return time.perf_counter() - started
 
 
-def serve(url: str, home: str, port: int) -> None:
-    """The API server process (``--serve``)."""
-    import uvicorn
-
-    from lakeworks.api.app import create_app
-    from lakeworks.api.services import ServerServices, ServerSettings
-    from lakeworks.security.secrets import SecretBox
-    from lakeworks.store.database import Database
-
-    db = Database.open(url)
-    services = ServerServices(db, SecretBox([SecretBox.new_key()]), ServerSettings())
-    app = create_app(services)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-
-
 def prepare(url: str, home: Path) -> str:
     """Register the workspace, a viewer and their token; returns the token."""
     from lakeworks.security.credentials import TokenRepository
@@ -279,11 +266,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=None, help="Instance page requests.")
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--postgres", default=PG_DEFAULT)
-    parser.add_argument("--serve", nargs=3, metavar=("URL", "HOME", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve:
-        serve(args.serve[0], args.serve[1], int(args.serve[2]))
-        return
     count = args.instances or (5_000 if args.quick else 1_000_000)
     pages = args.requests or (60 if args.quick else 3000)
     node_reads = max(20, pages // 4)
@@ -312,9 +295,16 @@ def main() -> None:
             fill_seconds = fill(db, count)
         token = prepare(url, home)
         port = _free_port()
-        server = subprocess.Popen(
-            [sys.executable, __file__, "--serve", url, str(home), str(port)],
-            env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        server = subprocess.Popen(  # the server as a user starts it (no scheduler: the
+            # filled instances are history, not work to plan)
+            [LAKEWORKS, "up", "-w", str(home), "--port", str(port), "--no-scheduler"],
+            env={
+                **os.environ,
+                "LAKEWORKS_DATABASE_URL": url,
+                "LAKEWORKS_ADMIN_PASSWORD": "bench-admin-password",
+            },
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         base = f"http://127.0.0.1:{port}"
         _wait_up(base, server)

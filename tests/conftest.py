@@ -8,6 +8,19 @@ import pytest
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _services() -> None:
+    """The quality gate and sync nodes, as every Lakeworks process installs them at start.
+
+    The Data Map is left out (tests that need it install it), so that runs in tests do
+    only the work they check.
+    """
+    from lakeworks.bootstrap import install_quality_gate, install_sync_nodes
+
+    install_quality_gate()
+    install_sync_nodes()
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _close_warehouse_connections() -> Iterator[None]:
     """Close the process's DuckDB connections once the suite is done."""
     yield

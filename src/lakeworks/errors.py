@@ -95,10 +95,15 @@ class ValidationFailed(UserError):
 
 
 class TransientError(LakeworksError):
-    """A failure that may pass on its own (network, lock, timeout); retried by policy."""
+    """A failure that may pass on its own (network, lock, timeout); always retried.
+
+    ``exhausted``: the code that raised it already retried per the user's own setting
+    (e.g. a sync's ``retries``), so the runtime retries it only per the node's policy.
+    """
 
     code = "transient"
     retryable = True
+    exhausted = False
 
 
 class PermissionDenied(LakeworksError):

@@ -140,3 +140,17 @@ def test_validate_checks_quality_rules(tmp_path: Path) -> None:
     )
     bad = lw("validate", "-w", str(root))
     assert bad.returncode == 2 and "sales_daily.quality.yml" in bad.stderr and "minn" in bad.stderr
+
+
+def test_run_retries_a_failed_node_per_its_policy(tmp_path: Path) -> None:
+    root = tmp_path / "retries"
+    assert lw("init", str(root)).returncode == 0
+    wf = root / "workflows" / "wf"
+    wf.mkdir(parents=True)
+    header = "# ---\n# retries: 1\n# retry_delay_seconds: 0\n# ---\n"
+    (wf / "flaky.sh").write_text(header + 'test "$LAKEWORKS_ATTEMPT" = 2\n', encoding="utf-8")
+    result = lw("run", "-w", str(root), "--bizdate", "20260411", "--format", "json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    (instance,) = json.loads(result.stdout)["instances"]
+    assert instance["state"] == "success"
+    assert "attempt 1 of 2 failed, retry at" in result.stderr

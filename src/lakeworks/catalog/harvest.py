@@ -9,6 +9,7 @@ portable SQL for partition row counts; table sizes come from a per-dialect probe
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from sqlglot import exp
@@ -21,7 +22,7 @@ from lakeworks.catalog.models import (
     TableAnnotation,
 )
 from lakeworks.engines.base import Engine, Session, TableInfo
-from lakeworks.errors import LakeworksError, NotFound
+from lakeworks.errors import LakeworksError
 from lakeworks.spec.models import LayerRule, Workspace
 
 DEFAULT_LAYERS: dict[str, str] = {"ods": "ods_", "dwd": "dwd_", "dws": "dws_", "ads": "ads_"}
@@ -37,14 +38,12 @@ def _duckdb_size(session: Session, schema: str | None, table: str) -> int | None
     """Bytes of the blocks a DuckDB table's checkpointed data occupies."""
     qualified = f"{schema}.{table}" if schema else table
     rows = session.execute(
-        "SELECT count(DISTINCT block_id) FROM pragma_storage_info(?) WHERE persistent",
+        "SELECT count(DISTINCT block_id) * (SELECT any_value(block_size) "
+        "FROM pragma_database_size()) FROM pragma_storage_info(?) WHERE persistent",
         [qualified],
     ).rows
-    blocks = int(str(rows[0][0])) if rows and rows[0][0] is not None else 0
-    if not blocks:
-        return None
-    size = session.execute("SELECT block_size FROM pragma_database_size()").rows
-    return blocks * int(str(size[0][0])) if size else None
+    size = int(str(rows[0][0])) if rows and rows[0][0] is not None else 0
+    return size or None
 
 
 def _postgres_size(session: Session, schema: str | None, table: str) -> int | None:
@@ -90,12 +89,7 @@ def harvest_engine(
     if names is None:
         infos = engine.list_tables()
     else:
-        infos = []
-        for name in dict.fromkeys(n.lower() for n in names):
-            try:
-                infos.append(engine.describe(name))
-            except NotFound:
-                continue
+        infos = _described(engine, dict.fromkeys(n.lower() for n in names))
     probe = SIZE_PROBES.get(engine.capabilities.dialect)
     known_partitions = getattr(engine, "partition_columns", None)
     session = engine.session()
@@ -106,6 +100,37 @@ def harvest_engine(
         ]
     finally:
         session.close()
+
+
+def _described(engine: Engine, names: Iterable[str]) -> list[TableInfo]:
+    """The named tables with exact row counts: one listing and one counting query for
+    all of them (describing them one by one listed the whole warehouse per table)."""
+    wanted = list(names)
+    if not wanted:
+        return []
+    listed = {catalog_name(i.schema, i.name): i for i in engine.list_tables()}
+    found = [listed[n] for n in wanted if n in listed]
+    counted = [i for i in found if i.kind == "table"]
+    if not counted:
+        return found
+    query = " UNION ALL ".join(
+        f"SELECT {n}, count(*) FROM {_quote(i.schema, i.name)}" for n, i in enumerate(counted)
+    )
+    session = engine.session()
+    try:
+        rows = session.execute(query).rows
+    except LakeworksError:  # a table went away meanwhile: keep the estimates
+        return found
+    finally:
+        session.close()
+    counts = {int(str(n)): int(str(c)) for n, c in rows}
+    exact = {id(i): counts.get(n, i.row_count) for n, i in enumerate(counted)}
+    return [replace(i, row_count=exact[id(i)]) if id(i) in exact else i for i in found]
+
+
+def _quote(schema: str | None, name: str) -> str:
+    parts = [schema, name] if schema else [name]
+    return ".".join('"' + p.replace('"', '""') + '"' for p in parts)
 
 
 def _harvest_one(

@@ -12,8 +12,11 @@ Tables outside the warehouse are named ``<data source>:<table>``.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from lakeworks.errors import LakeworksError, UserError
 from lakeworks.schedule.node_io import SAMPLE_CYCLE_TIME, node_io
@@ -142,8 +145,6 @@ def analyse_workspace(
     first: dict[str, NodeLineage] | None = None
     if workers > 1 and len(sql_nodes) >= PARALLEL_MIN_NODES:
         from concurrent.futures.process import BrokenProcessPool
-
-        from lakeworks.catalog.lineage_workers import first_pass
 
         try:
             first = first_pass(workspace, [n.key for n in sql_nodes], known, versions, workers)
@@ -401,3 +402,52 @@ def dataset_name(data_source: str, table: str, warehouse: str = "warehouse") -> 
 
 
 register_column_mapper(NodeKind.SYNC, _sync_lineage)
+
+
+# -- the first pass of a parallel analysis, in worker processes ----------------------
+# Processes are started with ``spawn`` (never ``fork``), so a server with threads and
+# open database connections can use them safely. Each worker receives the workspace and
+# the known table columns once, then analyses chunks of SQL nodes.
+
+_state: dict[str, Any] = {}
+
+
+def _init(
+    workspace: Workspace,
+    known: Mapping[str, Sequence[str]],
+    versions: Mapping[tuple[str, str], int],
+) -> None:
+    _state.update(workspace=workspace, known=known, versions=versions)
+
+
+def _analyse(keys: list[str]) -> list[NodeLineage]:
+    workspace: Workspace = _state["workspace"]
+    out: list[NodeLineage] = []
+    for key in keys:
+        node = workspace.find_node(key)
+        if node is not None:
+            out.append(analyse_sql_node(workspace, node, _state["known"], _state["versions"]))
+    return out
+
+
+def first_pass(
+    workspace: Workspace,
+    keys: Sequence[str],
+    known: Mapping[str, Sequence[str]],
+    versions: Mapping[tuple[str, str], int],
+    workers: int,
+) -> dict[str, NodeLineage]:
+    """Every node in ``keys`` analysed against ``known`` alone, in ``workers`` processes."""
+    chunks = [list(keys[i :: workers * 4]) for i in range(workers * 4)]
+    context = multiprocessing.get_context("spawn")
+    results: dict[str, NodeLineage] = {}
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=context,
+        initializer=_init,
+        initargs=(workspace, dict(known), dict(versions)),
+    ) as pool:
+        for items in pool.map(_analyse, [c for c in chunks if c]):
+            for item in items:
+                results[item.node_key] = item
+    return results

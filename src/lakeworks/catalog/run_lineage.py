@@ -70,6 +70,56 @@ def writes_of_lineage(
     return writes, {t for t in lineage.reads if t not in written}
 
 
+@dataclass(frozen=True)
+class RunRecord:
+    """What one instance wrote and read."""
+
+    instance_id: int
+    workspace: str
+    env: str
+    node_key: str
+    writes: Sequence[TableWrite | str]
+    reads: Iterable[str] = ()
+
+
+def record_many(db: Database, records: Sequence[RunRecord], *, at: datetime) -> None:
+    """Keep what many instances wrote and read, in one transaction."""
+    rows = [row for r in records for row in _rows(r, at)]
+    if not rows:
+        return
+    ids = sorted({r.instance_id for r in records})
+    with db.write() as conn:
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            conn.execute(sa.delete(run_lineage).where(run_lineage.c.instance_id.in_(chunk)))
+        conn.execute(sa.insert(run_lineage), rows)
+
+
+def _rows(r: RunRecord, at: datetime) -> list[dict[str, object]]:
+    common = {
+        "instance_id": r.instance_id,
+        "workspace": r.workspace,
+        "env": r.env,
+        "node_key": r.node_key,
+        "recorded_at": at,
+    }
+    rows: list[dict[str, object]] = [
+        {
+            **common,
+            "table_name": w.table.lower(),
+            "partition": w.partition,
+            "direction": WRITE,
+            "rows": w.rows,
+        }
+        for w in (x if isinstance(x, TableWrite) else TableWrite(x) for x in r.writes)
+    ]
+    rows += [
+        {**common, "table_name": t.lower(), "partition": "", "direction": READ, "rows": None}
+        for t in sorted(set(r.reads))
+    ]
+    return rows
+
+
 def record(
     db: Database,
     *,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from lakeworks import __version__
+from lakeworks.bootstrap import install_services
 from lakeworks.cli import develop
 
 app = typer.Typer(
@@ -43,6 +44,7 @@ GROUPS: list[tuple[str, str, str]] = [
     ("sync", "app", "sync"),
     ("map", "register", "map"),
     ("ops", "register", "ops"),
+    ("processes", "register", "backfill, scheduler, worker"),
 ]
 
 
@@ -63,5 +65,6 @@ def _root(
 
 def main() -> None:
     """Entry point of the ``lakeworks`` command."""
+    install_services()
     _register_groups()
     app()

@@ -34,11 +34,8 @@ DepthOption = Annotated[
 
 
 def register(root: typer.Typer) -> None:
-    """Add ``lakeworks map`` and keep the map current during runs of this process."""
-    from lakeworks.catalog.hook import install
-
+    """Add ``lakeworks map``."""
     root.add_typer(app, name="map")
-    install()
 
 
 def _open(workspace: Path, env: str, *, build_if_empty: bool = True) -> tuple[DataMap, Database]:

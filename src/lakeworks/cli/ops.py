@@ -444,8 +444,6 @@ def prune_command(
 
 
 def register(root: typer.Typer) -> None:
-    """Attach ``ops``, ``backfill``, ``scheduler`` and ``worker`` to the root app."""
-    from lakeworks.cli import processes
-
+    """Attach ``ops`` to the root app (``cli.processes`` adds ``backfill``, ``scheduler``
+    and ``worker``)."""
     root.add_typer(app, name="ops")
-    processes.register(root)

@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from lakeworks.connectors.base import SinkCapabilities, WriteMode, WriteRequest, quote_ident
+from lakeworks.connectors.pg_connection import Config, PgConnection
 from lakeworks.connectors.pg_types import PG_TYPE_NAMES, arrow_type, pg_type
-from lakeworks.connectors.postgres import Config, _Connection
 from lakeworks.connectors.sql_sink import SQLSink, SQLWrite
 
 if TYPE_CHECKING:
@@ -90,10 +90,10 @@ class PostgresSink(SQLSink[_PostgresWrite]):
         transactional_ddl=True,
     )
     database = "PostgreSQL"
-    _conn: _Connection
+    _conn: PgConnection
 
     def __init__(self, name: str, config: Config) -> None:
-        super().__init__(name, _Connection(name, config))
+        super().__init__(name, PgConnection(name, config))
 
     def quote(self, name: str) -> str:
         return quote_ident(name)

@@ -170,6 +170,7 @@ class SyncService:
                 last = number >= tries or cancel.is_set() or outcome.committed
                 if last:
                     exc.hint = _gave_up(number, spec.retries, cancel)
+                    exc.exhausted = True
                 self._finish(run_id, node, outcome, "failed", error=exc.render())
                 if last:
                     raise

@@ -142,7 +142,7 @@ class SyncSpec(Strict):
 
 def parse_sync(text: str, path: Path | str | None = None) -> tuple[SyncSpec, LineMap]:
     """Parse and validate a sync file's (rendered) text; errors carry file and line."""
-    from lakeworks.integration.convert import parse_type  # it imports this module
+    from lakeworks.integration.types import parse_type  # pyarrow: imported when needed
 
     data, line_map = parse_yaml(text, path)
     spec = validate_model(SyncSpec, data, line_map)

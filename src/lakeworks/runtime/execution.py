@@ -13,23 +13,26 @@ import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from lakeworks.connectors.credentials import redact as default_redact
 from lakeworks.engines.base import Engine
-from lakeworks.errors import LakeworksError, TransientError, UserError
+from lakeworks.errors import LakeworksError, PermissionDenied, TransientError, UserError
 from lakeworks.runtime import hooks
 from lakeworks.runtime.context import NodeResult, NodeRunContext
 from lakeworks.runtime.executors import executor_for
+from lakeworks.runtime.followups import FollowupDrainer, payload
 from lakeworks.runtime.logsink import InstanceLog
 from lakeworks.schedule.retries import RetryPolicy
 from lakeworks.spec.models import Node, RunMode, Workspace
 from lakeworks.sql.params import ParamContext
 from lakeworks.store.clock import utcnow
 from lakeworks.store.database import Database
-from lakeworks.store.leases import finish_if_held
+from lakeworks.store.followups import new_row
+from lakeworks.store.leases import finish_if_held, start_here
 from lakeworks.store.models import Instance, InstanceState
 from lakeworks.store.repositories import AttemptRepository, InstanceRepository, LogRepository
 
@@ -41,11 +44,23 @@ RUNNABLE_STATES = (
 )
 
 
+TRANSIENT_MIN_ATTEMPTS = 3
+"""A transient failure is retried even when the node's policy allows fewer attempts."""
+
+
+class Retry(Enum):
+    """Whether a failure may be retried, by the error model of ``errors.py``."""
+
+    NEVER = "never"  # deterministic: spec, SQL syntax, unknown parameter, permission
+    POLICY = "policy"  # the user's code failed at run time: per the node's retry policy
+    ALWAYS = "always"  # transient: retried up to at least TRANSIENT_MIN_ATTEMPTS
+
+
 @dataclass(frozen=True)
 class InstanceOutcome:
     instance: Instance
     result: NodeResult | None
-    retryable: bool = False
+    retry: Retry = Retry.POLICY
 
 
 def local_cycle_time(workspace: Workspace, cycle_time_utc: datetime) -> datetime:
@@ -97,6 +112,8 @@ class InstanceExecutor:
         self.logs = LogRepository(db)
         self._running: dict[int, NodeRunContext] = {}
         self._lock = threading.Lock()
+        self.followups = FollowupDrainer(db, lambda: self.workspace, engine, env, owner=worker)
+        """Drains the follow-up work of the instances this executor finished."""
 
     def stop(self, instance_id: int) -> bool:
         """Interrupt a running instance of this process; False if it is not running here."""
@@ -129,22 +146,17 @@ class InstanceExecutor:
         if already_claimed:
             claimed: Instance | None = instance
         else:
-            claimed = self.instances.transition(
+            claimed = start_here(
+                self.db,
                 instance.id,
-                InstanceState.RUNNING,
-                expected=RUNNABLE_STATES,
-                reason=None,
-                actor=actor,
-                attempts=number,
                 worker=self.worker,
-                started_at=self.clock(),
-                finished_at=None,
+                expected=RUNNABLE_STATES,
+                actor=actor,
+                now=self.clock(),
             )
         if claimed is None:
             return None
-        attempt_id = None
-        if not already_claimed:
-            attempt_id = self.attempts.start(instance.id, number, self.worker).id
+        number = claimed.attempts
         echo = self.echo
         log = InstanceLog(
             self.logs,
@@ -156,7 +168,6 @@ class InstanceExecutor:
         if node is None:
             return self._finish(
                 claimed,
-                attempt_id,
                 log,
                 None,
                 f"node {instance.node_key} no longer exists",
@@ -182,7 +193,7 @@ class InstanceExecutor:
         with self._lock:
             self._running[instance.id] = ctx
         try:
-            return self._execute(claimed, attempt_id, ctx, log, held=already_claimed)
+            return self._execute(claimed, ctx, log, held=already_claimed)
         finally:
             with self._lock:
                 self._running.pop(instance.id, None)
@@ -190,7 +201,6 @@ class InstanceExecutor:
     def _execute(
         self,
         instance: Instance,
-        attempt_id: int | None,
         ctx: NodeRunContext,
         log: InstanceLog,
         *,
@@ -201,11 +211,11 @@ class InstanceExecutor:
             log("dry-run mode: the node's code is not run")
             return self._finish(
                 instance,
-                attempt_id,
                 log,
                 NodeResult(rendered_code="", skipped=True),
                 None,
                 held=held,
+                cycle_time=ctx.cycle_time,
             )
         for listener in hooks.listeners():
             self._safely(log, partial(listener.on_start, ctx))
@@ -222,14 +232,15 @@ class InstanceExecutor:
             timer.start()
         result: NodeResult | None = None
         reason: str | None = None
-        retryable = False
+        retry = Retry.POLICY
         log(f"running {node.key} for bizdate {ctx.params.bizdate:%Y%m%d} (attempt {ctx.attempt})")
         try:
             result = executor_for(node.kind)(ctx)
-        except UserError as exc:
-            reason = exc.render()
+        except (UserError, PermissionDenied) as exc:
+            reason, retry = f"not retried: {exc.render()}", Retry.NEVER
         except TransientError as exc:
-            reason, retryable = exc.render(), True
+            reason = exc.render()
+            retry = Retry.POLICY if exc.exhausted else Retry.ALWAYS
         except LakeworksError as exc:
             reason = exc.render()
         except Exception as exc:  # the boundary: a platform bug must not kill the runner
@@ -251,36 +262,46 @@ class InstanceExecutor:
                     checked = hooks.CheckOutcome(failure=exc.render())
                 for warning in checked.warnings:
                     log(f"WARNING: {warning}")
-                if checked.failure:
-                    reason = checked.failure
+                if checked.failure:  # the data breached a check: another try changes nothing
+                    reason, retry = f"not retried: {checked.failure}", Retry.NEVER
                     break
+        if reason is not None and ctx.cancel.is_set() and not timed_out.is_set():
+            retry = Retry.NEVER  # an operator stopped it
         if reason is not None:
             for line in reason.splitlines():
                 log(f"FAILED: {line}")
         state = InstanceState.SUCCESS if reason is None else InstanceState.FAILED
         for listener in hooks.listeners():
             self._safely(log, partial(listener.on_finish, ctx, state, result, reason))
-        retry_at = None
-        if reason is not None and (timed_out.is_set() or not ctx.cancel.is_set()):
-            retry_at = self._retry_at(instance, node, ctx.attempt)
+        retry_at: datetime | None = None
+        budget = instance.max_attempts
+        if reason is not None and retry is not Retry.NEVER:
+            if retry is Retry.ALWAYS:
+                budget = max(budget, TRANSIENT_MIN_ATTEMPTS)
+            if ctx.attempt < budget:
+                delay = RetryPolicy.from_settings(node.settings).delay(ctx.attempt)
+                retry_at = self.clock() + delay
         finished = self._finish(
-            instance, attempt_id, log, result, reason, held=held, retry_at=retry_at
+            instance,
+            log,
+            result,
+            reason,
+            held=held,
+            retry_at=retry_at,
+            max_attempts=budget,
+            cycle_time=ctx.cycle_time,
         )
-        return InstanceOutcome(finished.instance, result, retryable)
+        return InstanceOutcome(finished.instance, result, retry)
 
-    def _retry_at(self, instance: Instance, node: Node, attempt: int) -> datetime | None:
-        """When the next attempt of a failed one may start; None when none is left."""
-        if attempt >= instance.max_attempts:
-            return None
-        return RetryPolicy.from_settings(node.settings).delay(attempt) + self.clock()
-
-    def _retry_reason(self, instance: Instance, retry_at: datetime, reason: str | None) -> str:
+    def _retry_reason(
+        self, instance: Instance, retry_at: datetime, reason: str | None, budget: int
+    ) -> str:
         zone = ZoneInfo(self.workspace.config.timezone)
         aware = retry_at if retry_at.tzinfo else retry_at.replace(tzinfo=ZoneInfo("UTC"))
         local = aware.astimezone(zone)
         first = reason.splitlines()[0] if reason else "failed"
         return (
-            f"attempt {instance.attempts} of {instance.max_attempts} failed, "
+            f"attempt {instance.attempts} of {budget} failed, "
             f"retry at {local:%Y-%m-%d %H:%M:%S}: {first}"
         )
 
@@ -294,13 +315,14 @@ class InstanceExecutor:
     def _finish(
         self,
         instance: Instance,
-        attempt_id: int | None,
         log: InstanceLog,
         result: NodeResult | None,
         reason: str | None,
         *,
         held: bool = False,
         retry_at: datetime | None = None,
+        max_attempts: int | None = None,
+        cycle_time: datetime | None = None,
     ) -> InstanceOutcome:
         if reason is None and result is not None and result.skipped:
             state = InstanceState.SKIPPED
@@ -308,7 +330,9 @@ class InstanceExecutor:
             state = InstanceState.SUCCESS if reason is None else InstanceState.FAILED
         target, why = state, reason
         if state is InstanceState.FAILED and retry_at is not None:
-            target, why = InstanceState.WAITING_TIME, self._retry_reason(instance, retry_at, reason)
+            budget = max_attempts or instance.max_attempts
+            target = InstanceState.WAITING_TIME
+            why = self._retry_reason(instance, retry_at, reason, budget)
             log(why)
         if state is InstanceState.SUCCESS:
             log("succeeded")
@@ -317,35 +341,39 @@ class InstanceExecutor:
             fields["rendered_code"] = result.rendered_code
         if target is InstanceState.WAITING_TIME:
             fields = {"next_attempt_at": retry_at, "rendered_code": fields.get("rendered_code")}
-        updated: Instance | None
-        if held:
-            updated = finish_if_held(
-                self.db,
-                instance.id,
-                worker=self.worker,
+        if max_attempts is not None and max_attempts != instance.max_attempts:
+            fields["max_attempts"] = max_attempts
+        followup = None
+        if cycle_time is not None and hooks.batch_listeners():
+            followup = new_row(
+                instance_id=instance.id,
+                workspace=self.workspace.name,
+                env=self.env,
+                node_key=instance.node_key,
                 attempt=instance.attempts,
-                to_state=target,
-                reason=why,
-                attempt_state=state,
-                attempt_error=reason,
-                log_lines=log.drain(),
-                actor=self.worker,
-                now=self.clock(),
-                fields=fields,
-                channel=self.done_channel,
+                state=state.value,
+                payload=payload(result, reason, cycle_time),
+                owner=self.followups.owner,
+                at=fields["finished_at"] if "finished_at" in fields else self.clock(),
             )
-        else:
-            log.flush()
-            assert attempt_id is not None  # recorded when this runner claimed it
-            self.attempts.finish(attempt_id, state, reason)
-            updated = self.instances.transition(
-                instance.id,
-                target,
-                expected=[InstanceState.RUNNING],
-                reason=why,
-                actor="system",
-                **fields,
-            )
+        updated = finish_if_held(
+            self.db,
+            instance.id,
+            worker=self.worker,
+            attempt=instance.attempts,
+            to_state=target,
+            reason=why,
+            attempt_state=state,
+            attempt_error=reason,
+            log_lines=log.drain(),
+            actor=self.worker if held else "system",
+            now=self.clock(),
+            fields=fields,
+            channel=self.done_channel if held else None,
+            followup=followup,
+        )
+        if followup is not None:
+            self.followups.notify()
         if updated is None:  # stopped or set by an operator meanwhile: keep their state
             updated = self.instances.get(instance.id)
         return InstanceOutcome(updated, result)

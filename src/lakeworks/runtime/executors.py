@@ -1,6 +1,8 @@
 """Node executors: one per node kind, chosen from a registry.
 
-Executors run user code inside an error boundary: a failure of the user's SQL, Python
+The runtime registers its own kinds (SQL, Python, shell, virtual); services add theirs
+at process start (``lakeworks.bootstrap``: sync nodes). Executors run user code inside an
+error boundary: a failure of the user's SQL, Python
 or shell becomes ``UserCodeError`` (recorded on the instance), never a crash.
 """
 
@@ -50,12 +52,7 @@ def _load_builtin() -> None:
 def _register_builtin() -> None:
     from lakeworks.runtime import process_executor, sql_executor, virtual_executor
 
-    register_executor(NodeKind.SQL, sql_executor.run_sql_node)
-    register_executor(NodeKind.PYTHON, process_executor.run_python_node)
-    register_executor(NodeKind.SHELL, process_executor.run_shell_node)
-    register_executor(NodeKind.VIRTUAL, virtual_executor.run_virtual_node)
-    try:
-        from lakeworks.integration import executor as sync_executor
-    except ImportError:
-        return
-    register_executor(NodeKind.SYNC, sync_executor.run_sync_node)
+    _executors.setdefault(NodeKind.SQL, sql_executor.run_sql_node)
+    _executors.setdefault(NodeKind.PYTHON, process_executor.run_python_node)
+    _executors.setdefault(NodeKind.SHELL, process_executor.run_shell_node)
+    _executors.setdefault(NodeKind.VIRTUAL, virtual_executor.run_virtual_node)

@@ -2,18 +2,31 @@
 
 - A *check* runs after a node's code succeeded and may fail the instance by returning
   a reason (e.g. a strong quality rule breached). Warnings go to the log.
-- A *listener* is told when an instance starts and finishes (e.g. OpenLineage events);
-  it cannot change the outcome, and its own failures are logged, never raised.
+- A *listener* is told when an instance starts and finishes, on the instance's own
+  thread: keep it cheap. It cannot change the outcome; its failures are logged, never
+  raised.
+- A *batch listener* hears about finished instances after the fact, in batches, from
+  the durable follow-up queue (``runtime.followups``): the place for slow work that
+  must not delay downstream (the Data Map's lineage, harvest, OpenLineage events).
+
+Services register at process start (``lakeworks.bootstrap.install_services``); the
+runtime never imports them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
 
 from lakeworks.runtime.context import NodeResult, NodeRunContext
-from lakeworks.store.models import InstanceState
+from lakeworks.schedule.states import InstanceState
+from lakeworks.spec.models import Node, Workspace
+
+if TYPE_CHECKING:
+    from lakeworks.engines.base import Engine
+    from lakeworks.store.database import Database
 
 
 @dataclass(frozen=True)
@@ -38,8 +51,34 @@ class InstanceListener(Protocol):
     ) -> None: ...
 
 
+@dataclass(frozen=True)
+class FinishedInstance:
+    """An instance end as a batch listener hears it (rebuilt from the queue row)."""
+
+    instance_id: int
+    workspace: Workspace
+    node: Node
+    env: str
+    attempt: int
+    state: InstanceState
+    reason: str | None
+    result: NodeResult | None
+    cycle_time: datetime
+    """The cycle time as wall-clock time in the workspace's zone."""
+    finished_at: datetime
+
+
+class BatchListener(Protocol):
+    """Hears about finished instances in batches, off the instances' critical path."""
+
+    def on_finished(
+        self, batch: Sequence[FinishedInstance], *, db: Database, engine: Engine
+    ) -> None: ...
+
+
 _checks: list[AfterSuccessCheck] = []
 _listeners: list[InstanceListener] = []
+_batch_listeners: list[BatchListener] = []
 
 
 def register_check(check: AfterSuccessCheck) -> None:
@@ -54,21 +93,19 @@ def register_listener(listener: InstanceListener) -> None:
         _listeners.append(listener)
 
 
+def register_batch_listener(listener: BatchListener) -> None:
+    """Tell ``listener`` about finished instances, in batches, after they ended."""
+    if listener not in _batch_listeners:
+        _batch_listeners.append(listener)
+
+
 def checks() -> list[AfterSuccessCheck]:
-    _load_builtin_checks()
     return list(_checks)
-
-
-def _load_builtin_checks() -> None:
-    """Register the checks that ship with Lakeworks (the quality gate).
-
-    Called on every ``checks()``: registration is idempotent, so the gate is present
-    even after the list was replaced (tests do that).
-    """
-    from lakeworks.quality.hook import install
-
-    install()
 
 
 def listeners() -> list[InstanceListener]:
     return list(_listeners)
+
+
+def batch_listeners() -> list[BatchListener]:
+    return list(_batch_listeners)

@@ -1,13 +1,16 @@
 """``lakeworks run``: run a workspace (or part of it) for one business date, in-process.
 
 Creates a manual run with one instance per selected node, runs them in dependency
-order with bounded parallelism, and records every state change. Downstream of a failed
-(or frozen) instance is not run and ends as ``blocked`` with the reason.
+order with bounded parallelism, and records every state change. A failed attempt is
+retried per the node's policy and the error model (``execution.Retry``), in this process.
+Downstream of a failed (or frozen) instance is not run and ends as ``blocked`` with the
+reason.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -21,13 +24,17 @@ from lakeworks.errors import UserError
 from lakeworks.runtime.execution import InstanceExecutor, InstanceOutcome
 from lakeworks.schedule.graph import DependencyGraph, build_graph
 from lakeworks.schedule.planning import Planner
+from lakeworks.schedule.retries import RetryPolicy
 from lakeworks.spec.models import RunMode, Workspace
-from lakeworks.store.clock import to_utc_naive
+from lakeworks.store.clock import to_utc_naive, utcnow
 from lakeworks.store.database import Database
 from lakeworks.store.models import Instance, InstanceState, NewInstance, Run, RunState, RunType
 from lakeworks.store.repositories import InstanceRepository, NodeVersionRepository, RunRepository
 
 DONE_OK = (InstanceState.SUCCESS, InstanceState.SKIPPED)
+FOLLOWUP_SECONDS = 300.0
+"""How long a run waits for its follow-up work while the metadata store is unavailable."""
+logger = logging.getLogger("lakeworks.runner")
 
 
 @dataclass(frozen=True)
@@ -145,7 +152,9 @@ class ManualRunner:
                     state=InstanceState.WAITING_UPSTREAM
                     if graph.upstream(key)
                     else InstanceState.NOT_RUN,
-                    max_attempts=1,
+                    max_attempts=1
+                    if node.header.run_mode is RunMode.DRY_RUN
+                    else RetryPolicy.from_settings(node.settings).max_attempts,
                     priority=node.settings.priority or 0,
                     resource_group=node.settings.resource_group or "default",
                     owner=node.settings.owner,
@@ -192,10 +201,21 @@ class ManualRunner:
         except BaseException:
             self.runs.finish(run.id, RunState.FAILED)
             raise
+        finally:
+            self._complete_followups()
         ok = all(i.state in DONE_OK for i in final)
         self.runs.finish(run.id, RunState.SUCCESS if ok else RunState.FAILED)
         position = {c.id: n for n, c in enumerate(created)}
         return sorted(final, key=lambda i: position[i.id])
+
+    def _complete_followups(self) -> None:
+        """Finish the run's follow-up work (the Data Map) before the run is reported."""
+        drainer = self.executor.followups
+        if not drainer.drain(FOLLOWUP_SECONDS):
+            logger.warning(
+                "the Data Map is not up to date yet (%s); the next run or worker completes it",
+                drainer.outage or "still working",
+            )
 
     def _execute(
         self, created: list[Instance], graph: DependencyGraph, overrides: Mapping[str, str]
@@ -243,7 +263,14 @@ class ManualRunner:
 
         with ThreadPoolExecutor(max_workers=self.max_parallel) as pool:
             running: dict[Future[InstanceOutcome | None], str] = {}
-            while ready or running:
+            retrying: dict[str, datetime] = {}  # node key -> when its next attempt is due
+            while ready or running or retrying:
+                now = utcnow()
+                for key, due in sorted(retrying.items()):
+                    if due <= now:
+                        del retrying[key]
+                        future = pool.submit(self.executor.run, by_key[key], overrides=overrides)
+                        running[future] = key
                 while ready:
                     key = ready.pop(0)
                     instance = by_key[key]
@@ -256,12 +283,23 @@ class ManualRunner:
                     future = pool.submit(self.executor.run, instance, overrides=overrides)
                     running[future] = key
                 if not running:
+                    if retrying:
+                        time.sleep(max(0.0, (min(retrying.values()) - utcnow()).total_seconds()))
                     continue
-                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                timeout = None
+                if retrying:
+                    timeout = max(0.0, (min(retrying.values()) - utcnow()).total_seconds())
+                done, _ = wait(list(running), timeout=timeout, return_when=FIRST_COMPLETED)
                 for future in done:
                     key = running.pop(future)
                     outcome = future.result()
                     instance = outcome.instance if outcome else self.instances.get(by_key[key].id)
+                    if instance.state is InstanceState.WAITING_TIME:
+                        by_key[key] = instance
+                        retrying[key] = instance.next_attempt_at or utcnow()
+                        if self.on_state:
+                            self.on_state(instance)
+                        continue
                     ready.extend(settle(instance))
                 ready.sort()
         return list(final.values())

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import time
 
-from lakeworks.errors import LakeworksError, UserCodeError
+from lakeworks.engines.base import Session
+from lakeworks.errors import (
+    LakeworksError,
+    Location,
+    TransientError,
+    UserCodeError,
+    UserError,
+)
 from lakeworks.runtime.context import NodeResult, NodeRunContext
 from lakeworks.sql.params import render
 from lakeworks.sql.translate import ExecutableStatement, translate_script
@@ -23,26 +30,35 @@ def _partition_columns(ctx: NodeRunContext) -> object:
 
 
 def _execute(ctx: NodeRunContext, statement: ExecutableStatement) -> int | None:
+    """Run one statement; errors keep their kind (deterministic, transient or run time)."""
     node = ctx.node
-    if statement.atomic:
-        with ctx.engine.transaction() as session:
-            ctx.on_interrupt.append(session.interrupt)
-            try:
-                rows = None
-                for step in statement.steps:
-                    result = session.execute(step)
-                    if result.columns == ["Count"] and result.rows:
-                        rows = int(str(result.rows[-1][0]))
-                return rows
-            finally:
-                ctx.on_interrupt.remove(session.interrupt)
-    session = ctx.engine.session()
+    try:
+        if statement.atomic:
+            with ctx.engine.transaction() as session:
+                return _steps(ctx, session, statement)
+        session = ctx.engine.session()
+        try:
+            return _steps(ctx, session, statement)
+        finally:
+            session.close()
+    except UserError as exc:
+        where = Location(node.path, statement.line)
+        raise UserError(exc.message, location=where, hint=exc.hint) from None
+    except TransientError as exc:
+        raise TransientError(f"{node.path.name}:{statement.line}: {exc.message}") from None
+    except UserCodeError:
+        raise
+    except LakeworksError as exc:
+        raise UserCodeError(f"{node.path.name}:{statement.line}: {exc.message}") from None
+
+
+def _steps(ctx: NodeRunContext, session: Session, statement: ExecutableStatement) -> int | None:
     ctx.on_interrupt.append(session.interrupt)
     try:
         rows = None
         for step in statement.steps:
             result = session.execute(step)
-            if statement.is_query:
+            if statement.is_query and not statement.atomic:
                 ctx.log(" | ".join(result.columns))
                 for row in result.rows[:MAX_SHOWN_ROWS]:
                     ctx.log(" | ".join("NULL" if v is None else str(v) for v in row))
@@ -52,11 +68,8 @@ def _execute(ctx: NodeRunContext, statement: ExecutableStatement) -> int | None:
             elif result.columns == ["Count"] and result.rows:
                 rows = int(str(result.rows[-1][0]))
         return rows
-    except LakeworksError as exc:
-        raise UserCodeError(f"{node.path.name}:{statement.line}: {exc.message}") from None
     finally:
         ctx.on_interrupt.remove(session.interrupt)
-        session.close()
 
 
 def run_sql_node(ctx: NodeRunContext) -> NodeResult:

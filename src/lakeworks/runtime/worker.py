@@ -172,7 +172,10 @@ class Worker:
                 clock=self.clock.now,
                 done_channel=channel_name(DONE, workspace.name, self.env),
             )
+            for previous in self._executors.values():
+                previous.followups.close(timeout=5.0)  # the new one takes over what is left
             self._executors = {id(workspace): executor}
+            executor.followups.notify()  # also takes over what a dead worker left
         return executor
 
     def _start(self, group: str, instance: Instance, executor: InstanceExecutor) -> None:
@@ -289,6 +292,8 @@ class Worker:
         finally:
             listener.stop()
             self._pool.shutdown(wait=False, cancel_futures=True)
+            for executor in self._executors.values():
+                executor.followups.close(timeout=grace_seconds)
             handle.close()
 
     def _drain(self, grace_seconds: float) -> None:

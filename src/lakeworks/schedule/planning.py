@@ -23,8 +23,8 @@ from lakeworks.schedule.dependencies import (
     node_location,
 )
 from lakeworks.schedule.retries import RetryPolicy
+from lakeworks.schedule.states import InstanceState
 from lakeworks.spec.models import Node, RunMode, Workspace
-from lakeworks.store.models import InstanceState
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from lakeworks.schedule.states import InstanceState
 from lakeworks.spec.models import Defaults, RerunPolicy
-from lakeworks.store.models import InstanceState
 
 DEFAULT_RETRY_DELAY_SECONDS = 60.0
 DEFAULT_RETRY_BACKOFF = 1.0

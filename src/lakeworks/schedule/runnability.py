@@ -20,8 +20,8 @@ from enum import StrEnum
 
 from lakeworks.schedule.cycles import format_local, to_utc
 from lakeworks.schedule.dependencies import InstanceKey, UpstreamInstance
+from lakeworks.schedule.states import InstanceState
 from lakeworks.spec.models import RunMode
-from lakeworks.store.models import InstanceState
 
 DONE_STATES = frozenset({InstanceState.SUCCESS, InstanceState.SKIPPED})
 """Upstream states that release a child (a dry run counts as done)."""

@@ -30,8 +30,8 @@ from lakeworks.schedule.runnability import (
     InstanceStatus,
     decide_batch,
 )
+from lakeworks.schedule.states import InstanceState
 from lakeworks.spec.models import Workspace
-from lakeworks.store.models import InstanceState
 
 
 @dataclass(frozen=True)

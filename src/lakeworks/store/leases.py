@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from lakeworks.store.clock import to_utc_naive, utcnow
 from lakeworks.store.database import Database
+from lakeworks.store.followups import enqueue
 from lakeworks.store.models import Instance, InstanceState
 from lakeworks.store.records import instance_from_mapping, instances_from_rows
 from lakeworks.store.scheduling import notify
@@ -198,6 +199,67 @@ def claim(
     return claimed
 
 
+def start_here(
+    db: Database,
+    instance_id: int,
+    *,
+    worker: str,
+    expected: Sequence[InstanceState],
+    actor: str,
+    now: datetime,
+) -> Instance | None:
+    """Claim a runnable instance outside the work queue (``lakeworks run``) and record its
+    next attempt, in one transaction. None when it is not in an ``expected`` state."""
+    at = to_utc_naive(now)
+    allowed = {s.value for s in expected}
+    with db.write() as conn:
+        current = conn.execute(
+            sa.select(_c.state).where(_c.id == instance_id).with_for_update()
+        ).scalar_one_or_none()
+        if current not in allowed:
+            return None
+        row = conn.execute(
+            sa.update(instances)
+            .where(_c.id == instance_id, _c.state == current)
+            .values(
+                state=_RUNNING,
+                reason=None,
+                worker=worker,
+                attempts=_c.attempts + 1,
+                started_at=at,
+                finished_at=None,
+            )
+            .returning(*instances.c)
+        ).one_or_none()
+        if row is None:
+            return None
+        claimed = instance_from_mapping(row._mapping)
+        conn.execute(
+            _ADD_EVENTS,
+            {
+                "instance_id": instance_id,
+                "created_at": at,
+                "actor": actor,
+                "action": "transition",
+                "from_state": current,
+                "to_state": _RUNNING,
+                "detail": None,
+            },
+        )
+        conn.execute(
+            sa.insert(attempts).values(
+                instance_id=instance_id,
+                number=claimed.attempts,
+                state=_RUNNING,
+                worker=worker,
+                started_at=at,
+                finished_at=None,
+                error=None,
+            )
+        )
+    return claimed
+
+
 def finish_if_held(
     db: Database,
     instance_id: int,
@@ -213,9 +275,12 @@ def finish_if_held(
     now: datetime | None = None,
     fields: Mapping[str, Any] | None = None,
     channel: str | None = None,
+    followup: Mapping[str, Any] | None = None,
 ) -> Instance | None:
     """End a claimed run in one transaction, moving the instance on only if ``worker``
-    still holds ``attempt`` of it.
+    still holds ``attempt`` of it. ``followup``: a row of the follow-up queue
+    (``store.followups.new_row``), written with the end whether or not it is held (the
+    work happened either way).
 
     The attempt's outcome and the last log lines are written either way (a run that
     lost its lease still leaves its record); the instance moves to ``to_state`` (with
@@ -251,6 +316,8 @@ def finish_if_held(
                     for t in log_lines
                 ],
             )
+        if followup is not None:
+            enqueue(conn, [followup])
         row = conn.execute(
             _finish_statement(columns),
             {

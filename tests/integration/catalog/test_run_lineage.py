@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from lakeworks.catalog import run_lineage
 from lakeworks.catalog.listener import DataMapListener
 from lakeworks.catalog.openlineage import Emitter, EmitterConfig, validate
+from lakeworks.catalog.recorder import DataMapRecorder
 from lakeworks.catalog.service import DataMap
 from lakeworks.catalog.tables import lineage_column_edges
 from lakeworks.engines.base import Engine
@@ -24,7 +25,9 @@ from lakeworks.spec.loader import load_workspace
 from lakeworks.spec.models import Workspace
 from lakeworks.store.database import Database
 
-BAD_NODE = """
+BAD_NODE = """-- ---
+-- retries: 0
+-- ---
 INSERT INTO sales_missing SELECT order_id FROM sales_raw;
 """
 
@@ -35,7 +38,10 @@ def events_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "events.jsonl"
     monkeypatch.setattr(hooks, "_listeners", [])
     monkeypatch.setattr(hooks, "_checks", [])
-    hooks.register_listener(DataMapListener(emitter=Emitter(EmitterConfig(file=path))))
+    monkeypatch.setattr(hooks, "_batch_listeners", [])
+    emitter = Emitter(EmitterConfig(file=path))
+    hooks.register_listener(DataMapListener(emitter=emitter))
+    hooks.register_batch_listener(DataMapRecorder(emitter=emitter))
     return path
 
 

@@ -98,7 +98,9 @@ def test_a_strong_failure_fails_the_writer_and_blocks_the_chain(make_run: MakeRu
         "03_daily_revenue": InstanceState.BLOCKED,
     }
     writer = summary.instances[0]
-    assert writer.reason == "quality rule ods_orders_email_nulls failed: null ratio 12.5 % > 5 %"
+    assert writer.reason == (
+        "not retried: quality rule ods_orders_email_nulls failed: null ratio 12.5 % > 5 %"
+    )
 
     stored = QualityResultRepository(db, "gate-test", "dev").list(table="ods_orders")
     by_rule = {s.rule: s for s in stored}

@@ -1,0 +1,196 @@
+"""The Data Map's batch listener: keeps the map current from the follow-up queue.
+
+For a batch of finished instances, in a few transactions for the whole batch: the run
+lineage of every successful instance (tables and static partitions written, tables
+read, rows), the catalog entries of every table written (one listing and one count
+query for all of them), the column lineage of the nodes whose code changed since it was
+last analysed (unchanged code keeps its stored lineage, found by its digest), and the
+OpenLineage COMPLETE/FAIL events when an emitter is configured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from lakeworks.catalog import lineage_store, run_lineage
+from lakeworks.catalog.harvest import harvest_engine, workspace_annotations
+from lakeworks.catalog.lineage_index import analyse_workspace, code_digest
+from lakeworks.catalog.listener import SchemaLookup, datasets, run_info
+from lakeworks.catalog.openlineage import Emitter, run_event
+from lakeworks.catalog.repository import CatalogRepository
+from lakeworks.catalog.tables import catalog_tables, lineage_nodes
+from lakeworks.engines.base import Engine
+from lakeworks.runtime.hooks import FinishedInstance
+from lakeworks.spec.models import NodeKind
+from lakeworks.sql.lineage import script_lineage
+from lakeworks.store.clock import utcnow
+from lakeworks.store.database import Database
+from lakeworks.store.models import InstanceState
+
+
+class _Known(Mapping[str, Sequence[str]]):
+    """Columns just harvested, then the catalog."""
+
+    def __init__(self, first: Mapping[str, Sequence[str]], rest: SchemaLookup) -> None:
+        self.first = first
+        self.rest = rest
+
+    def __getitem__(self, key: str) -> Sequence[str]:
+        found = self.first.get(key)
+        return found if found is not None else self.rest[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({*self.first, *self.rest})
+
+    def __len__(self) -> int:
+        return len({*self.first, *self.rest})
+
+
+@dataclass
+class DataMapRecorder:
+    """Records run lineage, refreshes the catalog and emits OpenLineage, per batch."""
+
+    emitter: Emitter | None = None
+    refresh_catalog: bool = True
+    name: str = "Data Map"
+
+    def on_finished(
+        self, batch: Sequence[FinishedInstance], *, db: Database, engine: Engine
+    ) -> None:
+        if not batch:
+            return
+        now = utcnow()
+        ok = [
+            i
+            for i in batch
+            if i.state is InstanceState.SUCCESS and i.result is not None and not i.result.skipped
+        ]
+        entries = [self._run_lineage(i) for i in ok]
+        run_lineage.record_many(
+            db,
+            [
+                run_lineage.RunRecord(
+                    instance_id=i.instance_id,
+                    workspace=i.workspace.name,
+                    env=i.env,
+                    node_key=i.node.key,
+                    writes=writes,
+                    reads=reads,
+                )
+                for i, (writes, reads) in zip(ok, entries, strict=True)
+            ],
+            at=now,
+        )
+        if self.refresh_catalog and ok:
+            self._refresh(ok, entries, db, engine)
+        if self.emitter is not None:
+            for item in batch:
+                self._emit(item, db)
+
+    # -- pieces -----------------------------------------------------------------------
+
+    @staticmethod
+    def _run_lineage(item: FinishedInstance) -> tuple[list[run_lineage.TableWrite], set[str]]:
+        result = item.result
+        assert result is not None
+        code = result.rendered_code
+        if item.node.kind is NodeKind.SQL and code and "partition" in code.lower():
+            # static partitions are only in the code: parse it (unpartitioned writes are not)
+            dialect = item.workspace.dialect_for(item.node)
+            try:
+                return run_lineage.writes_of_script(code, dialect, rows=result.rows)
+            except Exception:
+                pass
+        one = len(result.writes) == 1
+        writes = [
+            run_lineage.TableWrite(t, rows=result.rows if one else None)
+            for t in sorted(result.writes)
+        ]
+        return writes, set(result.reads) - set(result.writes)
+
+    def _refresh(
+        self,
+        ok: Sequence[FinishedInstance],
+        entries: Sequence[tuple[list[run_lineage.TableWrite], set[str]]],
+        db: Database,
+        engine: Engine,
+    ) -> None:
+        workspace, env = ok[-1].workspace, ok[-1].env
+        repo = CatalogRepository(db, workspace.name, env)
+        written = sorted({w.table for writes, _ in entries for w in writes if ":" not in w.table})
+        harvested = harvest_engine(engine, names=written) if written else []
+        if harvested:
+            repo.save_harvest(engine.name, harvested, now=utcnow())
+            touch(db, workspace.name, env, [h.name for h in harvested], at=utcnow())
+        nodes = {i.node.key: i.node for i in ok}
+        stored = stored_digests(db, workspace.name, env, list(nodes))
+        changed = [k for k, n in nodes.items() if stored.get(k) != code_digest(n)]
+        if not changed:
+            return
+        known = _Known(
+            {h.name: tuple(c.name for c in h.columns) for h in harvested},
+            SchemaLookup(db, workspace.name, env),
+        )
+        items = analyse_workspace(
+            workspace,
+            known,
+            versions=lineage_store.stored_versions(db, workspace.name, env),
+            only=changed,
+        )
+        lineage_store.save_lineage(db, workspace, env, items, now=utcnow())
+        repo.annotate(engine.name, workspace_annotations(workspace, items))
+
+    def _emit(self, item: FinishedInstance, db: Database) -> None:
+        assert self.emitter is not None
+        result = item.result
+        lineage = None
+        if item.node.kind is NodeKind.SQL and result is not None and result.rendered_code:
+            schema = SchemaLookup(db, item.workspace.name, item.env)
+            dialect = item.workspace.dialect_for(item.node)
+            lineage = script_lineage(result.rendered_code, schema, dialect=dialect)
+        event_type = "COMPLETE" if item.state is InstanceState.SUCCESS else "FAIL"
+        self.emitter.emit(
+            run_event(
+                event_type,
+                run_info(item, result),
+                datasets(lineage, result),
+                at=item.finished_at,
+                error=item.reason if event_type == "FAIL" else None,
+            )
+        )
+
+
+def stored_digests(db: Database, workspace: str, env: str, keys: list[str]) -> dict[str, str]:
+    """The code digest each node's stored lineage was analysed from."""
+    n = lineage_nodes
+    found: dict[str, str] = {}
+    with db.read() as conn:
+        for start in range(0, len(keys), 500):
+            rows = conn.execute(
+                sa.select(n.c.node_key, n.c.code_hash).where(
+                    n.c.workspace == workspace,
+                    n.c.env == env,
+                    n.c.node_key.in_(keys[start : start + 500]),
+                )
+            )
+            found.update({r.node_key: str(r.code_hash) for r in rows})
+    return found
+
+
+def touch(db: Database, workspace: str, env: str, names: list[str], *, at: object) -> None:
+    """Note that the tables were just modified (a run wrote them)."""
+    t = catalog_tables
+    with db.write() as conn:
+        for start in range(0, len(names), 500):
+            conn.execute(
+                sa.update(t)
+                .where(
+                    t.c.workspace == workspace,
+                    t.c.env == env,
+                    t.c.name.in_(names[start : start + 500]),
+                )
+                .values(last_modified=at)
+            )
