@@ -199,6 +199,11 @@ def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
+def _outermost(paths: list[Path]) -> list[Path]:
+    """``paths`` without those inside another one (bound already with it)."""
+    return [p for p in paths if not any(q != p and _inside(p, q) for q in paths)]
+
+
 def _existing_unique(paths: Iterable[Path]) -> list[Path]:
     seen: dict[str, Path] = {}
     for path in paths:
@@ -247,7 +252,7 @@ def bwrap_argv(sandbox: Sandbox, confinement: Confinement, argv: Sequence[str]) 
     mounts.add("--dev", Path("/dev"))
     mounts.add("--tmpfs", Path("/tmp"))
     mounts.add("--tmpfs", Path("/run"))
-    readable = _existing_unique(_readable_paths())
+    readable = _outermost(_existing_unique(_readable_paths()))
     for path in readable:
         if path.is_symlink() and str(path) in _SYSTEM_PATHS:
             mounts.add("--symlink", path, os.readlink(path))
