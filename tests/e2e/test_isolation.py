@@ -188,14 +188,16 @@ def server(with_developer: Path, tmp_path: Path) -> Iterator[str]:
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             assert process.poll() is None, log.read_text()
             try:
-                if httpx.get(f"{base}/api/openapi.json", timeout=1).status_code == 200:
+                if httpx.get(f"{base}/api/health", timeout=2).status_code == 200:
                     break
             except httpx.HTTPError:
-                time.sleep(0.2)
+                time.sleep(0.3)
+        else:
+            pytest.fail(f"the server did not answer:\n{log.read_text()}")
         yield base
     finally:
         process.terminate()
