@@ -1,5 +1,8 @@
 """The FastAPI application: routers, error handlers, the audit middleware.
 
+The web console mounts itself on this app (``lakeworks.web.app.install_console``);
+``lakeworks up`` does so, the API does not import the console.
+
 ``create_app(services)`` builds the app around already opened services, so that
 ``lakeworks up``, tests and benchmarks assemble the same thing. The OpenAPI document
 is served at ``/api/openapi.json`` and the interactive docs at ``/api/docs``.
@@ -13,6 +16,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from lakeworks import __version__
+from lakeworks.api import gateway
 from lakeworks.api.audit import AuditMiddleware
 from lakeworks.api.errors import install_error_handlers
 from lakeworks.api.routes import ROUTERS
@@ -31,6 +35,9 @@ def create_app(
     """The API app over ``services``; ``on_startup``/``on_shutdown`` run in its lifespan
     (``lakeworks up`` starts and stops the scheduler and worker there); ``health`` says
     how the scheduler and worker are (``GET /api/health``)."""
+    from lakeworks.bootstrap import install_alerts
+
+    install_alerts()  # operations through the API (rerun, set success, stop) may alert
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -58,4 +65,5 @@ def create_app(
     app.add_middleware(AuditMiddleware, audit=services.audit)
     for router in ROUTERS:
         app.include_router(router, prefix="/api")
+    app.router.routes.extend(gateway.ROUTES)
     return app

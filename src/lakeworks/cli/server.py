@@ -13,15 +13,22 @@ import getpass
 import os
 import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from lakeworks.cli.common import WorkspaceOption, handle_errors, load, open_database
+from lakeworks.cli.common import (
+    WorkspaceOption,
+    handle_errors,
+    load,
+    open_database,
+    serving_warehouses,
+)
 
 if TYPE_CHECKING:
     from lakeworks.api.services import ServerServices
@@ -38,6 +45,8 @@ users_app = typer.Typer(help="Users of the server: create, list, reset passwords
 tokens_app = typer.Typer(help="Personal API tokens: create, list, revoke.")
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+_SENDER_STOP = threading.Event()
+"""Never set: the alert sender thread of `lakeworks up` ends with the process."""
 
 
 def cli_actor() -> str:
@@ -93,16 +102,33 @@ def up(
     grace: Annotated[
         float, typer.Option("--grace", help="Seconds running instances get to finish on stop.")
     ] = 30.0,
+    query_timeout: Annotated[
+        float,
+        typer.Option(
+            "--query-timeout",
+            min=0.1,
+            help="Seconds an ad-hoc query or data preview may run before it is stopped.",
+        ),
+    ] = 30.0,
+    query_max_rows: Annotated[
+        int,
+        typer.Option(
+            "--query-max-rows",
+            min=1,
+            help="Rows an ad-hoc query or data preview returns at most.",
+        ),
+    ] = 10000,
 ) -> None:
-    """Serve the REST API (OpenAPI at /api/openapi.json) and run the scheduler and a
-    worker, until interrupted. The first start creates the user 'admin' and prints its
-    password once (or takes it from LAKEWORKS_ADMIN_PASSWORD)."""
+    """Serve the web console (/) and the REST API (OpenAPI at /api/openapi.json) and run
+    the scheduler and a worker, until interrupted. The first start creates the user
+    'admin' and prints its password once (or takes it from LAKEWORKS_ADMIN_PASSWORD)."""
     import uvicorn
 
     from lakeworks.api.app import create_app
     from lakeworks.api.services import ServerServices, ServerSettings
     from lakeworks.security.secrets import SecretBox, install_log_redaction, load_keys
     from lakeworks.security.users import ADMIN_PASSWORD_ENV
+    from lakeworks.web.app import install_console
 
     ws = load(workspace)
     db = open_database(ws)
@@ -110,6 +136,8 @@ def up(
     settings = ServerSettings(
         cookie_secure=secure_cookies if secure_cookies is not None else host not in LOOPBACK,
         workspaces_dir=ws.state_dir / "workspaces",
+        max_query_rows=query_max_rows,
+        query_timeout_seconds=query_timeout,
     )
     services = ServerServices(db, SecretBox(keys.keys), settings)
     services.secrets.install()
@@ -121,6 +149,12 @@ def up(
             f"created the administrator 'admin' with password: {generated}\n"
             "  (shown once; change it after signing in)",
             fg=typer.colors.YELLOW,
+            err=True,
+        )
+    elif not os.environ.get(ADMIN_PASSWORD_ENV):
+        typer.echo(
+            "sign in as 'admin' with the password printed at the first start"
+            f" (forgotten: lakeworks users set-password admin -w {workspace})",
             err=True,
         )
     process = None
@@ -141,13 +175,21 @@ def up(
         return process.health() if process is not None else {"scheduler": "off", "worker": "off"}
 
     app = create_app(services, on_startup=start, on_shutdown=stop, health=health)
+    install_console(app)
     config = uvicorn.Config(
         app, host=host, port=port, log_level="info", timeout_graceful_shutdown=int(grace)
     )
     install_log_redaction()
-    typer.echo(f"lakeworks {ws.name}: http://{host}:{port}/api/docs  (store {db.url})", err=True)
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    typer.secho(
+        f"lakeworks {ws.name}: console http://{shown}:{port}/  API http://{shown}:{port}/api/docs"
+        f"  (store {db.url})",
+        fg=typer.colors.GREEN,
+        err=True,
+    )
+    typer.echo(f"  data APIs: http://{shown}:{port}/dataservice/openapi.json", err=True)
     try:
-        with _stop_signals_end_cleanly():
+        with _stop_signals_end_cleanly(), serving_warehouses(ws, ws.config.environments):
             uvicorn.Server(config).run()
     finally:
         services.close()
@@ -177,6 +219,7 @@ def _stop_signals_end_cleanly() -> Iterator[None]:
 def _runtime(db: Database, services: ServerServices, name: str, grace: float) -> LakeworksProcess:
     """The prod scheduler and worker (prod runs the current release), supervised: a
     part that keeps dying stops the server, which then exits non-zero."""
+    from lakeworks.alerts.plugin import start_sender
     from lakeworks.runtime.clock import clock_from_env
     from lakeworks.runtime.process import LakeworksProcess
     from lakeworks.security.secrets import redact
@@ -194,18 +237,25 @@ def _runtime(db: Database, services: ServerServices, name: str, grace: float) ->
         os.kill(os.getpid(), signal.SIGTERM)
 
     process.on_failure = give_up
+    start_sender(db, lambda ws: source.current("prod") if ws == name else None, _SENDER_STOP, log)
     return process
 
 
 # -- deploy ----------------------------------------------------------------------------
 
 
-def _print_deployment(deployment: Deployment) -> None:
-    summary = deployment.summary
-    typer.echo(f"deployment {deployment.id}: {deployment.state.value} ({deployment.source})")
-    for key in ("nodes_added", "nodes_modified", "nodes_removed", "settings_changed"):
+def _print_changes(summary: dict[str, Any]) -> None:
+    """One line per changed node, settings file, quality rule file and other file."""
+    from lakeworks.deploy.diff import SUMMARY_KEYS
+
+    for key in SUMMARY_KEYS:
         for item in summary.get(key, []):
             typer.echo(f"  {key.replace('_', ' ')}: {item}")
+
+
+def _print_deployment(deployment: Deployment) -> None:
+    typer.echo(f"deployment {deployment.id}: {deployment.state.value} ({deployment.source})")
+    _print_changes(deployment.summary)
     for problem in deployment.problems:
         typer.secho(f"  problem: {problem.render()}", fg=typer.colors.RED, err=True)
     for warning in deployment.warnings:
@@ -248,7 +298,9 @@ def deploy(
             repo = DeploymentRepository(db)
             current = repo.current(home.name, "prod")
             old = repo.release_files(current.id) if current else {}
-            typer.echo(f"changes: {summarize(compare(snapshot.hashes(), old))}")
+            summary = summarize(compare(snapshot.hashes(), old))
+            typer.echo(f"{summary['changes']} files changed")
+            _print_changes(summary)
             report = validate_files(snapshot.files)
             for problem in report.problems:
                 typer.secho(f"  problem: {problem.render()}", fg=typer.colors.RED, err=True)

@@ -37,6 +37,22 @@ class ColumnInfo:
 
 
 @dataclass(frozen=True)
+class RelationInfo:
+    """A table or view as the engine's catalog knows it, for resolving names exactly."""
+
+    database: str
+    schema: str
+    name: str
+    kind: str
+    """table | view"""
+    sql: str | None = None
+    """The view's definition."""
+    internal: bool = False
+    """Part of the engine's own catalog (system views)."""
+    columns: list[ColumnInfo] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class TableInfo:
     name: str
     schema: str | None
@@ -66,7 +82,11 @@ class StatementResult:
 class Session(Protocol):
     """One thread's handle on the engine (a cursor or connection)."""
 
-    def execute(self, sql: str, params: list[object] | None = None) -> StatementResult: ...
+    def execute(
+        self, sql: str, params: list[object] | None = None, *, max_rows: int | None = None
+    ) -> StatementResult:
+        """Run ``sql``; returns at most ``max_rows`` rows when given."""
+        ...
 
     def query_arrow(self, sql: str, params: list[object] | None = None) -> pa.Table: ...
 

@@ -20,6 +20,7 @@ import pyarrow as pa
 from lakeworks.engines.base import (
     ColumnInfo,
     EngineCapabilities,
+    RelationInfo,
     StatementResult,
     TableInfo,
     WriteMode,
@@ -31,6 +32,24 @@ META_SCHEMA = "lakeworks_meta"
 
 _connections: dict[str, duckdb.DuckDBPyConnection] = {}
 _connections_lock = threading.Lock()
+_builtin_functions: frozenset[str] | None = None
+_catalog_locks: dict[int, threading.RLock] = {}
+"""Per shared connection: held while a statement changes the catalog (CREATE, DROP,
+ALTER, COMMENT) outside a transaction. DuckDB fails the second of two concurrent
+catalog changes of one table with a write-write conflict, even for ``CREATE TABLE IF
+NOT EXISTS``; taking turns lets the second see the first's table."""
+
+_CATALOG_WORDS = ("CREATE", "DROP", "ALTER", "COMMENT")
+
+
+def _catalog_lock(conn: duckdb.DuckDBPyConnection) -> threading.RLock:
+    with _connections_lock:
+        return _catalog_locks.setdefault(id(conn), threading.RLock())
+
+
+def _changes_catalog(sql: str) -> bool:
+    word = sql.lstrip(" \t\r\n(").split(None, 1)[0].upper() if sql.strip() else ""
+    return word in _CATALOG_WORDS
 
 
 def _shared_connection(path: Path) -> duckdb.DuckDBPyConnection:
@@ -45,7 +64,8 @@ def _shared_connection(path: Path) -> duckdb.DuckDBPyConnection:
             except duckdb.IOException as exc:
                 raise TransientError(
                     f"cannot open warehouse {path}: {exc}",
-                    hint="another process holds the DuckDB file; stop it or use its server",
+                    hint="another process holds the DuckDB file; stop it, or start Lakeworks'"
+                    " scheduler, worker or up on it so that other commands go through it",
                 ) from None
             _connections[key] = conn
         return conn
@@ -65,14 +85,36 @@ def _translate_error(exc: duckdb.Error) -> Exception:
 class DuckDBSession:
     """One thread's cursor on the shared connection, with its own transaction."""
 
-    def __init__(self, cursor: duckdb.DuckDBPyConnection) -> None:
+    def __init__(
+        self, cursor: duckdb.DuckDBPyConnection, catalog_lock: threading.RLock | None = None
+    ) -> None:
         self._cursor = cursor
+        self._catalog_lock = catalog_lock or threading.RLock()
+        self._in_transaction = False
+        self._database: str | None = None
 
-    def execute(self, sql: str, params: list[object] | None = None) -> StatementResult:
+    def database(self) -> str:
+        """The warehouse's database name (before any change to the search path)."""
+        if self._database is None:
+            self._database = str(self.execute("SELECT current_database()").rows[0][0])
+        return self._database
+
+    def execute(
+        self, sql: str, params: list[object] | None = None, *, max_rows: int | None = None
+    ) -> StatementResult:
+        guard = (
+            self._catalog_lock
+            if not self._in_transaction and _changes_catalog(sql)
+            else contextlib.nullcontext()
+        )
         try:
-            self._cursor.execute(sql, params)
-            description = self._cursor.description
-            rows = self._cursor.fetchall()
+            with guard:
+                self._cursor.execute(sql, params)
+                description = self._cursor.description
+                if max_rows is None:
+                    rows = self._cursor.fetchall()
+                else:
+                    rows = self._cursor.fetchmany(max_rows) if description else []
         except duckdb.Error as exc:
             raise _translate_error(exc) from None
         columns = [d[0] for d in description] if description else []
@@ -99,11 +141,14 @@ class DuckDBSession:
 
     def begin(self) -> None:
         self.execute("BEGIN TRANSACTION")
+        self._in_transaction = True
 
     def commit(self) -> None:
+        self._in_transaction = False
         self.execute("COMMIT")
 
     def rollback(self) -> None:
+        self._in_transaction = False
         try:
             self._cursor.execute("ROLLBACK")
             self._cursor.fetchall()
@@ -112,6 +157,65 @@ class DuckDBSession:
 
     def interrupt(self) -> None:
         self._cursor.interrupt()
+
+    def prefer_builtin_functions(self) -> None:
+        """Resolve function names to DuckDB's built-in functions before any macro defined
+        in the warehouse, for this session: a macro cannot stand in for a built-in.
+        (Unqualified tables created in this session would land in the system catalog:
+        callers qualify them.)"""
+        current = self.database().replace('"', '""')
+        path = f'system.main,system.pg_catalog,temp.main,"{current}".main'.replace("'", "''")
+        self.execute(f"SET search_path = '{path}'")
+
+    def builtin_functions(self) -> frozenset[str]:
+        """Names of DuckDB's built-in functions (read once per process)."""
+        global _builtin_functions
+        with _connections_lock:
+            if _builtin_functions is None:
+                rows = self.execute(
+                    "SELECT DISTINCT lower(function_name) FROM duckdb_functions() WHERE internal"
+                ).rows
+                _builtin_functions = frozenset(str(row[0]) for row in rows)
+            return _builtin_functions
+
+    def user_functions(self) -> frozenset[str]:
+        """Names of the functions and macros created in the warehouse (not built in)."""
+        rows = self.execute(
+            "SELECT DISTINCT lower(function_name) FROM duckdb_functions() WHERE NOT internal"
+        ).rows
+        return frozenset(str(row[0]) for row in rows)
+
+    def relations(self) -> tuple[str, list[RelationInfo]]:
+        """The current database and every table and view this session can name (its
+        temporary tables included), with columns in order."""
+        current = self.database()
+        columns: dict[tuple[str, str, str], list[ColumnInfo]] = {}
+        for database, schema, table, column, dtype in self.execute(
+            "SELECT database_name, schema_name, table_name, column_name, data_type "
+            "FROM duckdb_columns() WHERE NOT internal ORDER BY column_index"
+        ).rows:
+            key = (str(database), str(schema), str(table))
+            columns.setdefault(key, []).append(ColumnInfo(str(column), str(dtype)))
+        found: list[RelationInfo] = []
+        for database, schema, name, kind, sql, internal in self.execute(
+            "SELECT database_name, schema_name, table_name, 'table', NULL, internal "
+            "FROM duckdb_tables() UNION ALL "
+            "SELECT database_name, schema_name, view_name, 'view', sql, internal "
+            "FROM duckdb_views()"
+        ).rows:
+            key = (str(database), str(schema), str(name))
+            found.append(
+                RelationInfo(
+                    database=key[0],
+                    schema=key[1],
+                    name=key[2],
+                    kind=str(kind),
+                    sql=str(sql) if sql is not None else None,
+                    internal=bool(internal),
+                    columns=columns.get(key, []),
+                )
+            )
+        return current, found
 
     def close(self) -> None:
         self._cursor.close()
@@ -148,8 +252,28 @@ class DuckDBEngine:
         # opened on first use: a process that never touches the warehouse (a worker
         # running shell nodes) must not hold the file's lock
         if self._conn is None:
+            try:
+                self._conn = _shared_connection(self.path)
+            except TransientError:
+                from lakeworks.engines.duckdb_socket import RemoteSession, socket_path
+
+                served = socket_path(self.path)
+                if not served.exists():
+                    raise
+                # another local Lakeworks process holds the file and serves it
+                return RemoteSession(served)  # type: ignore[return-value]
+        return DuckDBSession(self._conn.cursor(), _catalog_lock(self._conn))
+
+    def serve(self) -> Any:
+        """Hold the file and serve it to other local processes (``duckdb_socket``);
+        returns the server (``stop()`` it)."""
+        from lakeworks.engines.duckdb_socket import WarehouseServer
+
+        if str(self.path) == ":memory:":
+            return None
+        if self._conn is None:
             self._conn = _shared_connection(self.path)
-        return DuckDBSession(self._conn.cursor())
+        return WarehouseServer(self._conn, self.path).start()
 
     @contextmanager
     def transaction(self) -> Iterator[DuckDBSession]:
@@ -266,12 +390,20 @@ class DuckDBEngine:
         self._meta_ready = True
 
     def register_partitions(self, table: str, columns: Iterable[str]) -> None:
-        """Remember which columns of ``table`` are its partition columns."""
+        """Remember which columns of ``table`` are its partition columns (parallel runs
+        of one node register the same columns: they take turns, and the rest is a no-op)."""
         self._ensure_meta()
-        self._run(
-            f"INSERT OR REPLACE INTO {META_SCHEMA}.partitions VALUES (?, ?)",
-            [table.lower(), ",".join(columns)],
-        )
+        wanted = list(columns)
+        if self._conn is None:
+            self.session().close()  # opens the shared connection when it can
+        lock = _catalog_lock(self._conn) if self._conn is not None else threading.RLock()
+        with lock:
+            if self.partition_columns(table) == wanted:
+                return
+            self._run(
+                f"INSERT OR REPLACE INTO {META_SCHEMA}.partitions VALUES (?, ?)",
+                [table.lower(), ",".join(wanted)],
+            )
 
     def partition_columns(self, table: str) -> list[str]:
         """Partition columns recorded for ``table`` (empty when it has none)."""

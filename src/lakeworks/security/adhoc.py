@@ -2,58 +2,57 @@
 
 Before anything runs, every statement is parsed and checked: only queries and plain
 table DML/DDL are allowed (no file readers, table functions, settings, ATTACH, COPY…),
-every table read needs a read grant and every table written a write grant, and prod
-is never written ad hoc (prod changes only through deployments). After the last
-statement ran, each result column is traced to the table columns it is computed from
-and masked when any of them is under a masking rule; a column that cannot be traced
-while the query reads a table with masking rules is masked entirely (fail closed).
+every table written needs a write grant, and prod is never written ad hoc (prod
+changes only through deployments). Then, right before each (translated) statement
+runs, ``security.rewrite`` places every table reference scope by scope, inlines views,
+and replaces each table with masked columns by a projection that masks them; every
+table and view read, inside views too, needs a read grant. What runs is the rewritten
+statement, so nothing downstream of a table reference sees an unmasked value.
+
+Every run has a deadline (the engine's query is interrupted) and a row cap.
 """
 
 from __future__ import annotations
 
-import re
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import sqlglot
 from sqlglot import exp
+from sqlglot.errors import SqlglotError
 
-from lakeworks.engines.base import Engine
-from lakeworks.errors import Location, NotFound, PermissionDenied, UserError
+from lakeworks.engines.base import Engine, RelationInfo, Session
+from lakeworks.errors import (
+    LakeworksError,
+    Location,
+    NotFound,
+    PermissionDenied,
+    UserCodeError,
+    UserError,
+)
+from lakeworks.security.adhoc_checks import (
+    PLAIN_NAME,
+    QUERY_PATH,
+    check_constructs,
+    check_statement,
+    check_tree,
+    unknown_functions,
+)
 from lakeworks.security.grants import Subjects, denied_tables
 from lakeworks.security.masking import (
     FALLBACK_METHOD,
     applicable_rules,
-    apply_masks,
     method_for_sources,
-    tables_with_rules,
 )
 from lakeworks.security.models import MaskingRule, TableGrant
+from lakeworks.security.rewrite import Guarded, Relations, Rewriter, cap_rows
 from lakeworks.sql.script import ParsedStatement, parse_script
 from lakeworks.sql.tables import statement_tables
 
-QUERY_PATH = "<query>"
-
-_ALLOWED = (
-    exp.Query,
-    exp.Insert,
-    exp.Create,
-    exp.Drop,
-    exp.Delete,
-    exp.Update,
-    exp.Merge,
-    exp.TruncateTable,
-    exp.Describe,
-)
-_TABLE_KINDS = frozenset({"TABLE", "VIEW"})
-_PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
-_DENIED_FUNCTIONS = re.compile(
-    r"^(read_|glob$|getenv$|query$|query_table|sniff_csv|parquet_|duckdb_|pragma_|"
-    r"current_setting$|iceberg_|delta_|sqlite_|postgres_|mysql_|json_execute|load_|"
-    r"install_|which_secret|http|s3|system$|checkpoint|force_checkpoint|enable_|disable_|"
-    r"set_|reset_|.*_scan$)",
-    re.IGNORECASE,
-)
+DEFAULT_TIMEOUT_SECONDS = 30.0
+DEFAULT_MAX_ROWS = 10000
 
 
 @dataclass(frozen=True)
@@ -71,51 +70,41 @@ class QueryOutcome:
     seconds: float = 0.0
 
 
-def _function_name(func: exp.Func) -> str:
-    return func.name if isinstance(func, exp.Anonymous) else func.sql_name()
+class _Deadline:
+    """Interrupts a session's query once ``seconds`` have passed (until cancelled)."""
+
+    def __init__(self, session: Session, seconds: float) -> None:
+        self.seconds = seconds
+        self.fired = False
+        self._session = session
+        self._lock = threading.Lock()
+        self._done = False
+        self._timer = threading.Timer(seconds, self._stop)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _stop(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.fired = True
+            self._session.interrupt()
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._done = True
+        self._timer.cancel()
 
 
-def check_statement(statement: ParsedStatement) -> None:
-    """``UserError`` for a statement kind or construct ad-hoc SQL may not use."""
-    tree = statement.expression
-    where = Location(QUERY_PATH, statement.line, statement.column)
-    if not isinstance(tree, _ALLOWED):
-        raise UserError(
-            f"{type(tree).__name__.upper()} statements are not allowed in ad-hoc queries",
-            location=where,
-            hint="ad-hoc SQL may query tables and, in dev, create and change them",
-        )
-    if isinstance(tree, exp.Create | exp.Drop):
-        kind = str(tree.args.get("kind") or "").upper()
-        if kind not in _TABLE_KINDS:
-            raise UserError(
-                f"CREATE/DROP {kind or '?'} is not allowed in ad-hoc queries",
-                location=where,
-                hint="only tables and views",
-            )
-    for table in tree.find_all(exp.Table):
-        if not isinstance(table.this, exp.Identifier):
-            raise UserError(
-                f"table functions are not allowed in ad-hoc queries: {table.this.sql()[:60]}",
-                location=where,
-                hint="read warehouse tables by name",
-            )
-        parts = [p.name for p in (table.args.get("catalog"), table.args.get("db")) if p]
-        parts.append(table.name)
-        if not all(_PLAIN_NAME.match(part) for part in parts):
-            raise UserError(
-                f"'{'.'.join(parts)}' is not a table name",
-                location=where,
-                hint="files cannot be read ad hoc; load them with a sync node",
-            )
-    for func in tree.find_all(exp.Func):
-        name = _function_name(func)
-        if _DENIED_FUNCTIONS.match(name):
-            raise UserError(
-                f"function {name.upper()} is not allowed in ad-hoc queries",
-                location=where,
-                hint="functions that read files, settings or the environment are refused",
-            )
+@dataclass
+class _Progress:
+    """What a run has done so far."""
+
+    reads: set[str]
+    masked: set[str] = field(default_factory=set)
+    created: set[str] = field(default_factory=set)
+    relations: Relations | None = None
+    """The warehouse's tables and views as the last statement saw them."""
 
 
 class AdhocQueries:
@@ -128,13 +117,15 @@ class AdhocQueries:
         *,
         grants: Sequence[TableGrant],
         masking: Sequence[MaskingRule],
-        max_rows: int = 10000,
+        max_rows: int = DEFAULT_MAX_ROWS,
+        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
     ) -> None:
         self.engine = engine
         self.env = env
         self.grants = list(grants)
         self.masking = list(masking)
         self.max_rows = max_rows
+        self.timeout_seconds = timeout_seconds
 
     def check(
         self, sql: str, subjects: Subjects, *, dialect: str, may_write: bool
@@ -188,7 +179,8 @@ class AdhocQueries:
         may_write: bool = False,
         limit: int | None = None,
     ) -> QueryOutcome:
-        """Check, translate, run and mask ``sql``; returns the last statement's rows."""
+        """Check, translate, rewrite, run and return the last statement's rows (at most
+        ``limit``, never more than the row cap), within the deadline."""
         from lakeworks.sql.translate import translate_script
 
         started = time.perf_counter()
@@ -202,74 +194,170 @@ class AdhocQueries:
             path=QUERY_PATH,
             partition_columns=partition_lookup,
         )
+        rules = applicable_rules(self.masking, subjects.names)
+        progress = _Progress(reads=set(reads))
         columns: list[str] = []
         rows: list[tuple[object, ...]] = []
         session = self.engine.session()
+        deadline = _Deadline(session, self.timeout_seconds)
         try:
-            for item in executable:
+            prefer = getattr(session, "prefer_builtin_functions", None)
+            if prefer is not None:
+                prefer()
+            for index, item in enumerate(executable):
+                last_item = index == len(executable) - 1
+                where = Location(QUERY_PATH, item.line)
+                statements_sql = [
+                    (step, cap + 1 if last_item and i == len(item.steps) - 1 else None)
+                    for i, step in enumerate(item.steps)
+                ]
                 if item.atomic and len(item.steps) > 1:
                     session.begin()
                     try:
-                        for step in item.steps:
-                            result = session.execute(step)
+                        for step, step_cap in statements_sql:
+                            guarded = self._guard(
+                                session, step, rules, subjects, progress, step_cap, where
+                            )
+                            result = session.execute(guarded, max_rows=cap + 1)
+                            columns, rows = result.columns, result.rows
                         session.commit()
                     except BaseException:
                         session.rollback()
                         raise
                 else:
-                    for step in item.steps:
-                        result = session.execute(step)
-                columns, rows = result.columns, result.rows
+                    for step, step_cap in statements_sql:
+                        guarded = self._guard(
+                            session, step, rules, subjects, progress, step_cap, where
+                        )
+                        result = session.execute(guarded, max_rows=cap + 1)
+                        columns, rows = result.columns, result.rows
+        except LakeworksError:
+            if deadline.fired:
+                raise self._timed_out() from None
+            raise
         finally:
+            deadline.cancel()
             session.close()
         truncated = len(rows) > cap
         rows = rows[:cap]
-        masks = self._masks(statements[-1], columns, reads, subjects, dialect)
+        masks = self._masks(statements[-1], columns, progress, rules, dialect)
         return QueryOutcome(
             columns=columns,
-            rows=apply_masks(rows, masks),
+            rows=[tuple(row) for row in rows],
             truncated=truncated,
             masked={columns[i]: method for i, method in sorted(masks.items())},
-            reads=sorted(reads),
+            reads=sorted(progress.reads),
             writes=sorted(writes),
             statements=len(statements),
             seconds=time.perf_counter() - started,
         )
 
+    def _timed_out(self) -> UserCodeError:
+        return UserCodeError(
+            f"the query ran longer than {self.timeout_seconds:g} s and was stopped",
+            hint="narrow it down (filters, LIMIT); the server's --query-timeout sets the limit",
+        )
+
+    def _guard(
+        self,
+        session: Session,
+        step: str,
+        rules: Sequence[MaskingRule],
+        subjects: Subjects,
+        progress: _Progress,
+        cap: int | None,
+        where: Location,
+    ) -> str:
+        """One translated statement, checked and rewritten (``security.rewrite``)."""
+        dialect = self.engine.capabilities.dialect
+        relations: Callable[[], tuple[str, list[RelationInfo]]] | None = getattr(
+            session, "relations", None
+        )
+        if relations is None:
+            raise UserError(
+                f"ad-hoc SQL on a {dialect} warehouse cannot be checked",
+                location=where,
+                hint="query a DuckDB warehouse",
+            )
+        unchecked = UserError(
+            "this statement cannot be checked, so it does not run ad hoc",
+            location=where,
+            hint="simplify it",
+        )
+        try:
+            tree = sqlglot.parse_one(step, read=dialect)
+        except (SqlglotError, RecursionError):
+            raise unchecked from None
+        check_tree(tree, where)
+        creates = statement_tables(tree).creates
+        current, known = relations()
+        progress.relations = Relations(current, known)
+        rewriter = Rewriter(progress.relations, rules, location=where)
+        try:
+            guarded: Guarded = rewriter.statement(tree)
+            text = (cap_rows(guarded.tree, cap) if cap is not None else guarded.tree).sql(
+                dialect=dialect
+            )
+        except (SqlglotError, RecursionError):
+            raise unchecked from None
+        check_constructs(guarded.tree, where, self._unknown_functions(session, text))
+        refused = denied_tables(
+            self.grants, subjects, self.env, guarded.reads - progress.created, "read"
+        )
+        if refused:
+            raise PermissionDenied(
+                f"no read grant on {', '.join(refused)} in {self.env}",
+                hint="a security admin can grant it (views need grants on what they read)",
+            )
+        progress.reads |= guarded.reads - progress.created
+        progress.masked |= guarded.masked
+        progress.created |= creates
+        return text
+
+    def _unknown_functions(self, session: Session, text: str) -> frozenset[str]:
+        builtins: Callable[[], frozenset[str]] | None = getattr(session, "builtin_functions", None)
+        defined: Callable[[], frozenset[str]] | None = getattr(session, "user_functions", None)
+        if builtins is None or defined is None:
+            return frozenset()
+        return unknown_functions(text, self.engine.capabilities.dialect, builtins, defined)
+
     def preview(self, table: str, subjects: Subjects, *, limit: int = 50) -> QueryOutcome:
-        """The first rows of ``table`` (grants and masking apply)."""
-        if not all(_PLAIN_NAME.match(part) for part in table.split(".")):
+        """The first ``limit`` rows of ``table`` (grants, masking, deadline and row cap
+        apply; ``truncated`` says the table has more)."""
+        if not all(PLAIN_NAME.match(part) for part in table.split(".")):
             raise UserError(f"'{table}' is not a table name")
         if not self.engine.table_exists(table):
             raise NotFound(f"table '{table}' does not exist in {self.env}")
         return self.run(
-            f"SELECT * FROM {table} LIMIT {max(1, min(limit, self.max_rows))}",
+            f"SELECT * FROM {table}",
             subjects,
             dialect=self.engine.capabilities.dialect,
+            limit=max(1, limit),
         )
 
     def _masks(
         self,
         last: ParsedStatement,
         columns: list[str],
-        reads: set[str],
-        subjects: Subjects,
+        progress: _Progress,
+        rules: Sequence[MaskingRule],
         dialect: str,
     ) -> dict[int, str]:
-        rules = applicable_rules(self.masking, subjects.names)
-        sensitive = tables_with_rules(rules, reads)
-        if not rules or not sensitive or not columns:
+        """Which result columns carry masked values (for the caller to show): traced by
+        column lineage; all of them when the statement read a masked table and cannot
+        be traced. The values were masked in the warehouse already."""
+        tree = last.expression
+        if not progress.masked or not columns or isinstance(tree, exp.Describe):
             return {}
         everything = {index: FALLBACK_METHOD for index in range(len(columns))}
-        tree = last.expression
-        if isinstance(tree, exp.Describe):
-            return {}
         if not isinstance(tree, exp.Query):
             return everything
         from lakeworks.sql.lineage_scope import query_lineage
 
-        schema = self._schemas(reads)
-        lineage = query_lineage(tree.copy(), schema, dialect)
+        try:
+            lineage = query_lineage(tree.copy(), _schemas(progress), dialect)
+        except (SqlglotError, RecursionError, ValueError, KeyError, AttributeError):
+            return everything
         if lineage.problems or len(lineage.outputs) != len(columns):
             return everything
         masks: dict[int, str] = {}
@@ -283,12 +371,14 @@ class AdhocQueries:
                 masks[index] = method
         return masks
 
-    def _schemas(self, tables: set[str]) -> dict[str, list[str]]:
-        schema: dict[str, list[str]] = {}
-        for table in sorted(tables):
-            try:
-                info = self.engine.describe(table)
-            except Exception:
-                continue
-            schema[table.lower()] = [c.name.lower() for c in info.columns]
+
+def _schemas(progress: _Progress) -> dict[str, list[str]]:
+    """Columns of the tables a run read, by lower-case name as written."""
+    schema: dict[str, list[str]] = {}
+    if progress.relations is None:
         return schema
+    for table in sorted(progress.reads):
+        found = progress.relations.resolve(table.split("."), None)
+        if found is not None:
+            schema[table] = [c.name.lower() for c in found.columns]
+    return schema

@@ -1,8 +1,9 @@
 """Masking functions for sensitive values, and which rule masks which column.
 
-Masking happens on the way out (previews, ad-hoc query results): each result column
-is traced to the table columns it is computed from (column lineage), and a column
-computed from any masked source is masked with that source's method.
+Each method exists twice with the same result: as a Python function (for values that
+are already out of the warehouse, like quality samples) and as a DuckDB SQL expression
+(``mask_sql``), which ad-hoc queries and previews use to replace a masked table by a
+projection that masks before anything else in the query sees a value.
 """
 
 from __future__ import annotations
@@ -136,3 +137,36 @@ def apply_masks(
             )
         )
     return masked
+
+
+def _sql_keep(text: str, head: int, tail: int) -> str:
+    return (
+        f"CASE WHEN length({text}) <= {head + tail} THEN repeat('*', length({text})) "
+        f"ELSE left({text}, {head}) || repeat('*', length({text}) - {head + tail}) "
+        f"|| right({text}, {tail}) END"
+    )
+
+
+def mask_sql(method: str, column: str, type_sql: str) -> str:
+    """The DuckDB expression masking the (quoted) ``column`` like ``MASKING_METHODS``.
+
+    ``None`` stays ``None``; every other value becomes text (``null``: a NULL of the
+    column's type). No expression can fail, so no error message can echo a value.
+    """
+    text = f"CAST({column} AS VARCHAR)"
+    at = f"strpos({text}, '@')"
+    bodies = {
+        "full": "'***'",
+        "hash": f"left(sha256({text}), 16)",
+        "phone": _sql_keep(text, 3, 4),
+        "id_number": _sql_keep(text, 3, 4),
+        "last4": _sql_keep(text, 0, 4),
+        "email": (
+            f"CASE WHEN {at} = 0 THEN {_sql_keep(text, 1, 0)} "
+            f"ELSE left({text}, 1) || '***@' || substr({text}, {at} + 1) END"
+        ),
+    }
+    if method == "null":
+        return f"CAST(NULL AS {type_sql})"
+    body = bodies.get(method, bodies[FALLBACK_METHOD])
+    return f"CASE WHEN {column} IS NULL THEN NULL ELSE {body} END"

@@ -1,7 +1,10 @@
 """Which tables a SQL script reads, writes and creates: the basis of inferred dependencies.
 
-Names are lowercased and keep their qualifier (``dw.orders``). CTE names, subquery
-aliases and table aliases are not tables; ``MAX_PT('t')`` reads ``t``.
+Names are lowercased and keep their qualifier (``dw.orders``). Subquery and table
+aliases are not tables; ``MAX_PT('t')`` reads ``t``. A name is a CTE only where that CTE
+is visible (sqlglot's scope analysis, scope by scope): ``(WITH t AS (…) SELECT * FROM
+t) a, t b`` reads the table ``t`` through ``b``. Whatever the analysis cannot place is a
+table (it needs a grant).
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlglot import exp
+from sqlglot.errors import SqlglotError
+from sqlglot.optimizer.scope import traverse_scope
 
 from lakeworks.sql.script import parse_script
 
@@ -18,9 +23,11 @@ __all__ = [
     "StatementTables",
     "TableIO",
     "command_add_partition",
+    "cte_references",
     "statement_tables",
     "table_io",
     "table_name",
+    "write_targets",
 ]
 
 
@@ -84,7 +91,7 @@ def _target(expression: exp.Expr) -> exp.Table | None:
     return node if isinstance(node, exp.Table) else None
 
 
-def _write_targets(expression: exp.Expr) -> tuple[list[exp.Table], list[exp.Table]]:
+def write_targets(expression: exp.Expr) -> tuple[list[exp.Table], list[exp.Table]]:
     """(tables written, tables created) by the statement itself."""
     if isinstance(expression, exp.Create):
         target = _target(expression)
@@ -105,7 +112,7 @@ def _write_targets(expression: exp.Expr) -> tuple[list[exp.Table], list[exp.Tabl
     if isinstance(expression, exp.MultitableInserts):
         written: list[exp.Table] = []
         for insert in expression.expressions:
-            written.extend(_write_targets(insert)[0])
+            written.extend(write_targets(insert)[0])
         return written, []
     return [], []
 
@@ -122,26 +129,58 @@ def _max_pt_table(func: exp.Anonymous) -> str | None:
 _TABLE_KINDS = frozenset({"TABLE", "VIEW", "MATERIALIZED VIEW"})
 
 
+def cte_references(expression: exp.Expr) -> dict[int, exp.CTE]:
+    """The table references of ``expression`` that name a CTE visible in their own scope,
+    by ``id`` of the reference, with the CTE each names (names match case-insensitively,
+    as in DuckDB). Every other table reference names a real table or view.
+
+    A reference inside a non-recursive CTE to that CTE's own name is a table. When the
+    scope analysis fails nothing is a CTE (fail closed).
+    """
+    found: dict[int, exp.CTE] = {}
+    try:
+        scopes = traverse_scope(expression)
+    except (SqlglotError, RecursionError, ValueError, KeyError):
+        return found
+    for scope in scopes:
+        if not scope.cte_sources:
+            continue
+        visible = {name.lower(): source for name, source in scope.cte_sources.items()}
+        for table in scope.tables:
+            if table.args.get("db") or table.args.get("catalog"):
+                continue
+            source = visible.get(table.name.lower())
+            if (cte := _defining_cte(getattr(source, "expression", None))) is not None:
+                found[id(table)] = cte
+    return found
+
+
+def _defining_cte(node: object) -> exp.CTE | None:
+    """The CTE whose body is ``node`` (a recursive CTE's scope is a branch of its union)."""
+    while isinstance(node, exp.Expr):
+        parent = node.parent
+        if isinstance(parent, exp.CTE):
+            return parent
+        if not isinstance(parent, exp.SetOperation | exp.Subquery):
+            return None
+        node = parent
+    return None
+
+
 def statement_tables(expression: exp.Expr) -> StatementTables:
     """The tables one parsed statement reads, writes and creates."""
-    written, created = _write_targets(expression)
+    written, created = write_targets(expression)
     target_ids = {id(t) for t in written}
-    ctes: set[str] = set()
-    tables: list[exp.Table] = []
+    ctes = cte_references(expression)
     reads: set[str] = set()
-    for node in expression.find_all(exp.Table, exp.CTE, exp.Anonymous):
+    for node in expression.find_all(exp.Table, exp.Anonymous):
         if isinstance(node, exp.Table):
-            if id(node) not in target_ids:
-                tables.append(node)
-        elif isinstance(node, exp.CTE):
-            ctes.add(node.alias_or_name.lower())
+            if id(node) in target_ids or id(node) in ctes:
+                continue
+            if (name := table_name(node)) is not None:
+                reads.add(name)
         elif isinstance(node, exp.Anonymous) and (pt := _max_pt_table(node)) is not None:
             reads.add(pt)
-    for table in tables:
-        name = table_name(table)
-        if name is None or (not table.args.get("db") and name in ctes):
-            continue
-        reads.add(name)
     if isinstance(expression, exp.Create | exp.Drop):
         kind = str(expression.args.get("kind") or "").upper()
         if kind not in _TABLE_KINDS:

@@ -1,4 +1,5 @@
-"""The API latency benchmark runs (smoke size) and prints its RESULT lines."""
+"""The API latency and ad-hoc query benchmarks run (smoke size) and print their RESULT
+lines."""
 
 from __future__ import annotations
 
@@ -24,3 +25,18 @@ def test_the_benchmark_runs_at_smoke_size() -> None:
     assert "RESULT instances_list_p99 " in done.stdout
     assert "(target < 50)" in done.stdout
     assert " 0 failed" in done.stdout
+
+
+@pytest.mark.slow
+def test_the_adhoc_query_benchmark_runs_at_smoke_size() -> None:
+    script = SCRIPT.parent / "adhoc_query.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    assert "RESULT adhoc_masked_query_p99 " in done.stdout
+    assert "RESULT adhoc_failed_requests 0 requests (target = 0)" in done.stdout

@@ -154,3 +154,46 @@ def test_sql_errors_come_back_as_errors(api: Api, people: dict[str, dict[str, st
     status, body = query(api, people["dev"], "SELECT FROM WHERE")
     assert status == 400
     assert body["error"]["details"]["location"]["line"] == 1
+
+
+def test_a_masked_developer_cannot_unmask_by_changing_or_copying(
+    api: Api, people: dict[str, dict[str, str]]
+) -> None:
+    mask(api, people["security"], "phone", "phone")
+    dev = people["dev"]
+    for sql in (
+        "UPDATE customers SET city = phone",
+        "DELETE FROM customers WHERE phone LIKE '1381%'",
+        "MERGE INTO customers c USING customers s ON c.id = s.id "
+        "WHEN MATCHED THEN UPDATE SET city = s.phone",
+    ):
+        status, body = query(api, dev, sql)
+        assert status == 403, (sql, body)
+        assert "'customers' has masked columns" in body["error"]["message"]
+    status, body = query(api, dev, "CREATE TABLE copied AS SELECT * FROM customers")
+    assert status == 200, body
+    _, body = query(api, dev, "INSERT INTO copied SELECT * FROM customers WHERE id = 1")
+    _, body = query(api, dev, "SELECT DISTINCT phone FROM copied ORDER BY phone")
+    assert body["rows"] == [["138****5678"], ["139****4321"]]  # copied masked
+
+
+def test_views_are_checked_when_read_and_exemptions_still_apply(
+    api: Api, people: dict[str, dict[str, str]]
+) -> None:
+    security, viewer, dev = people["security"], people["viewer"], people["dev"]
+    mask(api, security, "phone", "last4", "role:developer")
+    status, body = query(api, dev, "CREATE VIEW contacts AS SELECT name, phone FROM customers")
+    assert status == 200, body
+    _, body = query(api, dev, "SELECT phone FROM contacts ORDER BY name")
+    assert body["rows"] == [["13812345678"], ["13987654321"]]  # exempt
+    grant(api, security, subject="role:viewer", table="contacts", privilege="read", env="dev")
+    status, body = query(api, viewer, "SELECT phone FROM contacts")
+    assert status == 403 and "no read grant on customers" in body["error"]["message"]
+    grant(api, security, subject="role:viewer", table="customers", privilege="read", env="dev")
+    status, body = query(api, viewer, "SELECT TO_JSON(c) FROM contacts c ORDER BY name")
+    assert status == 200, body
+    assert body["rows"] == [
+        ['{"name":"Ann","phone":"*******5678"}'],
+        ['{"name":"Bo","phone":"*******4321"}'],
+    ]
+    assert body["tables_read"] == ["contacts", "customers"]

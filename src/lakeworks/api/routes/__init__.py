@@ -5,10 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from lakeworks.api.routes import (
+    alerts,
     auth,
     backfills,
     code,
     datamap,
+    dataservice,
     deployments,
     health,
     instances,
@@ -19,12 +21,14 @@ from lakeworks.api.routes import (
     security,
     sources,
     sync,
+    sync_cursors,
     users,
     workspaces,
 )
 
 ROUTERS: list[APIRouter] = [
     health.router,
+    alerts.router,
     auth.router,
     users.router,
     workspaces.router,
@@ -36,8 +40,10 @@ ROUTERS: list[APIRouter] = [
     backfills.router,
     sources.router,
     sync.router,
+    sync_cursors.router,
     query.router,
     quality.router,
     datamap.router,
+    dataservice.router,
     security.router,
 ]

@@ -12,6 +12,7 @@ from pydantic import Field
 
 from lakeworks.api.auth import Access
 from lakeworks.api.routes.common import Body, Services, audit_detail, guard
+from lakeworks.errors import LakeworksError
 from lakeworks.security.adhoc import AdhocQueries, QueryOutcome
 from lakeworks.security.grants import denied_tables
 from lakeworks.security.permissions import Permission as Perm
@@ -57,6 +58,7 @@ def _queries(services: Services, workspace: str, env: str) -> AdhocQueries:
         grants=services.grants.grants(workspace),
         masking=services.grants.masking_rules(workspace),
         max_rows=services.settings.max_query_rows,
+        timeout_seconds=services.settings.query_timeout_seconds,
     )
 
 
@@ -69,17 +71,22 @@ def run_query(
     services: Services,
     access: Access = guard(Perm.DATA_QUERY, data_access=True),
 ) -> dict[str, Any]:
-    """Run ad-hoc SQL: reads need read grants, writes (dev only) write grants; masked
-    columns come back masked."""
+    """Run ad-hoc SQL: reads need read grants (views: on what they read too), writes (dev
+    only) write grants; masked columns are masked before the query sees them. Stopped
+    after the server's query timeout; at most the server's row cap comes back."""
     dialect = body.dialect or services.definition(workspace, "dev").config.sql_dialect
     audit_detail(request, sql=body.sql[:4000], env=env)
-    outcome = _queries(services, workspace, env).run(
-        body.sql,
-        access.subjects,
-        dialect=dialect,
-        may_write=access.can(Perm.DATA_WRITE),
-        limit=body.limit,
-    )
+    try:
+        outcome = _queries(services, workspace, env).run(
+            body.sql,
+            access.subjects,
+            dialect=dialect,
+            may_write=access.can(Perm.DATA_WRITE),
+            limit=body.limit,
+        )
+    except LakeworksError as exc:
+        audit_detail(request, refused=exc.message[:1000])
+        raise
     audit_detail(
         request,
         tables_read=outcome.reads,
@@ -123,6 +130,10 @@ def preview_table(
 ) -> dict[str, Any]:
     """The first rows of a table (read grant needed, masking applied)."""
     audit_detail(request, table=table, env=env)
-    outcome = _queries(services, workspace, env).preview(table, access.subjects, limit=limit)
+    try:
+        outcome = _queries(services, workspace, env).preview(table, access.subjects, limit=limit)
+    except LakeworksError as exc:
+        audit_detail(request, refused=exc.message[:1000])
+        raise
     audit_detail(request, rows=len(outcome.rows), masked=sorted(outcome.masked))
     return outcome_json(outcome)
