@@ -10,7 +10,7 @@ is served at ``/api/openapi.json`` and the interactive docs at ``/api/docs``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -35,9 +35,11 @@ def create_app(
     *,
     on_startup: Callable[[], None] | None = None,
     on_shutdown: Callable[[], None] | None = None,
+    health: Callable[[], Mapping[str, str]] | None = None,
 ) -> FastAPI:
     """The API app over ``services``; ``on_startup``/``on_shutdown`` run in its lifespan
-    (``lakeworks up`` starts and stops the scheduler and worker there)."""
+    (``lakeworks up`` starts and stops the scheduler and worker there); ``health`` says
+    how the scheduler and worker are (``GET /api/health``)."""
     from lakeworks.bootstrap import install_alerts
 
     install_alerts()  # operations through the API (rerun, set success, stop) may alert
@@ -63,6 +65,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.services = services
+    app.state.health = health
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=services.settings.max_body_bytes)
     app.add_middleware(AuditMiddleware, audit=services.audit)
