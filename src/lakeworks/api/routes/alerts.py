@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
 from lakeworks.alerts.loader import AlertSet, check_references, load_workspace_alerts
+from lakeworks.alerts.models import RuleConfig
 from lakeworks.alerts.service import AlertStore, parse_channel, parse_rule
 from lakeworks.api.auth import Access
-from lakeworks.api.routes.common import Body, Services, audit_detail, guard, iso
+from lakeworks.api.routes.common import Body, Out, Services, audit_detail, guard, iso
 from lakeworks.errors import ValidationFailed
 from lakeworks.security.permissions import RUN_OR_OPERATE
 from lakeworks.security.permissions import Permission as Perm
@@ -27,6 +28,90 @@ class ChannelBody(Body):
     """The channel's settings (``type``, ``url`` or SMTP settings), no secret."""
     secret: str | None = Field(default=None, min_length=1)
     """Signing secret or SMTP password: stored encrypted, never returned."""
+
+
+class RuleOut(RuleConfig):
+    source: Literal["code", "api"]
+    """``code``: from ``alerts/*.yml``; ``api``: added through the API."""
+
+
+class RuleList(Out):
+    items: list[RuleOut]
+
+
+class RuleDeleted(Out):
+    deleted: str
+
+
+class ChannelOut(Out):
+    name: str
+    type: str
+    has_secret: bool
+
+
+class ChannelList(Out):
+    items: list[ChannelOut]
+
+
+class IncidentOut(Out):
+    id: int
+    rule: str
+    subject: str
+    trigger: str
+    state: str
+    summary: str
+    opened_at: str
+    closed_at: str | None
+    alerts_sent: int
+
+
+class IncidentList(Out):
+    items: list[IncidentOut]
+
+
+class AttemptOut(Out):
+    number: int
+    at: str
+    ok: bool
+    detail: str | None
+
+
+class DeliveryOut(Out):
+    id: int
+    channel: str
+    idempotency_key: str
+    state: str
+    attempts: list[AttemptOut]
+
+
+class AlertOut(Out):
+    id: int
+    incident_id: int
+    kind: str
+    title: str
+    body: str
+    created_at: str
+    deliveries: list[DeliveryOut]
+
+
+class AlertList(Out):
+    items: list[AlertOut]
+
+
+class BaselineOut(Out):
+    baseline: str
+    period: str
+    state: str
+    priority: int
+    committed_at: str
+    predicted_finish: str
+    key_path: list[str]
+    events: list[dict[str, str]]
+    updated_at: str
+
+
+class BaselineList(Out):
+    items: list[BaselineOut]
 
 
 def _times(data: dict[str, Any]) -> dict[str, Any]:
@@ -45,7 +130,7 @@ def _code(services: Services, workspace: str, env: str) -> AlertSet:
     return load_workspace_alerts(services.definition(workspace, env))
 
 
-@router.get("/workspaces/{workspace}/envs/{env}/alerts/rules")
+@router.get("/workspaces/{workspace}/envs/{env}/alerts/rules", response_model=RuleList)
 def list_rules(
     workspace: str,
     env: str,
@@ -60,7 +145,7 @@ def list_rules(
     return {"items": items}
 
 
-@router.put("/workspaces/{workspace}/envs/{env}/alerts/rules/{name}")
+@router.put("/workspaces/{workspace}/envs/{env}/alerts/rules/{name}", response_model=RuleConfig)
 def put_rule(
     workspace: str,
     env: str,
@@ -93,7 +178,7 @@ def put_rule(
     return rule.model_dump(mode="json")
 
 
-@router.delete("/workspaces/{workspace}/envs/{env}/alerts/rules/{name}")
+@router.delete("/workspaces/{workspace}/envs/{env}/alerts/rules/{name}", response_model=RuleDeleted)
 def delete_rule(
     workspace: str,
     env: str,
@@ -107,7 +192,7 @@ def delete_rule(
     return {"deleted": name}
 
 
-@router.get("/workspaces/{workspace}/alerts/channels")
+@router.get("/workspaces/{workspace}/alerts/channels", response_model=ChannelList)
 def list_channels(
     workspace: str,
     services: Services,
@@ -127,7 +212,7 @@ def list_channels(
     }
 
 
-@router.put("/workspaces/{workspace}/alerts/channels/{name}")
+@router.put("/workspaces/{workspace}/alerts/channels/{name}", response_model=ChannelOut)
 def put_channel(
     workspace: str,
     name: str,
@@ -149,7 +234,7 @@ def put_channel(
     return {"name": name, "type": channel.type, "has_secret": body.secret is not None}
 
 
-@router.get("/workspaces/{workspace}/envs/{env}/alerts/incidents")
+@router.get("/workspaces/{workspace}/envs/{env}/alerts/incidents", response_model=IncidentList)
 def list_incidents(
     workspace: str,
     env: str,
@@ -162,7 +247,7 @@ def list_incidents(
     return {"items": [_times(asdict(i)) for i in found]}
 
 
-@router.get("/workspaces/{workspace}/envs/{env}/alerts")
+@router.get("/workspaces/{workspace}/envs/{env}/alerts", response_model=AlertList)
 def list_alerts(
     workspace: str,
     env: str,
@@ -184,7 +269,7 @@ def list_alerts(
     return {"items": items}
 
 
-@router.get("/workspaces/{workspace}/envs/{env}/baselines")
+@router.get("/workspaces/{workspace}/envs/{env}/baselines", response_model=BaselineList)
 def list_baselines(
     workspace: str,
     env: str,

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
 from lakeworks.api.auth import Access
-from lakeworks.api.routes.common import Body, Services, audit_detail, guard, iso
+from lakeworks.api.routes.common import Body, Out, Services, audit_detail, guard, iso
 from lakeworks.dataservice.repository import ApiVersion, App, Grant
 from lakeworks.dataservice.spec import Limits
 from lakeworks.dataservice.studio import DataServiceStudio
@@ -22,6 +22,174 @@ from lakeworks.security.permissions import Permission as Perm
 router = APIRouter(tags=["dataservice"])
 BASE = "/workspaces/{workspace}/dataservice"
 API = BASE + "/apis/{group}/{name}"
+
+
+class ApiSummaryOut(Out):
+    key: str
+    route: str
+    method: str
+    mode: str
+    backend: str
+    description: str
+    versions: int
+    published: int | None
+    """The version served (null: not published)."""
+    changed: bool
+    """The folder's definition differs from the latest version (or there is none)."""
+
+
+class ApiList(Out):
+    items: list[ApiSummaryOut]
+
+
+class VersionBrief(Out):
+    version: int
+    created_at: str
+    created_by: str | None
+    note: str | None
+
+
+class ApiDetail(Out):
+    api: str
+    route: str
+    definition: dict[str, Any]
+    sql_template: str
+    in_folder: bool
+    published_version: int | None
+    published_at: str | None
+    versions: list[VersionBrief]
+
+
+class PageOut(Out):
+    """One page of an API's answer (the envelope every published API returns)."""
+
+    rows: list[dict[str, Any]]
+    page: int
+    page_size: int
+    has_more: bool
+    total: int | None = None
+    """Only when asked for (``with_total``)."""
+
+
+class TestOut(Out):
+    request_id: str
+    data: PageOut
+    sql: str
+    bound: list[str]
+    seconds: float
+    masked_columns: dict[str, str]
+    """Each masked column and its masking rule."""
+
+
+class VersionOut(Out):
+    api: str
+    version: int
+    route: str
+    created_at: str | None
+    created_by: str | None
+    note: str | None
+
+
+class Unpublished(Out):
+    api: str
+    published: bool
+
+
+class DiffOut(Out):
+    diff: str
+
+
+class GrantOut(Out):
+    api: str
+    granted_at: str | None
+    granted_by: str | None
+    expires_at: str | None
+
+
+class AppOut(Out):
+    name: str
+    app_key: str
+    description: str
+    per_second: int | None
+    per_day: int | None
+    created_at: str | None
+    created_by: str | None
+    revoked_at: str | None
+
+
+class AppDetail(AppOut):
+    grants: list[GrantOut]
+    """The APIs it may call."""
+
+
+class AppList(Out):
+    items: list[AppOut]
+
+
+class NewAppOut(AppOut):
+    secret: str
+    """Shown only once."""
+    token: str
+    """``<app key>.<secret>``, for ``Authorization: Bearer``; shown only once."""
+
+
+class Granted(Out):
+    app: str
+    api: str
+    expires_at: str | None
+
+
+class GrantRevoked(Out):
+    app: str
+    api: str
+    granted: bool
+
+
+class StatsOut(Out):
+    workspace: str
+    api: str
+    calls: int
+    errors: int
+    p50_ms: float | None
+    p99_ms: float | None
+    rows: int
+    cached: int
+
+
+class StatsList(Out):
+    items: list[StatsOut]
+
+
+class CallOut(Out):
+    id: int
+    workspace: str | None
+    api: str | None
+    route: str
+    version: int | None
+    app_key: str | None
+    status: int
+    duration_ms: float
+    rows: int
+    bytes: int
+    client: str | None
+    cached: bool
+    error: str | None
+    called_at: str | None
+
+
+class CallList(Out):
+    items: list[CallOut]
+
+
+class ReadingApi(Out):
+    api: str
+    version: int
+    route: str
+    fields: list[str]
+
+
+class ReadingList(Out):
+    items: list[ReadingApi]
 
 
 def _studio(services: Services, workspace: str) -> DataServiceStudio:
@@ -63,7 +231,7 @@ def app_json(app: App, grants: list[Grant] | None = None) -> dict[str, Any]:
     return data
 
 
-@router.get(BASE + "/apis")
+@router.get(BASE + "/apis", response_model=ApiList)
 def list_apis(
     workspace: str, services: Services, access: Access = guard(Perm.CODE_READ)
 ) -> dict[str, Any]:
@@ -71,7 +239,7 @@ def list_apis(
     return {"items": [asdict(s) for s in _studio(services, workspace).summaries()]}
 
 
-@router.get(API)
+@router.get(API, response_model=ApiDetail)
 def show_api(
     workspace: str,
     group: str,
@@ -87,7 +255,7 @@ class TestBody(Body):
     parameters: dict[str, Any] = Field(default_factory=dict)
 
 
-@router.post(API + "/test")
+@router.post(API + "/test", response_model=TestOut)
 def test_api(
     workspace: str,
     group: str,
@@ -113,7 +281,7 @@ class PublishBody(Body):
     note: str = Field(default="", max_length=2000)
 
 
-@router.post(API + "/publish")
+@router.post(API + "/publish", response_model=VersionOut)
 def publish_api(
     workspace: str,
     group: str,
@@ -127,7 +295,7 @@ def publish_api(
     return version_json(version)
 
 
-@router.post(API + "/unpublish")
+@router.post(API + "/unpublish", response_model=Unpublished)
 def unpublish_api(
     workspace: str,
     group: str,
@@ -144,7 +312,7 @@ class RollbackBody(Body):
     version: int = Field(ge=1)
 
 
-@router.post(API + "/rollback")
+@router.post(API + "/rollback", response_model=VersionOut)
 def rollback_api(
     workspace: str,
     group: str,
@@ -159,7 +327,7 @@ def rollback_api(
     return version_json(version)
 
 
-@router.get(API + "/diff")
+@router.get(API + "/diff", response_model=DiffOut)
 def diff_api(
     workspace: str,
     group: str,
@@ -176,7 +344,7 @@ def diff_api(
 # -- applications ------------------------------------------------------------------------
 
 
-@router.get(BASE + "/apps")
+@router.get(BASE + "/apps", response_model=AppList)
 def list_apps(
     workspace: str, services: Services, access: Access = guard(Perm.CODE_READ)
 ) -> dict[str, Any]:
@@ -191,7 +359,7 @@ class AppBody(Body):
     per_day: int | None = Field(default=None, ge=1)
 
 
-@router.post(BASE + "/apps", status_code=201)
+@router.post(BASE + "/apps", status_code=201, response_model=NewAppOut)
 def create_app(
     workspace: str, body: AppBody, services: Services, access: Access = guard(Perm.API_APPS_MANAGE)
 ) -> dict[str, Any]:
@@ -205,7 +373,7 @@ def create_app(
     return {**app_json(created.app), "secret": created.secret, "token": created.token}
 
 
-@router.get(BASE + "/apps/{app}")
+@router.get(BASE + "/apps/{app}", response_model=AppDetail)
 def show_app(
     workspace: str, app: str, services: Services, access: Access = guard(Perm.CODE_READ)
 ) -> dict[str, Any]:
@@ -213,7 +381,7 @@ def show_app(
     return app_json(found, grants)
 
 
-@router.post(BASE + "/apps/{app}/revoke")
+@router.post(BASE + "/apps/{app}/revoke", response_model=AppOut)
 def revoke_app(
     workspace: str, app: str, services: Services, access: Access = guard(Perm.API_APPS_MANAGE)
 ) -> dict[str, Any]:
@@ -226,7 +394,7 @@ class LimitsBody(Body):
     per_day: int | None = Field(default=None, ge=1)
 
 
-@router.put(BASE + "/apps/{app}/limits")
+@router.put(BASE + "/apps/{app}/limits", response_model=AppOut)
 def set_app_limits(
     workspace: str,
     app: str,
@@ -243,7 +411,7 @@ class GrantBody(Body):
     until: datetime | None = Field(default=None, description="The grant ends then (UTC).")
 
 
-@router.put(BASE + "/apps/{app}/grants/{group}/{name}")
+@router.put(BASE + "/apps/{app}/grants/{group}/{name}", response_model=Granted)
 def grant_api(
     workspace: str,
     app: str,
@@ -258,7 +426,7 @@ def grant_api(
     return {"app": grant.app, "api": grant.api, "expires_at": iso(grant.expires_at)}
 
 
-@router.delete(BASE + "/apps/{app}/grants/{group}/{name}")
+@router.delete(BASE + "/apps/{app}/grants/{group}/{name}", response_model=GrantRevoked)
 def revoke_grant(
     workspace: str,
     app: str,
@@ -274,7 +442,7 @@ def revoke_grant(
 # -- governance --------------------------------------------------------------------------
 
 
-@router.get(BASE + "/stats")
+@router.get(BASE + "/stats", response_model=StatsList)
 def api_stats(
     workspace: str,
     services: Services,
@@ -288,7 +456,7 @@ def api_stats(
     return {"items": [asdict(s) for s in found]}
 
 
-@router.get(BASE + "/calls")
+@router.get(BASE + "/calls", response_model=CallList)
 def api_calls(
     workspace: str,
     services: Services,
@@ -304,7 +472,7 @@ def api_calls(
     return {"items": items}
 
 
-@router.get(BASE + "/impact")
+@router.get(BASE + "/impact", response_model=ReadingList)
 def apis_reading(
     workspace: str,
     services: Services,

@@ -12,10 +12,9 @@ from collections.abc import Callable, Mapping
 from typing import Literal
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel
 
 from lakeworks.api.auth import Access
-from lakeworks.api.routes.common import guard
+from lakeworks.api.routes.common import Out, guard
 from lakeworks.security.permissions import Permission
 
 router = APIRouter(tags=["health"])
@@ -24,7 +23,7 @@ HealthProbe = Callable[[], Mapping[str, str]]
 _FINE = frozenset({"running", "starting", "off"})
 
 
-class Health(BaseModel):
+class Health(Out):
     status: Literal["ok", "degraded"]
     parts: dict[str, str]
 

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from lakeworks.api.auth import Access
-from lakeworks.api.routes.common import Services, audit_detail, guard, iso
+from lakeworks.api.routes.common import Out, Services, audit_detail, guard, iso
 from lakeworks.errors import NotFound
 from lakeworks.integration.state import SyncState, dump_cursor
 from lakeworks.security.permissions import RUN_OR_OPERATE
@@ -17,6 +17,22 @@ from lakeworks.spec.models import NodeKind
 router = APIRouter(tags=["data integration"])
 
 
+class CursorOut(Out):
+    node: str
+    cursor: str | None
+    """The committed cursor as JSON text (null: the next run reads everything)."""
+    sync_run_id: int | None
+    updated_at: str | None
+
+
+class CursorReset(Out):
+    node: str
+    reset: bool
+    """Whether there was a cursor to forget."""
+    before: str | None
+    """The cursor that was forgotten, as JSON text (null: none)."""
+
+
 def _sync_node(services: Services, workspace: str, env: str, node_key: str) -> str:
     found = services.definition(workspace, env).find_node(node_key)
     if found is None or found.kind is not NodeKind.SYNC:
@@ -24,7 +40,7 @@ def _sync_node(services: Services, workspace: str, env: str, node_key: str) -> s
     return found.key
 
 
-@router.get("/workspaces/{workspace}/envs/{env}/sync/cursors/{node_key}")
+@router.get("/workspaces/{workspace}/envs/{env}/sync/cursors/{node_key}", response_model=CursorOut)
 def get_cursor(
     workspace: str,
     env: str,
@@ -43,7 +59,9 @@ def get_cursor(
     }
 
 
-@router.post("/workspaces/{workspace}/envs/{env}/sync/cursors/{node_key}/reset")
+@router.post(
+    "/workspaces/{workspace}/envs/{env}/sync/cursors/{node_key}/reset", response_model=CursorReset
+)
 def reset_cursor(
     workspace: str,
     env: str,
