@@ -149,6 +149,7 @@ def _operation(version: ApiVersion) -> tuple[str, dict[str, Any]]:
             "has_more": {"type": "boolean"},
             "total": {"type": "integer"},
         },
+        "additionalProperties": False,
     }
     responses: dict[str, Any] = {
         "200": {
@@ -157,8 +158,21 @@ def _operation(version: ApiVersion) -> tuple[str, dict[str, Any]]:
                 "application/json": {
                     "schema": {
                         "type": "object",
-                        "required": ["request_id", "data"],
-                        "properties": {"request_id": {"type": "string"}, "data": data},
+                        "required": ["request_id", "api", "data"],
+                        "properties": {
+                            "request_id": {"type": "string"},
+                            "api": {
+                                "type": "object",
+                                "required": ["name", "version"],
+                                "properties": {
+                                    "name": {"type": "string"},
+                                    "version": {"type": "integer"},
+                                },
+                                "additionalProperties": False,
+                            },
+                            "data": data,
+                        },
+                        "additionalProperties": False,
                     }
                 }
             },

@@ -1,12 +1,17 @@
 """Schemathesis generates requests from the published OpenAPI document (every declared
 parameter, in and out of its bounds) and calls every API as a granted application: no
-answer is a server error."""
+answer is a server error, and every answer matches the document (the envelope of rows,
+page, page size, has_more and total, and the rows' own columns)."""
 
 from __future__ import annotations
 
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+)
 
 from tests.integration.dataservice.conftest import Studio, bearer
 from tests.integration.dataservice.test_gateway import BY_REGION, TABLE_MODE
@@ -68,6 +73,9 @@ def test_generated_requests_never_get_a_server_error(ds: Studio) -> None:
         response = case.call(headers=bearer(app))
         seen.append(response.status_code)
         assert response.status_code < 500, (case.path, case.query, case.body, response.text)
+        case.validate_response(
+            response, checks=[response_schema_conformance, content_type_conformance]
+        )
 
     call()
     assert 200 in seen
