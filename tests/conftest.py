@@ -14,10 +14,11 @@ def _services() -> None:
     The Data Map is left out (tests that need it install it), so that runs in tests do
     only the work they check.
     """
-    from lakeworks.bootstrap import install_quality_gate, install_sync_nodes
+    from lakeworks.bootstrap import install_control_flow, install_quality_gate, install_sync_nodes
 
     install_quality_gate()
     install_sync_nodes()
+    install_control_flow()
 
 
 @pytest.fixture(autouse=True, scope="session")

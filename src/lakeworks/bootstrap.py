@@ -27,6 +27,24 @@ def _sync_node(ctx: NodeRunContext) -> NodeResult:
     return run_sync_node(ctx)
 
 
+def _branch_node(ctx: NodeRunContext) -> NodeResult:
+    from lakeworks.controlflow.executors import run_branch_node
+
+    return run_branch_node(ctx)
+
+
+def _merge_node(ctx: NodeRunContext) -> NodeResult:
+    from lakeworks.controlflow.executors import run_merge_node
+
+    return run_merge_node(ctx)
+
+
+def install_control_flow() -> None:
+    """Run ``*.branch.yml`` and ``*.merge.yml`` nodes."""
+    register_executor(NodeKind.BRANCH, _branch_node)
+    register_executor(NodeKind.MERGE, _merge_node)
+
+
 def install_quality_gate() -> None:
     """Apply the quality rules after every successful node run (strong ones gate it)."""
     hooks.register_check(_quality_gate)
@@ -48,4 +66,5 @@ def install_services() -> None:
     """Everything a Lakeworks process runs with (idempotent)."""
     install_quality_gate()
     install_sync_nodes()
+    install_control_flow()
     install_data_map()

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from lakeworks.errors import Location, UserError, ValidationFailed
 from lakeworks.schedule.node_io import NodeIO, node_io
 from lakeworks.spec.models import Node, Workspace
+from lakeworks.spec.outputs import binding_source
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,12 @@ def _line_mentioning(node: Node, text: str) -> int | None:
     return None
 
 
+def _control_refs(node: Node) -> list[str]:
+    """Nodes that output bindings and ``branch:`` make this node depend on."""
+    refs = [binding_source(b) for b in node.header.bindings.values()]
+    return [r for r in refs if r] + list(node.header.branch)
+
+
 def build_graph(
     workspace: Workspace, *, existing_tables: set[str] | None = None
 ) -> DependencyGraph:
@@ -189,6 +196,10 @@ def build_graph(
                 )
                 continue
             graph.add_edge(Edge(target.key, key, "explicit"))
+        for ref in _control_refs(node):
+            target = workspace.find_node(ref)
+            if target is not None:  # unknown ones are reported by the loader
+                graph.add_edge(Edge(target.key, key, "explicit"))
 
     for cycle in graph.find_cycles():
         first = nodes[cycle[0]]

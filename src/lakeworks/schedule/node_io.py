@@ -37,7 +37,7 @@ def register_node_io(kind: NodeKind, reader: NodeIOReader) -> None:
 
 def _declared(node: Node) -> NodeIO:
     return NodeIO(
-        reads=frozenset(t.lower() for t in node.header.inputs),
+        reads=frozenset(t.lower() for t in node.header.input_tables),
         writes=frozenset(t.lower() for t in node.header.outputs),
     )
 

@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 
 from lakeworks.errors import Location, UserError, ValidationFailed
+from lakeworks.spec.control_flow import check_node, load_control_node
 from lakeworks.spec.headers import split_header
 from lakeworks.spec.models import (
     Defaults,
@@ -36,6 +37,8 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
 
 NODE_SUFFIXES: dict[str, NodeKind] = {
     ".sync.yml": NodeKind.SYNC,
+    ".branch.yml": NodeKind.BRANCH,
+    ".merge.yml": NodeKind.MERGE,
     ".sql": NodeKind.SQL,
     ".py": NodeKind.PYTHON,
     ".sh": NodeKind.SHELL,
@@ -86,8 +89,15 @@ def node_kind_and_name(path: Path) -> tuple[NodeKind, str] | None:
 
 def _load_node(path: Path, workflow: str, kind: NodeKind, name: str, inherited: Defaults) -> Node:
     text = path.read_text(encoding="utf-8")
+    config = None
     if kind is NodeKind.SYNC:
         header, code, first = NodeHeader(), text, 1
+    elif kind in (NodeKind.BRANCH, NodeKind.MERGE):
+        config = load_control_node(kind, text, path)
+        header = NodeHeader.model_validate(
+            config.model_dump(include=set(NodeHeader.model_fields), by_alias=True)
+        )
+        code, first = text, 1
     else:
         split = split_header(text, path)
         header, code, first = split.header, split.code, split.first_code_line
@@ -101,6 +111,7 @@ def _load_node(path: Path, workflow: str, kind: NodeKind, name: str, inherited: 
         header=header,
         span=SourceSpan(path, first),
         settings=settings,
+        config=config,
     )
 
 
@@ -187,6 +198,9 @@ def load_workspace(root: Path) -> Workspace:
             workflow = _load_workflow(folder, config.defaults, problems)
             if workflow is not None:
                 workflows[workflow.name] = workflow
+    workspace = Workspace(root=root, config=config, workflows=workflows)
+    for node in workspace.nodes():
+        problems.extend(check_node(workspace, node))
     if problems:
         raise ValidationFailed(problems)
-    return Workspace(root=root, config=config, workflows=workflows)
+    return workspace

@@ -38,6 +38,8 @@ class NodeKind(StrEnum):
     SHELL = "shell"
     SYNC = "sync"
     VIRTUAL = "virtual"
+    BRANCH = "branch"
+    MERGE = "merge"
 
 
 class Defaults(Strict):
@@ -89,7 +91,46 @@ class NodeHeader(Defaults):
     schedule: ScheduleSpec | None = None
     tags: list[str] = Field(default_factory=list)
     outputs: list[str] = Field(default_factory=list)
-    inputs: list[str] = Field(default_factory=list)
+    """Tables a non-SQL node writes."""
+    inputs: list[str] | dict[str, str] = Field(default_factory=list)
+    """A list: tables a non-SQL node reads. A mapping: parameters bound to upstream
+    outputs (``{regions: assign_regions.outputs}``), each a same-cycle dependency."""
+    output: bool = False
+    """Publish an output when the node succeeds (an assignment node)."""
+    branch: dict[str, str] = Field(default_factory=dict)
+    """Branch node -> output name this node runs under; other outputs skip it."""
+
+    @property
+    def input_tables(self) -> list[str]:
+        return self.inputs if isinstance(self.inputs, list) else []
+
+    @property
+    def bindings(self) -> dict[str, str]:
+        """Parameter name -> ``<node>.outputs`` it is bound to."""
+        return self.inputs if isinstance(self.inputs, dict) else {}
+
+
+class BranchCondition(Strict):
+    when: str
+    """An expression over the inputs (``spec.expressions``)."""
+    output: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
+
+
+class BranchConfig(NodeHeader):
+    """``<name>.branch.yml``: ordered conditions; the first that holds is taken."""
+
+    conditions: list[BranchCondition] = Field(min_length=1, max_length=50)
+
+
+class MergeConfig(NodeHeader):
+    """``<name>.merge.yml``: succeeds when ``condition`` over its upstream states holds.
+
+    ``all``: every upstream succeeded or was skipped by a branch; ``any``: at least one
+    succeeded; otherwise an expression where each upstream node name is its state
+    (``'success'``, ``'skipped'``, ``'failed'``).
+    """
+
+    condition: str = "all"
 
 
 class WorkflowConfig(Strict):
@@ -171,6 +212,8 @@ class Node:
     span: SourceSpan
     settings: Defaults
     """Effective settings: node header over workflow defaults over workspace defaults."""
+    config: NodeHeader | None = None
+    """The whole file of a YAML node kind (branch, merge), validated."""
 
     @property
     def key(self) -> str:

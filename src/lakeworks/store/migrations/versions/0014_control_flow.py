@@ -1,0 +1,38 @@
+"""Control flow: the output (context parameter) each instance published.
+
+Revision ID: 0014
+Revises: 0001
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0014"
+down_revision: str | None = "0001"
+branch_labels: tuple[str, ...] | None = ("control_flow",)
+depends_on: tuple[str, ...] | None = None
+
+Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+Timestamp = sa.DateTime(timezone=False)
+
+
+def upgrade() -> None:
+    op.create_table(
+        "instance_outputs",
+        sa.Column("instance_id", Id, nullable=False),
+        sa.Column("value", sa.Text(), nullable=False),
+        sa.Column("created_at", Timestamp, nullable=False),
+        sa.ForeignKeyConstraint(
+            ["instance_id"],
+            ["instances.id"],
+            name="fk_instance_outputs_instance",
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("instance_id", name="pk_instance_outputs"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("instance_outputs")

@@ -1,0 +1,142 @@
+"""Outputs, bindings, branch and merge nodes in a real run (SQLite store, DuckDB)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from lakeworks.engines.duckdb_engine import close_all
+from lakeworks.engines.registry import engine_for
+from lakeworks.runtime.runner import ManualRunner, RunSummary
+from lakeworks.spec.loader import load_workspace
+from lakeworks.store.database import Database, default_database_url
+from lakeworks.store.outputs import OutputRepository
+from lakeworks.store.repositories import LogRepository
+
+BIZDATE = date(2026, 4, 11)
+
+
+@pytest.fixture(autouse=True)
+def _close_warehouses() -> Iterator[None]:
+    yield
+    close_all()
+
+
+def make(root: Path, files: dict[str, str]) -> Path:
+    (root / "lakeworks.yml").write_text("name: cf\n", encoding="utf-8")
+    for rel, text in files.items():
+        path = root / "workflows" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return root
+
+
+def run(root: Path) -> tuple[RunSummary, dict[int, str | None], dict[int, str]]:
+    """The summary, each instance's stored output and its log, by instance id."""
+    ws = load_workspace(root)
+    db = Database.open(default_database_url(ws.state_dir))
+    try:
+        summary = ManualRunner(ws, db, engine_for(ws, "dev"), "dev").run(BIZDATE, [])
+        outputs = {i.id: OutputRepository(db).get(i.id) for i in summary.instances}
+        logs = LogRepository(db)
+        texts = {i.id: "\n".join(line.text for line in logs.read(i.id)) for i in summary.instances}
+        return summary, outputs, texts
+    finally:
+        db.close()
+
+
+def by_name(summary: RunSummary) -> dict[str, tuple[str, str | None]]:
+    return {i.node_key.split(".")[-1]: (str(i.state), i.reason) for i in summary.instances}
+
+
+def pipeline(mode: str) -> dict[str, str]:
+    return {
+        "p/assign_mode.py": f"# ---\n# output: true\n# ---\nprint('starting')\nprint('{mode}')\n",
+        "p/assign_regions.sql": (
+            "-- ---\n-- output: true\n-- ---\n"
+            "SELECT region FROM (VALUES ('hz'), ('sh')) AS t(region) ORDER BY region;\n"
+        ),
+        "p/route.branch.yml": (
+            "inputs: {mode: assign_mode.outputs}\n"
+            "conditions:\n"
+            "  - when: \"mode[0] == 'full'\"\n"
+            "    output: full\n"
+            "  - when: 'true'\n"
+            "    output: incremental\n"
+        ),
+        "p/load_full.sh": (
+            "# ---\n# branch: {route: full}\n# inputs: {regions: assign_regions.outputs}\n"
+            '# ---\necho "full load of ${regions}"\n'
+        ),
+        "p/load_inc.sh": "# ---\n# branch: {route: incremental}\n# ---\necho inc\n",
+        "p/after_inc.sh": "# ---\n# depends_on: [load_inc]\n# ---\necho after\n",
+        "p/join.merge.yml": "depends_on: [load_full, after_inc]\ncondition: any\n",
+        "p/report.sh": "# ---\n# depends_on: [join]\n# ---\necho report\n",
+    }
+
+
+def test_the_branch_taken_runs_the_others_are_skipped_and_the_merge_goes_on(
+    tmp_path: Path,
+) -> None:
+    summary, outputs, logs = run(make(tmp_path, pipeline("full")))
+    assert summary.ok, by_name(summary)
+    states = by_name(summary)
+    assert states["load_full"][0] == "success"
+    assert states["load_inc"] == ("skipped", "branch not taken")
+    assert states["after_inc"] == ("skipped", "branch not taken")
+    assert states["join"][0] == "success" and states["report"][0] == "success"
+    ids = {i.node_key.split(".")[-1]: i.id for i in summary.instances}
+    assert outputs[ids["assign_mode"]] == '["full"]'
+    assert outputs[ids["assign_regions"]] == '[["hz"],["sh"]]'
+    assert outputs[ids["route"]] == '["full"]'
+    assert "full load of hz,sh" in logs[ids["load_full"]]
+    assert "branch taken: full" in logs[ids["route"]]
+
+
+def test_the_other_condition_takes_the_other_path(tmp_path: Path) -> None:
+    summary, _outputs, _logs = run(make(tmp_path, pipeline("incremental")))
+    states = by_name(summary)
+    assert states["load_full"] == ("skipped", "branch not taken")
+    assert states["load_inc"][0] == "success" and states["after_inc"][0] == "success"
+    assert states["join"][0] == "success" and states["report"][0] == "success"
+
+
+def test_a_merge_whose_condition_fails_names_the_states(tmp_path: Path) -> None:
+    files = pipeline("full")
+    files["p/join.merge.yml"] = "depends_on: [load_full, after_inc]\ncondition: all_ok\n"
+    files["p/join.merge.yml"] = (
+        "depends_on: [load_full, after_inc]\ncondition: \"after_inc == 'success'\"\n"
+    )
+    summary, _outputs, _logs = run(make(tmp_path, files))
+    states = by_name(summary)
+    assert states["join"][0] == "failed"
+    assert "after_inc=skipped, load_full=success" in (states["join"][1] or "")
+    assert states["report"][0] == "blocked"
+
+
+def test_an_output_over_2_mb_fails_the_node_and_is_not_stored(tmp_path: Path) -> None:
+    files = {
+        "p/big.py": "# ---\n# output: true\n# ---\nprint(','.join(['x' * 100] * 30000))\n",
+        "p/use.sh": "# ---\n# inputs: {items: big.outputs}\n# ---\necho ok\n",
+    }
+    summary, outputs, _logs = run(make(tmp_path, files))
+    states = by_name(summary)
+    assert states["big"][0] == "failed"
+    assert "over the limit of 2,097,152 bytes" in (states["big"][1] or "")
+    assert states["use"][0] == "blocked"
+    assert all(v is None for v in outputs.values())
+
+
+def test_a_branch_expression_that_cannot_be_evaluated_fails_with_the_values(
+    tmp_path: Path,
+) -> None:
+    files = pipeline("full")
+    files["p/assign_mode.py"] = "# ---\n# output: true\n# ---\nprint('')\n"
+    summary, _outputs, _logs = run(make(tmp_path, files))
+    states = by_name(summary)
+    assert states["route"][0] == "failed"
+    reason = states["route"][1] or ""
+    assert "mode[0] == 'full'" in reason and "mode=[]" in reason
