@@ -39,10 +39,17 @@ def _merge_node(ctx: NodeRunContext) -> NodeResult:
     return run_merge_node(ctx)
 
 
+def _foreach_node(ctx: NodeRunContext) -> NodeResult:
+    from lakeworks.controlflow.loops import run_foreach_node
+
+    return run_foreach_node(ctx)
+
+
 def install_control_flow() -> None:
-    """Run ``*.branch.yml`` and ``*.merge.yml`` nodes."""
+    """Run ``*.branch.yml``, ``*.merge.yml`` and ``*.foreach.yml`` nodes."""
     register_executor(NodeKind.BRANCH, _branch_node)
     register_executor(NodeKind.MERGE, _merge_node)
+    register_executor(NodeKind.FOREACH, _foreach_node)
 
 
 def install_quality_gate() -> None:

@@ -71,8 +71,19 @@ _LAZY_READERS: dict[NodeKind, str] = {NodeKind.SYNC: "lakeworks.integration.node
 """Modules that register a kind's reader when imported (loaded on first use)."""
 
 
+def loop_io(workspace: Workspace, node: Node) -> NodeIO:
+    """A for-each node reads and writes what its body does (lineage passes through)."""
+    body = workspace.body_of(node)
+    ios = [node_io(body, inner) for inner in body.nodes()]
+    writes = frozenset(t for io in ios for t in io.writes)
+    reads = frozenset(t for io in ios for t in io.reads) - writes
+    return NodeIO(reads=reads, writes=writes)
+
+
 def node_io(workspace: Workspace, node: Node) -> NodeIO:
     """The tables ``node`` reads and writes."""
+    if node.kind is NodeKind.FOREACH:
+        return loop_io(workspace, node)
     if node.kind not in _readers and node.kind in _LAZY_READERS:
         import importlib
 

@@ -1,4 +1,4 @@
-"""Loading and checking control-flow nodes (branch, merge) and output bindings.
+"""Loading and checking control-flow nodes (branch, merge, for-each) and bindings.
 
 Every problem names its file and line: an expression that cannot be parsed or names an
 unknown input, a binding to a node that does not exist or publishes no output, a
@@ -13,6 +13,7 @@ from lakeworks.errors import Location, UserError, ValidationFailed
 from lakeworks.spec.expressions import ExpressionError, parse_expression
 from lakeworks.spec.models import (
     BranchConfig,
+    ForeachConfig,
     MergeConfig,
     Node,
     NodeHeader,
@@ -26,7 +27,7 @@ MERGE_SHORTHANDS = ("all", "any")
 
 
 def load_control_node(kind: NodeKind, text: str, path: Path) -> NodeHeader:
-    """The validated config of a ``.branch.yml`` / ``.merge.yml`` file."""
+    """The validated config of a ``.branch.yml``, ``.merge.yml`` or ``.foreach.yml`` file."""
     data, lines = parse_yaml(text, path)
     if data is None:
         data = {}
@@ -59,6 +60,15 @@ def load_control_node(kind: NodeKind, text: str, path: Path) -> NodeHeader:
         if problems:
             raise ValidationFailed(problems)
         return branch
+    if kind is NodeKind.FOREACH:
+        loop = validate_model(ForeachConfig, data, lines)
+        if loop.items not in loop.bindings:
+            raise UserError(
+                f"items: '{loop.items}' is not one of the inputs",
+                location=lines.location(("items",)),
+                hint="bind it under 'inputs:', e.g. inputs: {regions: assign_regions.outputs}",
+            )
+        return loop
     merge = validate_model(MergeConfig, data, lines)
     if merge.condition not in MERGE_SHORTHANDS:
         try:

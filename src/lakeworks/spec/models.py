@@ -40,6 +40,7 @@ class NodeKind(StrEnum):
     VIRTUAL = "virtual"
     BRANCH = "branch"
     MERGE = "merge"
+    FOREACH = "foreach"
 
 
 class Defaults(Strict):
@@ -131,6 +132,23 @@ class MergeConfig(NodeHeader):
     """
 
     condition: str = "all"
+
+
+MAX_LOOP_ITEMS = 1024
+"""Most items a for-each node loops over."""
+
+LOOP_PARAMETERS = ("dag.foreach.current", "dag.offset", "dag.loopTimes")
+"""Parameters a for-each body reads: the item, its offset (from 0), its count (from 1)."""
+
+
+class ForeachConfig(NodeHeader):
+    """``<name>.foreach.yml``: run the nodes of the sub-folder ``body`` once per item of
+    the bound input ``items`` (a 1-D array, or the rows of a 2-D one), ``parallel`` at
+    a time."""
+
+    items: str
+    body: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
+    parallel: int = Field(default=1, ge=1, le=64)
 
 
 class WorkflowConfig(Strict):
@@ -231,6 +249,9 @@ class Workflow:
     path: Path
     config: WorkflowConfig
     nodes: dict[str, Node] = field(default_factory=dict)
+    bodies: dict[str, Workflow] = field(default_factory=dict)
+    """Loop bodies (sub-folders named by for-each nodes), by folder name; their nodes
+    are named ``<workflow>/<folder>.<node>`` and run only inside their loop."""
 
 
 @dataclass(frozen=True)
@@ -268,6 +289,12 @@ class Workspace:
     def dialect_for(self, node: Node) -> str:
         """The SQL dialect a node is written in."""
         return node.header.dialect or self.config.sql_dialect
+
+    def body_of(self, node: Node) -> Workspace:
+        """A workspace holding only the loop body of the for-each ``node``."""
+        assert isinstance(node.config, ForeachConfig)
+        body = self.workflows[node.workflow].bodies[node.config.body]
+        return Workspace(root=self.root, config=self.config, workflows={body.name: body})
 
     def find_node(self, ref: str) -> Node | None:
         """A node by ``workflow.node`` or by bare name when that is unambiguous."""

@@ -1,10 +1,14 @@
-"""Outputs published by instances (migration ``0014``): one JSON value per instance.
+"""Outputs published by instances and iterations of loops (migration ``0014``).
 
-A rerun of the publishing instance replaces its output; a rerun of a downstream
-instance reads the one stored.
+An instance publishes one JSON value: a rerun of it replaces the value; a rerun of a
+downstream instance reads the one stored. A for-each instance records each iteration
+(offset, item, the run of its body, its state), so a rerun runs only the iterations
+that did not succeed.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 
@@ -25,7 +29,33 @@ instance_outputs = sa.Table(
     sa.Column("created_at", Timestamp, nullable=False),
 )
 
+loop_iterations = sa.Table(
+    "loop_iterations",
+    metadata,
+    sa.Column(
+        "instance_id",
+        Id,
+        sa.ForeignKey("instances.id", ondelete="CASCADE", name="fk_loop_iterations_instance"),
+        primary_key=True,
+    ),
+    sa.Column("offset", sa.Integer(), primary_key=True),
+    sa.Column("item", sa.Text(), nullable=False),
+    sa.Column("run_id", Id, nullable=True),
+    sa.Column("state", sa.String(), nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+)
+
 _o = instance_outputs.c
+_i = loop_iterations.c
+
+
+@dataclass(frozen=True)
+class Iteration:
+    instance_id: int
+    offset: int
+    item: str
+    run_id: int | None
+    state: str
 
 
 class OutputRepository:
@@ -62,3 +92,31 @@ class OutputRepository:
         )
         with self._db.read() as conn:
             return {str(k): v for k, v in conn.execute(query)}
+
+    def record_iteration(
+        self, instance_id: int, offset: int, item: str, state: str, run_id: int | None = None
+    ) -> None:
+        """Record (or update) one iteration of a for-each instance."""
+        with self._db.write() as conn:
+            conn.execute(
+                sa.delete(loop_iterations).where(_i.instance_id == instance_id, _i.offset == offset)
+            )
+            conn.execute(
+                sa.insert(loop_iterations).values(
+                    instance_id=instance_id,
+                    offset=offset,
+                    item=item,
+                    run_id=run_id,
+                    state=state,
+                    updated_at=utcnow(),
+                )
+            )
+
+    def iterations(self, instance_id: int) -> list[Iteration]:
+        """The iterations recorded for a for-each instance, by offset."""
+        query = sa.select(loop_iterations).where(_i.instance_id == instance_id).order_by(_i.offset)
+        with self._db.read() as conn:
+            return [
+                Iteration(r.instance_id, r.offset, r.item, r.run_id, r.state)
+                for r in conn.execute(query)
+            ]

@@ -140,3 +140,83 @@ def test_a_branch_expression_that_cannot_be_evaluated_fails_with_the_values(
     assert states["route"][0] == "failed"
     reason = states["route"][1] or ""
     assert "mode[0] == 'full'" in reason and "mode=[]" in reason
+
+
+def loop_files(count: int = 3) -> dict[str, str]:
+    items = ",".join(f"r{i}" for i in range(count))
+    return {
+        "p/assign_regions.sh": f"# ---\n# output: true\n# ---\necho '{items}'\n",
+        "p/per_region.foreach.yml": (
+            "inputs: {regions: assign_regions.outputs}\nitems: regions\nbody: body\nparallel: 2\n"
+        ),
+        "p/body/stage.sql": (
+            "CREATE TABLE IF NOT EXISTS region_loads (region VARCHAR, pos INT, n INT);\n"
+            "INSERT INTO region_loads VALUES "
+            "('${dag.foreach.current}', ${dag.offset}, ${dag.loopTimes});\n"
+        ),
+        "p/body/check.sh": (
+            "# ---\n# depends_on: [stage]\n# ---\n"
+            'if [ -f "fail_$dag_foreach_current" ]; then echo "bad $dag_foreach_current"; '
+            'exit 1; fi\necho "checked $dag_foreach_current ($dag_offset)"\n'
+        ),
+        "p/after.sh": "# ---\n# depends_on: [per_region]\n# ---\necho done\n",
+    }
+
+
+def test_a_for_each_runs_its_body_per_item_with_the_loop_parameters(tmp_path: Path) -> None:
+    root = make(tmp_path, loop_files())
+    summary, _outputs, logs = run(root)
+    assert summary.ok, by_name(summary)
+    ids = {i.node_key.split(".")[-1]: i.id for i in summary.instances}
+    assert "3 iterations succeeded" in logs[ids["per_region"]]
+    ws = load_workspace(root)
+    session = engine_for(ws, "dev").session()
+    try:
+        rows = session.execute("SELECT region, pos, n FROM region_loads ORDER BY pos").rows
+    finally:
+        session.close()
+    assert [tuple(r) for r in rows] == [("r0", 0, 1), ("r1", 1, 2), ("r2", 2, 3)]
+
+
+def test_a_rerun_of_a_for_each_runs_only_the_iterations_that_failed(tmp_path: Path) -> None:
+    from lakeworks.runtime.execution import InstanceExecutor
+    from lakeworks.runtime.ops import rerun
+    from lakeworks.store.repositories import InstanceRepository, RunRepository
+
+    root = make(tmp_path, loop_files())
+    (root / "fail_r1").write_text("", encoding="utf-8")
+    summary, _outputs, _logs = run(root)
+    states = by_name(summary)
+    assert states["per_region"][0] == "failed"
+    assert "1 of 3 iterations failed: item 2 (r1)" in (states["per_region"][1] or "")
+    assert states["after"][0] == "blocked"
+    (root / "fail_r1").unlink()
+    ws = load_workspace(root)
+    db = Database.open(default_database_url(ws.state_dir))
+    try:
+        loop_id = next(i.id for i in summary.instances if i.node_key == "p.per_region")
+        runs_before = len(RunRepository(db).list(limit=1000))
+        assert rerun(db, "tester", [loop_id]).changed
+        instance = InstanceRepository(db).get(loop_id)
+        outcome = InstanceExecutor(ws, db, engine_for(ws, "dev"), "dev").run(instance)
+        assert outcome is not None and str(outcome.instance.state) == "success"
+        assert len(RunRepository(db).list(limit=1000)) == runs_before + 1
+        text = "\n".join(line.text for line in LogRepository(db).read(loop_id, attempt=2))
+        assert "item 1/3: r0: succeeded before, not run again" in text
+        assert "item 2/3: r1: success" in text
+        assert [it.state for it in OutputRepository(db).iterations(loop_id)] == ["success"] * 3
+    finally:
+        db.close()
+
+
+def test_a_loop_over_1025_items_fails_before_running_any(tmp_path: Path) -> None:
+    files = loop_files()
+    files["p/assign_regions.py"] = (
+        "# ---\n# output: true\n# ---\nprint(','.join(str(i) for i in range(1025)))\n"
+    )
+    del files["p/assign_regions.sh"]
+    summary, _outputs, _logs = run(make(tmp_path, files))
+    states = by_name(summary)
+    assert states["per_region"][0] == "failed"
+    assert "has 1,025 items, over the limit of 1,024" in (states["per_region"][1] or "")
+    assert len(summary.instances) == 3

@@ -167,3 +167,32 @@ def test_a_branch_takes_at_most_50_conditions(tmp_path: Path) -> None:
     files = {"p/route.branch.yml": "conditions:\n" + conditions}
     assert "route.branch.yml:1" in (text := _problems(make(tmp_path, files)))
     assert "at most 50 items" in text
+
+
+def test_validate_checks_loop_bodies_and_their_items(tmp_path: Path) -> None:
+    files = {
+        "p/assign.sh": "# ---\n# output: true\n# ---\necho a,b\n",
+        "p/loop.foreach.yml": "inputs: {xs: assign.outputs}\nitems: ys\nbody: body\n",
+        "p/other.foreach.yml": "inputs: {xs: assign.outputs}\nitems: xs\nbody: missing\n",
+    }
+    text = _problems(make(tmp_path, files))
+    assert "loop.foreach.yml:2" in text and "items: 'ys' is not one of the inputs" in text
+    assert "other.foreach.yml:3" in text and "loop body folder 'missing' does not exist" in text
+
+
+def test_a_loop_reads_and_writes_what_its_body_does(tmp_path: Path) -> None:
+    files = {
+        "p/assign.sh": "# ---\n# output: true\n# ---\necho a,b\n",
+        "p/loop.foreach.yml": "inputs: {xs: assign.outputs}\nitems: xs\nbody: body\n",
+        "p/body/load.sql": (
+            "INSERT INTO region_sales SELECT * FROM ods_sales "
+            "WHERE region = '${dag.foreach.current}';\n"
+        ),
+        "p/ods.sql": "CREATE TABLE IF NOT EXISTS ods_sales (region VARCHAR);\n",
+        "p/report.sql": "INSERT INTO report SELECT count(*) FROM region_sales;\n",
+    }
+    graph = build_graph(load_workspace(make(tmp_path, files)))
+    assert graph.io["p.loop"].reads == {"ods_sales"}
+    assert graph.upstream("p.loop") == ["p.assign", "p.ods"]
+    assert graph.upstream("p.report") == ["p.loop"]
+    assert "p/body.load" not in graph.nodes

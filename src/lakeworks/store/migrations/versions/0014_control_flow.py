@@ -1,4 +1,5 @@
-"""Control flow: the output (context parameter) each instance published.
+"""Control flow: the output (context parameter) each instance published, and the
+iterations of for-each instances.
 
 Revision ID: 0014
 Revises: 0001
@@ -32,7 +33,24 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("instance_id", name="pk_instance_outputs"),
     )
+    op.create_table(
+        "loop_iterations",
+        sa.Column("instance_id", Id, nullable=False),
+        sa.Column("offset", sa.Integer(), nullable=False),
+        sa.Column("item", sa.Text(), nullable=False),
+        sa.Column("run_id", Id, nullable=True),
+        sa.Column("state", sa.String(), nullable=False),
+        sa.Column("updated_at", Timestamp, nullable=False),
+        sa.ForeignKeyConstraint(
+            ["instance_id"],
+            ["instances.id"],
+            name="fk_loop_iterations_instance",
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("instance_id", "offset", name="pk_loop_iterations"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("loop_iterations")
     op.drop_table("instance_outputs")
