@@ -225,6 +225,11 @@ def show_command(
         data["upstream"] = [u.id for u in detail.upstream]
         data["downstream"] = [d.id for d in detail.downstream]
         data["rendered_code"] = i.rendered_code
+        data["output"] = json.loads(detail.output) if detail.output else None
+        data["iterations"] = [
+            {"offset": it.offset, "item": it.item, "state": it.state, "run_id": it.run_id}
+            for it in detail.iterations
+        ]
         typer.echo(json.dumps(data, indent=2))
         return
     rows = [
@@ -238,8 +243,17 @@ def show_command(
         ("finished", local_text(i.finished_at, zone, True)),
         ("worker", i.worker or ""),
     ]
+    if detail.output is not None:
+        shown = detail.output if len(detail.output) <= 200 else detail.output[:199] + "…"
+        rows.append(("output", shown))
     for name, value in rows:
         typer.echo(f"{name:>9}  {value}")
+    if detail.iterations:
+        done = sum(1 for it in detail.iterations if it.state == "success")
+        typer.echo(f"\niterations ({done} of {len(detail.iterations)} succeeded):")
+        for it in detail.iterations:
+            run = f"run {it.run_id}" if it.run_id else ""
+            typer.echo(f"  {it.offset + 1:>5} {it.state:<8} {run:<10} {it.item}")
     if detail.attempts:
         typer.echo("\nattempts:")
         for a in detail.attempts:

@@ -220,3 +220,13 @@ def test_a_loop_over_1025_items_fails_before_running_any(tmp_path: Path) -> None
     assert states["per_region"][0] == "failed"
     assert "has 1,025 items, over the limit of 1,024" in (states["per_region"][1] or "")
     assert len(summary.instances) == 3
+
+
+def test_the_regions_example_runs_its_loop_branch_and_merge(tmp_path: Path) -> None:
+    from lakeworks.spec.init import init_workspace
+
+    summary, _outputs, _logs = run(init_workspace(tmp_path / "lab", "regions"))
+    assert summary.ok, by_name(summary)
+    states = by_name(summary)
+    assert states["report_incremental"] == ("skipped", "branch not taken")
+    assert states["report_full"][0] == "success" and states["done"][0] == "success"
