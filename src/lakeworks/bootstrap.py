@@ -45,11 +45,18 @@ def _foreach_node(ctx: NodeRunContext) -> NodeResult:
     return run_foreach_node(ctx)
 
 
+def _http_node(ctx: NodeRunContext) -> NodeResult:
+    from lakeworks.controlflow.http import run_http_node
+
+    return run_http_node(ctx)
+
+
 def install_control_flow() -> None:
-    """Run ``*.branch.yml``, ``*.merge.yml`` and ``*.foreach.yml`` nodes."""
+    """Run ``*.branch.yml``, ``*.merge.yml``, ``*.foreach.yml`` and ``*.http.yml`` nodes."""
     register_executor(NodeKind.BRANCH, _branch_node)
     register_executor(NodeKind.MERGE, _merge_node)
     register_executor(NodeKind.FOREACH, _foreach_node)
+    register_executor(NodeKind.HTTP, _http_node)
 
 
 def install_quality_gate() -> None:

@@ -14,20 +14,21 @@ from lakeworks.spec.expressions import ExpressionError, parse_expression
 from lakeworks.spec.models import (
     BranchConfig,
     ForeachConfig,
+    HttpConfig,
     MergeConfig,
     Node,
     NodeHeader,
     NodeKind,
     Workspace,
 )
-from lakeworks.spec.outputs import binding_source
+from lakeworks.spec.outputs import binding_source, parse_json_path
 from lakeworks.spec.yaml_source import parse_yaml, validate_model
 
 MERGE_SHORTHANDS = ("all", "any")
 
 
 def load_control_node(kind: NodeKind, text: str, path: Path) -> NodeHeader:
-    """The validated config of a ``.branch.yml``, ``.merge.yml`` or ``.foreach.yml`` file."""
+    """The validated config of a YAML control-flow node (branch, merge, for-each, HTTP)."""
     data, lines = parse_yaml(text, path)
     if data is None:
         data = {}
@@ -60,6 +61,18 @@ def load_control_node(kind: NodeKind, text: str, path: Path) -> NodeHeader:
         if problems:
             raise ValidationFailed(problems)
         return branch
+    if kind is NodeKind.HTTP:
+        http = validate_model(HttpConfig, data, lines)
+        if http.output_path is not None:
+            try:
+                parse_json_path(http.output_path)
+            except ValueError as exc:
+                raise UserError(
+                    str(exc),
+                    location=lines.location(("output_path",)),
+                    hint="write e.g. $.data.items or $.rows[0].id",
+                ) from None
+        return http.model_copy(update={"output": http.output or http.output_path is not None})
     if kind is NodeKind.FOREACH:
         loop = validate_model(ForeachConfig, data, lines)
         if loop.items not in loop.bindings:

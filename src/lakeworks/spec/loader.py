@@ -43,6 +43,7 @@ NODE_SUFFIXES: dict[str, NodeKind] = {
     ".branch.yml": NodeKind.BRANCH,
     ".merge.yml": NodeKind.MERGE,
     ".foreach.yml": NodeKind.FOREACH,
+    ".http.yml": NodeKind.HTTP,
     ".sql": NodeKind.SQL,
     ".py": NodeKind.PYTHON,
     ".sh": NodeKind.SHELL,
@@ -96,7 +97,7 @@ def _load_node(path: Path, workflow: str, kind: NodeKind, name: str, inherited: 
     config = None
     if kind is NodeKind.SYNC:
         header, code, first = NodeHeader(), text, 1
-    elif kind in (NodeKind.BRANCH, NodeKind.MERGE, NodeKind.FOREACH):
+    elif kind in (NodeKind.BRANCH, NodeKind.MERGE, NodeKind.FOREACH, NodeKind.HTTP):
         config = load_control_node(kind, text, path)
         header = NodeHeader.model_validate(
             config.model_dump(include=set(NodeHeader.model_fields), by_alias=True)

@@ -41,6 +41,7 @@ class NodeKind(StrEnum):
     BRANCH = "branch"
     MERGE = "merge"
     FOREACH = "foreach"
+    HTTP = "http"
 
 
 class Defaults(Strict):
@@ -132,6 +133,31 @@ class MergeConfig(NodeHeader):
     """
 
     condition: str = "all"
+
+
+class SecretRef(Strict):
+    """Where a secret comes from: an environment variable, or a value encrypted with
+    the workspace's key (``lakeworks`` settings encryption)."""
+
+    env: str | None = None
+    encrypted: str | None = None
+
+
+class HttpConfig(NodeHeader):
+    """``<name>.http.yml``: call a URL. ``url``, ``headers`` and ``body`` may use
+    parameters, bound inputs and ``${secret.NAME}`` for each entry of ``secrets``.
+    A status outside ``expected_status`` (default: any 2xx) fails the attempt; 5xx,
+    429 and connection errors are retried. ``output_path`` (``$.data.items``) makes
+    that part of the JSON response the node's output."""
+
+    url: str
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = "GET"
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: str | None = None
+    expected_status: list[int] = Field(default_factory=list)
+    request_timeout_seconds: float = Field(default=30, gt=0, le=3600)
+    secrets: dict[str, SecretRef] = Field(default_factory=dict)
+    output_path: str | None = None
 
 
 MAX_LOOP_ITEMS = 1024

@@ -9,6 +9,7 @@ on ``,`` (a 1-D array; ``\\,`` keeps a comma). A downstream node binds it with
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 
 MAX_OUTPUT_BYTES = 2 * 1024 * 1024
@@ -82,3 +83,49 @@ def binding_source(binding: str) -> str | None:
         return None
     source = binding[: -len(OUTPUTS_SUFFIX)]
     return source or None
+
+
+_PATH_PART = re.compile(
+    r"\.(?P<key>[A-Za-z0-9_\-]+)|\[(?P<index>-?[0-9]+)\]|\[['\"](?P<quoted>[^'\"]+)['\"]\]"
+)
+
+
+def parse_json_path(path: str) -> list[str | int]:
+    """The steps of a JSON path such as ``$.data.items[0]['id']`` (``ValueError``)."""
+    text = path.strip()
+    text = text[1:] if text.startswith("$") else "." + text.lstrip(".")
+    steps: list[str | int] = []
+    position = 0
+    while position < len(text):
+        match = _PATH_PART.match(text, position)
+        if match is None:
+            raise ValueError(f"JSON path '{path}': cannot read '{text[position:]}'")
+        if match.group("index") is not None:
+            steps.append(int(match.group("index")))
+        else:
+            steps.append(match.group("key") or match.group("quoted"))
+        position = match.end()
+    return steps
+
+
+def json_path_output(document: object, path: str) -> OutputValue:
+    """The output a JSON path selects: a list as is (items as text, rows as lists of
+    text), anything else as a one-item list (``ValueError`` when it is not there)."""
+    value = document
+    for step in parse_json_path(path):
+        try:
+            value = value[step]  # type: ignore[index]
+        except (KeyError, IndexError, TypeError):
+            raise ValueError(f"JSON path '{path}': no {step!r} in the response") from None
+    items = value if isinstance(value, list) else [value]
+    if any(isinstance(item, list) for item in items):
+        return [[_text(v) for v in (r if isinstance(r, list) else [r])] for r in items]
+    return [_text(v) or "" for v in items]
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)

@@ -230,3 +230,77 @@ def test_the_regions_example_runs_its_loop_branch_and_merge(tmp_path: Path) -> N
     states = by_name(summary)
     assert states["report_incremental"] == ("skipped", "branch not taken")
     assert states["report_full"][0] == "success" and states["done"][0] == "success"
+
+
+class _Api:
+    """A local HTTP server answering 500 to its first ``failures`` requests, then JSON."""
+
+    def __init__(self, failures: int) -> None:
+        import http.server
+        import threading
+
+        api = self
+        self.failures = failures
+        self.seen: list[tuple[str, str, str]] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length).decode()
+                api.seen.append((self.path, self.headers.get("Authorization", ""), body))
+                failing = len(api.seen) <= api.failures
+                payload = b'{"error": "busy"}' if failing else b'{"data": {"regions": ["a", "b"]}}'
+                self.send_response(500 if failing else 200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_an_http_call_answered_500_is_retried_and_its_json_becomes_the_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("H16_API_TOKEN", "tok-secret-123")
+    api = _Api(failures=1)
+    try:
+        files = {
+            "p/fetch.http.yml": (
+                "retry_delay_seconds: 0\n"
+                f"url: '{api.url}/regions?date=${{bizdate}}'\n"
+                "method: POST\n"
+                "headers: {Authorization: 'Bearer ${secret.TOKEN}'}\n"
+                'body: \'{"bizdate": "${bizdate}"}\'\n'
+                "secrets: {TOKEN: {env: H16_API_TOKEN}}\n"
+                "output_path: $.data.regions\n"
+            ),
+            "p/use.sh": '# ---\n# inputs: {regions: fetch.outputs}\n# ---\necho "got $regions"\n',
+        }
+        summary, outputs, logs = run(make(tmp_path, files))
+    finally:
+        api.close()
+    assert summary.ok, by_name(summary)
+    ids = {i.node_key.split(".")[-1]: i for i in summary.instances}
+    assert ids["fetch"].attempts == 2
+    assert outputs[ids["fetch"].id] == '["a","b"]'
+    assert "got a,b" in logs[ids["use"].id]
+    assert api.seen[-1] == (
+        "/regions?date=20260411",
+        "Bearer tok-secret-123",
+        '{"bizdate": "20260411"}',
+    )
+    assert "tok-secret-123" not in logs[ids["fetch"].id]

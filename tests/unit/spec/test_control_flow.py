@@ -196,3 +196,17 @@ def test_a_loop_reads_and_writes_what_its_body_does(tmp_path: Path) -> None:
     assert graph.upstream("p.loop") == ["p.assign", "p.ods"]
     assert graph.upstream("p.report") == ["p.loop"]
     assert "p/body.load" not in graph.nodes
+
+
+def test_json_paths_select_outputs_and_bad_ones_are_reported(tmp_path: Path) -> None:
+    from lakeworks.spec.outputs import json_path_output
+
+    doc = {"data": {"items": [{"id": 1}, {"id": 2}], "rows": [[1, "a"], [2, None]]}}
+    assert json_path_output(doc, "$.data.items[1].id") == ["2"]
+    assert json_path_output(doc, "$.data.rows") == [["1", "a"], ["2", None]]
+    assert json_path_output(doc, "data['items'][0]") == ['{"id": 1}']
+    with pytest.raises(ValueError, match="no 'missing'"):
+        json_path_output(doc, "$.data.missing")
+    files = {"p/call.http.yml": "url: http://127.0.0.1:1/x\noutput_path: $.a b\n"}
+    text = _problems(make(tmp_path, files))
+    assert "call.http.yml:2" in text and "cannot read ' b'" in text
