@@ -51,12 +51,19 @@ def _http_node(ctx: NodeRunContext) -> NodeResult:
     return run_http_node(ctx)
 
 
+def _check_node(ctx: NodeRunContext) -> NodeResult:
+    from lakeworks.controlflow.check import run_check_node
+
+    return run_check_node(ctx)
+
+
 def install_control_flow() -> None:
-    """Run ``*.branch.yml``, ``*.merge.yml``, ``*.foreach.yml`` and ``*.http.yml`` nodes."""
+    """Run the control-flow node kinds (branch, merge, for-each, HTTP, check)."""
     register_executor(NodeKind.BRANCH, _branch_node)
     register_executor(NodeKind.MERGE, _merge_node)
     register_executor(NodeKind.FOREACH, _foreach_node)
     register_executor(NodeKind.HTTP, _http_node)
+    register_executor(NodeKind.CHECK, _check_node)
 
 
 def install_quality_gate() -> None:

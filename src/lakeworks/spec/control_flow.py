@@ -13,6 +13,7 @@ from lakeworks.errors import Location, UserError, ValidationFailed
 from lakeworks.spec.expressions import ExpressionError, parse_expression
 from lakeworks.spec.models import (
     BranchConfig,
+    CheckConfig,
     ForeachConfig,
     HttpConfig,
     MergeConfig,
@@ -25,6 +26,10 @@ from lakeworks.spec.outputs import binding_source, parse_json_path
 from lakeworks.spec.yaml_source import parse_yaml, validate_model
 
 MERGE_SHORTHANDS = ("all", "any")
+CONTROL_KINDS = frozenset(
+    {NodeKind.BRANCH, NodeKind.MERGE, NodeKind.FOREACH, NodeKind.HTTP, NodeKind.CHECK}
+)
+"""Node kinds written as one YAML file (header keys and the kind's own keys)."""
 
 
 def load_control_node(kind: NodeKind, text: str, path: Path) -> NodeHeader:
@@ -61,6 +66,8 @@ def load_control_node(kind: NodeKind, text: str, path: Path) -> NodeHeader:
         if problems:
             raise ValidationFailed(problems)
         return branch
+    if kind is NodeKind.CHECK:
+        return validate_model(CheckConfig, data, lines)
     if kind is NodeKind.HTTP:
         http = validate_model(HttpConfig, data, lines)
         if http.output_path is not None:

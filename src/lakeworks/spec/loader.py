@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from lakeworks.errors import Location, UserError, ValidationFailed
-from lakeworks.spec.control_flow import check_node, load_control_node
+from lakeworks.spec.control_flow import CONTROL_KINDS, check_node, load_control_node
 from lakeworks.spec.headers import split_header
 from lakeworks.spec.models import (
     LOOP_PARAMETERS,
@@ -44,6 +44,7 @@ NODE_SUFFIXES: dict[str, NodeKind] = {
     ".merge.yml": NodeKind.MERGE,
     ".foreach.yml": NodeKind.FOREACH,
     ".http.yml": NodeKind.HTTP,
+    ".check.yml": NodeKind.CHECK,
     ".sql": NodeKind.SQL,
     ".py": NodeKind.PYTHON,
     ".sh": NodeKind.SHELL,
@@ -97,7 +98,7 @@ def _load_node(path: Path, workflow: str, kind: NodeKind, name: str, inherited: 
     config = None
     if kind is NodeKind.SYNC:
         header, code, first = NodeHeader(), text, 1
-    elif kind in (NodeKind.BRANCH, NodeKind.MERGE, NodeKind.FOREACH, NodeKind.HTTP):
+    elif kind in CONTROL_KINDS:
         config = load_control_node(kind, text, path)
         header = NodeHeader.model_validate(
             config.model_dump(include=set(NodeHeader.model_fields), by_alias=True)

@@ -11,7 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Strict(BaseModel):
@@ -42,6 +42,7 @@ class NodeKind(StrEnum):
     MERGE = "merge"
     FOREACH = "foreach"
     HTTP = "http"
+    CHECK = "check"
 
 
 class Defaults(Strict):
@@ -158,6 +159,26 @@ class HttpConfig(NodeHeader):
     request_timeout_seconds: float = Field(default=30, gt=0, le=3600)
     secrets: dict[str, SecretRef] = Field(default_factory=dict)
     output_path: str | None = None
+
+
+class CheckConfig(NodeHeader):
+    """``<name>.check.yml``: wait until a table (or one of its partitions, ``ds=...``)
+    has rows, or a local file exists; checked every ``interval_seconds`` up to
+    ``max_checks`` times, holding no worker slot in between."""
+
+    table: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$")
+    partition: str | None = None
+    file: str | None = None
+    interval_seconds: float = Field(default=60, ge=0)
+    max_checks: int = Field(default=10, ge=1, le=100_000)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> CheckConfig:
+        if (self.table is None) == (self.file is None):
+            raise ValueError("give either 'table' (with an optional 'partition') or 'file'")
+        if self.partition is not None and self.table is None:
+            raise ValueError("'partition' needs a 'table'")
+        return self
 
 
 MAX_LOOP_ITEMS = 1024

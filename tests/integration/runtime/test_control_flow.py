@@ -304,3 +304,27 @@ def test_an_http_call_answered_500_is_retried_and_its_json_becomes_the_output(
         '{"bizdate": "20260411"}',
     )
     assert "tok-secret-123" not in logs[ids["fetch"].id]
+
+
+def test_a_check_that_never_holds_waits_between_checks_then_times_out(tmp_path: Path) -> None:
+    files = {
+        "p/ods_orders.sql": "CREATE TABLE IF NOT EXISTS ods_orders (id INT, ds VARCHAR);\n",
+        "p/orders_ready.check.yml": (
+            "depends_on: [ods_orders]\ntable: ods_orders\npartition: ds=${bizdate}\n"
+            "interval_seconds: 0\nmax_checks: 3\n"
+        ),
+        "p/file_ready.check.yml": "file: inbox/${bizdate}.csv\ninterval_seconds: 0\n",
+    }
+    root = make(tmp_path, files)
+    (root / "inbox").mkdir()
+    (root / "inbox" / "20260411.csv").write_text("id\n", encoding="utf-8")
+    summary, _outputs, logs = run(root)
+    by_key = {i.node_key.split(".")[-1]: i for i in summary.instances}
+    checked = by_key["orders_ready"]
+    assert str(checked.state) == "failed" and checked.attempts == 3
+    assert checked.reason is not None
+    assert "check 3/3: partition ds=20260411 of ods_orders not found" in checked.reason
+    assert "gave up after 3 checks" in checked.reason
+    assert "check 1/3: partition ds=20260411 of ods_orders not found" in logs[checked.id]
+    assert str(by_key["file_ready"].state) == "success"
+    assert "check 1/10: file inbox/20260411.csv found" in logs[by_key["file_ready"].id]

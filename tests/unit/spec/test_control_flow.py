@@ -210,3 +210,13 @@ def test_json_paths_select_outputs_and_bad_ones_are_reported(tmp_path: Path) -> 
     files = {"p/call.http.yml": "url: http://127.0.0.1:1/x\noutput_path: $.a b\n"}
     text = _problems(make(tmp_path, files))
     assert "call.http.yml:2" in text and "cannot read ' b'" in text
+
+
+def test_a_check_names_either_a_table_or_a_file(tmp_path: Path) -> None:
+    files = {
+        "p/both.check.yml": "table: ods\nfile: a.csv\n",
+        "p/part.check.yml": "file: a.csv\npartition: ds=1\n",
+    }
+    text = _problems(make(tmp_path, files))
+    assert "both.check.yml:1" in text and "either 'table'" in text
+    assert "'partition' needs a 'table'" in text
