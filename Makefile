@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install up example test lint clean
+.PHONY: install up example test lint clean console-assets
 
 $(BIN)/lakeworks: pyproject.toml src/lakeworks/connectors/_pgcopy.c
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ lint: install
 
 test: install lint
 	$(BIN)/pytest -q -p no:cacheprovider
+
+# Rebuild the console's bundled scripts (editor, graph) from frontend/ with the locked
+# npm packages; the result in src/lakeworks/web/static/bundle/ is committed.
+console-assets:
+	cd frontend && npm ci --no-audit --no-fund && npm run build
 
 clean:
 	rm -rf $(VENV) example-workspace .pytest_cache .mypy_cache .ruff_cache

@@ -52,3 +52,13 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def require_chromium() -> str:
+    """The path of Debian's Chromium (driven by Playwright); skips if it is missing."""
+    if not os.path.exists(CHROMIUM):
+        _missing(f"Chromium at {CHROMIUM}")
+    return CHROMIUM

@@ -1,5 +1,8 @@
 """The FastAPI application: routers, error handlers, the audit middleware.
 
+The web console mounts itself on this app (``lakeworks.web.app.install_console``);
+``lakeworks up`` does so, the API does not import the console.
+
 ``create_app(services)`` builds the app around already opened services, so that
 ``lakeworks up``, tests and benchmarks assemble the same thing. The OpenAPI document
 is served at ``/api/openapi.json`` and the interactive docs at ``/api/docs``.
@@ -29,6 +32,9 @@ def create_app(
 ) -> FastAPI:
     """The API app over ``services``; ``on_startup``/``on_shutdown`` run in its lifespan
     (``lakeworks up`` starts and stops the scheduler and worker there)."""
+    from lakeworks.bootstrap import install_alerts
+
+    install_alerts()  # operations through the API (rerun, set success, stop) may alert
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -13,15 +13,22 @@ import getpass
 import os
 import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from lakeworks.cli.common import WorkspaceOption, handle_errors, load, open_database
+from lakeworks.cli.common import (
+    WorkspaceOption,
+    handle_errors,
+    load,
+    open_database,
+    serving_warehouses,
+)
 
 if TYPE_CHECKING:
     from lakeworks.api.services import ServerServices
@@ -38,6 +45,8 @@ users_app = typer.Typer(help="Users of the server: create, list, reset passwords
 tokens_app = typer.Typer(help="Personal API tokens: create, list, revoke.")
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+_SENDER_STOP = threading.Event()
+"""Never set: the alert sender thread of `lakeworks up` ends with the process."""
 
 
 def cli_actor() -> str:
@@ -110,15 +119,16 @@ def up(
         ),
     ] = 10000,
 ) -> None:
-    """Serve the REST API (OpenAPI at /api/openapi.json) and run the scheduler and a
-    worker, until interrupted. The first start creates the user 'admin' and prints its
-    password once (or takes it from LAKEWORKS_ADMIN_PASSWORD)."""
+    """Serve the web console (/) and the REST API (OpenAPI at /api/openapi.json) and run
+    the scheduler and a worker, until interrupted. The first start creates the user
+    'admin' and prints its password once (or takes it from LAKEWORKS_ADMIN_PASSWORD)."""
     import uvicorn
 
     from lakeworks.api.app import create_app
     from lakeworks.api.services import ServerServices, ServerSettings
     from lakeworks.security.secrets import SecretBox, install_log_redaction, load_keys
     from lakeworks.security.users import ADMIN_PASSWORD_ENV
+    from lakeworks.web.app import install_console
 
     ws = load(workspace)
     db = open_database(ws)
@@ -141,6 +151,12 @@ def up(
             fg=typer.colors.YELLOW,
             err=True,
         )
+    elif not os.environ.get(ADMIN_PASSWORD_ENV):
+        typer.echo(
+            "sign in as 'admin' with the password printed at the first start"
+            f" (forgotten: lakeworks users set-password admin -w {workspace})",
+            err=True,
+        )
     process = None
     if scheduler:
         process = _runtime(db, services, ws.name, grace)
@@ -155,13 +171,20 @@ def up(
             process.stop()
 
     app = create_app(services, on_startup=start, on_shutdown=stop)
+    install_console(app)
     config = uvicorn.Config(
         app, host=host, port=port, log_level="info", timeout_graceful_shutdown=int(grace)
     )
     install_log_redaction()
-    typer.echo(f"lakeworks {ws.name}: http://{host}:{port}/api/docs  (store {db.url})", err=True)
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    typer.secho(
+        f"lakeworks {ws.name}: console http://{shown}:{port}/  API http://{shown}:{port}/api/docs"
+        f"  (store {db.url})",
+        fg=typer.colors.GREEN,
+        err=True,
+    )
     try:
-        with _stop_signals_end_cleanly():
+        with _stop_signals_end_cleanly(), serving_warehouses(ws, ws.config.environments):
             uvicorn.Server(config).run()
     finally:
         services.close()
@@ -187,6 +210,7 @@ def _stop_signals_end_cleanly() -> Iterator[None]:
 
 def _runtime(db: Database, services: ServerServices, name: str, grace: float) -> LakeworksProcess:
     """The prod scheduler and worker (prod runs the current release)."""
+    from lakeworks.alerts.plugin import start_sender
     from lakeworks.runtime.process import LakeworksProcess
     from lakeworks.security.secrets import redact
 
@@ -197,18 +221,25 @@ def _runtime(db: Database, services: ServerServices, name: str, grace: float) ->
 
     process = LakeworksProcess(db, source, env="prod", log=log)
     process.grace_seconds = grace
+    start_sender(db, lambda ws: source.current("prod") if ws == name else None, _SENDER_STOP, log)
     return process
 
 
 # -- deploy ----------------------------------------------------------------------------
 
 
-def _print_deployment(deployment: Deployment) -> None:
-    summary = deployment.summary
-    typer.echo(f"deployment {deployment.id}: {deployment.state.value} ({deployment.source})")
-    for key in ("nodes_added", "nodes_modified", "nodes_removed", "settings_changed"):
+def _print_changes(summary: dict[str, Any]) -> None:
+    """One line per changed node, settings file, quality rule file and other file."""
+    from lakeworks.deploy.diff import SUMMARY_KEYS
+
+    for key in SUMMARY_KEYS:
         for item in summary.get(key, []):
             typer.echo(f"  {key.replace('_', ' ')}: {item}")
+
+
+def _print_deployment(deployment: Deployment) -> None:
+    typer.echo(f"deployment {deployment.id}: {deployment.state.value} ({deployment.source})")
+    _print_changes(deployment.summary)
     for problem in deployment.problems:
         typer.secho(f"  problem: {problem.render()}", fg=typer.colors.RED, err=True)
     for warning in deployment.warnings:
@@ -251,7 +282,9 @@ def deploy(
             repo = DeploymentRepository(db)
             current = repo.current(home.name, "prod")
             old = repo.release_files(current.id) if current else {}
-            typer.echo(f"changes: {summarize(compare(snapshot.hashes(), old))}")
+            summary = summarize(compare(snapshot.hashes(), old))
+            typer.echo(f"{summary['changes']} files changed")
+            _print_changes(summary)
             report = validate_files(snapshot.files)
             for problem in report.problems:
                 typer.secho(f"  problem: {problem.render()}", fg=typer.colors.RED, err=True)

@@ -5,6 +5,7 @@ Layout::
     lakeworks.yml
     workflows/<workflow>/workflow.yml        (optional)
     workflows/<workflow>/<node>.sql|.py|.sh|.sync.yml
+    workflows/<workflow>/<node>.quality.yml  (a node only when it has a ``schedule``)
 
 Every problem found is collected and raised together as ``ValidationFailed``, each
 with its file and line.
@@ -15,6 +16,8 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from pathlib import Path
+
+import yaml
 
 from lakeworks.errors import Location, UserError, ValidationFailed
 from lakeworks.spec.control_flow import CONTROL_KINDS, check_node, load_control_node
@@ -32,7 +35,7 @@ from lakeworks.spec.models import (
     Workspace,
     WorkspaceConfig,
 )
-from lakeworks.spec.yaml_source import LineMap, load_model, parse_yaml
+from lakeworks.spec.yaml_source import LineMap, load_model, parse_yaml, validate_model
 
 WORKSPACE_FILE = "lakeworks.yml"
 WORKFLOW_FILE = "workflow.yml"
@@ -50,6 +53,9 @@ NODE_SUFFIXES: dict[str, NodeKind] = {
     ".sh": NodeKind.SHELL,
 }
 IGNORED_SUFFIXES = (".quality.yml", ".md", ".txt")
+QUALITY_SUFFIX = ".quality.yml"
+SCHEDULED_RULE_KEYS = ("schedule", "owner", "retries", "priority", "resource_group", "depends_on")
+"""Keys of a scheduled rule file that are node settings (the rest belongs to the rules)."""
 
 
 def find_workspace_root(start: Path) -> Path:
@@ -85,6 +91,8 @@ def merge_defaults(*layers: Defaults) -> Defaults:
 def node_kind_and_name(path: Path) -> tuple[NodeKind, str] | None:
     """The node kind and name a file stands for, or None if it is not a node file."""
     name = path.name
+    if name.endswith(QUALITY_SUFFIX) and _has_schedule(path):
+        return NodeKind.QUALITY, name[: -len(QUALITY_SUFFIX)]
     if name.endswith(IGNORED_SUFFIXES) or name == WORKFLOW_FILE or name.startswith("."):
         return None
     for suffix, kind in NODE_SUFFIXES.items():
@@ -93,10 +101,27 @@ def node_kind_and_name(path: Path) -> tuple[NodeKind, str] | None:
     return None
 
 
+def _has_schedule(path: Path) -> bool:
+    """Whether a rule file carries a ``schedule`` (YAML problems are the rule loader's)."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and data.get("schedule") is not None
+
+
+def _scheduled_rules_header(text: str, path: Path) -> NodeHeader:
+    data, lines = parse_yaml(text, path)
+    settings = {k: data[k] for k in SCHEDULED_RULE_KEYS if k in data}
+    return validate_model(NodeHeader, settings, lines)
+
+
 def _load_node(path: Path, workflow: str, kind: NodeKind, name: str, inherited: Defaults) -> Node:
     text = path.read_text(encoding="utf-8")
     config = None
-    if kind is NodeKind.SYNC:
+    if kind is NodeKind.QUALITY:
+        header, code, first = _scheduled_rules_header(text, path), text, 1
+    elif kind is NodeKind.SYNC:
         header, code, first = NodeHeader(), text, 1
     elif kind in CONTROL_KINDS:
         config = load_control_node(kind, text, path)

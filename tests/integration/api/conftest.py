@@ -26,6 +26,7 @@ from lakeworks.security.throttle import LockoutPolicy
 from lakeworks.spec.init import init_workspace
 from lakeworks.store.clock import utcnow
 from lakeworks.store.database import Database
+from lakeworks.web.app import install_console
 
 WORKSPACE = "sales-lab"
 PASSWORD = "correct horse battery"
@@ -79,6 +80,7 @@ def build_api(home: Path, db_url: str, settings: ServerSettings | None = None) -
     services.workspaces.register(WORKSPACE, home, actor="test", require_approval=False)
     services.grants.seed_defaults(WORKSPACE, "test")
     app = create_app(services)
+    install_console(app)
     client = TestClient(app, base_url="http://testserver")
     return Api(app, services, client, home)
 

@@ -39,6 +39,11 @@ def test_deploy_a_git_folder_then_roll_back(cli: CliRunner, tmp_path: Path) -> N
     out = run(cli, "deploy", str(checkout), "-w", str(home), "-m", "count star")
     assert "nodes modified: sales_pipeline.02_build_sales_daily" in out
     assert "release 2" in out
+    rules = checkout / "workflows/sales_pipeline/sales_daily.quality.yml"
+    rules.write_text(rules.read_text().replace("max: 1000", "max: 2000"))
+    out = run(cli, "deploy", str(checkout), "-w", str(home), "--dry-run")
+    assert "quality changed: workflows/sales_pipeline/sales_daily.quality.yml (modified)" in out
+    rules.write_text(rules.read_text().replace("max: 2000", "max: 1000"))
     target.write_text(target.read_text().replace("FROM sales_raw", "FROM sales_raw WHERE"))
     broken = cli.invoke(app, ["deploy", str(checkout), "-w", str(home)])
     assert broken.exit_code == 2

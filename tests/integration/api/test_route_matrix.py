@@ -163,3 +163,72 @@ def test_without_credentials_only_public_routes_answer(api: Api) -> None:
             assert status not in (401, 403), call.path
         else:
             assert status == 401, f"{call.method} {call.path}: {status}"
+
+
+# -- the web console's pages --------------------------------------------------------------
+
+
+def console_calls() -> Iterator[Call]:
+    """Every console page, per environment where its path has one."""
+    from lakeworks.web.routes import ROUTERS as CONSOLE_ROUTERS
+
+    for router in CONSOLE_ROUTERS:
+        for route in router.routes:
+            assert isinstance(route, APIRoute)
+            guard = guard_of(route)
+            assert guard is not None, f"console page {route.path} has no Guard"
+            envs = ENVS if "{env}" in route.path else ("dev",)
+            for env in envs:
+                requirement = guard.requirement
+                permission = (
+                    requirement.for_env(env)
+                    if isinstance(requirement, EnvPermission)
+                    else requirement
+                )
+                yield Call("GET", _fill(route.path, env), permission, route.path)
+
+
+def page_status(api: Api, call: Call, headers: dict[str, str]) -> int:
+    response = api.client.get(call.path, headers=headers, follow_redirects=False)
+    assert response.status_code < 500, f"{call.path}: {response.text[:2000]}"
+    return response.status_code
+
+
+def test_the_console_has_pages_for_every_module(api: Api) -> None:
+    templates = {c.template for c in console_calls()}
+    assert len(templates) >= 20
+    for module in ("studio", "ops", "map", "quality", "integration", "query", "admin"):
+        assert any(f"/{module}" in t for t in templates), module
+
+
+@pytest.mark.parametrize("role", list(Role), ids=lambda r: r.value)
+def test_each_role_sees_exactly_the_console_pages_the_matrix_allows(api: Api, role: Role) -> None:
+    headers = api.member(f"page-{role.value.replace('_', '-')}", role)
+    wrong: list[str] = []
+    for call in console_calls():
+        status = page_status(api, call, headers)
+        should = expected_allowed(call.permission, {role}, superuser=False)
+        if should and status in (401, 403):
+            wrong.append(f"{call.path}: {status}, expected allowed ({call.permission})")
+        if not should and status != 403:
+            wrong.append(f"{call.path}: {status}, expected 403 ({call.permission})")
+    assert wrong == []
+
+
+def test_console_pages_for_an_administrator_and_an_outsider(api: Api) -> None:
+    root = api.member("page-root", superuser=True)
+    outsider = api.member("page-outsider")
+    for call in console_calls():
+        assert page_status(api, call, root) not in (401, 403), call.path
+        if call.permission not in (Permission.PUBLIC, Permission.AUTHENTICATED):
+            assert page_status(api, call, outsider) == 403, call.path
+
+
+def test_without_a_session_console_pages_send_the_browser_to_sign_in(api: Api) -> None:
+    for call in console_calls():
+        response = api.client.get(call.path, follow_redirects=False)
+        if call.permission is Permission.PUBLIC:
+            assert response.status_code < 400, call.path
+            continue
+        assert response.status_code == 303, call.path
+        assert response.headers["location"].startswith("/login?next=%2F"), call.path

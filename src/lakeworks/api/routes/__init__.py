@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from lakeworks.api.routes import (
+    alerts,
     auth,
     backfills,
     code,
@@ -18,11 +19,13 @@ from lakeworks.api.routes import (
     security,
     sources,
     sync,
+    sync_cursors,
     users,
     workspaces,
 )
 
 ROUTERS: list[APIRouter] = [
+    alerts.router,
     auth.router,
     users.router,
     workspaces.router,
@@ -34,6 +37,7 @@ ROUTERS: list[APIRouter] = [
     backfills.router,
     sources.router,
     sync.router,
+    sync_cursors.router,
     query.router,
     quality.router,
     datamap.router,

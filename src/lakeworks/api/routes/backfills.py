@@ -28,11 +28,22 @@ PREVIEW_ITEMS = 1000
 
 
 class BackfillBody(Body):
-    node: str = Field(description="The start node (workflow.node or its name).")
+    node: str = Field(default="", description="The start node (workflow.node or its name).")
+    nodes: list[str] = Field(default_factory=list, description="More nodes to start from.")
+    workflows: list[str] = Field(
+        default_factory=list, description="Workflows whose every node is a start node."
+    )
     dates: list[tuple[date, date]] = Field(
         min_length=1, description="Inclusive ranges of business dates."
     )
     scope: BackfillScope = BackfillScope.NODE
+    depth: int | None = Field(
+        default=None, ge=0, description="Levels up- or downstream (scope upstream/downstream)."
+    )
+    wait_outside: bool = Field(
+        default=False,
+        description="Also wait for the scheduled instances outside the backfill it depends on.",
+    )
     end_node: str | None = None
     order: BackfillOrder = BackfillOrder.ASCENDING
     parallel: int = Field(default=1, ge=1, le=64)
@@ -45,6 +56,10 @@ class BackfillBody(Body):
                 raise UserError(f"date range {start}..{end} ends before it starts")
         return BackfillRequest(
             node=self.node,
+            nodes=tuple(self.nodes),
+            workflows=tuple(self.workflows),
+            depth=self.depth,
+            wait_outside=self.wait_outside,
             date_ranges=tuple(self.dates),
             scope=self.scope,
             end_node=self.end_node,
@@ -55,8 +70,19 @@ class BackfillBody(Body):
         )
 
 
-def plan_json(plan: BackfillPlan) -> dict[str, Any]:
+def plan_json(
+    plan: BackfillPlan, outside: list[backfill_service.OutsideDependency] | None = None
+) -> dict[str, Any]:
     return {
+        "outside": [
+            {
+                "node": o.ref.node_key,
+                "cycle_time": o.ref.cycle_time.isoformat(),
+                "kind": o.ref.kind.value,
+                "state": o.state,
+            }
+            for o in (outside or [])[:PREVIEW_ITEMS]
+        ],
         "nodes": list(plan.nodes),
         "dates": [d.isoformat() for d in plan.dates],
         "instance_count": len(plan.instances),
@@ -71,7 +97,7 @@ def plan_json(plan: BackfillPlan) -> dict[str, Any]:
             }
             for i in plan.instances[:PREVIEW_ITEMS]
         ],
-        "warnings": list(plan.warnings),
+        "warnings": [*plan.warnings, *backfill_service.outside_warnings(outside or [])],
     }
 
 
@@ -93,8 +119,11 @@ def preview_backfill(
 ) -> dict[str, Any]:
     """The instances a backfill would create, in the order they run (nothing is written)."""
     _prod_only(env)
-    plan = backfill_service.preview(services.definition(workspace, env), body.request())
-    return plan_json(plan)
+    definition = services.definition(workspace, env)
+    plan = backfill_service.preview(definition, body.request())
+    return plan_json(
+        plan, backfill_service.outside_dependencies(services.db, definition.name, env, plan)
+    )
 
 
 @router.post("/workspaces/{workspace}/envs/{env}/backfills", status_code=201)
@@ -112,7 +141,8 @@ def start_backfill(
         services.db, access.username, services.definition(workspace, env), env, body.request()
     )
     audit_detail(request, run=run.id, instances=len(created), node=body.node)
-    return {"run": run_json(run), "plan": plan_json(plan)}
+    outside = backfill_service.outside_dependencies(services.db, workspace, env, plan)
+    return {"run": run_json(run), "plan": plan_json(plan, outside)}
 
 
 @router.get("/workspaces/{workspace}/envs/{env}/backfills")

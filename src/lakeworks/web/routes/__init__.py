@@ -1,0 +1,27 @@
+"""The console's routers, one module per area; ``ROUTERS`` is what the app includes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from lakeworks.web.routes import (
+    admin,
+    datamap,
+    frame,
+    integration,
+    ops,
+    quality,
+    query,
+    studio,
+)
+
+ROUTERS: list[APIRouter] = [
+    frame.router,
+    studio.router,
+    ops.router,
+    integration.router,
+    quality.router,
+    datamap.router,
+    query.router,
+    admin.router,
+]

@@ -1,0 +1,175 @@
+"""A real ``lakeworks up`` with the sales example plus two shell nodes, and Chromium.
+
+``03_publish`` fails while a flag file exists (so the Operations Center has a failed
+instance with a downstream one, ``04_notify``); the workspace is run once in dev and
+deployed before the server starts (as ``make up`` does), so the scheduler runs the
+day's instances in prod.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from lakeworks.spec.init import init_workspace
+from tests.services import free_port, require_chromium
+
+ADMIN_PASSWORD = "console-admin-password"
+WORKSPACE = "sales-lab"
+
+
+@dataclass
+class Console:
+    base: str
+    root: Path
+    flag: Path
+    log: Path
+    browser: Browser
+
+    def page(self) -> Page:
+        """A fresh browser context (its own cookies) with a wide window."""
+        context = self.browser.new_context(viewport={"width": 1400, "height": 900})
+        return context.new_page()
+
+    @contextmanager
+    def api(self) -> Iterator[httpx.Client]:
+        """An API client signed in as the administrator (CSRF header set)."""
+        with httpx.Client(base_url=self.base, timeout=30) as client:
+            login = client.post(
+                "/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
+            )
+            assert login.status_code == 200, login.text
+            client.headers["x-csrf-token"] = login.json()["csrf_token"]
+            yield client
+
+    def wait_for(self, path: str, done: object, seconds: float = 90) -> dict[str, object]:
+        with self.api() as client:
+            deadline = time.monotonic() + seconds
+            body: dict[str, object] = {}
+            while time.monotonic() < deadline:
+                body = client.get(path).json()
+                if done(body):  # type: ignore[operator]
+                    return body
+                time.sleep(0.3)
+        raise AssertionError(f"gave up waiting on {path}: {body}\n{self.log.read_text()[-3000:]}")
+
+
+def _lakeworks() -> str:
+    return str(Path(sys.executable).parent / "lakeworks")
+
+
+def _workspace(root: Path, flag: Path) -> None:
+    init_workspace(root, "sales")
+    flows = root / "workflows/sales_pipeline"
+    # at midnight, so that today's cycle has always begun when the server starts
+    config = flows / "workflow.yml"
+    config.write_text(config.read_text().replace('at: "02:00"', 'at: "00:00"'))
+    (flows / "03_publish.sh").write_text(
+        "# ---\n# depends_on: [02_build_sales_daily]\n# retries: 0\n# ---\n"
+        'echo "publishing the daily sales for $bizdate"\n'
+        f'if [ -f "{flag}" ]; then echo "the export share is not mounted" >&2; exit 3; fi\n'
+        'echo "published"\n'
+    )
+    (flows / "04_notify.sh").write_text(
+        "# ---\n# depends_on: [03_publish]\n# retries: 0\n# ---\necho notified\n"
+    )
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    chromium = require_chromium()
+    base_dir = tmp_path_factory.mktemp("console")
+    root = base_dir / "ws"
+    flag = base_dir / "fail.flag"
+    flag.write_text("fail")
+    _workspace(root, flag)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("LAKEWORKS_DATABASE_URL", "LAKEWORKS_SECRET_KEY")
+    }
+    env["LAKEWORKS_ADMIN_PASSWORD"] = ADMIN_PASSWORD
+    first_run = subprocess.run(
+        [_lakeworks(), "run", "-w", str(root), "--bizdate", "20260411"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "[02_build_sales_daily] succeeded" in first_run.stderr, first_run.stderr
+    deployed = subprocess.run(
+        [_lakeworks(), "deploy", str(root), "-w", str(root), "-m", "first release"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert deployed.returncode == 0, deployed.stderr
+    port = free_port()
+    log = base_dir / "server.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [_lakeworks(), "up", "-w", str(root), "--port", str(port), "--grace", "5"],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert process.poll() is None, log.read_text()
+            try:
+                if httpx.get(f"{base}/login", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            pytest.fail(f"the server did not answer:\n{log.read_text()}")
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=chromium,
+                args=["--no-sandbox", "--disable-background-networking"],
+            )
+            try:
+                yield Console(base, root, flag, log, browser)
+            finally:
+                browser.close()
+    finally:
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
+def sign_in(
+    page: Page,
+    console: Console,
+    user: str = "admin",
+    password: str = ADMIN_PASSWORD,
+    path: str = f"/w/{WORKSPACE}",
+) -> None:
+    """Open ``path``; the console sends the browser to sign in and then back there."""
+    page.goto(console.base + path)
+    page.wait_for_url("**/login?next=*")
+    page.fill("#username", user)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/login" not in url)
+
+
+def shot(page: Page, folder: Path, name: str) -> None:
+    """A full-page screenshot under the test's output folder."""
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
