@@ -143,6 +143,8 @@ def check_node(workspace: Workspace, node: Node) -> list[UserError]:
     for ref, output in node.header.branch.items():
         where = Location(node.path, _line_of(node, ref), key="branch")
         target = workspace.find_node(ref)
+        if target is None and (node.path.parent / f"{ref}.branch.yml").is_file():
+            continue  # the branch file itself has problems, reported on their own
         if target is None or not isinstance(target.config, BranchConfig):
             problems.append(
                 UserError(
