@@ -51,6 +51,12 @@ def _foreach_node(ctx: NodeRunContext) -> NodeResult:
     return run_foreach_node(ctx)
 
 
+def _dowhile_node(ctx: NodeRunContext) -> NodeResult:
+    from lakeworks.controlflow.loops import run_dowhile_node
+
+    return run_dowhile_node(ctx)
+
+
 def _http_node(ctx: NodeRunContext) -> NodeResult:
     from lakeworks.controlflow.http import run_http_node
 
@@ -64,10 +70,11 @@ def _check_node(ctx: NodeRunContext) -> NodeResult:
 
 
 def install_control_flow() -> None:
-    """Run the control-flow node kinds (branch, merge, for-each, HTTP, check)."""
+    """Run the control-flow node kinds (branch, merge, for-each, do-while, HTTP, check)."""
     register_executor(NodeKind.BRANCH, _branch_node)
     register_executor(NodeKind.MERGE, _merge_node)
     register_executor(NodeKind.FOREACH, _foreach_node)
+    register_executor(NodeKind.DOWHILE, _dowhile_node)
     register_executor(NodeKind.HTTP, _http_node)
     register_executor(NodeKind.CHECK, _check_node)
 

@@ -1,4 +1,4 @@
-"""The for-each node: its body (the nodes of a sub-folder) run once per item.
+"""Loop nodes. For-each: its body (the nodes of a sub-folder) run once per item.
 
 Each iteration is a run of its own (``for-each <node> item k/n: <item>``) whose
 instances the Operations Center lists like any other, with ``${dag.foreach.current}``,
@@ -6,6 +6,9 @@ instances the Operations Center lists like any other, with ``${dag.foreach.curre
 nodes also get them as ``dag_foreach_current``, ``dag_offset``, ``dag_loopTimes``.
 Iterations run ``parallel`` at a time. Each one's state is recorded with the for-each
 instance, so a rerun of it runs only the iterations that did not succeed.
+
+Do-while: the body runs, then the output of its end node decides (``true`` goes on),
+at most ``max_loops`` times; each loop is a run like an iteration.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from lakeworks.errors import UserCodeError, UserError
 from lakeworks.runtime.context import NodeResult, NodeRunContext
 from lakeworks.runtime.runner import ManualRunner
-from lakeworks.spec.models import MAX_LOOP_ITEMS, ForeachConfig
+from lakeworks.spec.models import MAX_LOOP_ITEMS, DoWhileConfig, ForeachConfig
+from lakeworks.spec.outputs import decode_output
 from lakeworks.store.database import Database
 from lakeworks.store.outputs import OutputRepository
 
@@ -98,3 +102,53 @@ def run_foreach_node(ctx: NodeRunContext) -> NodeResult:
         raise UserCodeError(f"{len(failed)} of {total} iterations failed: item {shown}")
     ctx.log(f"{total} iterations succeeded")
     return NodeResult(rendered_code=node.code, detail={"iterations": total})
+
+
+_GO_ON = {"true", "1", "yes"}
+
+
+def _says_go_on(text: str | None) -> bool:
+    """Whether an end node's stored output asks for another loop (first item true)."""
+    value = loop_items(decode_output(text)) if text else []
+    return bool(value) and value[0].strip().lower() in _GO_ON
+
+
+def run_dowhile_node(ctx: NodeRunContext) -> NodeResult:
+    """Run the body, then again while its end node's output says true."""
+    node = ctx.node
+    config = node.config
+    assert isinstance(config, DoWhileConfig)
+    db = ctx.extras.get("db")
+    if not isinstance(db, Database) or ctx.instance_id is None:
+        raise UserError("do-while nodes run only as recorded instances")
+    body = ctx.workspace.body_of(node)
+    end_key = f"{node.workflow}/{config.body}.{config.end}"
+    store = OutputRepository(db)
+    for offset in range(config.max_loops):
+        label = f"loop {offset + 1}"
+        if ctx.cancel.is_set():
+            raise UserCodeError(f"stopped before {label}")
+        summary = ManualRunner(body, db, ctx.engine, ctx.env, max_parallel=1).run(
+            ctx.params.bizdate,
+            [],
+            actor=node.key,
+            overrides={**ctx.params.parameters, **loop_parameters(str(offset), offset)},
+            description=f"do-while {node.key} {label}",
+        )
+        store.record_iteration(
+            ctx.instance_id,
+            offset,
+            str(offset),
+            "success" if summary.ok else "failed",
+            summary.run.id,
+        )
+        if not summary.ok:
+            raise UserCodeError(f"{label} failed (run {summary.run.id})")
+        end = next((i for i in summary.instances if i.node_key == end_key), None)
+        if end is None or not _says_go_on(store.get(end.id)):
+            ctx.log(f"{label}: {config.end} says stop after {offset + 1} loops")
+            return NodeResult(rendered_code=node.code, detail={"loops": offset + 1})
+        ctx.log(f"{label}: {config.end} says go on")
+    raise UserCodeError(
+        f"{config.end} still says true after {config.max_loops:,} loops (the limit)"
+    )

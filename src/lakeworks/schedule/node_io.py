@@ -90,7 +90,7 @@ _LAZY_READERS: dict[NodeKind, str] = {
 
 
 def loop_io(workspace: Workspace, node: Node) -> NodeIO:
-    """A for-each node reads and writes what its body does (lineage passes through)."""
+    """A loop reads and writes what its body does (lineage passes through)."""
     body = workspace.body_of(node)
     ios = [node_io(body, inner) for inner in body.nodes()]
     writes = frozenset(t for io in ios for t in io.writes)
@@ -100,7 +100,7 @@ def loop_io(workspace: Workspace, node: Node) -> NodeIO:
 
 def node_io(workspace: Workspace, node: Node) -> NodeIO:
     """The tables ``node`` reads and writes."""
-    if node.kind is NodeKind.FOREACH:
+    if node.kind in (NodeKind.FOREACH, NodeKind.DOWHILE):
         return loop_io(workspace, node)
     if node.kind not in _readers and node.kind in _LAZY_READERS:
         import importlib

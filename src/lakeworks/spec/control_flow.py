@@ -14,6 +14,7 @@ from lakeworks.spec.expressions import ExpressionError, parse_expression
 from lakeworks.spec.models import (
     BranchConfig,
     CheckConfig,
+    DoWhileConfig,
     ForeachConfig,
     HttpConfig,
     MergeConfig,
@@ -27,7 +28,14 @@ from lakeworks.spec.yaml_source import parse_yaml, validate_model
 
 MERGE_SHORTHANDS = ("all", "any")
 CONTROL_KINDS = frozenset(
-    {NodeKind.BRANCH, NodeKind.MERGE, NodeKind.FOREACH, NodeKind.HTTP, NodeKind.CHECK}
+    {
+        NodeKind.BRANCH,
+        NodeKind.MERGE,
+        NodeKind.FOREACH,
+        NodeKind.DOWHILE,
+        NodeKind.HTTP,
+        NodeKind.CHECK,
+    }
 )
 """Node kinds written as one YAML file (header keys and the kind's own keys)."""
 
@@ -66,6 +74,8 @@ def load_control_node(kind: NodeKind, text: str, path: Path) -> NodeHeader:
         if problems:
             raise ValidationFailed(problems)
         return branch
+    if kind is NodeKind.DOWHILE:
+        return validate_model(DoWhileConfig, data, lines)
     if kind is NodeKind.CHECK:
         return validate_model(CheckConfig, data, lines)
     if kind is NodeKind.HTTP:
@@ -140,6 +150,8 @@ def check_node(workspace: Workspace, node: Node) -> list[UserError]:
                     hint=f"add 'output: true' to the header of {source.path.name}",
                 )
             )
+    if isinstance(node.config, DoWhileConfig):
+        problems.extend(_check_end(workspace, node, node.config))
     for ref, output in node.header.branch.items():
         where = Location(node.path, _line_of(node, ref), key="branch")
         target = workspace.find_node(ref)
@@ -164,3 +176,28 @@ def check_node(workspace: Workspace, node: Node) -> list[UserError]:
                 )
             )
     return problems
+
+
+def _check_end(workspace: Workspace, node: Node, config: DoWhileConfig) -> list[UserError]:
+    body = workspace.workflows[node.workflow].bodies.get(config.body)
+    if body is None:
+        return []  # the missing folder is reported by the loader
+    end = body.nodes.get(config.end)
+    where = Location(node.path, _line_of(node, "end:"), key="end")
+    if end is None:
+        return [
+            UserError(
+                f"end node '{config.end}' is not in the loop body '{config.body}'",
+                location=where,
+                hint=f"name one of: {', '.join(sorted(body.nodes)) or 'no nodes'}",
+            )
+        ]
+    if not end.header.output:
+        return [
+            UserError(
+                f"end node '{config.end}' publishes no output",
+                location=where,
+                hint=f"add 'output: true' to {end.path.name}; it prints or selects true to go on",
+            )
+        ]
+    return []

@@ -25,7 +25,7 @@ from lakeworks.spec.headers import split_header
 from lakeworks.spec.models import (
     LOOP_PARAMETERS,
     Defaults,
-    ForeachConfig,
+    LoopConfig,
     Node,
     NodeHeader,
     NodeKind,
@@ -46,6 +46,7 @@ NODE_SUFFIXES: dict[str, NodeKind] = {
     ".branch.yml": NodeKind.BRANCH,
     ".merge.yml": NodeKind.MERGE,
     ".foreach.yml": NodeKind.FOREACH,
+    ".dowhile.yml": NodeKind.DOWHILE,
     ".http.yml": NodeKind.HTTP,
     ".check.yml": NodeKind.CHECK,
     ".sql": NodeKind.SQL,
@@ -205,7 +206,7 @@ def _load_workflow(
             problems.append(UserError("file is not UTF-8 text", location=Location(path)))
     bodies: dict[str, Workflow] = {}
     for node in nodes.values():
-        if isinstance(node.config, ForeachConfig) and node.config.body not in bodies:
+        if isinstance(node.config, LoopConfig) and node.config.body not in bodies:
             body = _load_body(folder, name, node, config, inherited, problems)
             if body is not None:
                 bodies[body.name.rpartition("/")[2]] = body
@@ -220,8 +221,8 @@ def _load_body(
     inherited: Defaults,
     problems: list[UserError],
 ) -> Workflow | None:
-    """The nodes of a for-each node's body folder, as the workflow ``<wf>/<folder>``."""
-    assert isinstance(loop.config, ForeachConfig)
+    """The nodes of a loop's body folder, as the workflow ``<wf>/<folder>``."""
+    assert isinstance(loop.config, LoopConfig)
     path = folder / loop.config.body
     if not path.is_dir():
         problems.append(

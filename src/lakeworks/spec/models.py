@@ -43,6 +43,7 @@ class NodeKind(StrEnum):
     FOREACH = "foreach"
     HTTP = "http"
     CHECK = "check"
+    DOWHILE = "dowhile"
     QUALITY = "quality"
     """A ``*.quality.yml`` rule file with a ``schedule``: its rules on their own cycle."""
 
@@ -228,14 +229,27 @@ LOOP_PARAMETERS = ("dag.foreach.current", "dag.offset", "dag.loopTimes")
 """Parameters a for-each body reads: the item, its offset (from 0), its count (from 1)."""
 
 
-class ForeachConfig(NodeHeader):
+class LoopConfig(NodeHeader):
+    """A node that runs the nodes of the sub-folder ``body`` (its loop body)."""
+
+    body: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
+
+
+class ForeachConfig(LoopConfig):
     """``<name>.foreach.yml``: run the nodes of the sub-folder ``body`` once per item of
     the bound input ``items`` (a 1-D array, or the rows of a 2-D one), ``parallel`` at
     a time."""
 
     items: str
-    body: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
     parallel: int = Field(default=1, ge=1, le=64)
+
+
+class DoWhileConfig(LoopConfig):
+    """``<name>.dowhile.yml``: run the body, then read the output of its node ``end``:
+    ``true`` runs the body again, anything else stops; at most ``max_loops`` times."""
+
+    end: str
+    max_loops: int = Field(default=MAX_LOOP_ITEMS, ge=1, le=MAX_LOOP_ITEMS)
 
 
 class WorkflowConfig(Strict):
@@ -384,8 +398,8 @@ class Workspace:
         return node.header.dialect or self.config.sql_dialect
 
     def body_of(self, node: Node) -> Workspace:
-        """A workspace holding only the loop body of the for-each ``node``."""
-        assert isinstance(node.config, ForeachConfig)
+        """A workspace holding only the loop body of the for-each or do-while ``node``."""
+        assert isinstance(node.config, LoopConfig)
         body = self.workflows[node.workflow].bodies[node.config.body]
         return Workspace(root=self.root, config=self.config, workflows={body.name: body})
 

@@ -328,3 +328,31 @@ def test_a_check_that_never_holds_waits_between_checks_then_times_out(tmp_path: 
     assert "check 1/3: partition ds=20260411 of ods_orders not found" in logs[checked.id]
     assert str(by_key["file_ready"].state) == "success"
     assert "check 1/10: file inbox/20260411.csv found" in logs[by_key["file_ready"].id]
+
+
+def test_a_do_while_runs_its_body_until_the_end_node_says_false(tmp_path: Path) -> None:
+    files = {
+        "p/poll.dowhile.yml": "body: body\nend: again\nmax_loops: 10\n",
+        "p/body/count.sh": 'echo "loop $dag_loopTimes" >> loops.txt\n',
+        "p/body/again.sh": (
+            "# ---\n# output: true\n# depends_on: [count]\n# ---\n"
+            'if [ "$(wc -l < loops.txt)" -lt 3 ]; then echo true; else echo false; fi\n'
+        ),
+    }
+    root = make(tmp_path, files)
+    summary, _outputs, logs = run(root)
+    assert summary.ok, by_name(summary)
+    assert (root / "loops.txt").read_text().splitlines() == ["loop 1", "loop 2", "loop 3"]
+    loop = summary.instances[0]
+    assert "loop 3: again says stop after 3 loops" in logs[loop.id]
+
+
+def test_a_do_while_stops_at_its_limit(tmp_path: Path) -> None:
+    files = {
+        "p/poll.dowhile.yml": "body: body\nend: again\nmax_loops: 2\n",
+        "p/body/again.sh": "# ---\n# output: true\n# ---\necho true\n",
+    }
+    summary, _outputs, _logs = run(make(tmp_path, files))
+    loop = summary.instances[0]
+    assert str(loop.state) == "failed"
+    assert "again still says true after 2 loops (the limit)" in (loop.reason or "")

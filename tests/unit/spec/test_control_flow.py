@@ -220,3 +220,16 @@ def test_a_check_names_either_a_table_or_a_file(tmp_path: Path) -> None:
     text = _problems(make(tmp_path, files))
     assert "both.check.yml:1" in text and "either 'table'" in text
     assert "'partition' needs a 'table'" in text
+
+
+def test_a_do_while_needs_an_end_node_with_an_output_in_its_body(tmp_path: Path) -> None:
+    files = {
+        "p/a.dowhile.yml": "body: body\nend: nowhere\n",
+        "p/b.dowhile.yml": "body: body\nend: step\nmax_loops: 1025\n",
+        "p/c.dowhile.yml": "body: body\nend: step\n",
+        "p/body/step.sh": "echo hi\n",
+    }
+    text = _problems(make(tmp_path, files))
+    assert "a.dowhile.yml:2" in text and "end node 'nowhere' is not in the loop body" in text
+    assert "b.dowhile.yml:3" in text and "less than or equal to 1024" in text
+    assert "c.dowhile.yml:2" in text and "end node 'step' publishes no output" in text
