@@ -57,6 +57,12 @@ def _dowhile_node(ctx: NodeRunContext) -> NodeResult:
     return run_dowhile_node(ctx)
 
 
+def _trigger_node(ctx: NodeRunContext) -> NodeResult:
+    from lakeworks.controlflow.trigger import run_trigger_node
+
+    return run_trigger_node(ctx)
+
+
 def _http_node(ctx: NodeRunContext) -> NodeResult:
     from lakeworks.controlflow.http import run_http_node
 
@@ -70,13 +76,14 @@ def _check_node(ctx: NodeRunContext) -> NodeResult:
 
 
 def install_control_flow() -> None:
-    """Run the control-flow node kinds (branch, merge, for-each, do-while, HTTP, check)."""
+    """Run the control-flow node kinds (branch, merge, loops, HTTP, check, trigger)."""
     register_executor(NodeKind.BRANCH, _branch_node)
     register_executor(NodeKind.MERGE, _merge_node)
     register_executor(NodeKind.FOREACH, _foreach_node)
     register_executor(NodeKind.DOWHILE, _dowhile_node)
     register_executor(NodeKind.HTTP, _http_node)
     register_executor(NodeKind.CHECK, _check_node)
+    register_executor(NodeKind.TRIGGER, _trigger_node)
 
 
 def _quality_node(ctx: NodeRunContext) -> NodeResult:

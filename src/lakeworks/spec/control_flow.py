@@ -21,6 +21,7 @@ from lakeworks.spec.models import (
     Node,
     NodeHeader,
     NodeKind,
+    TriggerConfig,
     Workspace,
 )
 from lakeworks.spec.outputs import binding_source, parse_json_path
@@ -35,6 +36,7 @@ CONTROL_KINDS = frozenset(
         NodeKind.DOWHILE,
         NodeKind.HTTP,
         NodeKind.CHECK,
+        NodeKind.TRIGGER,
     }
 )
 """Node kinds written as one YAML file (header keys and the kind's own keys)."""
@@ -76,6 +78,8 @@ def load_control_node(kind: NodeKind, text: str, path: Path) -> NodeHeader:
         return branch
     if kind is NodeKind.DOWHILE:
         return validate_model(DoWhileConfig, data, lines)
+    if kind is NodeKind.TRIGGER:
+        return validate_model(TriggerConfig, data, lines)
     if kind is NodeKind.CHECK:
         return validate_model(CheckConfig, data, lines)
     if kind is NodeKind.HTTP:

@@ -49,6 +49,7 @@ NODE_SUFFIXES: dict[str, NodeKind] = {
     ".dowhile.yml": NodeKind.DOWHILE,
     ".http.yml": NodeKind.HTTP,
     ".check.yml": NodeKind.CHECK,
+    ".trigger.yml": NodeKind.TRIGGER,
     ".sql": NodeKind.SQL,
     ".py": NodeKind.PYTHON,
     ".sh": NodeKind.SHELL,

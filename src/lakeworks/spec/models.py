@@ -44,6 +44,7 @@ class NodeKind(StrEnum):
     HTTP = "http"
     CHECK = "check"
     DOWHILE = "dowhile"
+    TRIGGER = "trigger"
     QUALITY = "quality"
     """A ``*.quality.yml`` rule file with a ``schedule``: its rules on their own cycle."""
 
@@ -220,6 +221,15 @@ class CheckConfig(NodeHeader):
         if self.partition is not None and self.table is None:
             raise ValueError("'partition' needs a 'table'")
         return self
+
+
+class TriggerConfig(NodeHeader):
+    """``<name>.trigger.yml``: the instance waits for one external call (``lakeworks ops
+    trigger``, ``POST …/instances/{id}/trigger``) and its upstream, in either order;
+    looked for every ``interval_seconds``, failing after ``timeout_hours``."""
+
+    interval_seconds: float = Field(default=30, gt=0)
+    timeout_hours: float = Field(default=24, gt=0)
 
 
 MAX_LOOP_ITEMS = 1024

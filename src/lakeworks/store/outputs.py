@@ -3,7 +3,8 @@
 An instance publishes one JSON value: a rerun of it replaces the value; a rerun of a
 downstream instance reads the one stored. A for-each instance records each iteration
 (offset, item, the run of its body, its state), so a rerun runs only the iterations
-that did not succeed.
+that did not succeed. A trigger node's instance is released by one external call,
+recorded here (a second one is refused).
 """
 
 from __future__ import annotations
@@ -43,6 +44,19 @@ loop_iterations = sa.Table(
     sa.Column("run_id", Id, nullable=True),
     sa.Column("state", sa.String(), nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
+)
+
+instance_triggers = sa.Table(
+    "instance_triggers",
+    metadata,
+    sa.Column(
+        "instance_id",
+        Id,
+        sa.ForeignKey("instances.id", ondelete="CASCADE", name="fk_instance_triggers_instance"),
+        primary_key=True,
+    ),
+    sa.Column("actor", sa.String(), nullable=False),
+    sa.Column("triggered_at", Timestamp, nullable=False),
 )
 
 _o = instance_outputs.c
@@ -120,3 +134,27 @@ class OutputRepository:
                 Iteration(r.instance_id, r.offset, r.item, r.run_id, r.state)
                 for r in conn.execute(query)
             ]
+
+    def trigger(self, instance_id: int, actor: str) -> bool:
+        """Record the external call releasing an instance; False if it was already."""
+        t = instance_triggers.c
+        with self._db.write() as conn:
+            done = conn.execute(
+                sa.select(t.instance_id).where(t.instance_id == instance_id)
+            ).first()
+            if done is not None:
+                return False
+            conn.execute(
+                sa.insert(instance_triggers).values(
+                    instance_id=instance_id, actor=actor, triggered_at=utcnow()
+                )
+            )
+            return True
+
+    def triggered_by(self, instance_id: int) -> str | None:
+        """Who released the instance (None: not yet)."""
+        t = instance_triggers.c
+        with self._db.read() as conn:
+            return conn.execute(
+                sa.select(t.actor).where(t.instance_id == instance_id)
+            ).scalar_one_or_none()

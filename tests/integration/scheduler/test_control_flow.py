@@ -1,10 +1,16 @@
-"""Under the scheduler and workers: a branch skips the untaken path up to a merge, and a
-check waits between checks in ``waiting_time`` (no worker slot) until it holds."""
+"""Under the scheduler and workers: a branch skips the untaken path up to a merge, a
+check waits between checks in ``waiting_time`` (no worker slot) until it holds, and a
+trigger node is released by one call before or after its upstream."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from lakeworks.controlflow.trigger import trigger_instance
+from lakeworks.errors import Conflict
+from lakeworks.spec.loader import load_workspace
 from lakeworks.store.models import InstanceState as S
 from tests.integration.scheduler.conftest import WorldFactory
 from tests.integration.scheduler.world import node_text, utc, write_workspace
@@ -60,3 +66,46 @@ def test_a_scheduled_check_waits_without_a_slot_until_the_file_arrives(
     world.at(utc(2026, 4, 10, 2, 20, 2))
     assert world.one("ready", cycle).state == S.SUCCESS
     assert world.one("after", cycle).state == S.SUCCESS
+
+
+def test_a_trigger_releases_its_instance_before_or_after_the_upstream_and_only_once(
+    tmp_path: Path, new_world: WorldFactory
+) -> None:
+    root = write_workspace(
+        tmp_path / "ws",
+        {
+            "late_after": node_text("echo go", depends_on=["late"]),
+            "early_after": node_text("echo go", depends_on=["early"]),
+        },
+    )
+    folder = root / "workflows" / "etl"
+    (folder / "gate.check.yml").write_text("file: gate.flag\ninterval_seconds: 600\n")
+    (folder / "late.trigger.yml").write_text("interval_seconds: 600\n")
+    (folder / "early.trigger.yml").write_text("depends_on: [gate]\ninterval_seconds: 600\n")
+    world = new_world(root, utc(2026, 4, 10, 2, 0))
+    ws = load_workspace(root)
+    world.settle()
+    cycle = utc(2026, 4, 10, 2)
+    late = world.one("late", cycle)
+    assert (late.state, late.reason) == (S.WAITING_TIME, "waiting for trigger")
+    early = world.one("early", cycle)
+    assert early.state == S.WAITING_UPSTREAM
+
+    # after the upstream: runs at once, not at the next interval
+    trigger_instance(world.db, ws, late.id, "partner-app")
+    world.settle()
+    assert world.one("late", cycle).state == S.SUCCESS
+    assert world.one("late_after", cycle).state == S.SUCCESS
+    with pytest.raises(Conflict, match="already ended"):
+        trigger_instance(world.db, ws, late.id, "partner-app")
+
+    # before the upstream: kept until the upstream is done
+    trigger_instance(world.db, ws, early.id, "partner-app")
+    with pytest.raises(Conflict, match="already triggered"):
+        trigger_instance(world.db, ws, early.id, "partner-app")
+    world.settle()
+    assert world.one("early", cycle).state == S.WAITING_UPSTREAM
+    (root / "gate.flag").write_text("")
+    world.at(utc(2026, 4, 10, 2, 10, 1))
+    assert world.one("early", cycle).state == S.SUCCESS
+    assert world.one("early_after", cycle).state == S.SUCCESS

@@ -1,5 +1,5 @@
 """Control flow: the output (context parameter) each instance published, and the
-iterations of for-each instances.
+iterations of loop instances, and the external calls that released trigger nodes.
 
 Revision ID: 0014
 Revises: 0001
@@ -50,7 +50,22 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("instance_id", "offset", name="pk_loop_iterations"),
     )
 
+    op.create_table(
+        "instance_triggers",
+        sa.Column("instance_id", Id, nullable=False),
+        sa.Column("actor", sa.String(), nullable=False),
+        sa.Column("triggered_at", Timestamp, nullable=False),
+        sa.ForeignKeyConstraint(
+            ["instance_id"],
+            ["instances.id"],
+            name="fk_instance_triggers_instance",
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("instance_id", name="pk_instance_triggers"),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("instance_triggers")
     op.drop_table("loop_iterations")
     op.drop_table("instance_outputs")
