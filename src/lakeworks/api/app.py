@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from lakeworks import __version__
+from lakeworks.api import gateway
 from lakeworks.api.audit import AuditMiddleware
 from lakeworks.api.errors import install_error_handlers
 from lakeworks.api.routes import ROUTERS
@@ -61,4 +62,5 @@ def create_app(
     app.add_middleware(AuditMiddleware, audit=services.audit)
     for router in ROUTERS:
         app.include_router(router, prefix="/api")
+    app.router.routes.extend(gateway.ROUTES)
     return app

@@ -159,6 +159,13 @@ def impact(
         dependents[:0] = [
             d for d in _dependents(conn, workspace, env, [table]) if d.kind == REFERENCE_KIND
         ]
+        if direction is Direction.DOWNSTREAM:
+            # Data APIs read the root itself: they return (or filter on) what changes.
+            dependents[:0] = [
+                d
+                for d in _dependents(conn, workspace, env, [table])
+                if d.kind == "data_api" and (column is None or column in d.columns)
+            ]
     tables = tuple(ImpactedTable(n, reached[n], owners.get(n), n in rows_only) for n in names)
     impacted_nodes = tuple(
         ImpactedNode(k, nodes[k], node_owners.get(k))

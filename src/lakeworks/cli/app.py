@@ -47,6 +47,7 @@ GROUPS: list[tuple[str, str, str]] = [
     ("ops", "register", "ops"),
     ("alerts", "app", "alerts"),
     ("processes", "register", "backfill, scheduler, worker"),
+    ("dataservice", "app", "api"),
 ]
 
 

@@ -67,6 +67,7 @@ def validate(workspace: WorkspaceOption = Path(".")) -> None:
     from lakeworks.alerts.loader import load_workspace_alerts
     from lakeworks.catalog.column_check import column_problems
     from lakeworks.connectors.registry import check_data_sources
+    from lakeworks.dataservice.definition import load_definitions
     from lakeworks.errors import UserError, ValidationFailed
     from lakeworks.quality.workspace import load_workspace_rules
     from lakeworks.schedule.graph import build_graph
@@ -94,6 +95,11 @@ def validate(workspace: WorkspaceOption = Path(".")) -> None:
     except UserError as exc:
         collect(exc)
     problems.extend(check_data_sources(ws.config.data_sources, workspace_config_lines(ws.root)))
+    apis = []
+    try:
+        apis = load_definitions(ws.root, ws.name, ws.config.data_sources)
+    except UserError as exc:
+        collect(exc)
     if graph is not None:
         problems.extend(column_problems(ws, _catalog_columns(ws)))
     if problems or graph is None or rules is None or alerts is None:
@@ -101,7 +107,8 @@ def validate(workspace: WorkspaceOption = Path(".")) -> None:
     typer.echo(
         f"ok: {len(graph.nodes)} nodes in {len(ws.workflows)} workflows, "
         f"{len(graph.edges)} dependencies, {len(rules.rules)} quality rules, "
-        f"{len(alerts.rules)} alert rules, {len(alerts.baselines)} baselines"
+        f"{len(alerts.rules)} alert rules, {len(alerts.baselines)} baselines, "
+        f"{len(apis)} data API{'' if len(apis) == 1 else 's'}"
     )
     for key in graph.topological_order():
         for line in graph.describe_windows(key):

@@ -183,6 +183,7 @@ def up(
         fg=typer.colors.GREEN,
         err=True,
     )
+    typer.echo(f"  data APIs: http://{shown}:{port}/dataservice/openapi.json", err=True)
     try:
         with _stop_signals_end_cleanly(), serving_warehouses(ws, ws.config.environments):
             uvicorn.Server(config).run()

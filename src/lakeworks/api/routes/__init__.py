@@ -10,6 +10,7 @@ from lakeworks.api.routes import (
     backfills,
     code,
     datamap,
+    dataservice,
     deployments,
     instances,
     operations,
@@ -41,5 +42,6 @@ ROUTERS: list[APIRouter] = [
     query.router,
     quality.router,
     datamap.router,
+    dataservice.router,
     security.router,
 ]
