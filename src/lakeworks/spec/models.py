@@ -140,6 +140,8 @@ class NodeHeader(Defaults):
     partition_windows: dict[str, str] = Field(default_factory=dict)
     """Per table read: the partitions read, in days from the business date (``-6..0``,
     ``-1``); overrides what is inferred from the SQL."""
+    connections: list[str] = Field(default_factory=list)
+    """Data sources a Python or shell node uses (given to it as environment variables)."""
     output: bool = False
     """Publish an output when the node succeeds (an assignment node)."""
     branch: dict[str, str] = Field(default_factory=dict)

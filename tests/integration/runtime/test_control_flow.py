@@ -156,7 +156,8 @@ def loop_files(count: int = 3) -> dict[str, str]:
         ),
         "p/body/check.sh": (
             "# ---\n# depends_on: [stage]\n# ---\n"
-            'if [ -f "fail_$dag_foreach_current" ]; then echo "bad $dag_foreach_current"; '
+            'if [ "$dag_foreach_current" = "${fail_item:-}" ]; then '
+            'echo "bad $dag_foreach_current"; '
             'exit 1; fi\necho "checked $dag_foreach_current ($dag_offset)"\n'
         ),
         "p/after.sh": "# ---\n# depends_on: [per_region]\n# ---\necho done\n",
@@ -184,13 +185,13 @@ def test_a_rerun_of_a_for_each_runs_only_the_iterations_that_failed(tmp_path: Pa
     from lakeworks.store.repositories import InstanceRepository, RunRepository
 
     root = make(tmp_path, loop_files())
-    (root / "fail_r1").write_text("", encoding="utf-8")
+    (root / "lakeworks.yml").write_text("name: cf\nparameters: {fail_item: r1}\n")
     summary, _outputs, _logs = run(root)
     states = by_name(summary)
     assert states["per_region"][0] == "failed"
     assert "1 of 3 iterations failed: item 2 (r1)" in (states["per_region"][1] or "")
     assert states["after"][0] == "blocked"
-    (root / "fail_r1").unlink()
+    (root / "lakeworks.yml").write_text("name: cf\nparameters: {fail_item: none}\n")
     ws = load_workspace(root)
     db = Database.open(default_database_url(ws.state_dir))
     try:
@@ -333,16 +334,25 @@ def test_a_check_that_never_holds_waits_between_checks_then_times_out(tmp_path: 
 def test_a_do_while_runs_its_body_until_the_end_node_says_false(tmp_path: Path) -> None:
     files = {
         "p/poll.dowhile.yml": "body: body\nend: again\nmax_loops: 10\n",
-        "p/body/count.sh": 'echo "loop $dag_loopTimes" >> loops.txt\n',
-        "p/body/again.sh": (
-            "# ---\n# output: true\n# depends_on: [count]\n# ---\n"
-            'if [ "$(wc -l < loops.txt)" -lt 3 ]; then echo true; else echo false; fi\n'
+        "p/body/count.sql": (
+            "CREATE TABLE IF NOT EXISTS loop_log (n INT);\n"
+            "INSERT INTO loop_log VALUES (${dag.loopTimes});\n"
+        ),
+        "p/body/again.sql": (
+            "-- ---\n-- output: true\n-- ---\n"
+            "SELECT CASE WHEN COUNT(1) < 3 THEN 'true' ELSE 'false' END FROM loop_log;\n"
         ),
     }
     root = make(tmp_path, files)
     summary, _outputs, logs = run(root)
     assert summary.ok, by_name(summary)
-    assert (root / "loops.txt").read_text().splitlines() == ["loop 1", "loop 2", "loop 3"]
+    ws = load_workspace(root)
+    session = engine_for(ws, "dev").session()
+    try:
+        rows = session.execute("SELECT n FROM loop_log ORDER BY n").rows
+    finally:
+        session.close()
+    assert [tuple(r) for r in rows] == [(1,), (2,), (3,)]
     loop = summary.instances[0]
     assert "loop 3: again says stop after 3 loops" in logs[loop.id]
 
