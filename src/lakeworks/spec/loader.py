@@ -35,7 +35,15 @@ from lakeworks.spec.yaml_source import LineMap, load_model, parse_yaml, validate
 
 WORKSPACE_FILE = "lakeworks.yml"
 WORKFLOW_FILE = "workflow.yml"
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
+NAME_PATTERN = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9_\-]{0,99}\Z")
+"""Workspace, workflow and node names: 1-100 letters, digits, '_' and '-', not starting
+with '-'. Anchored with ``\\A…\\Z`` (``$`` would accept a trailing newline)."""
+
+
+def is_valid_name(name: str) -> bool:
+    """Whether ``name`` is a valid workspace, workflow or node name."""
+    return NAME_PATTERN.match(name) is not None
+
 
 NODE_SUFFIXES: dict[str, NodeKind] = {
     ".sync.yml": NodeKind.SYNC,
@@ -44,6 +52,8 @@ NODE_SUFFIXES: dict[str, NodeKind] = {
     ".sh": NodeKind.SHELL,
 }
 IGNORED_SUFFIXES = (".quality.yml", ".md", ".txt")
+MAX_NODE_FILE_BYTES = 5 * 1024 * 1024
+"""The largest node file the loader (and the API) accepts."""
 QUALITY_SUFFIX = ".quality.yml"
 SCHEDULED_RULE_KEYS = ("schedule", "owner", "retries", "priority", "resource_group", "depends_on")
 """Keys of a scheduled rule file that are node settings (the rest belongs to the rules)."""
@@ -92,6 +102,17 @@ def node_kind_and_name(path: Path) -> tuple[NodeKind, str] | None:
     return None
 
 
+def check_node_size(size: int, path: Path | str | None) -> None:
+    """``UserError`` for a node file larger than ``MAX_NODE_FILE_BYTES``."""
+    if size > MAX_NODE_FILE_BYTES:
+        raise UserError(
+            f"node file is too large ({size // 1024:,} KiB; at most"
+            f" {MAX_NODE_FILE_BYTES // 1024 // 1024} MiB)",
+            location=Location(path),
+            hint="load bulk data with a sync node or from a file, not as SQL text",
+        )
+
+
 def _has_schedule(path: Path) -> bool:
     """Whether a rule file carries a ``schedule`` (YAML problems are the rule loader's)."""
     try:
@@ -108,6 +129,7 @@ def _scheduled_rules_header(text: str, path: Path) -> NodeHeader:
 
 
 def _load_node(path: Path, workflow: str, kind: NodeKind, name: str, inherited: Defaults) -> Node:
+    check_node_size(path.stat().st_size, path)
     text = path.read_text(encoding="utf-8")
     if kind is NodeKind.QUALITY:
         header, code, first = _scheduled_rules_header(text, path), text, 1
@@ -133,7 +155,7 @@ def _load_workflow(
     folder: Path, config_defaults: Defaults, problems: list[UserError]
 ) -> Workflow | None:
     name = folder.name
-    if not NAME_PATTERN.match(name):
+    if not is_valid_name(name):
         problems.append(
             UserError(
                 f"invalid workflow name '{name}'",
@@ -160,7 +182,7 @@ def _load_workflow(
         if found is None:
             continue
         kind, node_name = found
-        if not NAME_PATTERN.match(node_name):
+        if not is_valid_name(node_name):
             problems.append(
                 UserError(
                     f"invalid node name '{node_name}'",
@@ -203,6 +225,12 @@ def load_workspace(root: Path) -> Workspace:
         config = load_model(WorkspaceConfig, config_file)
     except ValidationFailed as exc:
         raise exc from None
+    if not is_valid_name(config.name):
+        raise UserError(
+            f"invalid workspace name {config.name!r}",
+            location=Location(config_file, key="name"),
+            hint="1-100 letters, digits, '_' and '-', not starting with '-'",
+        )
     workflows: dict[str, Workflow] = {}
     workflows_dir = root / "workflows"
     if workflows_dir.is_dir():

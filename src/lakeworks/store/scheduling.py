@@ -231,6 +231,13 @@ class SchedulingStore:
                 )
         return len(ids) - len(before)
 
+    def scheduled_ids(
+        self, workspace: str, env: str, keys: Sequence[CycleKey]
+    ) -> dict[CycleKey, int]:
+        """Ids of the scheduled instances with these ``(node, UTC-naive cycle)`` keys."""
+        with self._db.read() as conn:
+            return self._ids(conn, workspace, env, keys)
+
     @staticmethod
     def _ids(
         conn: sa.Connection, workspace: str, env: str, keys: Sequence[CycleKey]

@@ -10,7 +10,9 @@ from lakeworks.api.routes import (
     backfills,
     code,
     datamap,
+    dataservice,
     deployments,
+    health,
     instances,
     operations,
     quality,
@@ -25,6 +27,7 @@ from lakeworks.api.routes import (
 )
 
 ROUTERS: list[APIRouter] = [
+    health.router,
     alerts.router,
     auth.router,
     users.router,
@@ -41,5 +44,6 @@ ROUTERS: list[APIRouter] = [
     query.router,
     quality.router,
     datamap.router,
+    dataservice.router,
     security.router,
 ]
