@@ -144,7 +144,9 @@ def freeze_node(
     return result_json(result)
 
 
-@router.post("/workspaces/{workspace}/envs/{env}/instances/{instance_id}/trigger")
+@router.post(
+    "/workspaces/{workspace}/envs/{env}/instances/{instance_id}/trigger", response_model=InstanceOut
+)
 def trigger_instance(
     workspace: str,
     env: str,
@@ -164,7 +166,9 @@ def trigger_instance(
     return instance_json(instance)
 
 
-@router.post("/workspaces/{workspace}/envs/{env}/nodes/{node_key}/trigger")
+@router.post(
+    "/workspaces/{workspace}/envs/{env}/nodes/{node_key}/trigger", response_model=InstanceOut
+)
 def trigger_node(
     workspace: str,
     env: str,
