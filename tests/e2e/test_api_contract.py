@@ -46,6 +46,21 @@ PINNED = {
     "table": "sales_daily",
     "target": "sales_daily",
 }
+PINNED_UNDER = {
+    "/sync/cursors/": {"node_key": "sales_pipeline.ods_orders"},
+    "/dataservice/": {"group": "sales", "name": "daily", "app": "contract-app"},
+}
+"""Pins for the paths of one area (over ``PINNED``): the objects the server was given."""
+SYNC_NODE = "source: {data_source: src, table: orders}\ntarget: {table: ods_orders}\n"
+ALERTS = """\
+channels:
+  hook: {type: webhook, url: "http://127.0.0.1:9/lakeworks"}
+rules:
+  - name: sales_failed
+    objects: {workspace: true}
+    trigger: {type: retries_exhausted}
+    channels: [hook]
+"""
 SKIPPED = {
     # would end the tokens the test itself signs with
     ("DELETE", "/api/auth/tokens/{token_id}"),
@@ -86,6 +101,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("contract")
     workspace = tmp / "ws"
     init_workspace(workspace, "sales")
+    _run_pipeline(workspace)
+    _add_test_objects(workspace)
     port = free_port()
     output = tmp / "server.log"
     env = {
@@ -123,6 +140,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                 )
                 assert member.status_code == 200, member.text
                 tokens[role] = _token(base, role, PASSWORD)
+            _add_stored_objects(client)
+        _set_cursor(workspace)
         yield Server(base, port, workspace, output, tokens)
     finally:
         process.terminate()
@@ -131,6 +150,54 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(10)
+
+
+def _run_pipeline(workspace: Path) -> None:
+    """Build the example's tables in dev (the data API ``sales/daily`` reads one)."""
+    done = subprocess.run(
+        [_lakeworks(), "run", "-w", str(workspace)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _add_test_objects(workspace: Path) -> None:
+    """A sync node (its cursor is shown and reset) and alert rules of code."""
+    config = workspace / "lakeworks.yml"
+    config.write_text(config.read_text() + "data_sources:\n  src: {type: sqlite, path: src.db}\n")
+    (workspace / "workflows/sales_pipeline/ods_orders.sync.yml").write_text(SYNC_NODE)
+    (workspace / "alerts").mkdir()
+    (workspace / "alerts/ops.yml").write_text(ALERTS)
+
+
+def _add_stored_objects(admin: httpx.Client) -> None:
+    """A published data API, an application granted it, a channel and a rule of the API."""
+    apis = f"/api/workspaces/{WORKSPACE}/dataservice"
+    published = admin.post(f"{apis}/apis/sales/daily/publish", json={"note": "contract"})
+    assert published.status_code == 200, published.text
+    app = admin.post(f"{apis}/apps", json={"name": "contract-app"})
+    assert app.status_code == 201, app.text
+    granted = admin.put(f"{apis}/apps/contract-app/grants/sales/daily", json={})
+    assert granted.status_code == 200, granted.text
+    channel = admin.put(
+        f"/api/workspaces/{WORKSPACE}/alerts/channels/desk",
+        json={"channel": {"type": "slack", "url": "http://127.0.0.1:9/x"}, "secret": "s3"},
+    )
+    assert channel.status_code == 200, channel.text
+    rule = {
+        "objects": {"nodes": ["sales_pipeline.02_build_sales_daily"]},
+        "trigger": {"type": "failed"},
+        "channels": ["desk"],
+    }
+    put = admin.put(f"/api/workspaces/{WORKSPACE}/envs/dev/alerts/rules/desk_failed", json=rule)
+    assert put.status_code == 200, put.text
+
+
+def _set_cursor(workspace: Path) -> None:
+    command = [_lakeworks(), "sync", "cursor", "ods_orders", "--set", "42", "--yes"]
+    done = subprocess.run(
+        [*command, "-w", str(workspace)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
 
 
 def _raw(server: Server, method: str, path: str, headers: dict[str, str] | None = None) -> int:
@@ -227,10 +294,14 @@ CHECKS = [not_a_server_error, response_schema_conformance, content_type_conforma
 
 def _explore(server: Server, operation: Any, headers: dict[str, str]) -> None:
     """Generated requests for one operation as one caller; raises on the first failure."""
+    known = dict(PINNED)
+    for part, values in PINNED_UNDER.items():
+        if part in operation.path:
+            known.update(values)
     pins = {
-        parameter.name: PINNED[parameter.name]
+        parameter.name: known[parameter.name]
         for parameter in operation.path_parameters
-        if parameter.name in PINNED
+        if parameter.name in known
     }
 
     @given(case=operation.as_strategy(path_parameters=pins))
