@@ -14,6 +14,7 @@ from lakeworks.alerts.tables import (
     baseline_status,
 )
 from lakeworks.security.permissions import Role
+from lakeworks.store.operations import OperationsStore
 from tests.integration.api.conftest import WORKSPACE, Api
 
 DS = f"/w/{WORKSPACE}/dataservice"
@@ -36,6 +37,7 @@ def test_an_api_page_offers_publishing_only_with_api_publish(api: Api) -> None:
     viewer = api.member("vic", Role.VIEWER)
     page = api.client.get(f"{DS}/apis/sales/daily", headers=admin).text
     assert 'id="publish"' in page and "SELECT biz_date" in page and 'name="since"' in page
+    assert f'data-test="{API}/apis/sales/daily/test"' in page
     shown = api.client.get(f"{DS}/apis/sales/daily", headers=viewer).text
     assert "SELECT biz_date" in shown
     assert 'id="publish"' not in shown and 'id="test-form"' not in shown
@@ -161,3 +163,22 @@ def test_a_channel_is_shown_by_host_and_its_secret_never(api: Api) -> None:
     page = api.client.get(MONITORING, headers=admin).text
     assert "oapi.dingtalk.com" in page and "set (write-only)" in page
     assert "tok-77" not in page and "sig-Secret-5" not in page
+
+
+def test_a_node_is_frozen_and_unfrozen_a_whole_node_from_its_page(api: Api) -> None:
+    node = "sales_pipeline.02_build_sales_daily"
+    trend = f"/w/{WORKSPACE}/envs/dev/ops/trend?node={node}"
+    operator = api.member("dora", Role.DEVELOPER)
+    viewer = api.member("vic", Role.VIEWER)
+    assert "Not scheduled in dev yet" in api.client.get(trend, headers=operator).text
+    OperationsStore(api.services.db).sync_nodes(
+        WORKSPACE, "dev", [(node, "sales_pipeline", None, None, 1)]
+    )
+    page = api.client.get(trend, headers=operator).text
+    assert "Scheduled normally." in page and 'id="freeze-node"' in page
+    assert 'id="freeze-node"' not in api.client.get(trend, headers=viewer).text
+    freeze = f"/api/workspaces/{WORKSPACE}/envs/dev/nodes/{node}/freeze"
+    assert api.client.post(freeze, headers=operator).is_success
+    frozen = api.client.get(trend, headers=operator).text
+    assert "frozen</span> by dora" in frozen and 'id="unfreeze-node"' in frozen
+    assert f'data-post="{freeze}?frozen=false"' in frozen
