@@ -32,6 +32,8 @@ META_SCHEMA = "lakeworks_meta"
 
 _connections: dict[str, duckdb.DuckDBPyConnection] = {}
 _connections_lock = threading.Lock()
+_partition_cache: dict[str, dict[str, list[str]]] = {}
+"""Partition columns per warehouse (keyed like ``_connections``), read once."""
 _builtin_functions: frozenset[str] | None = None
 _catalog_locks: dict[int, threading.RLock] = {}
 """Per shared connection: held while a statement changes the catalog (CREATE, DROP,
@@ -52,8 +54,12 @@ def _changes_catalog(sql: str) -> bool:
     return word in _CATALOG_WORDS
 
 
+def _key(path: Path) -> str:
+    return str(path.resolve()) if str(path) != ":memory:" else f":memory:{id(path)}"
+
+
 def _shared_connection(path: Path) -> duckdb.DuckDBPyConnection:
-    key = str(path.resolve()) if str(path) != ":memory:" else f":memory:{id(path)}"
+    key = _key(path)
     with _connections_lock:
         conn = _connections.get(key)
         if conn is None:
@@ -404,15 +410,34 @@ class DuckDBEngine:
                 f"INSERT OR REPLACE INTO {META_SCHEMA}.partitions VALUES (?, ?)",
                 [table.lower(), ",".join(wanted)],
             )
+            with _connections_lock:
+                known = _partition_cache.get(_key(self.path))
+                if known is not None:
+                    known[table.lower()] = wanted
+
+    def all_partition_columns(self) -> dict[str, list[str]]:
+        """Partition columns of every table that has them, by table name.
+
+        Read once per process and warehouse, then kept current by
+        ``register_partitions``: a DuckDB file has one writing process at a time.
+        """
+        with _connections_lock:
+            known = _partition_cache.get(_key(self.path))
+        if known is None:
+            self._ensure_meta()
+            rows = self._run(f"SELECT table_name, columns FROM {META_SCHEMA}.partitions").rows
+            known = {str(t): [c for c in str(cols).split(",") if c] for t, cols in rows}
+            with _connections_lock:
+                known = _partition_cache.setdefault(_key(self.path), known)
+        return {t: list(cols) for t, cols in known.items()}
 
     def partition_columns(self, table: str) -> list[str]:
         """Partition columns recorded for ``table`` (empty when it has none)."""
-        self._ensure_meta()
-        rows = self._run(
-            f"SELECT columns FROM {META_SCHEMA}.partitions WHERE table_name = ?",
-            [table.lower()],
-        ).rows
-        return [c for c in str(rows[0][0]).split(",") if c] if rows else []
+        with _connections_lock:
+            known = _partition_cache.get(_key(self.path))
+        if known is None:
+            return self.all_partition_columns().get(table.lower(), [])
+        return list(known.get(table.lower(), []))
 
     # -- bulk writes
 
@@ -527,3 +552,4 @@ def close_all() -> None:
         for conn in _connections.values():
             conn.close()
         _connections.clear()
+        _partition_cache.clear()
