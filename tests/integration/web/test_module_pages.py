@@ -26,6 +26,7 @@ def test_the_api_list_shows_each_api_and_whether_it_is_published(api: Api) -> No
     admin = api.member("ada", Role.ADMIN)
     before = api.client.get(DS, headers=admin).text
     assert "sales/daily" in before and "not published" in before
+    assert 'id="app-form"' in before and 'id="limits-form"' not in before  # no app yet
     published = api.client.post(f"{API}/apis/sales/daily/publish", json={}, headers=admin)
     assert published.status_code == 200, published.text
     after = api.client.get(DS, headers=admin).text
@@ -68,7 +69,7 @@ def test_an_application_secret_never_reaches_a_page(api: Api) -> None:
     assert put.status_code == 200, put.text
     listing = api.client.get(DS, headers=admin).text
     assert "bi" in listing and "500/day" in listing and created.json()["app_key"] in listing
-    assert 'data-confirm="Revoke the application bi?"' in listing
+    assert 'data-confirm="Revoke the application bi?"' in listing and 'id="limits-form"' in listing
     page = api.client.get(f"{DS}/apis/sales/daily", headers=admin).text
     assert "Ungrant" in page and "2030-01-01" in page
     assert secret not in listing + page
