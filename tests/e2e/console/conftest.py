@@ -108,7 +108,9 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     chromium = require_chromium()
     base_dir = tmp_path_factory.mktemp("console")
     root = base_dir / "ws"
-    flag = base_dir / "fail.flag"
+    share = base_dir / "share"  # a folder the nodes are allowed to see
+    share.mkdir()
+    flag = share / "fail.flag"
     flag.write_text("fail")
     _workspace(root, flag)
     env = {
@@ -117,6 +119,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         if k not in ("LAKEWORKS_DATABASE_URL", "LAKEWORKS_SECRET_KEY")
     }
     env["LAKEWORKS_ADMIN_PASSWORD"] = ADMIN_PASSWORD
+    env["LAKEWORKS_SANDBOX_PATHS"] = str(share)
     first_run = subprocess.run(
         [_lakeworks(), "run", "-w", str(root), "--bizdate", "20260411"],
         env=env,
