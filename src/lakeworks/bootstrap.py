@@ -27,6 +27,12 @@ def _sync_node(ctx: NodeRunContext) -> NodeResult:
     return run_sync_node(ctx)
 
 
+def _stream_node(ctx: NodeRunContext) -> NodeResult:
+    from lakeworks.streaming.executor import run_stream_node
+
+    return run_stream_node(ctx)
+
+
 def install_quality_gate() -> None:
     """Apply the quality rules after every successful node run (strong ones gate it)."""
     hooks.register_check(_quality_gate)
@@ -35,6 +41,11 @@ def install_quality_gate() -> None:
 def install_sync_nodes() -> None:
     """Run ``*.sync.yml`` nodes with the data integration service."""
     register_executor(NodeKind.SYNC, _sync_node)
+
+
+def install_stream_nodes() -> None:
+    """Run ``*.stream.yml`` nodes as long-lived instances that follow their source."""
+    register_executor(NodeKind.STREAM, _stream_node)
 
 
 def install_data_map() -> None:
@@ -48,4 +59,5 @@ def install_services() -> None:
     """Everything a Lakeworks process runs with (idempotent)."""
     install_quality_gate()
     install_sync_nodes()
+    install_stream_nodes()
     install_data_map()

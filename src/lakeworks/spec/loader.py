@@ -4,7 +4,7 @@ Layout::
 
     lakeworks.yml
     workflows/<workflow>/workflow.yml        (optional)
-    workflows/<workflow>/<node>.sql|.py|.sh|.sync.yml
+    workflows/<workflow>/<node>.sql|.py|.sh|.sync.yml|.stream.yml
 
 Every problem found is collected and raised together as ``ValidationFailed``, each
 with its file and line.
@@ -36,6 +36,7 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
 
 NODE_SUFFIXES: dict[str, NodeKind] = {
     ".sync.yml": NodeKind.SYNC,
+    ".stream.yml": NodeKind.STREAM,
     ".sql": NodeKind.SQL,
     ".py": NodeKind.PYTHON,
     ".sh": NodeKind.SHELL,
@@ -86,7 +87,7 @@ def node_kind_and_name(path: Path) -> tuple[NodeKind, str] | None:
 
 def _load_node(path: Path, workflow: str, kind: NodeKind, name: str, inherited: Defaults) -> Node:
     text = path.read_text(encoding="utf-8")
-    if kind is NodeKind.SYNC:
+    if kind in (NodeKind.SYNC, NodeKind.STREAM):
         header, code, first = NodeHeader(), text, 1
     else:
         split = split_header(text, path)

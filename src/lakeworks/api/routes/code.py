@@ -28,6 +28,7 @@ SUFFIXES = {
     NodeKind.PYTHON: ".py",
     NodeKind.SHELL: ".sh",
     NodeKind.SYNC: ".sync.yml",
+    NodeKind.STREAM: ".stream.yml",
 }
 NAME = r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$"
 
