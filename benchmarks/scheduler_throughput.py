@@ -47,6 +47,8 @@ from lakeworks.store.schema import instance_events, instances
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 LAKEWORKS = str(Path(sys.executable).with_name("lakeworks"))
 NODES = 100
+FOLDER = ("--definition", "folder")
+"""The benchmark workspace is not deployed: prod runs the folder as it is."""
 
 
 def write_workspace(root: Path) -> Workspace:
@@ -193,9 +195,17 @@ def run_processes(
 
     try:
         for n in range(workers):
-            start(f"worker{n}", "worker", "--slots", str(slots), "--name", f"bench-w{n}")
+            start(
+                f"worker{n}",
+                "worker",
+                *FOLDER,
+                "--slots",
+                str(slots),
+                "--name",
+                f"bench-w{n}",
+            )
         time.sleep(2.0)  # the workers are up and idle before anything is queued
-        start("scheduler", "scheduler", "--no-worker", "--interval", "0.5")
+        start("scheduler", "scheduler", *FOLDER, "--no-worker", "--interval", "0.5")
         deadline = time.monotonic() + timeout
         c = instances.c
         while time.monotonic() < deadline:

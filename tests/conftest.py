@@ -9,14 +9,16 @@ import pytest
 
 @pytest.fixture(autouse=True, scope="session")
 def _services() -> None:
-    """The quality gate and sync nodes, as every Lakeworks process installs them at start.
+    """The quality gate, scheduled quality nodes and sync nodes, as every Lakeworks process
+    installs them at start.
 
-    The Data Map is left out (tests that need it install it), so that runs in tests do
-    only the work they check.
+    The Data Map and alerts are left out (tests that need them install them), so that
+    runs in tests do only the work they check.
     """
-    from lakeworks.bootstrap import install_quality_gate, install_sync_nodes
+    from lakeworks.bootstrap import install_quality_gate, install_quality_nodes, install_sync_nodes
 
     install_quality_gate()
+    install_quality_nodes()
     install_sync_nodes()
 
 

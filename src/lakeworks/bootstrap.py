@@ -9,10 +9,16 @@ start-up stays fast.
 
 from __future__ import annotations
 
+from datetime import datetime
+
+import sqlalchemy as sa
+
 from lakeworks.runtime import hooks
 from lakeworks.runtime.context import NodeResult, NodeRunContext
 from lakeworks.runtime.executors import register_executor
-from lakeworks.spec.models import NodeKind
+from lakeworks.spec.models import NodeKind, Workspace
+from lakeworks.store import observers
+from lakeworks.store.database import Database
 
 
 def _quality_gate(ctx: NodeRunContext, result: NodeResult) -> hooks.CheckOutcome:
@@ -33,6 +39,24 @@ def _stream_node(ctx: NodeRunContext) -> NodeResult:
     return run_stream_node(ctx)
 
 
+def _quality_node(ctx: NodeRunContext) -> NodeResult:
+    from lakeworks.quality.executor import run_quality_node
+
+    return run_quality_node(ctx)
+
+
+def _alert_signals(conn: sa.Connection, events: observers.EventRows) -> None:
+    from lakeworks.alerts.outbox import record_signals
+
+    record_signals(conn, events)
+
+
+def _alert_pass(db: Database, workspace: Workspace, env: str, now: datetime) -> None:
+    from lakeworks.alerts.plugin import evaluators
+
+    evaluators(db, workspace, env, now)
+
+
 def install_quality_gate() -> None:
     """Apply the quality rules after every successful node run (strong ones gate it)."""
     hooks.register_check(_quality_gate)
@@ -48,6 +72,18 @@ def install_stream_nodes() -> None:
     register_executor(NodeKind.STREAM, _stream_node)
 
 
+def install_quality_nodes() -> None:
+    """Run rule files that carry a schedule as nodes of their own."""
+    register_executor(NodeKind.QUALITY, _quality_node)
+
+
+def install_alerts() -> None:
+    """Record alert signals with every state change this process makes (in its
+    transaction), and evaluate alert rules and baselines after each scheduler pass."""
+    observers.register(_alert_signals)
+    hooks.register_pass_hook(_alert_pass)
+
+
 def install_data_map() -> None:
     """Keep the Data Map current from every run of this process."""
     from lakeworks.catalog.hook import install
@@ -58,6 +94,8 @@ def install_data_map() -> None:
 def install_services() -> None:
     """Everything a Lakeworks process runs with (idempotent)."""
     install_quality_gate()
+    install_quality_nodes()
     install_sync_nodes()
     install_stream_nodes()
+    install_alerts()
     install_data_map()

@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 
 from lakeworks.runtime.clock import SimulatedClock
+from lakeworks.runtime.sandbox import ENV_SANDBOX_WRITABLE
 from lakeworks.schedule.graph import build_graph
 from lakeworks.schedule.planning import Planner
 from lakeworks.schedule.simulate import SimulationConfig, simulate
@@ -46,6 +47,8 @@ from tests.integration.scheduler.world import (
 
 __all__ = ["scheduler_pg_database"]
 
+FOLDER = ("--definition", "folder")
+"""These workspaces are never deployed: prod runs the folder as it is."""
 LAKEWORKS = str(Path(sys.executable).with_name("lakeworks"))
 S = InstanceState
 ACTIVE = (S.NOT_RUN, S.WAITING_TIME, S.WAITING_RESOURCES, S.RUNNING)
@@ -101,7 +104,9 @@ def procs(tmp_path: Path, pg_url: str) -> Iterator[Callable[..., Processes]]:
     def factory(root: Path, **env: str) -> Processes:
         logs = tmp_path / "logs"
         logs.mkdir(exist_ok=True)
-        found = Processes(root, logs, {"LAKEWORKS_DATABASE_URL": pg_url, **env})
+        tmp_path.chmod(0o777)  # nodes write their marks here (as an unprivileged user)
+        shared = {"LAKEWORKS_DATABASE_URL": pg_url, ENV_SANDBOX_WRITABLE: str(tmp_path)}
+        found = Processes(root, logs, {**shared, **env})
         made.append(found)
         return found
 
@@ -134,14 +139,15 @@ def test_a_killed_worker_instance_completes_on_another_worker_exactly_once(
     tmp_path: Path, pg_url: str, procs: Callable[..., Processes]
 ) -> None:
     marks = tmp_path / "marks"
-    marks.mkdir()
+    marks.mkdir(mode=0o777)
+    marks.chmod(0o777)
     script = f"echo start >> {marks}/starts; sleep 4; echo done >> {marks}/done"
     root = write_workspace(
         tmp_path / "ws", {"job": node_text(script, schedule={"at": "00:00"}, retries=1)}
     )
     run = procs(root)
-    run.start("scheduler", "scheduler", "--interval", "0.2")
-    victim = run.start("worker-a", "worker", "--name", "A", "--lease-seconds", "3")
+    run.start("scheduler", "scheduler", *FOLDER, "--interval", "0.2")
+    victim = run.start("worker-a", "worker", *FOLDER, "--name", "A", "--lease-seconds", "3")
     with Database.open(pg_url) as db:
         repo = InstanceRepository(db)
 
@@ -151,7 +157,7 @@ def test_a_killed_worker_instance_completes_on_another_worker_exactly_once(
 
         instance = wait_until(running_on_a, 30, "the job to start on worker A", run)
         assert instance.worker == "A"
-        run.start("worker-b", "worker", "--name", "B", "--lease-seconds", "3")
+        run.start("worker-b", "worker", *FOLDER, "--name", "B", "--lease-seconds", "3")
         victim.send_signal(signal.SIGKILL)
         victim.wait()
 
@@ -184,14 +190,14 @@ def test_a_restarted_scheduler_runs_each_missed_cycle_once(
     clock = SimulatedClock(start, 3600.0, time.time() + 1.0)  # an hour every second
     run = procs(root, LAKEWORKS_CLOCK=clock.spec())
     common = ("--days-ahead", "0", "--since", start.isoformat(), "--interval", "0.2")
-    first = run.start("scheduler-1", "scheduler", "--no-worker", *common)
-    run.start("worker", "worker", "--lease-seconds", "10")
+    first = run.start("scheduler-1", "scheduler", *FOLDER, "--no-worker", *common)
+    run.start("worker", "worker", *FOLDER, "--lease-seconds", "10")
     wait_until(lambda: clock.now() >= datetime(2026, 4, 10, 22, 30, tzinfo=UTC), 20, "22:30")
     first.send_signal(signal.SIGKILL)
     first.wait()
     killed_at = clock.now()
     wait_until(lambda: clock.now() >= datetime(2026, 4, 11, 2, 20, tzinfo=UTC), 20, "02:20")
-    run.start("scheduler-2", "scheduler", "--no-worker", *common)
+    run.start("scheduler-2", "scheduler", *FOLDER, "--no-worker", *common)
     until = datetime(2026, 4, 11, 5, 30, tzinfo=UTC)
     wait_until(lambda: clock.now() >= until, 30, "05:30")
     with Database.open(pg_url) as db:
@@ -301,9 +307,19 @@ def test_two_schedulers_and_three_workers_match_the_model_over_a_week(
     clock = SimulatedClock(week_start, 14400.0, time.time() + 2.0)  # a day every 6 s
     run = procs(root, LAKEWORKS_CLOCK=clock.spec())
     for n in (1, 2):
-        run.start(f"scheduler-{n}", "scheduler", "--no-worker", "--interval", "0.25")
+        run.start(f"scheduler-{n}", "scheduler", *FOLDER, "--no-worker", "--interval", "0.25")
     for n in (1, 2, 3):
-        run.start(f"worker-{n}", "worker", "--group", "default", "--slots", "4", "--name", f"w{n}")
+        run.start(
+            f"worker-{n}",
+            "worker",
+            *FOLDER,
+            "--group",
+            "default",
+            "--slots",
+            "4",
+            "--name",
+            f"w{n}",
+        )
     wait_until(lambda: clock.now() >= week_end + timedelta(hours=3), 150, "the end of the week")
     with Database.open(pg_url) as db:
         repo = InstanceRepository(db)
@@ -373,7 +389,7 @@ def test_the_embedded_store_refuses_a_second_process_and_ops_commands_work(
 
     log = (tmp_path / "embedded.log").open("wb")
     embedded = subprocess.Popen(
-        [LAKEWORKS, "scheduler", "-w", str(root), "--interval", "0.2"],
+        [LAKEWORKS, "scheduler", *FOLDER, "-w", str(root), "--interval", "0.2"],
         stdout=log,
         stderr=subprocess.STDOUT,
         env=env,
@@ -390,7 +406,7 @@ def test_the_embedded_store_refuses_a_second_process_and_ops_commands_work(
             wait_until(settled, 30, "today's instances to run")
         finally:
             db.close()
-        second = lw("worker")
+        second = lw("worker", *FOLDER)
         assert second.returncode == 2
         assert "the embedded SQLite store serves one Lakeworks process at a time" in second.stderr
         assert "LAKEWORKS_DATABASE_URL=postgresql" in second.stderr

@@ -13,7 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from lakeworks.api.inputs import DEFAULT_MAX_BODY_BYTES
 from lakeworks.deploy.service import DeploymentService
 from lakeworks.deploy.source import DeployedWorkspaceSource
 from lakeworks.engines.base import Engine
@@ -30,6 +32,9 @@ from lakeworks.security.users import UserRepository
 from lakeworks.security.workspaces import WorkspaceRepository
 from lakeworks.spec.models import Workspace
 from lakeworks.store.database import Database
+
+if TYPE_CHECKING:
+    from lakeworks.dataservice.hub import DataServiceHub
 
 ENVIRONMENTS = ("dev", "prod")
 
@@ -50,6 +55,11 @@ class ServerSettings:
     log_poll_seconds: float = 0.5
     workspaces_dir: Path | None = None
     """Where ``POST /api/workspaces`` creates new workspace folders."""
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    """Request bodies above this many bytes are refused with 413."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses or networks (CIDR) of reverse proxies whose ``X-Forwarded-For`` is
+    believed; from any other peer the header is ignored."""
 
 
 class ServerServices:
@@ -74,6 +84,23 @@ class ServerServices:
         self._sources: dict[str, DeployedWorkspaceSource] = {}
         self._engines: dict[tuple[str, str], Engine] = {}
         self._lock = threading.Lock()
+        self._dataservice: DataServiceHub | None = None
+
+    @property
+    def dataservice(self) -> DataServiceHub:
+        """DataService Studio of this process (gateway, call log), made on first use."""
+        with self._lock:
+            if self._dataservice is None:
+                from lakeworks.dataservice.hub import DataServiceHub
+
+                self._dataservice = DataServiceHub(
+                    self.db,
+                    self.secrets,
+                    engine=self.engine,
+                    definition=self.definition,
+                    masking=self.grants.masking_rules,
+                )
+            return self._dataservice
 
     # -- workspaces ------------------------------------------------------------------
 
@@ -117,6 +144,8 @@ class ServerServices:
 
     def close(self) -> None:
         self.background.shutdown(wait=True, cancel_futures=False)
+        if self._dataservice is not None:
+            self._dataservice.close()
         with self._lock:
             engines = list(self._engines.values())
             self._engines.clear()

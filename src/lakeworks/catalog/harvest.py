@@ -79,8 +79,12 @@ def harvest_engine(
     names: Iterable[str] | None = None,
     partition_columns: Mapping[str, Sequence[str]] | None = None,
     with_partitions: bool = True,
+    with_sizes: bool = True,
 ) -> list[HarvestedTable]:
     """Tables of ``engine`` (all, or only ``names``) with columns, partitions and sizes.
+
+    ``with_sizes=False`` skips the per-table size probe (a run's refresh of the tables
+    it wrote: their new data is rarely checkpointed yet, so the probe mostly finds none).
 
     Partition columns come from the engine when it records them, else from
     ``partition_columns`` (e.g. ``PARTITIONED BY`` in node code).
@@ -90,8 +94,15 @@ def harvest_engine(
         infos = engine.list_tables()
     else:
         infos = _described(engine, dict.fromkeys(n.lower() for n in names))
-    probe = SIZE_PROBES.get(engine.capabilities.dialect)
+    probe = SIZE_PROBES.get(engine.capabilities.dialect) if with_sizes else None
     known_partitions = getattr(engine, "partition_columns", None)
+    every_partition = getattr(engine, "all_partition_columns", None)
+    if callable(every_partition):  # one query for all tables instead of one per table
+        try:
+            recorded: dict[str, list[str]] = every_partition()
+        except LakeworksError:
+            recorded = {}
+        known_partitions = lambda name: recorded.get(name.lower(), [])  # noqa: E731
     session = engine.session()
     try:
         return [

@@ -15,7 +15,7 @@ from enum import StrEnum
 
 import sqlalchemy as sa
 
-from lakeworks.catalog.lineage_store import FILTER, Dependent
+from lakeworks.catalog.lineage_store import FILTER, REFERENCE_KIND, Dependent
 from lakeworks.catalog.tables import (
     catalog_tables,
     lineage_column_edges,
@@ -156,6 +156,16 @@ def impact(
         owners = _table_owners(conn, workspace, env, names)
         node_owners = _node_owners(conn, workspace, env, nodes)
         dependents = _dependents(conn, workspace, env, names)
+        dependents[:0] = [
+            d for d in _dependents(conn, workspace, env, [table]) if d.kind == REFERENCE_KIND
+        ]
+        if direction is Direction.DOWNSTREAM:
+            # Data APIs read the root itself: they return (or filter on) what changes.
+            dependents[:0] = [
+                d
+                for d in _dependents(conn, workspace, env, [table])
+                if d.kind == "data_api" and (column is None or column in d.columns)
+            ]
     tables = tuple(ImpactedTable(n, reached[n], owners.get(n), n in rows_only) for n in names)
     impacted_nodes = tuple(
         ImpactedNode(k, nodes[k], node_owners.get(k))

@@ -35,6 +35,11 @@ FILTER = "filter"
 _BATCH = 5000
 
 
+REFERENCE_KIND = "quality_reference"
+"""The dependent kind of a referential-integrity rule on the table it checks against: a
+change of that table itself reaches the rule."""
+
+
 @dataclass(frozen=True)
 class Dependent:
     """Something attached to a table that must hear about changes upstream."""
@@ -126,9 +131,15 @@ def save_lineage(
 
 
 def save_dependents(
-    db: Database, workspace: str, env: str, dependents: Iterable[Dependent], *, kind: str
+    db: Database,
+    workspace: str,
+    env: str,
+    dependents: Iterable[Dependent],
+    *,
+    kind: str | tuple[str, ...],
 ) -> None:
-    """Replace every stored dependent of ``kind`` with ``dependents``."""
+    """Replace every stored dependent of ``kind`` (one or several) with ``dependents``."""
+    kinds = (kind,) if isinstance(kind, str) else kind
     d = lineage_dependents
     rows = [
         {
@@ -144,7 +155,7 @@ def save_dependents(
     ]
     with db.write() as conn:
         conn.execute(
-            sa.delete(d).where(d.c.workspace == workspace, d.c.env == env, d.c.kind == kind)
+            sa.delete(d).where(d.c.workspace == workspace, d.c.env == env, d.c.kind.in_(kinds))
         )
         _insert(conn, d, rows)
 
@@ -162,11 +173,18 @@ def quality_dependents(workspace: Workspace) -> tuple[list[Dependent], list[str]
         return [], [e.render() for e in exc.errors]
     except UserError as exc:
         return [], [exc.render()]
-    return [
-        Dependent(r.table, "quality_rule", r.name, r.owner, tuple(c.lower() for c in r.columns))
-        for r in rules.rules
-        if r.enabled
-    ], []
+    out: list[Dependent] = []
+    for r in rules.rules:
+        if not r.enabled:
+            continue
+        out.append(
+            Dependent(r.table, "quality_rule", r.name, r.owner, tuple(c.lower() for c in r.columns))
+        )
+        if r.ref_table and r.ref_table != r.table:
+            # a referential-integrity rule reads the table it checks against, too
+            columns = tuple(c.lower() for c in r.ref_columns)
+            out.append(Dependent(r.ref_table, REFERENCE_KIND, r.name, r.owner, columns))
+    return out, []
 
 
 def node_document(node: Node) -> search.SearchDoc:

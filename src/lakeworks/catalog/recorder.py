@@ -121,7 +121,7 @@ class DataMapRecorder:
         workspace, env = ok[-1].workspace, ok[-1].env
         repo = CatalogRepository(db, workspace.name, env)
         written = sorted({w.table for writes, _ in entries for w in writes if ":" not in w.table})
-        harvested = harvest_engine(engine, names=written) if written else []
+        harvested = harvest_engine(engine, names=written, with_sizes=False) if written else []
         if harvested:
             repo.save_harvest(engine.name, harvested, now=utcnow())
             touch(db, workspace.name, env, [h.name for h in harvested], at=utcnow())

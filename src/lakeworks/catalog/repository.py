@@ -225,11 +225,15 @@ class CatalogRepository:
             columns = self._columns(conn, [r.id for r in rows])
         return [_table(r, columns.get(r.id, ()), ()) for r in rows]
 
-    def schemas(self) -> dict[str, tuple[str, ...]]:
-        """Column names of every table with known columns, for lineage ``*`` expansion."""
+    def schemas(self, warehouse: str | None = None) -> dict[str, tuple[str, ...]]:
+        """Column names of every table with known columns, for lineage ``*`` expansion.
+
+        With ``warehouse`` (its catalog source name) the tables of other sources are
+        named as lineage names them, ``<data source>:<table>``.
+        """
         t, c = catalog_tables, catalog_columns
         query = (
-            sa.select(t.c.name, c.c.name.label("column"))
+            sa.select(t.c.name, t.c.source, c.c.name.label("column"))
             .join(c, c.c.table_id == t.c.id)
             .where(t.c.workspace == self.workspace, t.c.env == self.env)
             .order_by(t.c.present.desc(), t.c.id, c.c.position)
@@ -237,7 +241,10 @@ class CatalogRepository:
         out: dict[str, list[str]] = {}
         with self.db.read() as conn:
             for row in conn.execute(query):
-                out.setdefault(row.name, []).append(row.column)
+                name = row.name
+                if warehouse is not None and row.source != warehouse:
+                    name = f"{row.source}:{row.name}"
+                out.setdefault(name, []).append(row.column)
         return {name: tuple(dict.fromkeys(cols)) for name, cols in out.items()}
 
     def owners(self, names: Iterable[str]) -> dict[str, str | None]:

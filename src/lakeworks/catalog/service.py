@@ -84,7 +84,7 @@ class DataMap:
                     harvested[name] = len(found)
         items = analyse_workspace(
             self.workspace,
-            self.catalog.schemas(),
+            self.catalog.schemas(warehouse=source_name),
             versions=lineage_store.stored_versions(self.db, self.workspace.name, self.env),
             workers=workers if workers is not None else default_workers(),
         )
@@ -94,7 +94,11 @@ class DataMap:
         self.catalog.annotate(source_name, workspace_annotations(self.workspace, items))
         dependents, rule_problems = lineage_store.quality_dependents(self.workspace)
         lineage_store.save_dependents(
-            self.db, self.workspace.name, self.env, dependents, kind="quality_rule"
+            self.db,
+            self.workspace.name,
+            self.env,
+            dependents,
+            kind=("quality_rule", lineage_store.REFERENCE_KIND),
         )
         problems += rule_problems
         problems += [p for i in items for p in i.problems]
@@ -125,7 +129,12 @@ class DataMap:
         )
 
     def table(self, name: str) -> CatalogTable:
-        found = self.catalog.get(name)
+        """A table by name; ``<data source>:<table>`` names a data source's table."""
+        source, sep, bare = name.partition(":")
+        if sep and source in self.workspace.config.data_sources:
+            found = self.catalog.get(bare, source)
+        else:
+            found = self.catalog.get(name)
         if found is None:
             raise NotFound(
                 f"no table '{name}' in the catalog of {self.workspace.name} ({self.env})",

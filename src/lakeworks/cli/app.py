@@ -7,10 +7,11 @@ import typer
 from lakeworks import __version__
 from lakeworks.bootstrap import install_services
 from lakeworks.cli import develop
+from lakeworks.cli.common import ENV_RULE
 
 app = typer.Typer(
     name="lakeworks",
-    help="Lakeworks: develop, schedule, operate and govern data pipelines.",
+    help="Lakeworks: develop, schedule, operate and govern data pipelines.\n\n" + ENV_RULE,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -45,7 +46,9 @@ GROUPS: list[tuple[str, str, str]] = [
     ("stream", "app", "stream"),
     ("map", "register", "map"),
     ("ops", "register", "ops"),
+    ("alerts", "app", "alerts"),
     ("processes", "register", "backfill, scheduler, worker"),
+    ("dataservice", "app", "api"),
 ]
 
 

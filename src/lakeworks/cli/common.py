@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
@@ -29,8 +30,15 @@ WorkspaceOption = Annotated[
         show_default=False,
     ),
 ]
+ENV_RULE = (
+    "Commands that develop (validate, render, run, query, quality, map) use dev; commands"
+    " that operate the schedule (scheduler, worker, ops, backfill) use prod, which runs the"
+    " deployed release."
+)
+"""The one rule for which environment a command uses, repeated in every ``--env`` help."""
+
 EnvOption = Annotated[
-    str, typer.Option("--env", "-e", help="Environment whose warehouse to use: dev or prod.")
+    str, typer.Option("--env", "-e", help=f"Environment, dev (default) or prod. {ENV_RULE}")
 ]
 
 
@@ -89,3 +97,25 @@ def open_engine(ws: Workspace, env: str) -> Engine:
 
 def is_tty() -> bool:
     return sys.stdout.isatty()
+
+
+@contextmanager
+def serving_warehouses(ws: Workspace, envs: Iterable[str]) -> Iterator[None]:
+    """Hold the embedded DuckDB warehouses of ``envs`` and serve them on their local
+    sockets while the block runs, so ``query``, ``map build`` and ``quality run`` work
+    beside this process (``engines.duckdb_socket``)."""
+    from lakeworks.engines.duckdb_engine import DuckDBEngine
+    from lakeworks.engines.registry import engine_for
+
+    servers = []
+    try:
+        for env in envs:
+            engine = engine_for(ws, env)
+            if isinstance(engine, DuckDBEngine):
+                server = engine.serve()
+                if server is not None:
+                    servers.append(server)
+        yield
+    finally:
+        for server in servers:
+            server.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -21,7 +22,10 @@ from lakeworks.cli.common import (
 )
 
 if TYPE_CHECKING:
+    from datetime import date
+
     from lakeworks.runtime.runner import RunSummary
+    from lakeworks.spec.models import Workspace
     from lakeworks.store.models import Instance
 
 
@@ -59,10 +63,14 @@ def init(
 @handle_errors
 def validate(workspace: WorkspaceOption = Path(".")) -> None:
     """Check the workspace: files, settings, SQL, parameters, the dependency graph and
-    data sources. Every problem found is reported at once."""
+    data sources, alert rules and baselines. Every problem found is reported at once."""
+    from lakeworks.alerts.loader import load_workspace_alerts
+    from lakeworks.catalog.column_check import column_problems
     from lakeworks.connectors.registry import check_data_sources
+    from lakeworks.dataservice.definition import load_definitions
     from lakeworks.errors import UserError, ValidationFailed
     from lakeworks.quality.workspace import load_workspace_rules
+    from lakeworks.runtime.connections import unknown_connections
     from lakeworks.schedule.graph import build_graph
     from lakeworks.schedule.planning import Planner
     from lakeworks.spec.loader import workspace_config_lines
@@ -73,7 +81,7 @@ def validate(workspace: WorkspaceOption = Path(".")) -> None:
     def collect(exc: UserError) -> None:
         problems.extend(exc.errors if isinstance(exc, ValidationFailed) else [exc])
 
-    graph = rules = None
+    graph = rules = alerts = None
     try:
         graph = build_graph(ws)
         Planner(ws, graph)  # schedules, resource groups, cross-cycle references
@@ -83,13 +91,44 @@ def validate(workspace: WorkspaceOption = Path(".")) -> None:
         rules = load_workspace_rules(ws)
     except UserError as exc:
         collect(exc)
+    try:
+        alerts = load_workspace_alerts(ws)
+    except UserError as exc:
+        collect(exc)
     problems.extend(check_data_sources(ws.config.data_sources, workspace_config_lines(ws.root)))
-    if problems or graph is None or rules is None:
+    problems.extend(unknown_connections(ws))
+    apis = []
+    try:
+        apis = load_definitions(ws.root, ws.name, ws.config.data_sources)
+    except UserError as exc:
+        collect(exc)
+    if graph is not None:
+        problems.extend(column_problems(ws, _catalog_columns(ws)))
+    if problems or graph is None or rules is None or alerts is None:
         raise ValidationFailed(problems)
     typer.echo(
         f"ok: {len(graph.nodes)} nodes in {len(ws.workflows)} workflows, "
-        f"{len(graph.edges)} dependencies, {len(rules.rules)} quality rules"
+        f"{len(graph.edges)} dependencies, {len(rules.rules)} quality rules, "
+        f"{len(alerts.rules)} alert rules, {len(alerts.baselines)} baselines, "
+        f"{len(apis)} data API{'' if len(apis) == 1 else 's'}"
     )
+    for key in graph.topological_order():
+        for line in graph.describe_windows(key):
+            typer.echo(f"  {key} {line} (partition window)")
+
+
+def _catalog_columns(ws: Workspace) -> dict[str, tuple[str, ...]]:
+    """Table columns the dev Data Map knows (empty before ``lakeworks map build``)."""
+    from lakeworks.catalog.repository import CatalogRepository
+
+    if not (ws.state_dir / "meta.db").exists() and not os.environ.get("LAKEWORKS_DATABASE_URL"):
+        return {}
+    db = open_database(ws)
+    try:
+        engine = ws.config.environments["dev"].engine if "dev" in ws.config.environments else None
+        return CatalogRepository(db, ws.name, "dev").schemas(warehouse=engine)
+    finally:
+        db.close()
 
 
 @handle_errors
@@ -117,6 +156,7 @@ def render(
     cycle = local_cycle_time(ws, cycle_time_for(ws, day, ws.node_schedule(found).at))
     ctx = param_context(ws, found, cycle)
     text = render_text(found.code, ctx, path=found.path, first_line=found.span.first_code_line)
+    _echo_windows(ws, found.key, day)
     if translated and found.kind is NodeKind.SQL:
         from lakeworks.sql.translate import translate_script
 
@@ -131,6 +171,19 @@ def render(
             typer.echo(f"-- line {statement.line}\n{prefix}" + ";\n".join(statement.steps) + ";")
         return
     typer.echo(text.strip("\n"))
+
+
+def _echo_windows(ws: Workspace, key: str, bizdate: date) -> None:
+    """The node's partition windows, on stderr (stdout stays the code)."""
+    from lakeworks.errors import UserError
+    from lakeworks.schedule.graph import build_graph
+
+    try:
+        graph = build_graph(ws)
+    except UserError:
+        return  # validate reports it; render still shows the code
+    for line in graph.describe_windows(key, bizdate):
+        typer.echo(f"-- {line} (partition window)", err=True)
 
 
 def _print_summary(summary: RunSummary) -> None:

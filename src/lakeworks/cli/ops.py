@@ -19,7 +19,14 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from lakeworks.cli.common import WorkspaceOption, handle_errors, is_tty, load, open_database
+from lakeworks.cli.common import (
+    ENV_RULE,
+    WorkspaceOption,
+    handle_errors,
+    is_tty,
+    load,
+    open_database,
+)
 from lakeworks.errors import UserError
 
 if TYPE_CHECKING:
@@ -44,7 +51,9 @@ STATE_COLOURS = {
     "skipped": "blue",
 }
 
-ProdEnv = Annotated[str, typer.Option("--env", "-e", help="Environment (default prod).")]
+ProdEnv = Annotated[
+    str, typer.Option("--env", "-e", help=f"Environment, prod (default) or dev. {ENV_RULE}")
+]
 ActorOption = Annotated[
     str | None,
     typer.Option("--actor", help="Who acts (recorded); default $LAKEWORKS_ACTOR or login."),

@@ -20,13 +20,21 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from lakeworks.cli.common import WorkspaceOption, handle_errors, load, open_database
+from lakeworks.cli.common import (
+    WorkspaceOption,
+    handle_errors,
+    load,
+    open_database,
+    serving_warehouses,
+)
 from lakeworks.cli.ops import ActorOption, ProdEnv, actor_name
 from lakeworks.errors import UserError
 
 if TYPE_CHECKING:
     from lakeworks.runtime.backfill_service import BackfillProgress
+    from lakeworks.runtime.clock import Clock
     from lakeworks.runtime.workspace_source import WorkspaceSource
+    from lakeworks.schedule.backfill import BackfillRequest
     from lakeworks.spec.models import Workspace
     from lakeworks.store.database import Database
 
@@ -42,16 +50,24 @@ class Definition(StrEnum):
 
 
 DefinitionOption = Annotated[
-    Definition,
+    Definition | None,
     typer.Option(
         "--definition",
-        help="Run the workspace folder as it is, or the environment's deployed release.",
+        help="What runs: the environment's deployed release (the default in prod) or the"
+        " workspace folder as it is (the default in dev).",
     ),
 ]
 
 
-def _source(ws: Workspace, db: Database, definition: Definition) -> WorkspaceSource:
-    """Where scheduler and workers read the workspace definition from."""
+def _source(
+    ws: Workspace, db: Database, definition: Definition | None, env: str
+) -> WorkspaceSource:
+    """Where scheduler and workers read the workspace definition from: prod runs the
+    deployed release unless told otherwise, dev the folder."""
+    if definition is None:
+        definition = Definition.FOLDER if env == "dev" else Definition.RELEASE
+        if definition is Definition.RELEASE:
+            _note_release(db, ws, env)
     if definition is Definition.RELEASE:
         from lakeworks.deploy.source import DeployedWorkspaceSource
         from lakeworks.runtime.workspace_source import ThrottledSource
@@ -62,8 +78,36 @@ def _source(ws: Workspace, db: Database, definition: Definition) -> WorkspaceSou
     return FolderWorkspaceSource(ws.root, on_error=_log)
 
 
+def _note_release(db: Database, ws: Workspace, env: str) -> None:
+    from lakeworks.deploy.repository import DeploymentRepository
+
+    current = DeploymentRepository(db).current(ws.name, env)
+    if current is None:
+        typer.secho(
+            f"note: {env} has no deployed release yet, so nothing is scheduled; deploy with"
+            " 'lakeworks deploy .' (or run the folder as it is with --definition folder)",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+    else:
+        typer.echo(f"{env} runs release {current.number}", err=True)
+
+
 def _log(line: str) -> None:
     typer.echo(f"{datetime.now():%H:%M:%S} {line}", err=True)
+
+
+def _alert_sender(
+    db: Database, source: WorkspaceSource, env: str, stop: threading.Event, clock: Clock
+) -> None:
+    """Deliver alerts from this process until ``stop``."""
+    from lakeworks.alerts.plugin import start_sender
+
+    def workspace_of(name: str) -> Workspace | None:
+        current = source.current(env)
+        return current if current.name == name else None
+
+    start_sender(db, workspace_of, stop, log=_log, now=clock.now)
 
 
 def _stop_on_signals() -> threading.Event:
@@ -123,7 +167,7 @@ def scheduler(
     keep_log_days: Annotated[
         float | None, typer.Option("--keep-log-days", help="Prune logs older than this.")
     ] = None,
-    definition: DefinitionOption = Definition.FOLDER,
+    definition: DefinitionOption = None,
 ) -> None:
     """Plan and dispatch the workspace's scheduled instances until interrupted."""
     from lakeworks.runtime.clock import clock_from_env
@@ -136,7 +180,7 @@ def scheduler(
     ws = load(workspace)
     db = open_database(ws)
     install_workspace_key(ws.state_dir, db)
-    source = _source(ws, db, definition)
+    source = _source(ws, db, definition, env)
     clock = clock_from_env()
     retention = None
     if keep_days is not None or keep_log_days is not None:
@@ -152,6 +196,7 @@ def scheduler(
     )
     embedded = db.dialect_name == "sqlite" if with_worker is None else with_worker
     stop = _stop_on_signals()
+    _alert_sender(db, source, env, stop, clock)
     try:
         if not embedded:
             Scheduler(db, source, config, clock=clock, log=_log).run(stop)
@@ -168,11 +213,14 @@ def scheduler(
             log=_log,
         )
         _log(f"scheduler with worker threads in one process ({db.url})")
-        process.start()
-        while not stop.wait(0.5):
-            if not process.alive():
-                raise UserError("the scheduler or worker thread stopped; see the log above")
-        process.stop()
+        with serving_warehouses(ws, [env]):
+            process.start()
+            while not stop.wait(0.5):
+                if not process.alive():
+                    raise UserError(
+                        process.failed or "the scheduler or worker stopped; see the log"
+                    )
+            process.stop()
     finally:
         db.close()
 
@@ -193,7 +241,7 @@ def worker(
     grace_seconds: Annotated[
         float, typer.Option("--grace-seconds", help="On stop, wait this long for runs.")
     ] = 30.0,
-    definition: DefinitionOption = Definition.FOLDER,
+    definition: DefinitionOption = None,
 ) -> None:
     """Claim and run queued instances of some resource groups until interrupted."""
     from lakeworks.runtime.clock import clock_from_env
@@ -211,12 +259,13 @@ def worker(
     db = open_database(ws)
     install_workspace_key(ws.state_dir, db)
     config = WorkerConfig(groups=groups, env=env, name=name, lease_seconds=lease_seconds)
-    source = _source(ws, db, definition)
+    source = _source(ws, db, definition, env)
     stop = _stop_on_signals()
     try:
-        Worker(db, source, config, clock=clock_from_env(), log=_log).run(
-            stop, grace_seconds=grace_seconds
-        )
+        with serving_warehouses(ws, [env]):
+            Worker(db, source, config, clock=clock_from_env(), log=_log).run(
+                stop, grace_seconds=grace_seconds
+            )
     finally:
         db.close()
 
@@ -232,19 +281,35 @@ def _print_progress(progress: BackfillProgress, *, final: bool = False) -> None:
 @backfill_app.command("start")
 @handle_errors
 def backfill_start(
-    node: Annotated[str, typer.Argument(help="The (first) node.")],
+    nodes: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Nodes to backfill (name or workflow.node); the first starts a --to chain."
+        ),
+    ] = None,
     dates: Annotated[
         str,
         typer.Option("--dates", "-d", help="Business dates: 20260401-20260410,20260501."),
-    ],
+    ] = "",
     workspace: WorkspaceOption = Path("."),
     env: ProdEnv = "prod",
+    workflow: Annotated[
+        list[str] | None, typer.Option("--workflow", help="Every node of this workflow.")
+    ] = None,
+    everything: Annotated[bool, typer.Option("--all", help="Every node of the workspace.")] = False,
     to: Annotated[
         str | None, typer.Option("--to", help="End node: backfill the chain node -> end.")
     ] = None,
     downstream: Annotated[
-        bool, typer.Option("--downstream", help="The node and everything downstream.")
+        bool, typer.Option("--downstream", help="Add everything downstream of the nodes.")
     ] = False,
+    upstream: Annotated[
+        bool, typer.Option("--upstream", help="Add everything upstream of the nodes.")
+    ] = False,
+    depth: Annotated[
+        int | None,
+        typer.Option("--depth", help="With --upstream/--downstream: only this many levels."),
+    ] = None,
     exclude: Annotated[
         list[str] | None, typer.Option("--exclude", help="Leave out these nodes.")
     ] = None,
@@ -253,58 +318,151 @@ def backfill_start(
     param: Annotated[
         list[str] | None, typer.Option("--param", help="Parameter override name=value.")
     ] = None,
+    wait_outside: Annotated[
+        bool,
+        typer.Option(
+            "--wait-outside",
+            help="Also wait for the scheduled instances outside the backfill that it depends"
+            " on (listed by --dry-run).",
+        ),
+    ] = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the instances; create nothing.")
     ] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Show progress until done.")] = False,
     actor: ActorOption = None,
 ) -> None:
-    """Create a backfill: one node, a chain (--to) or a node with all downstream."""
-    from lakeworks.runtime.backfill_service import preview, start_backfill
-    from lakeworks.schedule.backfill import (
-        BackfillOrder,
-        BackfillRequest,
-        BackfillScope,
-        format_plan,
-        parse_date_ranges,
-    )
+    """Create a backfill of nodes, workflows (--workflow) or the workspace (--all), with
+    their upstream (--upstream) or downstream (--downstream), or a chain (NODE --to END).
 
-    if to and downstream:
-        raise UserError("--to and --downstream do not go together", hint="pick one scope")
-    overrides: dict[str, str] = {}
-    for item in param or []:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise UserError(f"--param {item}: write name=value")
-        overrides[name.strip()] = value
-    ws = load(workspace)
-    request = BackfillRequest(
-        node=node,
-        date_ranges=parse_date_ranges(dates),
-        scope=BackfillScope.CHAIN
-        if to
-        else BackfillScope.DOWNSTREAM
-        if downstream
-        else BackfillScope.NODE,
-        end_node=to,
-        order=BackfillOrder.DESCENDING if descending else BackfillOrder.ASCENDING,
-        parallel=parallel,
-        parameters=overrides,
-        exclude=frozenset(_key_of(ws, e) for e in exclude or []),
+    Every dependency between the selected instances is kept, across dates and lanes
+    (including partition windows such as a 7-day rolling read). Instances outside the
+    backfill that it depends on are listed by --dry-run with their state; they are waited
+    for only with --wait-outside.
+    """
+    from lakeworks.runtime.backfill_service import (
+        outside_dependencies,
+        outside_warnings,
+        preview,
+        start_backfill,
     )
-    if dry_run:
-        typer.echo(format_plan(preview(ws, request)))
-        return
+    from lakeworks.schedule.backfill import format_plan
+
+    ws = load(workspace)
+    request = _backfill_request(
+        ws,
+        nodes or [],
+        dates,
+        workflow or [],
+        everything=everything,
+        to=to,
+        downstream=downstream,
+        upstream=upstream,
+        depth=depth,
+        exclude=exclude or [],
+        descending=descending,
+        parallel=parallel,
+        param=param or [],
+        wait_outside=wait_outside,
+    )
     db = open_database(ws)
     try:
+        if dry_run:
+            plan = preview(ws, request)
+            outside = outside_dependencies(db, ws.name, env, plan)
+            states = {o.ref.key: o.state for o in outside}
+            typer.echo(format_plan(plan, states))
+            for warning in outside_warnings(outside):
+                typer.secho(f"warning: {warning}", fg=typer.colors.YELLOW, err=True)
+            return
         run, plan, created = start_backfill(db, actor_name(actor), ws, env, request)
         typer.echo(f"backfill {run.id}: {len(created)} instances for {len(plan.dates)} dates")
-        for warning in plan.warnings:
+        warnings = [*plan.warnings, *outside_warnings(outside_dependencies(db, ws.name, env, plan))]
+        if plan.outside and not wait_outside:
+            warnings.append(
+                f"{len(plan.outside)} instances outside the backfill are not waited for"
+                " (see --dry-run; --wait-outside waits for them)"
+            )
+        for warning in warnings:
             typer.secho(f"warning: {warning}", fg=typer.colors.YELLOW, err=True)
         if wait:
             _wait(db, run.id)
     finally:
         db.close()
+
+
+def _backfill_request(
+    ws: Workspace,
+    nodes: list[str],
+    dates: str,
+    workflows: list[str],
+    *,
+    everything: bool,
+    to: str | None,
+    downstream: bool,
+    upstream: bool,
+    depth: int | None,
+    exclude: list[str],
+    descending: bool,
+    parallel: int,
+    param: list[str],
+    wait_outside: bool,
+) -> BackfillRequest:
+    from lakeworks.schedule.backfill import (
+        BackfillOrder,
+        BackfillRequest,
+        BackfillScope,
+        parse_date_ranges,
+    )
+
+    if not dates:
+        raise UserError("--dates is required", hint="e.g. --dates 20260401-20260410")
+    if sum([bool(to), downstream, upstream, everything]) > 1:
+        raise UserError(
+            "--to, --downstream, --upstream and --all do not go together", hint="pick one scope"
+        )
+    if to and len(nodes) != 1:
+        raise UserError(
+            "--to needs exactly one start node", hint="lakeworks backfill start A --to B"
+        )
+    if depth is not None and not (upstream or downstream):
+        raise UserError("--depth goes with --upstream or --downstream")
+    if not nodes and not workflows and not everything:
+        raise UserError(
+            "name the nodes to backfill",
+            hint="give node names, --workflow NAME or --all",
+        )
+    overrides: dict[str, str] = {}
+    for item in param:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise UserError(f"--param {item}: write name=value")
+        overrides[name.strip()] = value
+    scope = (
+        BackfillScope.CHAIN
+        if to
+        else BackfillScope.DOWNSTREAM
+        if downstream
+        else BackfillScope.UPSTREAM
+        if upstream
+        else BackfillScope.WORKSPACE
+        if everything
+        else BackfillScope.NODE
+    )
+    return BackfillRequest(
+        node=nodes[0] if nodes else "",
+        nodes=tuple(nodes[1:]),
+        workflows=tuple(workflows),
+        depth=depth,
+        date_ranges=parse_date_ranges(dates),
+        scope=scope,
+        end_node=to,
+        order=BackfillOrder.DESCENDING if descending else BackfillOrder.ASCENDING,
+        parallel=parallel,
+        parameters=overrides,
+        exclude=frozenset(_key_of(ws, e) for e in exclude),
+        wait_outside=wait_outside,
+    )
 
 
 def _key_of(ws: Workspace, ref: str) -> str:

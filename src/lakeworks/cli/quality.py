@@ -210,6 +210,8 @@ def _stored_json(s: StoredResult) -> dict[str, object]:
         "partition": s.partition,
         "instance_id": s.instance_id,
         "verdict": s.verdict.value,
+        "strength": s.strength,
+        "blocked": s.blocked,
         "value": s.value,
         "observed": s.observed,
         "baseline": s.baseline,
@@ -227,14 +229,17 @@ def _print_stored(stored: list[StoredResult], table: str) -> None:
     from rich.table import Table
 
     view = Table(title=f"quality results of {table}")
-    for column in ("checked at", "bizdate", "rule", "verdict", "message", "instance"):
+    columns = ("checked at", "bizdate", "rule", "strength", "verdict", "blocked", "message")
+    for column in (*columns, "instance"):
         view.add_column(column)
     for s in stored:
         view.add_row(
             f"{s.created_at:%Y-%m-%d %H:%M:%S}",
             s.bizdate or "",
             s.rule,
+            s.strength,
             _coloured(s.verdict.value),
+            "[red]yes[/red]" if s.blocked else "no",
             s.message,
             str(s.instance_id or ""),
         )

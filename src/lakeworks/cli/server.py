@@ -13,15 +13,22 @@ import getpass
 import os
 import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from lakeworks.cli.common import WorkspaceOption, handle_errors, load, open_database
+from lakeworks.cli.common import (
+    WorkspaceOption,
+    handle_errors,
+    load,
+    open_database,
+    serving_warehouses,
+)
 
 if TYPE_CHECKING:
     from lakeworks.api.services import ServerServices
@@ -38,6 +45,8 @@ users_app = typer.Typer(help="Users of the server: create, list, reset passwords
 tokens_app = typer.Typer(help="Personal API tokens: create, list, revoke.")
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+_SENDER_STOP = threading.Event()
+"""Never set: the alert sender thread of `lakeworks up` ends with the process."""
 
 
 def cli_actor() -> str:
@@ -93,6 +102,15 @@ def up(
     grace: Annotated[
         float, typer.Option("--grace", help="Seconds running instances get to finish on stop.")
     ] = 30.0,
+    trusted_proxy: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trusted-proxy",
+            envvar="LAKEWORKS_TRUSTED_PROXIES",
+            help="Reverse proxy address or network whose X-Forwarded-For is believed"
+            " (repeat, or comma-separate; default none).",
+        ),
+    ] = None,
     query_timeout: Annotated[
         float,
         typer.Option(
@@ -127,6 +145,7 @@ def up(
     settings = ServerSettings(
         cookie_secure=secure_cookies if secure_cookies is not None else host not in LOOPBACK,
         workspaces_dir=ws.state_dir / "workspaces",
+        trusted_proxies=tuple(trusted_proxy or ()),
         max_query_rows=query_max_rows,
         query_timeout_seconds=query_timeout,
     )
@@ -151,6 +170,7 @@ def up(
     process = None
     if scheduler:
         process = _runtime(db, services, ws.name, grace)
+        process.check()  # takes over from a dead predecessor; refuses a live one
 
     def start() -> None:
         if process is not None:
@@ -161,10 +181,18 @@ def up(
             typer.echo("stopping the scheduler and worker (running instances finish)", err=True)
             process.stop()
 
-    app = create_app(services, on_startup=start, on_shutdown=stop)
+    def health() -> dict[str, str]:
+        return process.health() if process is not None else {"scheduler": "off", "worker": "off"}
+
+    app = create_app(services, on_startup=start, on_shutdown=stop, health=health)
     install_console(app)
     config = uvicorn.Config(
-        app, host=host, port=port, log_level="info", timeout_graceful_shutdown=int(grace)
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        timeout_graceful_shutdown=int(grace),
+        proxy_headers=False,  # the app believes X-Forwarded-For from --trusted-proxy only
     )
     install_log_redaction()
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
@@ -174,12 +202,16 @@ def up(
         fg=typer.colors.GREEN,
         err=True,
     )
+    typer.echo(f"  data APIs: http://{shown}:{port}/dataservice/openapi.json", err=True)
     try:
-        with _stop_signals_end_cleanly():
+        with _stop_signals_end_cleanly(), serving_warehouses(ws, ws.config.environments):
             uvicorn.Server(config).run()
     finally:
         services.close()
         db.close()
+    if process is not None and process.failed is not None:
+        typer.secho(f"error: {process.failed}; the server stopped", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
 
 
 @contextmanager
@@ -200,7 +232,10 @@ def _stop_signals_end_cleanly() -> Iterator[None]:
 
 
 def _runtime(db: Database, services: ServerServices, name: str, grace: float) -> LakeworksProcess:
-    """The prod scheduler and worker (prod runs the current release)."""
+    """The prod scheduler and worker (prod runs the current release), supervised: a
+    part that keeps dying stops the server, which then exits non-zero."""
+    from lakeworks.alerts.plugin import start_sender
+    from lakeworks.runtime.clock import clock_from_env
     from lakeworks.runtime.process import LakeworksProcess
     from lakeworks.security.secrets import redact
 
@@ -209,20 +244,33 @@ def _runtime(db: Database, services: ServerServices, name: str, grace: float) ->
     def log(line: str) -> None:
         typer.echo(redact(line), err=True)
 
-    process = LakeworksProcess(db, source, env="prod", log=log)
+    process = LakeworksProcess(db, source, env="prod", clock=clock_from_env(), log=log)
     process.grace_seconds = grace
+
+    def give_up(why: str) -> None:  # a server without scheduling must not look healthy
+        log(f"{why}: stopping the server")
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    process.on_failure = give_up
+    start_sender(db, lambda ws: source.current("prod") if ws == name else None, _SENDER_STOP, log)
     return process
 
 
 # -- deploy ----------------------------------------------------------------------------
 
 
-def _print_deployment(deployment: Deployment) -> None:
-    summary = deployment.summary
-    typer.echo(f"deployment {deployment.id}: {deployment.state.value} ({deployment.source})")
-    for key in ("nodes_added", "nodes_modified", "nodes_removed", "settings_changed"):
+def _print_changes(summary: dict[str, Any]) -> None:
+    """One line per changed node, settings file, quality rule file and other file."""
+    from lakeworks.deploy.diff import SUMMARY_KEYS
+
+    for key in SUMMARY_KEYS:
         for item in summary.get(key, []):
             typer.echo(f"  {key.replace('_', ' ')}: {item}")
+
+
+def _print_deployment(deployment: Deployment) -> None:
+    typer.echo(f"deployment {deployment.id}: {deployment.state.value} ({deployment.source})")
+    _print_changes(deployment.summary)
     for problem in deployment.problems:
         typer.secho(f"  problem: {problem.render()}", fg=typer.colors.RED, err=True)
     for warning in deployment.warnings:
@@ -265,7 +313,9 @@ def deploy(
             repo = DeploymentRepository(db)
             current = repo.current(home.name, "prod")
             old = repo.release_files(current.id) if current else {}
-            typer.echo(f"changes: {summarize(compare(snapshot.hashes(), old))}")
+            summary = summarize(compare(snapshot.hashes(), old))
+            typer.echo(f"{summary['changes']} files changed")
+            _print_changes(summary)
             report = validate_files(snapshot.files)
             for problem in report.problems:
                 typer.secho(f"  problem: {problem.render()}", fg=typer.colors.RED, err=True)
@@ -626,5 +676,8 @@ def register(app: typer.Typer) -> None:
     app.command()(deploy)
     app.add_typer(deployments_app, name="deployments")
     app.add_typer(secrets_app, name="secrets")
+    from lakeworks.cli import signins
+
+    signins.register(users_app)
     app.add_typer(users_app, name="users")
     app.add_typer(tokens_app, name="tokens")

@@ -465,3 +465,13 @@ def open_source(name: str, config: Config, context: ConnectorContext) -> MySQLSo
 def open_sink(name: str, config: Config, context: ConnectorContext) -> MySQLSink:
     """A MySQL/MariaDB sink."""
     return MySQLSink(name, config)
+
+
+def connect(name: str, config: Config) -> Any:
+    """A plain PyMySQL connection to the data source (password resolved)."""
+    return _Connection(name, config).connect()
+
+
+def translate_error(exc: BaseException, name: str) -> LakeworksError:
+    """A driver error as a Lakeworks error (message redacted)."""
+    return _translate(exc, name)

@@ -9,6 +9,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from lakeworks.deploy.models import FileChange
+from lakeworks.quality.loader import RULE_FILE_SUFFIXES
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,17 @@ class FileDiff:
     new_hash: str | None
     old_hash: str | None
     node_key: str | None
+
+
+SUMMARY_KEYS = (
+    "nodes_added",
+    "nodes_modified",
+    "nodes_removed",
+    "settings_changed",
+    "quality_changed",
+    "files_changed",
+)
+"""The lists of a deployment summary, in the order they are shown."""
 
 
 def node_key_of(path: str) -> str | None:
@@ -55,6 +67,7 @@ def summarize(diffs: list[FileDiff]) -> dict[str, Any]:
         "nodes_modified": [],
         "nodes_removed": [],
         "settings_changed": [],
+        "quality_changed": [],
         "files_changed": [],
         "unchanged_files": 0,
     }
@@ -66,6 +79,8 @@ def summarize(diffs: list[FileDiff]) -> dict[str, Any]:
             summary[f"nodes_{item.change.value}"].append(item.node_key)
         elif item.path == "lakeworks.yml" or item.path.endswith("/workflow.yml"):
             summary["settings_changed"].append(f"{item.path} ({item.change.value})")
+        elif item.path.endswith(RULE_FILE_SUFFIXES):
+            summary["quality_changed"].append(f"{item.path} ({item.change.value})")
         else:
             summary["files_changed"].append(f"{item.path} ({item.change.value})")
     summary["changes"] = sum(
@@ -75,6 +90,7 @@ def summarize(diffs: list[FileDiff]) -> dict[str, Any]:
             "nodes_modified",
             "nodes_removed",
             "settings_changed",
+            "quality_changed",
             "files_changed",
         )
     )

@@ -2,7 +2,8 @@
 
 The files are written to a temporary folder and loaded there: workspace and workflow
 settings, every node, the dependency graph (cycles, two writers of a table, unknown
-dependencies, SQL and parameters), quality rules and data source configs. Layer
+dependencies, SQL and parameters), the columns SQL nodes read (against what upstream
+nodes write), quality rules and data source configs. Layer
 naming rules (``layers:`` in ``lakeworks.yml``) are checked too, as warnings.
 """
 
@@ -80,6 +81,8 @@ def layer_warnings(workspace: Workspace, writes: Mapping[str, frozenset[str]]) -
 
 def check_workspace(root: Path) -> tuple[Workspace | None, ValidationReport]:
     """Load and check the workspace at ``root``; never raises for user problems."""
+    from lakeworks.alerts.loader import load_workspace_alerts
+    from lakeworks.catalog.column_check import column_problems
     from lakeworks.connectors.registry import check_data_sources
     from lakeworks.quality.workspace import load_workspace_rules
     from lakeworks.schedule.graph import build_graph
@@ -97,8 +100,14 @@ def check_workspace(root: Path) -> tuple[Workspace | None, ValidationReport]:
         problems.extend(_problems(exc, root))
     else:
         warnings.extend(layer_warnings(workspace, {k: io.writes for k, io in graph.io.items()}))
+        for error in column_problems(workspace):
+            problems.extend(_problems(error, root))
     try:
         load_workspace_rules(workspace)
+    except LakeworksError as exc:
+        problems.extend(_problems(exc, root))
+    try:
+        load_workspace_alerts(workspace)
     except LakeworksError as exc:
         problems.extend(_problems(exc, root))
     lines = workspace_config_lines(root)

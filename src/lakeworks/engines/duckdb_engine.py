@@ -32,11 +32,34 @@ META_SCHEMA = "lakeworks_meta"
 
 _connections: dict[str, duckdb.DuckDBPyConnection] = {}
 _connections_lock = threading.Lock()
+_partition_cache: dict[str, dict[str, list[str]]] = {}
+"""Partition columns per warehouse (keyed like ``_connections``), read once."""
 _builtin_functions: frozenset[str] | None = None
+_catalog_locks: dict[int, threading.RLock] = {}
+"""Per shared connection: held while a statement changes the catalog (CREATE, DROP,
+ALTER, COMMENT) outside a transaction. DuckDB fails the second of two concurrent
+catalog changes of one table with a write-write conflict, even for ``CREATE TABLE IF
+NOT EXISTS``; taking turns lets the second see the first's table."""
+
+_CATALOG_WORDS = ("CREATE", "DROP", "ALTER", "COMMENT")
+
+
+def _catalog_lock(conn: duckdb.DuckDBPyConnection) -> threading.RLock:
+    with _connections_lock:
+        return _catalog_locks.setdefault(id(conn), threading.RLock())
+
+
+def _changes_catalog(sql: str) -> bool:
+    word = sql.lstrip(" \t\r\n(").split(None, 1)[0].upper() if sql.strip() else ""
+    return word in _CATALOG_WORDS
+
+
+def _key(path: Path) -> str:
+    return str(path.resolve()) if str(path) != ":memory:" else f":memory:{id(path)}"
 
 
 def _shared_connection(path: Path) -> duckdb.DuckDBPyConnection:
-    key = str(path.resolve()) if str(path) != ":memory:" else f":memory:{id(path)}"
+    key = _key(path)
     with _connections_lock:
         conn = _connections.get(key)
         if conn is None:
@@ -47,7 +70,8 @@ def _shared_connection(path: Path) -> duckdb.DuckDBPyConnection:
             except duckdb.IOException as exc:
                 raise TransientError(
                     f"cannot open warehouse {path}: {exc}",
-                    hint="another process holds the DuckDB file; stop it or use its server",
+                    hint="another process holds the DuckDB file; stop it, or start Lakeworks'"
+                    " scheduler, worker or up on it so that other commands go through it",
                 ) from None
             _connections[key] = conn
         return conn
@@ -67,8 +91,12 @@ def _translate_error(exc: duckdb.Error) -> Exception:
 class DuckDBSession:
     """One thread's cursor on the shared connection, with its own transaction."""
 
-    def __init__(self, cursor: duckdb.DuckDBPyConnection) -> None:
+    def __init__(
+        self, cursor: duckdb.DuckDBPyConnection, catalog_lock: threading.RLock | None = None
+    ) -> None:
         self._cursor = cursor
+        self._catalog_lock = catalog_lock or threading.RLock()
+        self._in_transaction = False
         self._database: str | None = None
 
     def database(self) -> str:
@@ -80,13 +108,19 @@ class DuckDBSession:
     def execute(
         self, sql: str, params: list[object] | None = None, *, max_rows: int | None = None
     ) -> StatementResult:
+        guard = (
+            self._catalog_lock
+            if not self._in_transaction and _changes_catalog(sql)
+            else contextlib.nullcontext()
+        )
         try:
-            self._cursor.execute(sql, params)
-            description = self._cursor.description
-            if max_rows is None:
-                rows = self._cursor.fetchall()
-            else:
-                rows = self._cursor.fetchmany(max_rows) if description else []
+            with guard:
+                self._cursor.execute(sql, params)
+                description = self._cursor.description
+                if max_rows is None:
+                    rows = self._cursor.fetchall()
+                else:
+                    rows = self._cursor.fetchmany(max_rows) if description else []
         except duckdb.Error as exc:
             raise _translate_error(exc) from None
         columns = [d[0] for d in description] if description else []
@@ -113,11 +147,14 @@ class DuckDBSession:
 
     def begin(self) -> None:
         self.execute("BEGIN TRANSACTION")
+        self._in_transaction = True
 
     def commit(self) -> None:
+        self._in_transaction = False
         self.execute("COMMIT")
 
     def rollback(self) -> None:
+        self._in_transaction = False
         try:
             self._cursor.execute("ROLLBACK")
             self._cursor.fetchall()
@@ -221,8 +258,28 @@ class DuckDBEngine:
         # opened on first use: a process that never touches the warehouse (a worker
         # running shell nodes) must not hold the file's lock
         if self._conn is None:
+            try:
+                self._conn = _shared_connection(self.path)
+            except TransientError:
+                from lakeworks.engines.duckdb_socket import RemoteSession, socket_path
+
+                served = socket_path(self.path)
+                if not served.exists():
+                    raise
+                # another local Lakeworks process holds the file and serves it
+                return RemoteSession(served)  # type: ignore[return-value]
+        return DuckDBSession(self._conn.cursor(), _catalog_lock(self._conn))
+
+    def serve(self) -> Any:
+        """Hold the file and serve it to other local processes (``duckdb_socket``);
+        returns the server (``stop()`` it)."""
+        from lakeworks.engines.duckdb_socket import WarehouseServer
+
+        if str(self.path) == ":memory:":
+            return None
+        if self._conn is None:
             self._conn = _shared_connection(self.path)
-        return DuckDBSession(self._conn.cursor())
+        return WarehouseServer(self._conn, self.path).start()
 
     @contextmanager
     def transaction(self) -> Iterator[DuckDBSession]:
@@ -339,21 +396,48 @@ class DuckDBEngine:
         self._meta_ready = True
 
     def register_partitions(self, table: str, columns: Iterable[str]) -> None:
-        """Remember which columns of ``table`` are its partition columns."""
+        """Remember which columns of ``table`` are its partition columns (parallel runs
+        of one node register the same columns: they take turns, and the rest is a no-op)."""
         self._ensure_meta()
-        self._run(
-            f"INSERT OR REPLACE INTO {META_SCHEMA}.partitions VALUES (?, ?)",
-            [table.lower(), ",".join(columns)],
-        )
+        wanted = list(columns)
+        if self._conn is None:
+            self.session().close()  # opens the shared connection when it can
+        lock = _catalog_lock(self._conn) if self._conn is not None else threading.RLock()
+        with lock:
+            if self.partition_columns(table) == wanted:
+                return
+            self._run(
+                f"INSERT OR REPLACE INTO {META_SCHEMA}.partitions VALUES (?, ?)",
+                [table.lower(), ",".join(wanted)],
+            )
+            with _connections_lock:
+                known = _partition_cache.get(_key(self.path))
+                if known is not None:
+                    known[table.lower()] = wanted
+
+    def all_partition_columns(self) -> dict[str, list[str]]:
+        """Partition columns of every table that has them, by table name.
+
+        Read once per process and warehouse, then kept current by
+        ``register_partitions``: a DuckDB file has one writing process at a time.
+        """
+        with _connections_lock:
+            known = _partition_cache.get(_key(self.path))
+        if known is None:
+            self._ensure_meta()
+            rows = self._run(f"SELECT table_name, columns FROM {META_SCHEMA}.partitions").rows
+            known = {str(t): [c for c in str(cols).split(",") if c] for t, cols in rows}
+            with _connections_lock:
+                known = _partition_cache.setdefault(_key(self.path), known)
+        return {t: list(cols) for t, cols in known.items()}
 
     def partition_columns(self, table: str) -> list[str]:
         """Partition columns recorded for ``table`` (empty when it has none)."""
-        self._ensure_meta()
-        rows = self._run(
-            f"SELECT columns FROM {META_SCHEMA}.partitions WHERE table_name = ?",
-            [table.lower()],
-        ).rows
-        return [c for c in str(rows[0][0]).split(",") if c] if rows else []
+        with _connections_lock:
+            known = _partition_cache.get(_key(self.path))
+        if known is None:
+            return self.all_partition_columns().get(table.lower(), [])
+        return list(known.get(table.lower(), []))
 
     # -- bulk writes
 
@@ -468,3 +552,4 @@ def close_all() -> None:
         for conn in _connections.values():
             conn.close()
         _connections.clear()
+        _partition_cache.clear()

@@ -183,7 +183,8 @@ def check_after_write(
 
 
 def _rules_for(ruleset: RuleSet, table: str) -> tuple[Rule, ...]:
+    """The rules run after a write of ``table`` (not those on their own schedule)."""
     found = ruleset.for_table(table)
     if not found and "." in table:
         found = ruleset.for_table(table.rsplit(".", 1)[-1])
-    return found
+    return tuple(r for r in found if not r.scheduled)

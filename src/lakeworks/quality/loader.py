@@ -225,6 +225,7 @@ class _FileChecker:
             description=rc.description,
             sample_size=_first(rc.sample_size, self.config.sample_size, DEFAULT_SAMPLE_SIZE),
             enabled=rc.enabled,
+            scheduled=self.config.schedule is not None,
         )
 
     def _check_template_keys(self, i: int, rc: RuleConfig) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from pydantic import Field
 
 from lakeworks.errors import Location
-from lakeworks.spec.models import Strict
+from lakeworks.spec.models import ScheduleSpec, Strict
 
 
 class Template(StrEnum):
@@ -150,6 +150,13 @@ class QualityFileConfig(Strict):
     dialect: str | None = None
     sample_size: int | None = Field(default=None, ge=0, le=1000)
     description: str | None = None
+    schedule: ScheduleSpec | None = None
+    """With a schedule (in a workflow folder) the file is a node of its own: its rules
+    run as its instances instead of after the node that writes the table."""
+    retries: int | None = Field(default=None, ge=0, le=100)
+    priority: int | None = None
+    resource_group: str | None = None
+    depends_on: list[str] = Field(default_factory=list)
     rules: list[RuleConfig] = Field(default_factory=list)
 
 
@@ -196,6 +203,8 @@ class Rule:
     description: str | None = None
     sample_size: int = DEFAULT_SAMPLE_SIZE
     enabled: bool = True
+    scheduled: bool = False
+    """The rule's file has a schedule: it runs as that node's instances, not as a gate."""
 
     @property
     def column(self) -> str | None:

@@ -52,6 +52,16 @@ class StoredResult:
     owner: str | None
     created_at: datetime
 
+    @property
+    def blocked(self) -> bool:
+        """Whether this result failed the node that wrote the table (a strong rule at its
+        fail level or unable to run, checked after a node run); weak rules only warn."""
+        return (
+            self.instance_id is not None
+            and self.strength == "strong"
+            and self.verdict in (Verdict.FAIL, Verdict.ERROR)
+        )
+
 
 def _from_row(row: sa.Row[Any]) -> StoredResult:
     m = row._mapping

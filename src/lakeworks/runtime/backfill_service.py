@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 
 from lakeworks.errors import NotFound, UserError
 from lakeworks.runtime import ops
-from lakeworks.schedule.backfill import BackfillPlan, BackfillRequest, plan_backfill
+from lakeworks.schedule.backfill import (
+    BackfillPlan,
+    BackfillRequest,
+    describe_selection,
+    plan_backfill,
+)
+from lakeworks.schedule.dependencies import UpstreamInstance
 from lakeworks.schedule.graph import build_graph
 from lakeworks.schedule.planning import node_run_settings
 from lakeworks.spec.models import RunMode, Workspace
@@ -24,6 +30,7 @@ from lakeworks.store.database import Database
 from lakeworks.store.models import Instance, InstanceState, NewInstance, Run, RunState, RunType
 from lakeworks.store.operations import OperationsStore
 from lakeworks.store.repositories import InstanceRepository, NodeVersionRepository, RunRepository
+from lakeworks.store.scheduling import SchedulingStore
 
 S = InstanceState
 
@@ -77,9 +84,56 @@ def preview(workspace: Workspace, request: BackfillRequest) -> BackfillPlan:
     return plan_backfill(workspace, build_graph(workspace), request)
 
 
+@dataclass(frozen=True)
+class OutsideDependency:
+    """An instance outside a backfill that some of its instances depend on."""
+
+    ref: UpstreamInstance
+    instance: Instance | None
+    """The scheduled instance, when it exists."""
+
+    @property
+    def state(self) -> str:
+        return self.instance.state.value if self.instance is not None else "not planned"
+
+    @property
+    def produced(self) -> bool:
+        return self.instance is not None and self.instance.state is S.SUCCESS
+
+
+def outside_dependencies(
+    db: Database, workspace: str, env: str, plan: BackfillPlan
+) -> list[OutsideDependency]:
+    """The plan's dependencies outside it, with the scheduled instance of each."""
+    keys = [(u.node_key, u.cycle_time.replace(tzinfo=None)) for u in plan.outside]
+    ids = SchedulingStore(db).scheduled_ids(workspace, env, keys) if keys else {}
+    found = {i.id: i for i in InstanceRepository(db).get_many(ids.values())}
+    return [
+        OutsideDependency(u, found.get(ids.get(key, -1)))
+        for u, key in zip(plan.outside, keys, strict=True)
+    ]
+
+
+def outside_warnings(outside: list[OutsideDependency]) -> list[str]:
+    """One warning per upstream node whose output (partitions) the backfill reads but
+    neither produces nor finds produced by a successful instance."""
+    missing: dict[str, list[str]] = {}
+    for dep in outside:
+        if not dep.produced:
+            missing.setdefault(dep.ref.node_key, []).append(f"{dep.ref.local:%Y-%m-%d}")
+    return [
+        f"reads partitions of {node} that this backfill does not produce and that do not"
+        f" exist yet (cycles {', '.join(days)})"
+        for node, days in sorted(missing.items())
+    ]
+
+
 def _request_json(request: BackfillRequest) -> dict[str, object]:
     return {
         "node": request.node,
+        "nodes": list(request.nodes),
+        "workflows": list(request.workflows),
+        "depth": request.depth,
         "scope": request.scope.value,
         "end_node": request.end_node,
         "dates": [[f"{a:%Y%m%d}", f"{b:%Y%m%d}"] for a, b in request.date_ranges],
@@ -105,14 +159,13 @@ def start_backfill(
         )
     runs = RunRepository(db)
     first, last = min(plan.dates), max(plan.dates)
-    chain = f" -> {request.end_node}" if request.end_node else ""
     run = runs.create(
         workspace.name,
         env,
         RunType.BACKFILL,
         actor,
         description=(
-            f"backfill {request.scope.value} {request.node}{chain}, {len(plan.dates)} dates"
+            f"backfill {describe_selection(request)}, {len(plan.dates)} dates"
             f" {first:%Y%m%d}..{last:%Y%m%d}"
         ),
         params={"request": _request_json(request), "overrides": dict(request.parameters)},
@@ -153,7 +206,10 @@ def start_backfill(
                 node_version=version[item.node_key],
             )
         )
-    created = InstanceRepository(db).create_many(items, dependencies=plan.edges)
+    repo = InstanceRepository(db)
+    created = repo.create_many(items, dependencies=plan.edges)
+    if request.wait_outside and plan.outside:
+        _wait_for_outside(db, workspace.name, env, plan, created)
     OperationsStore(db).record(
         actor,
         "backfill",
@@ -163,6 +219,20 @@ def start_backfill(
         detail=json.dumps({"instances": len(created), "request": _request_json(request)}),
     )
     return run, plan, created
+
+
+def _wait_for_outside(
+    db: Database, workspace: str, env: str, plan: BackfillPlan, created: list[Instance]
+) -> None:
+    """Make the backfill's instances wait for the existing outside instances."""
+    keys = sorted({(node, cycle.replace(tzinfo=None)) for _, (node, cycle) in plan.outside_edges})
+    ids = SchedulingStore(db).scheduled_ids(workspace, env, keys)
+    edges = []
+    for index, (node, cycle) in plan.outside_edges:
+        parent = ids.get((node, cycle.replace(tzinfo=None)))
+        if parent is not None:
+            edges.append((created[index].id, parent))
+    InstanceRepository(db).add_dependencies(edges)
 
 
 def progress(db: Database, run_id: int) -> BackfillProgress:

@@ -40,6 +40,8 @@ BATCH = 200
 """Rows handed to the listeners at once."""
 IDLE_SECONDS = 1.0
 """How often an idle drainer looks for rows (it is woken when an instance ends)."""
+GATHER_SECONDS = 0.2
+"""How long a woken drainer lets further ends gather before it takes a batch."""
 STALE_SECONDS = 60.0
 """A row its owner has not taken for this long is taken over (the owner died)."""
 RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0)
@@ -154,7 +156,8 @@ class FollowupDrainer:
     def _loop(self) -> None:
         delays = iter(RETRY_SECONDS)
         while not self._stopping:
-            self._wake.wait(IDLE_SECONDS)
+            if self._wake.wait(IDLE_SECONDS) and not self._stopping:
+                time.sleep(GATHER_SECONDS)  # let more instances end: fewer, bigger batches
             self._wake.clear()
             if self._stopping:
                 return

@@ -8,6 +8,9 @@
 - A *batch listener* hears about finished instances after the fact, in batches, from
   the durable follow-up queue (``runtime.followups``): the place for slow work that
   must not delay downstream (the Data Map's lineage, harvest, OpenLineage events).
+- A *pass hook* runs after every scheduler pass with the store, the workspace
+  definition, the environment and the pass's time (alert rules and baseline
+  predictions); its failures are logged and scheduling goes on.
 
 Services register at process start (``lakeworks.bootstrap.install_services``); the
 runtime never imports them.
@@ -76,9 +79,13 @@ class BatchListener(Protocol):
     ) -> None: ...
 
 
+PassHook = Callable[["Database", Workspace, str, datetime], None]
+"""``(store, workspace, env, now)`` after a scheduler pass."""
+
 _checks: list[AfterSuccessCheck] = []
 _listeners: list[InstanceListener] = []
 _batch_listeners: list[BatchListener] = []
+_pass_hooks: list[PassHook] = []
 
 
 def register_check(check: AfterSuccessCheck) -> None:
@@ -109,3 +116,13 @@ def listeners() -> list[InstanceListener]:
 
 def batch_listeners() -> list[BatchListener]:
     return list(_batch_listeners)
+
+
+def register_pass_hook(hook: PassHook) -> None:
+    """Call ``hook`` after every scheduler pass."""
+    if hook not in _pass_hooks:
+        _pass_hooks.append(hook)
+
+
+def pass_hooks() -> list[PassHook]:
+    return list(_pass_hooks)

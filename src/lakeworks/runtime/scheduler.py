@@ -28,6 +28,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from lakeworks.errors import LakeworksError, UserError
+from lakeworks.runtime import hooks
 from lakeworks.runtime.clock import Clock, SystemClock
 from lakeworks.runtime.heartbeat import ProcessHandle, process_name
 from lakeworks.runtime.retention import RetentionPolicy, prune
@@ -196,8 +197,19 @@ class Scheduler:
         self._reclaim(model, now, report)
         self._evaluate(model, now, report)
         self._settle(model, report)
+        self._after_pass(model, now)
         report.seconds = time.perf_counter() - started
         return report
+
+    def _after_pass(self, model: _Model, now: datetime) -> None:
+        """The registered pass hooks (alerts, baselines); a failing hook is logged."""
+        for hook in hooks.pass_hooks():
+            try:
+                hook(self.db, model.workspace, self.env, now)
+            except LakeworksError as exc:
+                self.log(f"pass hook failed: {exc.render()}")
+            except Exception as exc:  # a hook's bug must not stop scheduling
+                self.log(f"pass hook failed: {type(exc).__name__}: {exc}")
 
     # -- planning -------------------------------------------------------------------
 

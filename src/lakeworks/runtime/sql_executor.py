@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 from lakeworks.engines.base import Session
@@ -22,6 +23,41 @@ MAX_SHOWN_ROWS = 20
 def _one_line(sql: str, limit: int = 120) -> str:
     text = " ".join(sql.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _first_word(sql: str) -> str:
+    words = sql.lstrip(" \t\r\n(").split(None, 1)
+    return words[0].upper() if words else ""
+
+
+def _is_insert(sql: str) -> bool:
+    return _first_word(sql) == "INSERT"
+
+
+def _is_delete(sql: str) -> bool:
+    return _first_word(sql) == "DELETE"
+
+
+def _counts(step: str, rows: int | None) -> bool:
+    """Whether a step's count is the statement's: an INSERT OVERWRITE reports the rows
+    its INSERT wrote, not those its DELETE removed."""
+    return _is_insert(step) or (rows is None and not _is_delete(step))
+
+
+_QUOTED = re.compile(r'"([^"\n]+)"')
+
+
+def _line_offset(source: str, message: str) -> int:
+    """Lines from the statement's first line to the first line of ``source`` naming the
+    identifier an engine error quotes (``Referenced column "totl" not found``), so the
+    error points at the user's line rather than the translated statement's ``LINE 1``."""
+    first = message.splitlines()[0] if message else ""
+    for name in _QUOTED.findall(first):
+        token = re.compile(rf"(?<![\w.]){re.escape(name)}(?!\w)", re.IGNORECASE)
+        for offset, text in enumerate(source.splitlines()):
+            if token.search(text.split("--", 1)[0]):
+                return offset
+    return 0
 
 
 def _partition_columns(ctx: NodeRunContext) -> object:
@@ -49,7 +85,8 @@ def _execute(ctx: NodeRunContext, statement: ExecutableStatement) -> int | None:
     except UserCodeError:
         raise
     except LakeworksError as exc:
-        raise UserCodeError(f"{node.path.name}:{statement.line}: {exc.message}") from None
+        line = statement.line + _line_offset(statement.source, exc.message)
+        raise UserCodeError(f"{node.path.name}:{line}: {exc.message}") from None
 
 
 def _steps(ctx: NodeRunContext, session: Session, statement: ExecutableStatement) -> int | None:
@@ -65,7 +102,7 @@ def _steps(ctx: NodeRunContext, session: Session, statement: ExecutableStatement
                 if len(result.rows) > MAX_SHOWN_ROWS:
                     ctx.log(f"… {len(result.rows) - MAX_SHOWN_ROWS} more rows")
                 rows = len(result.rows)
-            elif result.columns == ["Count"] and result.rows:
+            elif result.columns == ["Count"] and result.rows and _counts(step, rows):
                 rows = int(str(result.rows[-1][0]))
         return rows
     finally:
@@ -91,15 +128,15 @@ def run_sql_node(ctx: NodeRunContext) -> NodeResult:
         if ctx.cancel.is_set():
             raise UserCodeError(f"stopped before the statement at line {statement.line}")
         started = time.perf_counter()
-        ctx.log(
-            f"line {statement.line}: {_one_line(statement.steps[0] if statement.steps else '')}"
-        )
+        shown = statement.source or (statement.steps[0] if statement.steps else "")
+        ctx.log(f"line {statement.line}: {_one_line(shown)}")
         try:
             rows = _execute(ctx, statement)
         except UserCodeError as exc:
             message = exc.message
             if not message.startswith(f"{node.path.name}:"):
-                message = f"{node.path.name}:{statement.line}: {message}"
+                line = statement.line + _line_offset(statement.source, message)
+                message = f"{node.path.name}:{line}: {message}"
             raise UserCodeError(message) from None
         if statement.partition_spec is not None:
             register = getattr(ctx.engine, "register_partitions", None)

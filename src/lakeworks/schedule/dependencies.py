@@ -24,6 +24,13 @@ that day), C does not wait for P on that day.
 **Previous cycle of another node** (``depends_on_previous: [X]``): X's instances that
 the same-cycle rule gives for C's *previous* cycle (for a daily C: X's instances of
 the day before).
+
+**Partitions** (``schedule.graph`` infers them from the SQL, ``partition_windows``
+overrides): when C reads P's table through a date window (``ds BETWEEN
+'${yyyymmdd-6}' AND '${bizdate}'``), C's instance waits for P's instances of each
+business date in the window: the same-cycle rule for C's own date, every cycle of P's
+day for the others. A node reading its own earlier partitions waits for its own
+instances of those dates.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
@@ -45,6 +52,7 @@ from lakeworks.schedule.cycles import (
     to_utc,
 )
 from lakeworks.spec.models import Defaults, Node, Workspace
+from lakeworks.sql.partitions import Window
 
 InstanceKey = tuple[str, datetime]
 """``(node_key, cycle_time)`` with ``cycle_time`` an aware UTC datetime."""
@@ -68,11 +76,16 @@ class GraphView(Protocol):
 
     def topological_order(self, keys: list[str] | None = None) -> list[str]: ...
 
+    def partition_window(self, parent: str, child: str) -> Window | None: ...
+
+    def self_window(self, key: str) -> Window | None: ...
+
 
 class DependencyKind(StrEnum):
     SAME_CYCLE = "same_cycle"
     SELF = "self"
     PREVIOUS_CYCLE = "previous_cycle"
+    PARTITION = "partition"
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,9 +266,7 @@ class DependencyResolver:
         References to cycles before ``since`` (before any instance was planned) are
         left out, since those instances will never exist.
         """
-        out: list[UpstreamInstance] = []
-        for parent_key in self._upstream[node_key]:
-            out.extend(self.same_cycle(parent_key, node_key, cycle))
+        out = self.parents(node_key, cycle)
         schedule = self.schedules[node_key]
         refs = self.previous_refs[node_key]
         if schedule.spec.self_dependency or refs:
@@ -277,3 +288,44 @@ class DependencyResolver:
             since_utc = to_utc(since)
             out = [u for u in out if u.cycle_time >= since_utc]
         return out
+
+    def parents(
+        self, node_key: str, cycle: Cycle, *, active_only: bool = True
+    ) -> list[UpstreamInstance]:
+        """The upstream nodes' instances that ``cycle`` waits for: the same cycle, or
+        the business dates of a partition window; plus the node's own earlier dates
+        when it reads its own partitions."""
+        out: list[UpstreamInstance] = []
+        for parent_key in self._upstream[node_key]:
+            window = self.graph.partition_window(parent_key, node_key)
+            if window is None:
+                out.extend(self.same_cycle(parent_key, node_key, cycle, active_only=active_only))
+                continue
+            for offset in range(window.first, window.last + 1):
+                if offset == 0:
+                    out.extend(
+                        self.same_cycle(parent_key, node_key, cycle, active_only=active_only)
+                    )
+                else:
+                    out.extend(
+                        self._day_instances(parent_key, cycle, offset, active_only=active_only)
+                    )
+        own = self.graph.self_window(node_key)
+        if own is not None:
+            for offset in range(own.first, min(own.last, -1) + 1):
+                days = self._day_instances(node_key, cycle, offset, active_only=active_only)
+                out.extend(
+                    UpstreamInstance(ref.node_key, ref.cycle_time, DependencyKind.SELF, ref.local)
+                    for ref in days
+                )
+        return out
+
+    def _day_instances(
+        self, node_key: str, cycle: Cycle, offset: int, *, active_only: bool
+    ) -> list[UpstreamInstance]:
+        """Every cycle of ``node_key`` on the day ``offset`` days from ``cycle``'s."""
+        day = cycle.local.date() + timedelta(days=offset)
+        return [
+            UpstreamInstance(node_key, c.time, DependencyKind.PARTITION, c.local)
+            for c in self.schedules[node_key].day(day, active_only=active_only)
+        ]

@@ -10,10 +10,12 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 
 from lakeworks.errors import Location, UserError, ValidationFailed
 from lakeworks.schedule.node_io import NodeIO, node_io
 from lakeworks.spec.models import Node, Workspace
+from lakeworks.sql.partitions import Window, merge_windows
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,11 @@ class DependencyGraph:
     io: dict[str, NodeIO]
     edges: list[Edge] = field(default_factory=list)
     writers: dict[str, str] = field(default_factory=dict)
+    windows: dict[tuple[str, str], Window] = field(default_factory=dict)
+    """``(parent, child)`` -> the parent's business dates a child instance waits for, in
+    days from its own (only where that is not just the same date)."""
+    self_windows: dict[str, Window] = field(default_factory=dict)
+    """A node that reads its own earlier partitions -> those dates (negative offsets)."""
     _up: dict[str, set[str]] = field(default_factory=dict)
     _down: dict[str, set[str]] = field(default_factory=dict)
 
@@ -44,6 +51,34 @@ class DependencyGraph:
     def upstream(self, key: str) -> list[str]:
         """Direct parents of a node, sorted."""
         return sorted(self._up[key])
+
+    def partition_window(self, parent: str, child: str) -> Window | None:
+        """The parent's business dates ``child`` waits for, relative to its own; None
+        for the same date only."""
+        return self.windows.get((parent, child))
+
+    def self_window(self, key: str) -> Window | None:
+        """The node's own earlier business dates it reads, or None."""
+        return self.self_windows.get(key)
+
+    def describe_windows(self, key: str, bizdate: date | None = None) -> list[str]:
+        """The partition windows of ``key``'s dependencies, one line each (with the
+        business dates they mean for ``bizdate`` when given)."""
+        found = [(p, w) for (p, c), w in sorted(self.windows.items()) if c == key]
+        own = self.self_windows.get(key)
+        if own is not None:
+            found.append((key, own))
+        lines = []
+        for parent, window in found:
+            dates = ""
+            if bizdate is not None:
+                first = bizdate + timedelta(days=window.first)
+                last = bizdate + timedelta(days=window.last)
+                dates = f"{first:%Y%m%d}" if first == last else f"{first:%Y%m%d}..{last:%Y%m%d}"
+                dates = f" = business dates {dates}"
+            who = "itself" if parent == key else parent
+            lines.append(f"waits for {who} at {_relative(window)}{dates}")
+        return lines
 
     def downstream(self, key: str) -> list[str]:
         """Direct children of a node, sorted."""
@@ -110,8 +145,23 @@ class DependencyGraph:
         return cycles
 
 
+def _relative(window: Window) -> str:
+    """``bizdate-6..bizdate`` for the window -6..0."""
+
+    def one(offset: int) -> str:
+        return "bizdate" if offset == 0 else f"bizdate{offset:+d}"
+
+    if window.first == window.last:
+        return one(window.first)
+    return f"{one(window.first)}..{one(window.last)}"
+
+
 def _line_mentioning(node: Node, text: str) -> int | None:
-    for number, line in enumerate(node.path.read_text(encoding="utf-8").splitlines(), 1):
+    try:
+        lines = node.path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    for number, line in enumerate(lines, 1):
         if text in line:
             return number
     return None
@@ -190,6 +240,7 @@ def build_graph(
                 continue
             graph.add_edge(Edge(target.key, key, "explicit"))
 
+    problems.extend(_partition_windows(graph))
     for cycle in graph.find_cycles():
         first = nodes[cycle[0]]
         problems.append(
@@ -202,3 +253,76 @@ def build_graph(
     if problems:
         raise ValidationFailed(problems)
     return graph
+
+
+def _table_window(graph: DependencyGraph, key: str, table: str) -> Window:
+    """The writer's business dates ``key`` reads of ``table``, relative to its own."""
+    writer = graph.writers[table]
+    written = graph.io[writer].partitions.writes.get(table)
+    if written is None:
+        return Window(0, 0)
+    column, offset = written
+    read = graph.io[key].partitions.window(table, column)
+    return Window(0, 0) if read is None else read.shift(-offset)
+
+
+def _partition_windows(graph: DependencyGraph) -> list[UserError]:
+    """Fill ``graph.windows`` and ``graph.self_windows`` from the nodes' partition reads
+    and their ``partition_windows`` overrides; return the bad overrides."""
+    problems: list[UserError] = []
+    for key, io in graph.io.items():
+        node = graph.nodes[key]
+        if not node.header.partition_dependencies:
+            continue
+        per_parent: dict[str, list[Window | None]] = {}
+        for table, text in node.header.partition_windows.items():
+            if table.lower() not in io.reads or table.lower() not in graph.writers:
+                problems.append(
+                    UserError(
+                        f"partition_windows names '{table}', which this node does not read"
+                        " from another node",
+                        location=Location(
+                            node.path,
+                            _line_mentioning(node, "partition_windows:"),
+                            key="partition_windows",
+                        ),
+                        hint="name a table the node reads and another node writes",
+                    )
+                )
+                continue
+            try:
+                window = Window.parse(text)
+            except ValueError:
+                problems.append(
+                    UserError(
+                        f"partition_windows of '{table}': '{text}' is not a window of days",
+                        location=Location(
+                            node.path,
+                            _line_mentioning(node, "partition_windows:"),
+                            key="partition_windows",
+                        ),
+                        hint="write e.g. '-6..0' (a week up to the business date) or '-1'",
+                    )
+                )
+                continue
+            per_parent.setdefault(graph.writers[table.lower()], []).append(window)
+        overridden = {t.lower() for t in node.header.partition_windows}
+        for table in sorted(io.reads - overridden):
+            writer = graph.writers.get(table)
+            if writer is not None:
+                per_parent.setdefault(writer, []).append(_table_window(graph, key, table))
+        for parent, windows in per_parent.items():
+            if parent == key:
+                hull = merge_windows(windows)
+                if hull is not None and hull.first < 0:
+                    graph.self_windows[key] = Window(hull.first, min(hull.last, -1))
+                continue
+            if any(
+                e.upstream == parent and e.downstream == key and e.reason == "explicit"
+                for e in graph.edges
+            ):
+                windows.append(Window(0, 0))
+            hull = merge_windows(windows)
+            if hull is not None and hull != Window(0, 0):
+                graph.windows[(parent, key)] = hull
+    return problems

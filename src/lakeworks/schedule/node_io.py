@@ -11,11 +11,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from lakeworks.spec.models import Node, NodeKind, Workspace
-from lakeworks.sql.params import ParamContext, render
+from lakeworks.sql.params import ParamContext, business_date, render
+from lakeworks.sql.partitions import PartitionUse, partition_use
 from lakeworks.sql.tables import table_io
 
 SAMPLE_CYCLE_TIME = datetime(2000, 1, 2, 0, 0)
 """The cycle time used to render parameters when analysing code before any run."""
+SECOND_SAMPLE_CYCLE_TIME = datetime(2001, 7, 19, 0, 0)
+"""A second sample, far from the first: partition offsets both renders agree on are
+relative to the business date; the others are fixed dates."""
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,8 @@ class NodeIO:
     reads: frozenset[str] = frozenset()
     writes: frozenset[str] = frozenset()
     write_lines: dict[str, int] = field(default_factory=dict)
+    partitions: PartitionUse = field(default_factory=PartitionUse)
+    """Date partitions read and written, as offsets from the business date."""
 
 
 NodeIOReader = Callable[[Workspace, Node], NodeIO]
@@ -57,10 +63,19 @@ def sql_node_io(workspace: Workspace, node: Node) -> NodeIO:
         for table in writes:
             write_lines.setdefault(table, line)
     declared = _declared(node)
+    second = ParamContext(
+        cycle_time=SECOND_SAMPLE_CYCLE_TIME, parameters=workspace.parameters_for(node)
+    )
+    again = render(node.code, second, path=node.path, first_line=node.span.first_code_line)
+    partitions = partition_use(
+        ((rendered, ctx.bizdate), (again, business_date(SECOND_SAMPLE_CYCLE_TIME))),
+        workspace.dialect_for(node),
+    )
     return NodeIO(
         reads=io.external_reads() | declared.reads,
         writes=io.writes | declared.writes,
         write_lines=write_lines,
+        partitions=partitions,
     )
 
 
@@ -70,6 +85,7 @@ register_node_io(NodeKind.SQL, sql_node_io)
 _LAZY_READERS: dict[NodeKind, str] = {
     NodeKind.SYNC: "lakeworks.integration.node_io",
     NodeKind.STREAM: "lakeworks.streaming.node_io",
+    NodeKind.QUALITY: "lakeworks.quality.node_io",
 }
 """Modules that register a kind's reader when imported (loaded on first use)."""
 

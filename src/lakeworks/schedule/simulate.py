@@ -53,6 +53,8 @@ class SimulationConfig:
     fails: Callable[[InstanceKey, int], bool] | None = None
     """Whether attempt N of an instance fails (instead of ``failure_rate``): lets a run
     of the real processes with the same failures be compared with the model."""
+    run_seconds: Callable[[InstanceKey, int, float], float] | None = None
+    """The run time of attempt N given the drawn one (e.g. to make some runs slow)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +217,8 @@ class _Model:
         number = len(self.result.attempts.get(key, ())) + 1
         if self.config.fails is not None:
             ok = not self.config.fails(key, number)
+        if self.config.run_seconds is not None:
+            seconds = self.config.run_seconds(key, number, seconds)
         finish = self.now + timedelta(seconds=seconds)
         self.result.attempts.setdefault(key, []).append(AttemptRecord(number, self.now, finish, ok))
         self.push(finish, _Kind.FINISH, key, ok)

@@ -60,6 +60,10 @@ class Permission(StrEnum):
     SECURITY_READ = "security.read"
     SECURITY_MANAGE = "security.manage"
     AUDIT_READ = "audit.read"
+    API_PUBLISH = "api.publish"
+    """Publish, unpublish and roll back data APIs (DataService Studio)."""
+    API_APPS_MANAGE = "api.apps.manage"
+    """Create and revoke API applications, grant them APIs, set their limits."""
 
 
 GLOBAL_PERMISSIONS = frozenset(
@@ -100,6 +104,8 @@ MATRIX: dict[Role, frozenset[Permission]] = {
         P.DATA_QUERY,
         P.DATA_WRITE,
         P.MAP_BUILD,
+        P.API_PUBLISH,
+        P.API_APPS_MANAGE,
     },
     Role.DEVELOPER: _READ
     | {
@@ -112,10 +118,10 @@ MATRIX: dict[Role, frozenset[Permission]] = {
         P.MAP_BUILD,
     },
     Role.OPERATOR: _READ | {P.PROD_OPERATE, P.LOGS_READ, P.DATA_QUERY},
-    Role.DEPLOYER: _READ | {P.DEPLOY_CREATE, P.DEPLOY_APPROVE, P.DEPLOY_APPLY},
+    Role.DEPLOYER: _READ | {P.DEPLOY_CREATE, P.DEPLOY_APPROVE, P.DEPLOY_APPLY, P.API_PUBLISH},
     Role.VIEWER: _READ | {P.DATA_QUERY},
     Role.SECURITY_ADMIN: _READ
-    | {P.MEMBERS_MANAGE, P.SECURITY_READ, P.SECURITY_MANAGE, P.AUDIT_READ},
+    | {P.MEMBERS_MANAGE, P.SECURITY_READ, P.SECURITY_MANAGE, P.AUDIT_READ, P.API_APPS_MANAGE},
 }
 """Which workspace permissions each role holds. Table grants and masking rules further
 limit what ``DATA_QUERY`` and ``DATA_WRITE`` may touch."""

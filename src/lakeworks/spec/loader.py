@@ -5,6 +5,7 @@ Layout::
     lakeworks.yml
     workflows/<workflow>/workflow.yml        (optional)
     workflows/<workflow>/<node>.sql|.py|.sh|.sync.yml|.stream.yml
+    workflows/<workflow>/<node>.quality.yml  (a node only when it has a ``schedule``)
 
 Every problem found is collected and raised together as ``ValidationFailed``, each
 with its file and line.
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+
+import yaml
 
 from lakeworks.errors import Location, UserError, ValidationFailed
 from lakeworks.spec.headers import split_header
@@ -28,11 +31,19 @@ from lakeworks.spec.models import (
     Workspace,
     WorkspaceConfig,
 )
-from lakeworks.spec.yaml_source import LineMap, load_model, parse_yaml
+from lakeworks.spec.yaml_source import LineMap, load_model, parse_yaml, validate_model
 
 WORKSPACE_FILE = "lakeworks.yml"
 WORKFLOW_FILE = "workflow.yml"
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
+NAME_PATTERN = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9_\-]{0,99}\Z")
+"""Workspace, workflow and node names: 1-100 letters, digits, '_' and '-', not starting
+with '-'. Anchored with ``\\A…\\Z`` (``$`` would accept a trailing newline)."""
+
+
+def is_valid_name(name: str) -> bool:
+    """Whether ``name`` is a valid workspace, workflow or node name."""
+    return NAME_PATTERN.match(name) is not None
+
 
 NODE_SUFFIXES: dict[str, NodeKind] = {
     ".sync.yml": NodeKind.SYNC,
@@ -42,6 +53,11 @@ NODE_SUFFIXES: dict[str, NodeKind] = {
     ".sh": NodeKind.SHELL,
 }
 IGNORED_SUFFIXES = (".quality.yml", ".md", ".txt")
+MAX_NODE_FILE_BYTES = 5 * 1024 * 1024
+"""The largest node file the loader (and the API) accepts."""
+QUALITY_SUFFIX = ".quality.yml"
+SCHEDULED_RULE_KEYS = ("schedule", "owner", "retries", "priority", "resource_group", "depends_on")
+"""Keys of a scheduled rule file that are node settings (the rest belongs to the rules)."""
 
 
 def find_workspace_root(start: Path) -> Path:
@@ -77,6 +93,8 @@ def merge_defaults(*layers: Defaults) -> Defaults:
 def node_kind_and_name(path: Path) -> tuple[NodeKind, str] | None:
     """The node kind and name a file stands for, or None if it is not a node file."""
     name = path.name
+    if name.endswith(QUALITY_SUFFIX) and _has_schedule(path):
+        return NodeKind.QUALITY, name[: -len(QUALITY_SUFFIX)]
     if name.endswith(IGNORED_SUFFIXES) or name == WORKFLOW_FILE or name.startswith("."):
         return None
     for suffix, kind in NODE_SUFFIXES.items():
@@ -85,9 +103,38 @@ def node_kind_and_name(path: Path) -> tuple[NodeKind, str] | None:
     return None
 
 
+def check_node_size(size: int, path: Path | str | None) -> None:
+    """``UserError`` for a node file larger than ``MAX_NODE_FILE_BYTES``."""
+    if size > MAX_NODE_FILE_BYTES:
+        raise UserError(
+            f"node file is too large ({size // 1024:,} KiB; at most"
+            f" {MAX_NODE_FILE_BYTES // 1024 // 1024} MiB)",
+            location=Location(path),
+            hint="load bulk data with a sync node or from a file, not as SQL text",
+        )
+
+
+def _has_schedule(path: Path) -> bool:
+    """Whether a rule file carries a ``schedule`` (YAML problems are the rule loader's)."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and data.get("schedule") is not None
+
+
+def _scheduled_rules_header(text: str, path: Path) -> NodeHeader:
+    data, lines = parse_yaml(text, path)
+    settings = {k: data[k] for k in SCHEDULED_RULE_KEYS if k in data}
+    return validate_model(NodeHeader, settings, lines)
+
+
 def _load_node(path: Path, workflow: str, kind: NodeKind, name: str, inherited: Defaults) -> Node:
+    check_node_size(path.stat().st_size, path)
     text = path.read_text(encoding="utf-8")
-    if kind in (NodeKind.SYNC, NodeKind.STREAM):
+    if kind is NodeKind.QUALITY:
+        header, code, first = _scheduled_rules_header(text, path), text, 1
+    elif kind in (NodeKind.SYNC, NodeKind.STREAM):
         header, code, first = NodeHeader(), text, 1
     else:
         split = split_header(text, path)
@@ -109,7 +156,7 @@ def _load_workflow(
     folder: Path, config_defaults: Defaults, problems: list[UserError]
 ) -> Workflow | None:
     name = folder.name
-    if not NAME_PATTERN.match(name):
+    if not is_valid_name(name):
         problems.append(
             UserError(
                 f"invalid workflow name '{name}'",
@@ -136,7 +183,7 @@ def _load_workflow(
         if found is None:
             continue
         kind, node_name = found
-        if not NAME_PATTERN.match(node_name):
+        if not is_valid_name(node_name):
             problems.append(
                 UserError(
                     f"invalid node name '{node_name}'",
@@ -179,6 +226,12 @@ def load_workspace(root: Path) -> Workspace:
         config = load_model(WorkspaceConfig, config_file)
     except ValidationFailed as exc:
         raise exc from None
+    if not is_valid_name(config.name):
+        raise UserError(
+            f"invalid workspace name {config.name!r}",
+            location=Location(config_file, key="name"),
+            hint="1-100 letters, digits, '_' and '-', not starting with '-'",
+        )
     workflows: dict[str, Workflow] = {}
     workflows_dir = root / "workflows"
     if workflows_dir.is_dir():

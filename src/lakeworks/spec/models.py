@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class Strict(BaseModel):
     """Base for user-written config: unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class RunMode(StrEnum):
@@ -39,20 +39,31 @@ class NodeKind(StrEnum):
     SYNC = "sync"
     STREAM = "stream"
     VIRTUAL = "virtual"
+    QUALITY = "quality"
+    """A ``*.quality.yml`` rule file with a ``schedule``: its rules on their own cycle."""
 
 
 class Defaults(Strict):
     """Settings a node inherits from its workflow, which inherits from the workspace."""
 
     owner: str | None = None
+    """Who answers for the node (shown in Operations, alerts and the Data Map)."""
     retries: int | None = Field(default=None, ge=0, le=100)
+    """Extra attempts of a scheduled instance after a failure (0: none)."""
     retry_delay_seconds: float | None = Field(default=None, ge=0)
+    """Wait before the first retry."""
     retry_backoff: float | None = Field(default=None, ge=1)
+    """Each further retry waits this many times longer."""
     timeout_seconds: float | None = Field(default=None, gt=0)
+    """An attempt running longer is stopped and fails."""
     priority: int | None = None
+    """Higher runs first when workers have fewer slots than queued instances."""
     resource_group: str | None = None
+    """The resource group (of ``lakeworks.yml``) whose slots the node runs in."""
     rerun_policy: RerunPolicy | None = None
+    """Whether an instance may be rerun: ``always``, ``after_failure`` or ``never``."""
     engine: str | None = None
+    """The warehouse engine (of ``lakeworks.yml``'s ``engines``) the node runs on."""
 
 
 class ScheduleSpec(Strict):
@@ -65,43 +76,81 @@ class ScheduleSpec(Strict):
     """
 
     cycle: Literal["minute", "hour", "day", "week", "month", "year"] = "day"
+    """How often the node runs."""
     every: int = Field(default=1, ge=1)
+    """The step for minute and hour cycles (``every: 6`` with ``cycle: hour``)."""
     at: str = "00:00"
+    """HH:MM: the time of day (the first start for minute and hour cycles)."""
     until: str | None = None
+    """HH:MM: the last start time of the day for minute and hour cycles."""
     weekdays: list[int] = Field(default_factory=list)
+    """Week cycles: the days it runs (1 = Monday … 7 = Sunday)."""
     monthdays: list[int] = Field(default_factory=list)
+    """Month cycles: the days it runs (-1 = the last day of the month)."""
     months: list[int] = Field(default_factory=list)
+    """Year cycles: the months it runs (1-12)."""
     cron: str | None = None
+    """A cron expression; wins over ``cycle``."""
     timezone: str | None = None
+    """The zone of the times (default: the workspace's ``timezone``)."""
     start: str | None = None
+    """YYYY-MM-DD: the first day of the active period."""
     end: str | None = None
+    """YYYY-MM-DD: the last day of the active period."""
     self_dependency: bool = False
+    """Each instance waits for the node's previous cycle (so cycles run in order, also in
+    parallel backfills)."""
     depends_on_previous: list[str] = Field(default_factory=list)
+    """Nodes whose instances of the previous cycle each instance waits for."""
 
 
 class NodeHeader(Defaults):
     """The settings block at the top of a node file (all optional)."""
 
     depends_on: list[str] = Field(default_factory=list)
+    """Nodes to wait for besides those inferred from the tables the node reads."""
     run_mode: RunMode = RunMode.NORMAL
+    """``normal``; ``frozen`` (its instances do not run; what is downstream waits) or
+    ``dry_run`` (its instances succeed without running)."""
     dialect: str | None = None
+    """The SQL dialect of the node (default: the workspace's ``sql_dialect``)."""
     description: str | None = None
+    """What the node does (shown in the Data Map)."""
     parameters: dict[str, str] = Field(default_factory=dict)
+    """Parameters for the node's code; values may use ``${bizdate}`` and the like."""
     schedule: ScheduleSpec | None = None
+    """The node's own schedule (default: its workflow's)."""
     tags: list[str] = Field(default_factory=list)
+    """Labels to search and filter by."""
     outputs: list[str] = Field(default_factory=list)
+    """Tables a Python or shell node writes (SQL nodes' are read from the SQL)."""
     inputs: list[str] = Field(default_factory=list)
+    """Tables a Python or shell node reads (SQL nodes' are read from the SQL)."""
+    partition_dependencies: bool = True
+    """Wait for the upstream instances that write the date partitions this node reads
+    (inferred from its SQL); false waits for the same cycle only."""
+    partition_windows: dict[str, str] = Field(default_factory=dict)
+    """Per table read: the partitions read, in days from the business date (``-6..0``,
+    ``-1``); overrides what is inferred from the SQL."""
+    connections: list[str] = Field(default_factory=list)
+    """Data sources a Python or shell node uses (given to it as environment variables)."""
 
 
 class WorkflowConfig(Strict):
     """``workflows/<name>/workflow.yml``."""
 
     description: str | None = None
+    """What the workflow does."""
     owner: str | None = None
+    """Who answers for the workflow."""
     schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
+    """The schedule of every node that has none of its own."""
     parameters: dict[str, str] = Field(default_factory=dict)
+    """Parameters for every node of the workflow (a node's own win)."""
     defaults: Defaults = Field(default_factory=Defaults)
+    """Settings every node inherits unless its header sets them."""
     tags: list[str] = Field(default_factory=list)
+    """Labels to search and filter by."""
 
 
 class EngineConfig(Strict):

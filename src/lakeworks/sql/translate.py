@@ -64,6 +64,8 @@ class ExecutableStatement:
     """(table, partition columns) declared by CREATE … PARTITIONED BY."""
     is_query: bool
     """The statement returns rows to show (a bare SELECT)."""
+    source: str = ""
+    """The statement as written (rendered), for logs."""
 
 
 # Expected forms of MaxCompute functions, for errors when a call cannot be translated.
@@ -142,6 +144,7 @@ def translate_script(
                 writes=writes,
                 partition_spec=spec,
                 is_query=is_query(expression),
+                source=statement.text,
             )
         )
     return out

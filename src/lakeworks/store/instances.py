@@ -20,6 +20,7 @@ from lakeworks.store.models import (
     NewInstance,
     RunType,
 )
+from lakeworks.store.observers import add_events
 from lakeworks.store.records import event_from_row, instance_from_mapping, instances_from_rows
 from lakeworks.store.schema import instance_dependencies, instance_events, instances
 from lakeworks.store.statements import chunked, insert_ignoring
@@ -417,16 +418,19 @@ class InstanceRepository:
             ).one_or_none()
             if row is None:
                 return None
-            conn.execute(
-                sa.insert(instance_events).values(
-                    instance_id=id,
-                    created_at=now,
-                    actor=actor,
-                    action=action,
-                    from_state=current,
-                    to_state=target.value,
-                    detail=reason,
-                )
+            add_events(
+                conn,
+                [
+                    {
+                        "instance_id": id,
+                        "created_at": now,
+                        "actor": actor,
+                        "action": action,
+                        "from_state": current,
+                        "to_state": target.value,
+                        "detail": reason,
+                    }
+                ],
             )
         return instance_from_mapping(row._mapping)
 
@@ -466,8 +470,8 @@ class InstanceRepository:
                     .where(instances.c.id.in_(sorted(current)))
                     .values(state_changes(target, now, reason, {}))
                 )
-                conn.execute(
-                    sa.insert(instance_events),
+                add_events(
+                    conn,
                     [
                         {
                             "instance_id": id_,

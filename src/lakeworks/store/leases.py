@@ -18,9 +18,10 @@ from lakeworks.store.clock import to_utc_naive, utcnow
 from lakeworks.store.database import Database
 from lakeworks.store.followups import enqueue
 from lakeworks.store.models import Instance, InstanceState
+from lakeworks.store.observers import add_events
 from lakeworks.store.records import instance_from_mapping, instances_from_rows
 from lakeworks.store.scheduling import notify
-from lakeworks.store.schema import attempts, instance_events, instance_logs, instances
+from lakeworks.store.schema import attempts, instance_logs, instances
 from lakeworks.store.statements import insert_ignoring
 from lakeworks.store.transitions import settable_values, state_changes
 
@@ -84,7 +85,6 @@ _TAKE = (
     )
     .returning(*instances.c)
 )
-_ADD_EVENTS = sa.insert(instance_events)
 _ADD_LOGS = sa.insert(instance_logs)
 _END_ATTEMPT = (
     sa.update(attempts)
@@ -180,8 +180,8 @@ def claim(
                     for i in claimed
                 ],
             )
-            conn.execute(
-                _ADD_EVENTS,
+            add_events(
+                conn,
                 [
                     {
                         "instance_id": i.id,
@@ -234,17 +234,19 @@ def start_here(
         if row is None:
             return None
         claimed = instance_from_mapping(row._mapping)
-        conn.execute(
-            _ADD_EVENTS,
-            {
-                "instance_id": instance_id,
-                "created_at": at,
-                "actor": actor,
-                "action": "transition",
-                "from_state": current,
-                "to_state": _RUNNING,
-                "detail": None,
-            },
+        add_events(
+            conn,
+            [
+                {
+                    "instance_id": instance_id,
+                    "created_at": at,
+                    "actor": actor,
+                    "action": "transition",
+                    "from_state": current,
+                    "to_state": _RUNNING,
+                    "detail": None,
+                }
+            ],
         )
         conn.execute(
             sa.insert(attempts).values(
@@ -329,17 +331,19 @@ def finish_if_held(
         ).one_or_none()
         if row is None:
             return None
-        conn.execute(
-            _ADD_EVENTS,
-            {
-                "instance_id": instance_id,
-                "created_at": at,
-                "actor": actor,
-                "action": "finish",
-                "from_state": _RUNNING,
-                "to_state": to_state.value,
-                "detail": reason,
-            },
+        add_events(
+            conn,
+            [
+                {
+                    "instance_id": instance_id,
+                    "created_at": at,
+                    "actor": actor,
+                    "action": "finish",
+                    "from_state": _RUNNING,
+                    "to_state": to_state.value,
+                    "detail": reason,
+                }
+            ],
         )
         notify(conn, channel)
     return instance_from_mapping(row._mapping)
@@ -354,13 +358,15 @@ def reclaim(
     channel: str | None = None,
     expired_only: bool = True,
     why: str | None = None,
+    holder_dead: bool = False,
 ) -> Instance | None:
     """Take back an instance whose worker let its lease expire (or gives it up).
 
     Its attempt is recorded as failed; the instance goes back to the queue for a new
     attempt, or fails when no attempts are left. None if the lease was renewed or
     the instance moved on meanwhile. A worker that shuts down releases what it holds
-    with ``expired_only=False`` and its own ``why``.
+    with ``expired_only=False`` and its own ``why``. ``holder_dead``: the worker is
+    known to be dead (its process is gone), so its lease need not expire first.
     """
     at = to_utc_naive(now)
     if instance.worker is None:
@@ -382,7 +388,7 @@ def reclaim(
             sa.update(instances)
             .where(
                 _held(instance.id, instance.worker, number),
-                _c.lease_expires_at < at if expired_only else sa.true(),
+                _c.lease_expires_at < at if expired_only and not holder_dead else sa.true(),
             )
             .values(values)
             .returning(*instances.c)
@@ -398,16 +404,19 @@ def reclaim(
             )
             .values(state=InstanceState.FAILED.value, finished_at=at, error=lost)
         )
-        conn.execute(
-            sa.insert(instance_events).values(
-                instance_id=instance.id,
-                created_at=at,
-                actor=actor,
-                action="reclaim",
-                from_state=InstanceState.RUNNING.value,
-                to_state=target.value,
-                detail=reason,
-            )
+        add_events(
+            conn,
+            [
+                {
+                    "instance_id": instance.id,
+                    "created_at": at,
+                    "actor": actor,
+                    "action": "reclaim",
+                    "from_state": InstanceState.RUNNING.value,
+                    "to_state": target.value,
+                    "detail": reason,
+                }
+            ],
         )
         if target is InstanceState.WAITING_RESOURCES:
             notify(conn, channel)

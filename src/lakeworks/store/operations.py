@@ -284,10 +284,25 @@ class OperationsStore:
                 .where(_deps.c.instance_id == _c.id, parent.c.state.not_in(DONE))
             ),
         )
+        waiting_outside = sa.and_(
+            _c.state == InstanceState.WAITING_UPSTREAM.value,
+            sa.exists(
+                sa.select(1)
+                .select_from(_deps.join(parent, parent.c.id == _deps.c.upstream_instance_id))
+                .where(
+                    _deps.c.instance_id == _c.id,
+                    sa.or_(parent.c.run_id.is_(None), parent.c.run_id != run_id),
+                    parent.c.state.in_((*UNSETTLED, InstanceState.WAITING_UPSTREAM.value)),
+                )
+            ),
+        )  # a backfill that waits for scheduled instances (--wait-outside) is not stuck
         with self._db.write() as conn:
             busy = conn.execute(
                 sa.select(_c.id)
-                .where(_c.run_id == run_id, sa.or_(_c.state.in_(UNSETTLED), ready_child))
+                .where(
+                    _c.run_id == run_id,
+                    sa.or_(_c.state.in_(UNSETTLED), ready_child, waiting_outside),
+                )
                 .limit(1)
             ).first()
             if busy is not None:

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from lakeworks.store.clock import to_utc_naive, utcnow
 from lakeworks.store.database import Database
 from lakeworks.store.models import Instance, InstanceState, NewInstance, RunType
+from lakeworks.store.observers import add_events
 from lakeworks.store.records import instances_from_rows
 from lakeworks.store.scheduler_tables import instance_pending_upstream, scheduler_state
 from lakeworks.store.schema import instance_dependencies, instance_events, instances
@@ -229,6 +230,13 @@ class SchedulingStore:
                     ],
                 )
         return len(ids) - len(before)
+
+    def scheduled_ids(
+        self, workspace: str, env: str, keys: Sequence[CycleKey]
+    ) -> dict[CycleKey, int]:
+        """Ids of the scheduled instances with these ``(node, UTC-naive cycle)`` keys."""
+        with self._db.read() as conn:
+            return self._ids(conn, workspace, env, keys)
 
     @staticmethod
     def _ids(
@@ -466,8 +474,7 @@ class SchedulingStore:
                             }
                             for id_ in moved
                         )
-            if events:
-                conn.execute(sa.insert(instance_events), events)
+            add_events(conn, events)
             notify(conn, channel)
         return changed
 

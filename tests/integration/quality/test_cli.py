@@ -68,6 +68,20 @@ def test_run_then_check_on_demand_and_read_the_trend(tmp_path: Path) -> None:
     assert nulls[0]["instance_id"] is None  # the on-demand one did not
     assert all(s["bizdate"] == "20260410" for s in nulls)
     assert nulls[0]["cycle_time"] == nulls[1]["cycle_time"]  # the same cycle as the writer
+    # the strong rule failed the writing node; the on-demand check blocked nothing
+    assert [(s["strength"], s["blocked"]) for s in nulls] == [("strong", False), ("strong", True)]
+    assert "strength" in results.stdout and "blocked" in results.stdout
+
+
+def test_a_weak_rule_that_fails_is_shown_as_not_blocking(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    _workspace(root)
+    rules_file = root / "workflows" / "orders" / "ods_orders.quality.yml"
+    rules_file.write_text(RULES.format(strength="weak", max_ratio=5))
+    assert _lakeworks("run", "--bizdate", "20260410", "-q", cwd=root).returncode == 0
+    stored = json.loads(_lakeworks("quality", "results", "ods_orders", "--json", cwd=root).stdout)
+    nulls = [s for s in stored if s["rule"] == "ods_orders_email_nulls"]
+    assert [(s["verdict"], s["strength"], s["blocked"]) for s in nulls] == [("fail", "weak", False)]
 
 
 def test_passing_check_exits_zero(tmp_path: Path) -> None:

@@ -145,3 +145,33 @@ def test_stopping_a_backfill_stops_what_has_not_run(world: World) -> None:
     assert {i.state for i in world.instances.list(run_id=run.id)} == {S.STOPPED}
     assert backfills.progress(world.db, run.id).run.state is RunState.STOPPED
     assert [r.id for r in backfills.list_backfills(world.db, workspace="demo")] == [run.id]
+
+
+def test_dependencies_outside_are_listed_with_their_state_and_waited_for_on_request(
+    world: World,
+) -> None:
+    world.settle()  # the scheduled instances of 2026-04-10 (bizdate 20260409) ran
+    ws = load_workspace(world.root)
+    asked = request(
+        node="dwd",
+        scope=BackfillScope.NODE,
+        date_ranges=((date(2026, 4, 9), date(2026, 4, 10)),),
+        wait_outside=True,
+    )
+    plan = backfills.preview(ws, asked)
+    outside = backfills.outside_dependencies(world.db, "demo", "prod", plan)
+    assert [(o.ref.node_key, o.ref.local.day, o.state) for o in outside] == [
+        ("etl.ods", 10, "success"),
+        ("etl.ods", 11, "waiting_time"),
+    ]
+    assert backfills.outside_warnings(outside) == [
+        "reads partitions of etl.ods that this backfill does not produce and that do not"
+        " exist yet (cycles 2026-04-11)"
+    ]
+    run, _, _ = backfills.start_backfill(world.db, "lena", ws, "prod", asked)
+    world.settle()
+    done = {i.bizdate: i.state for i in world.instances.list(run_id=run.id)}
+    assert done["20260409"] is S.SUCCESS
+    assert done["20260410"] in (S.WAITING_TIME, S.WAITING_UPSTREAM)  # ods of 04-11 has not run
+    world.at(utc(2026, 4, 11, 3))
+    assert backfills.progress(world.db, run.id).run.state is RunState.SUCCESS

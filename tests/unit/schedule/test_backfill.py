@@ -188,12 +188,19 @@ def test_ambiguous_node_name_lists_the_choices() -> None:
     assert info.value.hint == "'load' is ambiguous; write one of: one.load, two.load"
 
 
-def test_self_dependent_node_in_parallel_backfill_is_warned_about() -> None:
+def test_self_dependent_node_runs_its_dates_in_order_even_in_parallel() -> None:
     ws = workspace(node("s", schedule=daily(self_dependency=True)))
     plan = backfill(ws, node="s", parallel=2)
-    assert plan.warnings == (
-        "wf.s depends on its previous cycle, but 2 dates run at once:"
-        " its cycles may run out of order",
+    assert waits(plan) == {
+        ("wf.s@0402", "wf.s@0401"),
+        ("wf.s@0403", "wf.s@0402"),
+        ("wf.s@0403", "wf.s@0401"),  # the lane
+    }
+    assert plan.warnings == ()
+    newest_first = backfill(ws, node="s", parallel=2, order=BackfillOrder.DESCENDING)
+    assert waits(newest_first) == {("wf.s@0402", "wf.s@0401"), ("wf.s@0403", "wf.s@0402")}
+    assert newest_first.warnings[-1] == (
+        "wf.s wait for their own earlier dates: their dates run oldest first"
     )
 
 
@@ -217,3 +224,45 @@ def test_printed_plan_for_dry_run() -> None:
     assert "parameter overrides: region=eu" in lines
     assert "   1     2  2026-04-02  2026-04-03 01:00  run      wf.a" in lines
     assert plan.parameters == {"region": "eu"}
+
+
+def test_selections_users_think_in() -> None:
+    ws = workspace(
+        node("a", workflow="ods"),
+        node("b", workflow="dwd", depends_on=["a"]),
+        node("c", workflow="dws", depends_on=["b"]),
+        node("d", workflow="ads", depends_on=["c"]),
+        node("e", workflow="ads", depends_on=["c"]),
+    )
+
+    def chosen(**kw: Any) -> tuple[str, ...]:
+        kw.setdefault("node", "")
+        return backfill(ws, **kw).nodes
+
+    assert chosen(workflows=("ads",)) == ("ads.d", "ads.e")
+    assert set(chosen(node="d", nodes=("b",))) == {"dwd.b", "ads.d"}
+    assert chosen(node="d", scope=BackfillScope.UPSTREAM) == ("ods.a", "dwd.b", "dws.c", "ads.d")
+    assert chosen(node="d", scope=BackfillScope.UPSTREAM, depth=1) == ("dws.c", "ads.d")
+    assert chosen(node="b", scope=BackfillScope.DOWNSTREAM, depth=1) == ("dwd.b", "dws.c")
+    assert len(chosen(scope=BackfillScope.WORKSPACE)) == 5
+    assert chosen(
+        workflows=("ads",), scope=BackfillScope.UPSTREAM, exclude=frozenset({"ods.a"})
+    ) == (
+        "dwd.b",
+        "dws.c",
+        "ads.d",
+        "ads.e",
+    )
+    with pytest.raises(UserError, match="workflow 'nope' is not a workflow"):
+        chosen(workflows=("nope",))
+    with pytest.raises(UserError, match="names no node"):
+        chosen()
+
+
+def test_dependencies_outside_the_selection_are_listed() -> None:
+    plan = backfill(chain_ws(), node="b", date_ranges=((date(2026, 4, 1), date(2026, 4, 1)),))
+    assert [(u.node_key, u.cycle_time.day) for u in plan.outside] == [("wf.a", 2)]
+    assert plan.outside_edges == ((0, plan.outside[0].key),)
+    text = format_plan(plan, {plan.outside[0].key: "success"})
+    assert "waits for 1 instances outside the backfill:" in text
+    assert "  wf.a cycle 2026-04-02 01:00  [same_cycle]  (success)" in text

@@ -5,11 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from lakeworks.api.routes import (
+    alerts,
     auth,
     backfills,
     code,
     datamap,
+    dataservice,
     deployments,
+    health,
     instances,
     operations,
     quality,
@@ -25,6 +28,8 @@ from lakeworks.api.routes import (
 )
 
 ROUTERS: list[APIRouter] = [
+    health.router,
+    alerts.router,
     auth.router,
     users.router,
     workspaces.router,
@@ -41,5 +46,6 @@ ROUTERS: list[APIRouter] = [
     query.router,
     quality.router,
     datamap.router,
+    dataservice.router,
     security.router,
 ]

@@ -13,9 +13,10 @@ from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
 from lakeworks.api.auth import Access
-from lakeworks.api.routes.common import Body, Services, audit_detail, guard, iso
-from lakeworks.api.routes.operations import result_json
-from lakeworks.api.routes.runs import run_json
+from lakeworks.api.inputs import Id
+from lakeworks.api.routes.common import Body, Out, Services, audit_detail, guard, iso
+from lakeworks.api.routes.operations import ActionOut, result_json
+from lakeworks.api.routes.runs import RunOut, run_json
 from lakeworks.errors import NotFound, UserError
 from lakeworks.runtime import backfill_service
 from lakeworks.schedule.backfill import BackfillOrder, BackfillPlan, BackfillRequest, BackfillScope
@@ -28,11 +29,22 @@ PREVIEW_ITEMS = 1000
 
 
 class BackfillBody(Body):
-    node: str = Field(description="The start node (workflow.node or its name).")
+    node: str = Field(default="", description="The start node (workflow.node or its name).")
+    nodes: list[str] = Field(default_factory=list, description="More nodes to start from.")
+    workflows: list[str] = Field(
+        default_factory=list, description="Workflows whose every node is a start node."
+    )
     dates: list[tuple[date, date]] = Field(
         min_length=1, description="Inclusive ranges of business dates."
     )
     scope: BackfillScope = BackfillScope.NODE
+    depth: int | None = Field(
+        default=None, ge=0, description="Levels up- or downstream (scope upstream/downstream)."
+    )
+    wait_outside: bool = Field(
+        default=False,
+        description="Also wait for the scheduled instances outside the backfill it depends on.",
+    )
     end_node: str | None = None
     order: BackfillOrder = BackfillOrder.ASCENDING
     parallel: int = Field(default=1, ge=1, le=64)
@@ -45,6 +57,10 @@ class BackfillBody(Body):
                 raise UserError(f"date range {start}..{end} ends before it starts")
         return BackfillRequest(
             node=self.node,
+            nodes=tuple(self.nodes),
+            workflows=tuple(self.workflows),
+            depth=self.depth,
+            wait_outside=self.wait_outside,
             date_ranges=tuple(self.dates),
             scope=self.scope,
             end_node=self.end_node,
@@ -55,8 +71,67 @@ class BackfillBody(Body):
         )
 
 
-def plan_json(plan: BackfillPlan) -> dict[str, Any]:
+class PlannedInstance(Out):
+    node: str
+    bizdate: str
+    cycle_time: str
+    run_mode: str
+    lane: int
+    step: int
+
+
+class OutsideOut(Out):
+    node: str
+    cycle_time: str
+    kind: str
+    state: str | None
+
+
+class PlanOut(Out):
+    nodes: list[str]
+    dates: list[str]
+    instance_count: int
+    instances: list[PlannedInstance]
+    outside: list[OutsideOut]
+    """Scheduled instances outside the backfill that it depends on."""
+    warnings: list[str]
+
+
+class BackfillStarted(Out):
+    run: RunOut
+    plan: PlanOut
+
+
+class BackfillList(Out):
+    items: list[RunOut]
+
+
+class BackfillProgress(Out):
+    run: RunOut
+    counts: dict[str, int]
+    total: int
+    done: int
+    failed: int
+    running: int
+    percent: float
+    finished: bool
+    summary: str
+    finished_at: str | None
+
+
+def plan_json(
+    plan: BackfillPlan, outside: list[backfill_service.OutsideDependency] | None = None
+) -> dict[str, Any]:
     return {
+        "outside": [
+            {
+                "node": o.ref.node_key,
+                "cycle_time": o.ref.cycle_time.isoformat(),
+                "kind": o.ref.kind.value,
+                "state": o.state,
+            }
+            for o in (outside or [])[:PREVIEW_ITEMS]
+        ],
         "nodes": list(plan.nodes),
         "dates": [d.isoformat() for d in plan.dates],
         "instance_count": len(plan.instances),
@@ -71,7 +146,7 @@ def plan_json(plan: BackfillPlan) -> dict[str, Any]:
             }
             for i in plan.instances[:PREVIEW_ITEMS]
         ],
-        "warnings": list(plan.warnings),
+        "warnings": [*plan.warnings, *backfill_service.outside_warnings(outside or [])],
     }
 
 
@@ -83,7 +158,7 @@ def _prod_only(env: str) -> None:
         )
 
 
-@router.post("/workspaces/{workspace}/envs/{env}/backfills/preview")
+@router.post("/workspaces/{workspace}/envs/{env}/backfills/preview", response_model=PlanOut)
 def preview_backfill(
     workspace: str,
     env: str,
@@ -93,11 +168,18 @@ def preview_backfill(
 ) -> dict[str, Any]:
     """The instances a backfill would create, in the order they run (nothing is written)."""
     _prod_only(env)
-    plan = backfill_service.preview(services.definition(workspace, env), body.request())
-    return plan_json(plan)
+    definition = services.definition(workspace, env)
+    plan = backfill_service.preview(definition, body.request())
+    return plan_json(
+        plan, backfill_service.outside_dependencies(services.db, definition.name, env, plan)
+    )
 
 
-@router.post("/workspaces/{workspace}/envs/{env}/backfills", status_code=201)
+@router.post(
+    "/workspaces/{workspace}/envs/{env}/backfills",
+    status_code=201,
+    response_model=BackfillStarted,
+)
 def start_backfill(
     workspace: str,
     env: str,
@@ -112,10 +194,11 @@ def start_backfill(
         services.db, access.username, services.definition(workspace, env), env, body.request()
     )
     audit_detail(request, run=run.id, instances=len(created), node=body.node)
-    return {"run": run_json(run), "plan": plan_json(plan)}
+    outside = backfill_service.outside_dependencies(services.db, workspace, env, plan)
+    return {"run": run_json(run), "plan": plan_json(plan, outside)}
 
 
-@router.get("/workspaces/{workspace}/envs/{env}/backfills")
+@router.get("/workspaces/{workspace}/envs/{env}/backfills", response_model=BackfillList)
 def list_backfills(
     workspace: str,
     env: str,
@@ -145,11 +228,13 @@ def _progress(services: Services, workspace: str, env: str, run_id: int) -> dict
     }
 
 
-@router.get("/workspaces/{workspace}/envs/{env}/backfills/{run_id}")
+@router.get(
+    "/workspaces/{workspace}/envs/{env}/backfills/{run_id}", response_model=BackfillProgress
+)
 def backfill_progress(
     workspace: str,
     env: str,
-    run_id: int,
+    run_id: Id,
     services: Services,
     access: Access = guard(Perm.INSTANCES_READ),
 ) -> dict[str, Any]:
@@ -157,11 +242,11 @@ def backfill_progress(
     return _progress(services, workspace, env, run_id)
 
 
-@router.post("/workspaces/{workspace}/envs/{env}/backfills/{run_id}/stop")
+@router.post("/workspaces/{workspace}/envs/{env}/backfills/{run_id}/stop", response_model=ActionOut)
 def stop_backfill(
     workspace: str,
     env: str,
-    run_id: int,
+    run_id: Id,
     request: Request,
     services: Services,
     access: Access = guard(RUN_OR_OPERATE),

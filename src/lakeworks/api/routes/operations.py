@@ -12,7 +12,16 @@ from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
 from lakeworks.api.auth import Access
-from lakeworks.api.routes.common import Body, Services, audit_detail, guard, instance_json, iso
+from lakeworks.api.routes.common import (
+    Body,
+    InstanceOut,
+    Out,
+    Services,
+    audit_detail,
+    guard,
+    instance_json,
+    iso,
+)
 from lakeworks.errors import NotFound
 from lakeworks.runtime import ops
 from lakeworks.security.permissions import RUN_OR_OPERATE
@@ -52,6 +61,30 @@ class ActionBody(Body):
     ids: list[int] = Field(min_length=1, max_length=10000, description="Instance ids.")
 
 
+class RefusedOut(Out):
+    id: int
+    reason: str
+
+
+class ActionOut(Out):
+    action: str
+    changed: list[InstanceOut]
+    refused: list[RefusedOut]
+
+
+class RecentAction(Out):
+    id: int
+    at: str | None
+    actor: str
+    action: str
+    target: str
+    detail: Any
+
+
+class RecentActions(Out):
+    items: list[RecentAction]
+
+
 def result_json(result: ops.ActionResult) -> dict[str, Any]:
     return {
         "action": result.action,
@@ -68,7 +101,9 @@ def _check_scope(services: Services, workspace: str, env: str, ids: list[int]) -
         raise NotFound(f"instances {shown} do not exist in {workspace} ({env})")
 
 
-@router.post("/workspaces/{workspace}/envs/{env}/instances/actions/{action}")
+@router.post(
+    "/workspaces/{workspace}/envs/{env}/instances/actions/{action}", response_model=ActionOut
+)
 def act(
     workspace: str,
     env: str,
@@ -90,7 +125,7 @@ def act(
     return result_json(result)
 
 
-@router.post("/workspaces/{workspace}/envs/{env}/nodes/{node_key}/freeze")
+@router.post("/workspaces/{workspace}/envs/{env}/nodes/{node_key}/freeze", response_model=ActionOut)
 def freeze_node(
     workspace: str,
     env: str,
@@ -109,7 +144,7 @@ def freeze_node(
     return result_json(result)
 
 
-@router.get("/workspaces/{workspace}/envs/{env}/actions")
+@router.get("/workspaces/{workspace}/envs/{env}/actions", response_model=RecentActions)
 def recent_actions(
     workspace: str,
     env: str,

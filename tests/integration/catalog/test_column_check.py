@@ -1,0 +1,75 @@
+"""Unknown columns are found before anything runs, at their own line and column."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lakeworks.catalog.column_check import column_problems
+from lakeworks.deploy.snapshot import snapshot_folder
+from lakeworks.deploy.validate import validate_files
+from lakeworks.engines.duckdb_engine import close_all
+from lakeworks.spec.loader import load_workspace
+from tests.integration.runtime.test_runner import run
+from tests.integration.scheduler.test_partition_backfill import NODES, write_pipeline
+
+
+@pytest.fixture(autouse=True)
+def _close_warehouses() -> Iterator[None]:
+    yield
+    close_all()
+
+
+def misspelt(root: Path) -> Path:
+    write_pipeline(root)
+    ads = root / "workflows" / "sales" / "ads_week.sql"
+    ads.write_text(ads.read_text().replace("SUM(total) AS total", "SUM(totl) AS total"))
+    return root
+
+
+def test_a_misspelt_column_of_an_upstream_nodes_table(tmp_path: Path) -> None:
+    root = misspelt(tmp_path / "ws")
+    (problem,) = column_problems(load_workspace(root))
+    assert problem.message == "unknown column 'totl'"
+    assert problem.location.file is not None and problem.location.file.name == "ads_week.sql"
+    assert (problem.location.line, problem.location.column) == (3, 12)
+    assert problem.hint == "did you mean 'total'?"
+    report = validate_files(snapshot_folder(root).files)  # what deploy checks
+    assert [(p.file, p.line, p.column, p.message) for p in report.problems] == [
+        ("workflows/sales/ads_week.sql", 3, 12, "unknown column 'totl'")
+    ]
+
+
+def test_catalogued_tables_are_checked_and_unknown_ones_left_alone(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    write_pipeline(root)
+    ods = root / "workflows" / "sales" / "ods_orders.sql"
+    ods.write_text(
+        "INSERT OVERWRITE TABLE ods_orders PARTITION (ds='${bizdate}')\n"
+        "SELECT k, amout AS amount FROM shop_orders WHERE ds = '${bizdate}';\n"
+    )
+    ws = load_workspace(root)
+    assert column_problems(ws) == []  # shop_orders: columns unknown, nothing to say
+    (problem,) = column_problems(ws, {"shop_orders": ("k", "amount", "ds")})
+    assert (problem.message, problem.location.line, problem.hint) == (
+        "unknown column 'amout'",
+        2,
+        "did you mean 'amount'?",
+    )
+
+
+def test_the_pipeline_as_written_has_no_column_problems(tmp_path: Path) -> None:
+    write_pipeline(tmp_path / "ws")
+    assert column_problems(load_workspace(tmp_path / "ws")) == []
+    assert set(NODES) == {"ods_orders", "dwd_orders", "dws_daily", "ads_week"}
+
+
+def test_an_engine_error_points_at_the_users_line(tmp_path: Path) -> None:
+    root = misspelt(tmp_path / "ws")
+    summary = run(root)
+    failed = next(i for i in summary.instances if i.node_key == "sales.ads_week")
+    assert failed.reason is not None
+    assert failed.reason.startswith("ads_week.sql:3: ")  # the INSERT starts on line 2
+    assert '"totl"' in failed.reason
