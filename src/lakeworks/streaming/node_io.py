@@ -1,5 +1,9 @@
-"""Which warehouse table a stream node writes (dependency edges, lineage); pure.
-``schedule.node_io`` imports this module lazily for ``stream`` nodes."""
+"""What a stream node reads and writes for the dependency graph; pure.
+``schedule.node_io`` imports this module lazily for ``stream`` nodes.
+
+A stream node has no cycles, so it writes no table as far as the graph is concerned:
+batch nodes reading its target must not wait for instances that never exist. The file
+is still parsed here, so that a broken stream file fails validation."""
 
 from __future__ import annotations
 
@@ -9,15 +13,9 @@ from lakeworks.streaming.spec import parse_stream
 
 
 def stream_node_io(workspace: Workspace, node: Node) -> NodeIO:
-    """The target table of a stream node (plus declared inputs and outputs)."""
-    spec, line_map = parse_stream(node.code, node.path)
-    table = spec.target.table.lower()
-    line = line_map.line_of(("target", "table"))
-    return NodeIO(
-        reads=frozenset(t.lower() for t in node.header.inputs),
-        writes=frozenset({table}) | frozenset(t.lower() for t in node.header.outputs),
-        write_lines={table: line} if line is not None else {},
-    )
+    """No graph edges: the file is only checked."""
+    parse_stream(node.code, node.path)
+    return NodeIO()
 
 
 register_node_io(NodeKind.STREAM, stream_node_io)
