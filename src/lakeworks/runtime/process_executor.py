@@ -26,6 +26,7 @@ from lakeworks.errors import UserCodeError, UserError
 from lakeworks.runtime import sandbox
 from lakeworks.runtime.connections import connection_env
 from lakeworks.runtime.context import NodeResult, NodeRunContext
+from lakeworks.spec.outputs import split_printed
 from lakeworks.sql.params import parameter_env
 
 _PASSED_THROUGH = ("LANG", "LC_ALL", "TZ")
@@ -152,10 +153,14 @@ def _follow(ctx: NodeRunContext, process: subprocess.Popen[str]) -> NodeResult:
         timer = threading.Timer(ctx.timeout_seconds, stop)
         timer.daemon = True
         timer.start()
+    last_line = ""
     try:
         assert process.stdout is not None  # guaranteed by stdout=PIPE
         for line in process.stdout:
-            ctx.log(line.rstrip("\n"))
+            text = line.rstrip("\n")
+            ctx.log(text)
+            if text.strip():
+                last_line = text
         code = process.wait()
     finally:
         if timer is not None:
@@ -170,7 +175,8 @@ def _follow(ctx: NodeRunContext, process: subprocess.Popen[str]) -> NodeResult:
         raise UserCodeError("the process was killed (stopped or timed out)")
     if code != 0:
         raise UserCodeError(f"{ctx.node.path.name} exited with code {code}")
-    return NodeResult(rendered_code=ctx.node.code)
+    output = split_printed(last_line) if ctx.node.header.output else None
+    return NodeResult(rendered_code=ctx.node.code, output=output)
 
 
 def run_python_node(ctx: NodeRunContext) -> NodeResult:

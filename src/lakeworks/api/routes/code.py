@@ -18,17 +18,14 @@ from lakeworks.deploy.editing import WorkspaceEditor
 from lakeworks.deploy.snapshot import content_hash
 from lakeworks.errors import Conflict, LakeworksError, NotFound, UserError, ValidationFailed
 from lakeworks.security.permissions import Permission as Perm
-from lakeworks.spec.loader import is_valid_name
+from lakeworks.spec.loader import NODE_SUFFIXES, is_valid_name
 from lakeworks.spec.models import Node, NodeKind, Workspace
 from lakeworks.store.node_versions import NodeVersionRepository
 
 router = APIRouter(tags=["code"])
 
 SUFFIXES = {
-    NodeKind.SQL: ".sql",
-    NodeKind.PYTHON: ".py",
-    NodeKind.SHELL: ".sh",
-    NodeKind.SYNC: ".sync.yml",
+    **{kind: suffix for suffix, kind in NODE_SUFFIXES.items()},
     NodeKind.QUALITY: ".quality.yml",
 }
 
@@ -306,6 +303,8 @@ def put_node(
     kind = body.kind or (current.kind if current else None)
     if kind is None:
         raise UserError("a new node needs a kind", hint="sql, python, shell or sync")
+    if kind not in SUFFIXES:
+        raise UserError(f"nodes of kind '{kind.value}' have no file", hint="choose another kind")
     path = f"workflows/{workflow}/{node}{SUFFIXES[kind]}"
     changes: dict[str, str | None] = {path: body.content}
     expected: dict[str, str | None] = {}

@@ -144,6 +144,48 @@ def freeze_node(
     return result_json(result)
 
 
+@router.post("/workspaces/{workspace}/envs/{env}/instances/{instance_id}/trigger")
+def trigger_instance(
+    workspace: str,
+    env: str,
+    instance_id: int,
+    request: Request,
+    services: Services,
+    access: Access = guard(RUN_OR_OPERATE),
+) -> dict[str, Any]:
+    """Release the instance of a trigger node (once); it runs when its upstream is done."""
+    from lakeworks.controlflow.trigger import trigger_instance as release
+
+    _check_scope(services, workspace, env, [instance_id])
+    instance = release(
+        services.db, services.definition(workspace, env), instance_id, access.username
+    )
+    audit_detail(request, instance=instance_id)
+    return instance_json(instance)
+
+
+@router.post("/workspaces/{workspace}/envs/{env}/nodes/{node_key}/trigger")
+def trigger_node(
+    workspace: str,
+    env: str,
+    node_key: str,
+    request: Request,
+    services: Services,
+    bizdate: str = Query(..., description="Business date YYYYMMDD."),
+    access: Access = guard(RUN_OR_OPERATE),
+) -> dict[str, Any]:
+    """Release the instance of a trigger node for a business date (once)."""
+    from lakeworks.controlflow.trigger import find_instance
+    from lakeworks.controlflow.trigger import trigger_instance as release
+    from lakeworks.runtime.runner import parse_bizdate
+
+    definition = services.definition(workspace, env)
+    found = find_instance(services.db, definition, env, node_key, parse_bizdate(bizdate))
+    instance = release(services.db, definition, found.id, access.username)
+    audit_detail(request, instance=found.id, node=node_key, bizdate=bizdate)
+    return instance_json(instance)
+
+
 @router.get("/workspaces/{workspace}/envs/{env}/actions", response_model=RecentActions)
 def recent_actions(
     workspace: str,
