@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install up example test lint clean console-assets
+.PHONY: install sandbox up example test lint clean console-assets
 
 $(BIN)/lakeworks: pyproject.toml src/lakeworks/connectors/_pgcopy.c
 	$(PYTHON) -m venv $(VENV)
@@ -11,7 +11,13 @@ $(BIN)/lakeworks: pyproject.toml src/lakeworks/connectors/_pgcopy.c
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(BIN)/lakeworks
 
-install: $(BIN)/lakeworks
+install: $(BIN)/lakeworks sandbox
+
+# bubblewrap confines Python and shell nodes (docs/security.md); installed when missing.
+sandbox:
+	@command -v bwrap >/dev/null 2>&1 || (apt-get install -y -qq bubblewrap >/dev/null 2>&1 \
+	  || (apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null 2>&1)) \
+	  || echo "bubblewrap is not installed: nodes run less isolated (see docs/security.md)"
 
 # The main job: the example workspace run once in dev, deployed to prod, then served
 # (REST API + prod scheduler + worker) by one embedded process until Ctrl-C.

@@ -15,11 +15,17 @@ def _services() -> None:
     The Data Map and alerts are left out (tests that need them install them), so that
     runs in tests do only the work they check.
     """
-    from lakeworks.bootstrap import install_quality_gate, install_quality_nodes, install_sync_nodes
+    from lakeworks.bootstrap import (
+        install_control_flow,
+        install_quality_gate,
+        install_quality_nodes,
+        install_sync_nodes,
+    )
 
     install_quality_gate()
     install_quality_nodes()
     install_sync_nodes()
+    install_control_flow()
 
 
 @pytest.fixture(autouse=True, scope="session")

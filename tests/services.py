@@ -47,6 +47,14 @@ def require_mysql() -> tuple[str, int]:
     return MYSQL_HOST, MYSQL_PORT
 
 
+def require_sandbox() -> None:
+    """Skips (fails under CI) unless Python and shell nodes run inside an OS boundary."""
+    from lakeworks.runtime.sandbox import current
+
+    if not current().isolated:
+        _missing("an OS sandbox for nodes (bubblewrap, or running as root)")
+
+
 def free_port() -> int:
     """A free TCP port on the loopback interface."""
     with socket.socket() as s:

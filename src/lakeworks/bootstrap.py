@@ -33,6 +33,59 @@ def _sync_node(ctx: NodeRunContext) -> NodeResult:
     return run_sync_node(ctx)
 
 
+def _branch_node(ctx: NodeRunContext) -> NodeResult:
+    from lakeworks.controlflow.executors import run_branch_node
+
+    return run_branch_node(ctx)
+
+
+def _merge_node(ctx: NodeRunContext) -> NodeResult:
+    from lakeworks.controlflow.executors import run_merge_node
+
+    return run_merge_node(ctx)
+
+
+def _foreach_node(ctx: NodeRunContext) -> NodeResult:
+    from lakeworks.controlflow.loops import run_foreach_node
+
+    return run_foreach_node(ctx)
+
+
+def _dowhile_node(ctx: NodeRunContext) -> NodeResult:
+    from lakeworks.controlflow.loops import run_dowhile_node
+
+    return run_dowhile_node(ctx)
+
+
+def _trigger_node(ctx: NodeRunContext) -> NodeResult:
+    from lakeworks.controlflow.trigger import run_trigger_node
+
+    return run_trigger_node(ctx)
+
+
+def _http_node(ctx: NodeRunContext) -> NodeResult:
+    from lakeworks.controlflow.http import run_http_node
+
+    return run_http_node(ctx)
+
+
+def _check_node(ctx: NodeRunContext) -> NodeResult:
+    from lakeworks.controlflow.check import run_check_node
+
+    return run_check_node(ctx)
+
+
+def install_control_flow() -> None:
+    """Run the control-flow node kinds (branch, merge, loops, HTTP, check, trigger)."""
+    register_executor(NodeKind.BRANCH, _branch_node)
+    register_executor(NodeKind.MERGE, _merge_node)
+    register_executor(NodeKind.FOREACH, _foreach_node)
+    register_executor(NodeKind.DOWHILE, _dowhile_node)
+    register_executor(NodeKind.HTTP, _http_node)
+    register_executor(NodeKind.CHECK, _check_node)
+    register_executor(NodeKind.TRIGGER, _trigger_node)
+
+
 def _quality_node(ctx: NodeRunContext) -> NodeResult:
     from lakeworks.quality.executor import run_quality_node
 
@@ -85,5 +138,6 @@ def install_services() -> None:
     install_quality_gate()
     install_quality_nodes()
     install_sync_nodes()
+    install_control_flow()
     install_alerts()
     install_data_map()

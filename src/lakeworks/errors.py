@@ -128,3 +128,14 @@ class UserCodeError(LakeworksError):
     """User code (a node's SQL, Python or shell) failed while running."""
 
     code = "user_code_failed"
+
+
+class CheckAgain(LakeworksError):
+    """A check (sensor) node's condition does not hold yet: the instance waits and is
+    run again after ``delay_seconds``, holding no worker slot meanwhile."""
+
+    code = "waiting"
+
+    def __init__(self, message: str, *, delay_seconds: float) -> None:
+        super().__init__(message)
+        self.delay_seconds = delay_seconds

@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 
 from lakeworks.runtime.clock import SimulatedClock
+from lakeworks.runtime.sandbox import ENV_SANDBOX_WRITABLE
 from lakeworks.schedule.graph import build_graph
 from lakeworks.schedule.planning import Planner
 from lakeworks.schedule.simulate import SimulationConfig, simulate
@@ -103,7 +104,9 @@ def procs(tmp_path: Path, pg_url: str) -> Iterator[Callable[..., Processes]]:
     def factory(root: Path, **env: str) -> Processes:
         logs = tmp_path / "logs"
         logs.mkdir(exist_ok=True)
-        found = Processes(root, logs, {"LAKEWORKS_DATABASE_URL": pg_url, **env})
+        tmp_path.chmod(0o777)  # nodes write their marks here (as an unprivileged user)
+        shared = {"LAKEWORKS_DATABASE_URL": pg_url, ENV_SANDBOX_WRITABLE: str(tmp_path)}
+        found = Processes(root, logs, {**shared, **env})
         made.append(found)
         return found
 
@@ -136,7 +139,8 @@ def test_a_killed_worker_instance_completes_on_another_worker_exactly_once(
     tmp_path: Path, pg_url: str, procs: Callable[..., Processes]
 ) -> None:
     marks = tmp_path / "marks"
-    marks.mkdir()
+    marks.mkdir(mode=0o777)
+    marks.chmod(0o777)
     script = f"echo start >> {marks}/starts; sleep 4; echo done >> {marks}/done"
     root = write_workspace(
         tmp_path / "ws", {"job": node_text(script, schedule={"at": "00:00"}, retries=1)}

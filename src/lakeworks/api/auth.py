@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from lakeworks.api.errors import ApiError
+from lakeworks.api.inputs import check_path_names, check_path_text
 from lakeworks.api.services import ENVIRONMENTS, ServerServices
 from lakeworks.security.credentials import same
 from lakeworks.security.grants import Subjects
@@ -153,14 +154,18 @@ class Guard:
         route = request.scope.get("route")
         request.state.action = getattr(route, "name", None) or request.url.path
         request.state.data_access = self.data_access
+        check_path_text(request.path_params)
         if self.requirement is Permission.PUBLIC:
+            check_path_names(request.path_params)
             return Access(None)
         principal = authenticate(request)
         if self.requirement is Permission.AUTHENTICATED:
+            check_path_names(request.path_params)
             return Access(principal)
         if self.requirement is Permission.INSTALLATION_ADMIN:
             if not principal.user.is_superuser:
                 raise ApiError(403, "forbidden", "only installation administrators may do this")
+            check_path_names(request.path_params)
             return Access(principal)
         workspace = request.path_params.get("workspace")
         if not isinstance(workspace, str):
@@ -187,4 +192,5 @@ class Guard:
                 f"your roles ({', '.join(sorted(r.value for r in roles))}) do not allow"
                 f" {needed.value} in '{workspace}'",
             )
+        check_path_names(request.path_params)
         return Access(principal, workspace, env if isinstance(env, str) else None, roles)

@@ -56,7 +56,7 @@ def int_cursor(cursor: str | None) -> int | None:
     value = decode_cursor(cursor)
     if value is None:
         return None
-    if not isinstance(value, int):
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**63:
         raise ApiError(400, "invalid", "the cursor is not valid")
     return value
 

@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lakeworks.api.inputs import DEFAULT_MAX_BODY_BYTES
 from lakeworks.deploy.service import DeploymentService
 from lakeworks.deploy.source import DeployedWorkspaceSource
 from lakeworks.engines.base import Engine
@@ -54,6 +55,11 @@ class ServerSettings:
     log_poll_seconds: float = 0.5
     workspaces_dir: Path | None = None
     """Where ``POST /api/workspaces`` creates new workspace folders."""
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    """Request bodies above this many bytes are refused with 413."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses or networks (CIDR) of reverse proxies whose ``X-Forwarded-For`` is
+    believed; from any other peer the header is ignored."""
 
 
 class ServerServices:

@@ -71,6 +71,7 @@ def validate(workspace: WorkspaceOption = Path(".")) -> None:
     from lakeworks.dataservice.definition import load_definitions
     from lakeworks.errors import UserError, ValidationFailed
     from lakeworks.quality.workspace import load_workspace_rules
+    from lakeworks.runtime.connections import unknown_connections
     from lakeworks.schedule.graph import build_graph
     from lakeworks.schedule.planning import Planner
     from lakeworks.spec.loader import workspace_config_lines
@@ -96,6 +97,7 @@ def validate(workspace: WorkspaceOption = Path(".")) -> None:
     except UserError as exc:
         collect(exc)
     problems.extend(check_data_sources(ws.config.data_sources, workspace_config_lines(ws.root)))
+    problems.extend(unknown_connections(ws))
     apis = []
     try:
         apis = load_definitions(ws.root, ws.name, ws.config.data_sources)

@@ -234,6 +234,11 @@ def show_command(
         data["upstream"] = [u.id for u in detail.upstream]
         data["downstream"] = [d.id for d in detail.downstream]
         data["rendered_code"] = i.rendered_code
+        data["output"] = json.loads(detail.output) if detail.output else None
+        data["iterations"] = [
+            {"offset": it.offset, "item": it.item, "state": it.state, "run_id": it.run_id}
+            for it in detail.iterations
+        ]
         typer.echo(json.dumps(data, indent=2))
         return
     rows = [
@@ -247,8 +252,17 @@ def show_command(
         ("finished", local_text(i.finished_at, zone, True)),
         ("worker", i.worker or ""),
     ]
+    if detail.output is not None:
+        shown = detail.output if len(detail.output) <= 200 else detail.output[:199] + "…"
+        rows.append(("output", shown))
     for name, value in rows:
         typer.echo(f"{name:>9}  {value}")
+    if detail.iterations:
+        done = sum(1 for it in detail.iterations if it.state == "success")
+        typer.echo(f"\niterations ({done} of {len(detail.iterations)} succeeded):")
+        for it in detail.iterations:
+            run = f"run {it.run_id}" if it.run_id else ""
+            typer.echo(f"  {it.offset + 1:>5} {it.state:<8} {run:<10} {it.item}")
     if detail.attempts:
         typer.echo("\nattempts:")
         for a in detail.attempts:
@@ -456,3 +470,40 @@ def register(root: typer.Typer) -> None:
     """Attach ``ops`` to the root app (``cli.processes`` adds ``backfill``, ``scheduler``
     and ``worker``)."""
     root.add_typer(app, name="ops")
+
+
+@app.command("trigger")
+@handle_errors
+def trigger_command(
+    instance_id: Annotated[
+        int | None, typer.Argument(help="Instance id of a trigger node (or use --node).")
+    ] = None,
+    node: Annotated[
+        str | None, typer.Option("--node", help="Trigger node (with --bizdate).")
+    ] = None,
+    bizdate: Annotated[
+        str | None, typer.Option("--bizdate", help="Business date YYYYMMDD (with --node).")
+    ] = None,
+    env: Annotated[str, typer.Option("--env", help="Environment (with --node).")] = "prod",
+    workspace: WorkspaceOption = Path("."),
+    actor: ActorOption = None,
+) -> None:
+    """Release the instance of a trigger node (once); it runs when its upstream is done."""
+    from lakeworks.controlflow.trigger import find_instance, trigger_instance
+    from lakeworks.runtime.runner import parse_bizdate
+
+    if (instance_id is None) == (node is None) or (node is not None and bizdate is None):
+        raise UserError(
+            "give an instance id, or --node and --bizdate",
+            hint="lakeworks ops trigger 42, or lakeworks ops trigger --node wait_partner "
+            "--bizdate 20260411",
+        )
+    ws, db, _ = _open(workspace)
+    try:
+        if instance_id is None:
+            assert node is not None and bizdate is not None
+            instance_id = find_instance(db, ws, env, node, parse_bizdate(bizdate)).id
+        instance = trigger_instance(db, ws, instance_id, actor_name(actor))
+    finally:
+        db.close()
+    typer.echo(f"triggered instance {instance.id} ({instance.node_key}): {instance.state.value}")

@@ -217,7 +217,9 @@ def scheduler(
             process.start()
             while not stop.wait(0.5):
                 if not process.alive():
-                    raise UserError("the scheduler or worker thread stopped; see the log above")
+                    raise UserError(
+                        process.failed or "the scheduler or worker stopped; see the log"
+                    )
             process.stop()
     finally:
         db.close()

@@ -102,6 +102,15 @@ def up(
     grace: Annotated[
         float, typer.Option("--grace", help="Seconds running instances get to finish on stop.")
     ] = 30.0,
+    trusted_proxy: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trusted-proxy",
+            envvar="LAKEWORKS_TRUSTED_PROXIES",
+            help="Reverse proxy address or network whose X-Forwarded-For is believed"
+            " (repeat, or comma-separate; default none).",
+        ),
+    ] = None,
     query_timeout: Annotated[
         float,
         typer.Option(
@@ -136,6 +145,7 @@ def up(
     settings = ServerSettings(
         cookie_secure=secure_cookies if secure_cookies is not None else host not in LOOPBACK,
         workspaces_dir=ws.state_dir / "workspaces",
+        trusted_proxies=tuple(trusted_proxy or ()),
         max_query_rows=query_max_rows,
         query_timeout_seconds=query_timeout,
     )
@@ -160,6 +170,7 @@ def up(
     process = None
     if scheduler:
         process = _runtime(db, services, ws.name, grace)
+        process.check()  # takes over from a dead predecessor; refuses a live one
 
     def start() -> None:
         if process is not None:
@@ -170,10 +181,18 @@ def up(
             typer.echo("stopping the scheduler and worker (running instances finish)", err=True)
             process.stop()
 
-    app = create_app(services, on_startup=start, on_shutdown=stop)
+    def health() -> dict[str, str]:
+        return process.health() if process is not None else {"scheduler": "off", "worker": "off"}
+
+    app = create_app(services, on_startup=start, on_shutdown=stop, health=health)
     install_console(app)
     config = uvicorn.Config(
-        app, host=host, port=port, log_level="info", timeout_graceful_shutdown=int(grace)
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        timeout_graceful_shutdown=int(grace),
+        proxy_headers=False,  # the app believes X-Forwarded-For from --trusted-proxy only
     )
     install_log_redaction()
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
@@ -190,6 +209,9 @@ def up(
     finally:
         services.close()
         db.close()
+    if process is not None and process.failed is not None:
+        typer.secho(f"error: {process.failed}; the server stopped", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
 
 
 @contextmanager
@@ -210,8 +232,10 @@ def _stop_signals_end_cleanly() -> Iterator[None]:
 
 
 def _runtime(db: Database, services: ServerServices, name: str, grace: float) -> LakeworksProcess:
-    """The prod scheduler and worker (prod runs the current release)."""
+    """The prod scheduler and worker (prod runs the current release), supervised: a
+    part that keeps dying stops the server, which then exits non-zero."""
     from lakeworks.alerts.plugin import start_sender
+    from lakeworks.runtime.clock import clock_from_env
     from lakeworks.runtime.process import LakeworksProcess
     from lakeworks.security.secrets import redact
 
@@ -220,8 +244,14 @@ def _runtime(db: Database, services: ServerServices, name: str, grace: float) ->
     def log(line: str) -> None:
         typer.echo(redact(line), err=True)
 
-    process = LakeworksProcess(db, source, env="prod", log=log)
+    process = LakeworksProcess(db, source, env="prod", clock=clock_from_env(), log=log)
     process.grace_seconds = grace
+
+    def give_up(why: str) -> None:  # a server without scheduling must not look healthy
+        log(f"{why}: stopping the server")
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    process.on_failure = give_up
     start_sender(db, lambda ws: source.current("prod") if ws == name else None, _SENDER_STOP, log)
     return process
 
@@ -646,5 +676,8 @@ def register(app: typer.Typer) -> None:
     app.command()(deploy)
     app.add_typer(deployments_app, name="deployments")
     app.add_typer(secrets_app, name="secrets")
+    from lakeworks.cli import signins
+
+    signins.register(users_app)
     app.add_typer(users_app, name="users")
     app.add_typer(tokens_app, name="tokens")

@@ -6,6 +6,10 @@ removed) is applied to a copy of the folder's files and validated as a whole wor
 passes are the files written, each through a temporary file renamed into place, so a
 reader never sees half a file. Optional expected hashes make edits optimistic: a file
 changed by someone else since it was read is a ``Conflict``.
+
+Validation (the slow part) runs without the workspace's lock; the lock is held only to
+check that the folder is still what was validated and to write, and a caller waits
+for it at most ``LOCK_WAIT_SECONDS`` (then ``TransientError``: try again).
 """
 
 from __future__ import annotations
@@ -19,7 +23,11 @@ from pathlib import Path, PurePosixPath
 
 from lakeworks.deploy.snapshot import content_hash, snapshot_folder
 from lakeworks.deploy.validate import check_workspace
-from lakeworks.errors import Conflict, Location, UserError, ValidationFailed
+from lakeworks.errors import Conflict, Location, TransientError, UserError, ValidationFailed
+from lakeworks.spec.loader import check_node_size, is_valid_name
+
+LOCK_WAIT_SECONDS = 10.0
+_ATTEMPTS = 3
 
 _locks: dict[Path, threading.Lock] = {}
 _locks_guard = threading.Lock()
@@ -35,9 +43,16 @@ def editable_path(path: str) -> str:
     ``workflows/<workflow>/``), else ``UserError``."""
     pure = PurePosixPath(path)
     parts = pure.parts
-    if ".." in parts or pure.is_absolute() or any(p.startswith(".") for p in parts):
+    if (
+        ".." in parts
+        or pure.is_absolute()
+        or any(p.startswith(".") for p in parts)
+        or any(ord(c) < 32 or c == "\x7f" for c in path)
+    ):
         raise UserError(f"invalid path {path!r}")
-    if parts == ("lakeworks.yml",) or (len(parts) == 3 and parts[0] == "workflows"):
+    if parts == ("lakeworks.yml",) or (
+        len(parts) == 3 and parts[0] == "workflows" and is_valid_name(parts[1])
+    ):
         return pure.as_posix()
     raise UserError(
         f"the API does not edit {path!r}",
@@ -60,6 +75,18 @@ def atomic_write(target: Path, text: str) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _check_expected(current: Mapping[str, str], expected: Mapping[str, str | None]) -> None:
+    for path, wanted in expected.items():
+        actual = content_hash(current[path]) if path in current else None
+        if actual != wanted:
+            raise Conflict(
+                f"{path} changed since it was read"
+                if wanted is not None
+                else f"{path} exists already",
+                hint="read it again and redo the change",
+            )
 
 
 class WorkspaceEditor:
@@ -88,17 +115,12 @@ class WorkspaceEditor:
         validation warnings. ``expected`` maps paths to the hash the caller read (None:
         the file must not exist)."""
         paths = {editable_path(p): text for p, text in changes.items()}
-        with _lock_for(self.root):
+        for path, text in paths.items():
+            if text is not None and path != "lakeworks.yml":
+                check_node_size(len(text.encode("utf-8")), path)
+        for _ in range(_ATTEMPTS):
             current = dict(snapshot_folder(self.root).files)
-            for path, wanted in (expected or {}).items():
-                actual = content_hash(current[path]) if path in current else None
-                if actual != wanted:
-                    raise Conflict(
-                        f"{path} changed since it was read"
-                        if wanted is not None
-                        else f"{path} exists already",
-                        hint="read it again and redo the change",
-                    )
+            _check_expected(current, expected or {})
             proposed = dict(current)
             for path, text in paths.items():
                 if text is None:
@@ -106,17 +128,34 @@ class WorkspaceEditor:
                 else:
                     proposed[path] = text
             warnings = self._validate(proposed)
-            for path, text in paths.items():
-                target = self.root / path
-                if text is None:
-                    target.unlink(missing_ok=True)
-                    self._prune(target.parent)
-                else:
-                    atomic_write(target, text)
-            return warnings
+            lock = _lock_for(self.root)
+            if not lock.acquire(timeout=LOCK_WAIT_SECONDS):
+                raise TransientError(
+                    "another edit of this workspace is being saved",
+                    hint="try again in a moment",
+                )
+            try:
+                if dict(snapshot_folder(self.root).files) != current:
+                    continue  # changed while validating: validate against the new files
+                for path, text in paths.items():
+                    target = self.root / path
+                    if text is None:
+                        target.unlink(missing_ok=True)
+                        self._prune(target.parent)
+                    else:
+                        atomic_write(target, text)
+                return warnings
+            finally:
+                lock.release()
+        raise TransientError(
+            "the workspace kept changing while this edit was validated",
+            hint="try again in a moment",
+        )
 
     def remove_workflow(self, workflow: str) -> list[str]:
         """Remove a workflow folder and every file in it (validated first)."""
+        if not is_valid_name(workflow):
+            raise UserError(f"invalid workflow name {workflow!r}")
         folder = self.root / "workflows" / workflow
         if not folder.is_dir():
             from lakeworks.errors import NotFound

@@ -18,7 +18,7 @@ def quality_node_io(workspace: Workspace, node: Node) -> NodeIO:
     except UserError:
         rules = []  # the rule loader reports the file's problems with their lines
     reads = {r.table for r in rules} | {r.ref_table for r in rules if r.ref_table}
-    return NodeIO(reads=frozenset(reads) | {t.lower() for t in node.header.inputs})
+    return NodeIO(reads=frozenset(reads) | {t.lower() for t in node.header.input_tables})
 
 
 register_node_io(NodeKind.QUALITY, quality_node_io)

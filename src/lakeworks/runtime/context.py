@@ -9,6 +9,7 @@ from datetime import datetime
 
 from lakeworks.engines.base import Engine
 from lakeworks.spec.models import Node, Workspace
+from lakeworks.spec.outputs import OutputValue
 from lakeworks.sql.params import ParamContext
 
 
@@ -30,6 +31,8 @@ class NodeRunContext:
     """Callbacks that abort the running work (cancel a query, kill a process)."""
     extras: dict[str, object] = field(default_factory=dict)
     """Service-specific handles (e.g. the metadata database) keyed by name."""
+    inputs: dict[str, object] = field(default_factory=dict)
+    """Bound upstream outputs by parameter name (``inputs:`` in the header)."""
 
     @property
     def cycle_time(self) -> datetime:
@@ -52,3 +55,5 @@ class NodeResult:
     rows: int | None = None
     skipped: bool = False
     detail: dict[str, object] = field(default_factory=dict)
+    output: OutputValue | None = None
+    """The value published when the node declares ``output: true``."""

@@ -11,8 +11,8 @@ import json
 import threading
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from enum import Enum
 from functools import partial
 from typing import Any
@@ -20,7 +20,13 @@ from zoneinfo import ZoneInfo
 
 from lakeworks.connectors.credentials import redact as default_redact
 from lakeworks.engines.base import Engine
-from lakeworks.errors import LakeworksError, PermissionDenied, TransientError, UserError
+from lakeworks.errors import (
+    CheckAgain,
+    LakeworksError,
+    PermissionDenied,
+    TransientError,
+    UserError,
+)
 from lakeworks.runtime import hooks
 from lakeworks.runtime.context import NodeResult, NodeRunContext
 from lakeworks.runtime.executors import executor_for
@@ -28,12 +34,20 @@ from lakeworks.runtime.followups import FollowupDrainer, payload
 from lakeworks.runtime.logsink import InstanceLog
 from lakeworks.schedule.retries import RetryPolicy
 from lakeworks.spec.models import Node, RunMode, Workspace
+from lakeworks.spec.outputs import (
+    OutputTooLarge,
+    as_parameter,
+    binding_source,
+    decode_output,
+    encode_output,
+)
 from lakeworks.sql.params import ParamContext
 from lakeworks.store.clock import utcnow
 from lakeworks.store.database import Database
 from lakeworks.store.followups import new_row
 from lakeworks.store.leases import finish_if_held, start_here
 from lakeworks.store.models import Instance, InstanceState
+from lakeworks.store.outputs import OutputRepository
 from lakeworks.store.repositories import AttemptRepository, InstanceRepository, LogRepository
 
 RUNNABLE_STATES = (
@@ -110,6 +124,7 @@ class InstanceExecutor:
         self.instances = InstanceRepository(db)
         self.attempts = AttemptRepository(db)
         self.logs = LogRepository(db)
+        self.outputs = OutputRepository(db)
         self._running: dict[int, NodeRunContext] = {}
         self._lock = threading.Lock()
         self.followups = FollowupDrainer(db, lambda: self.workspace, engine, env, owner=worker)
@@ -234,8 +249,14 @@ class InstanceExecutor:
         reason: str | None = None
         retry = Retry.POLICY
         log(f"running {node.key} for bizdate {ctx.params.bizdate:%Y%m%d} (attempt {ctx.attempt})")
+        check_again: CheckAgain | None = None
         try:
+            self._bind_inputs(instance, ctx)
             result = executor_for(node.kind)(ctx)
+            if result is not None and result.output is not None:
+                self._publish(instance, result)
+        except CheckAgain as exc:
+            check_again, reason = exc, exc.message
         except (UserError, PermissionDenied) as exc:
             reason, retry = f"not retried: {exc.render()}", Retry.NEVER
         except TransientError as exc:
@@ -250,6 +271,8 @@ class InstanceExecutor:
         finally:
             if timer is not None:
                 timer.cancel()
+        if check_again is not None and not ctx.cancel.is_set():
+            return self._check_later(instance, ctx, log, check_again, held=held)
         if timed_out.is_set():
             reason = f"timed out after {ctx.timeout_seconds:g} s"
         elif ctx.cancel.is_set() and reason is not None:
@@ -292,6 +315,71 @@ class InstanceExecutor:
             cycle_time=ctx.cycle_time,
         )
         return InstanceOutcome(finished.instance, result, retry)
+
+    def _check_later(
+        self,
+        instance: Instance,
+        ctx: NodeRunContext,
+        log: InstanceLog,
+        waiting: CheckAgain,
+        *,
+        held: bool,
+    ) -> InstanceOutcome:
+        """A check that does not hold yet: wait (no slot held) and run it again later."""
+        retry_at = self.clock() + timedelta(seconds=waiting.delay_seconds)
+        log(waiting.message)
+        updated = finish_if_held(
+            self.db,
+            instance.id,
+            worker=self.worker,
+            attempt=instance.attempts,
+            to_state=InstanceState.WAITING_TIME,
+            reason=waiting.message,
+            attempt_state=InstanceState.SUCCESS,
+            attempt_error=None,
+            log_lines=log.drain(),
+            actor=self.worker if held else "system",
+            now=self.clock(),
+            fields={"next_attempt_at": retry_at, "max_attempts": ctx.attempt + 1},
+            channel=self.done_channel if held else None,
+        )
+        if updated is None:
+            updated = self.instances.get(instance.id)
+        return InstanceOutcome(updated, None)
+
+    def _bind_inputs(self, instance: Instance, ctx: NodeRunContext) -> None:
+        """Give the node the outputs its ``inputs:`` bind, as values and parameters."""
+        bindings = ctx.node.header.bindings
+        if not bindings:
+            return
+        stored = self.outputs.of_upstream(instance.id)
+        parameters = dict(ctx.params.parameters)
+        for name, binding in bindings.items():
+            source = self.workspace.find_node(binding_source(binding) or "")
+            key = source.key if source else binding
+            if key not in stored:
+                raise UserError(
+                    f"input '{name}': no instance of {key} for this cycle in this run",
+                    hint=f"run {key} together with {ctx.node.key}",
+                )
+            text = stored[key]
+            if text is None:
+                raise UserError(
+                    f"input '{name}': {key} published no output for this cycle",
+                    hint=f"rerun {key} first",
+                )
+            value = decode_output(text)
+            ctx.inputs[name] = value
+            parameters[name] = as_parameter(value)
+        ctx.params = replace(ctx.params, parameters=parameters)
+
+    def _publish(self, instance: Instance, result: NodeResult) -> None:
+        """Store the node's output with its instance (refused over the size limit)."""
+        try:
+            text = encode_output(result.output or [])
+        except OutputTooLarge as exc:
+            raise UserError(str(exc), hint="publish less: aggregate, or filter rows") from None
+        self.outputs.save(instance.id, text)
 
     def _retry_reason(
         self, instance: Instance, retry_at: datetime, reason: str | None, budget: int

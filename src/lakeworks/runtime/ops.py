@@ -30,6 +30,7 @@ from lakeworks.store.models import (
     RunType,
 )
 from lakeworks.store.operations import OperationsStore, OpsAction
+from lakeworks.store.outputs import Iteration, OutputRepository
 from lakeworks.store.processes import ProcessInfo, ProcessRegistry
 from lakeworks.store.repositories import (
     AttemptRepository,
@@ -79,6 +80,10 @@ class InstanceDetail:
     upstream: list[Instance]
     downstream: list[Instance]
     run: Run | None
+    output: str | None = None
+    """The output (JSON) the instance published, if any."""
+    iterations: list[Iteration] = field(default_factory=list)
+    """A for-each instance's iterations."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +136,8 @@ def show_instance(db: Database, instance_id: int) -> InstanceDetail:
         upstream=repo.get_many(repo.upstream_ids(instance_id)),
         downstream=repo.get_many(repo.downstream_ids(instance_id)),
         run=run,
+        output=OutputRepository(db).get(instance_id),
+        iterations=OutputRepository(db).iterations(instance_id),
     )
 
 

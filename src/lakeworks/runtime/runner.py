@@ -116,6 +116,7 @@ class ManualRunner:
         actor: str = "cli",
         overrides: Mapping[str, str] | None = None,
         graph: DependencyGraph | None = None,
+        description: str | None = None,
     ) -> tuple[Run, list[Instance], DependencyGraph]:
         """Validate, then create the run and its instances (nothing runs yet)."""
         if graph is None:
@@ -128,7 +129,7 @@ class ManualRunner:
             self.env,
             RunType.MANUAL,
             actor,
-            description=f"manual run for bizdate {bizdate:%Y%m%d}",
+            description=description or f"manual run for bizdate {bizdate:%Y%m%d}",
             params={"bizdate": f"{bizdate:%Y%m%d}", "overrides": dict(overrides or {})},
         )
         index = {key: i for i, key in enumerate(keys)}
@@ -179,10 +180,13 @@ class ManualRunner:
         *,
         actor: str = "cli",
         overrides: Mapping[str, str] | None = None,
+        description: str | None = None,
     ) -> RunSummary:
         """Create the run and carry it out to the end."""
         started = time.perf_counter()
-        run, created, graph = self.create(bizdate, targets, actor=actor, overrides=overrides)
+        run, created, graph = self.create(
+            bizdate, targets, actor=actor, overrides=overrides, description=description
+        )
         final = self.carry_out(run, created, graph, overrides)
         return RunSummary(self.runs.get(run.id), final, time.perf_counter() - started)
 

@@ -14,6 +14,7 @@ from lakeworks.errors import (
     UserError,
 )
 from lakeworks.runtime.context import NodeResult, NodeRunContext
+from lakeworks.spec.outputs import rows_output
 from lakeworks.sql.params import render
 from lakeworks.sql.translate import ExecutableStatement, translate_script
 
@@ -65,16 +66,18 @@ def _partition_columns(ctx: NodeRunContext) -> object:
     return lookup if callable(lookup) else None
 
 
-def _execute(ctx: NodeRunContext, statement: ExecutableStatement) -> int | None:
+def _execute(
+    ctx: NodeRunContext, statement: ExecutableStatement, last: list[list[object]]
+) -> int | None:
     """Run one statement; errors keep their kind (deterministic, transient or run time)."""
     node = ctx.node
     try:
         if statement.atomic:
             with ctx.engine.transaction() as session:
-                return _steps(ctx, session, statement)
+                return _steps(ctx, session, statement, last)
         session = ctx.engine.session()
         try:
-            return _steps(ctx, session, statement)
+            return _steps(ctx, session, statement, last)
         finally:
             session.close()
     except UserError as exc:
@@ -89,7 +92,10 @@ def _execute(ctx: NodeRunContext, statement: ExecutableStatement) -> int | None:
         raise UserCodeError(f"{node.path.name}:{line}: {exc.message}") from None
 
 
-def _steps(ctx: NodeRunContext, session: Session, statement: ExecutableStatement) -> int | None:
+def _steps(
+    ctx: NodeRunContext, session: Session, statement: ExecutableStatement, last: list[list[object]]
+) -> int | None:
+    """Run a statement's steps; ``last`` becomes the rows of its query, if it is one."""
     ctx.on_interrupt.append(session.interrupt)
     try:
         rows = None
@@ -102,6 +108,7 @@ def _steps(ctx: NodeRunContext, session: Session, statement: ExecutableStatement
                 if len(result.rows) > MAX_SHOWN_ROWS:
                     ctx.log(f"… {len(result.rows) - MAX_SHOWN_ROWS} more rows")
                 rows = len(result.rows)
+                last[:] = [list(row) for row in result.rows]
             elif result.columns == ["Count"] and result.rows and _counts(step, rows):
                 rows = int(str(result.rows[-1][0]))
         return rows
@@ -124,6 +131,7 @@ def run_sql_node(ctx: NodeRunContext) -> NodeResult:
     reads: set[str] = set()
     writes: set[str] = set()
     total_rows = 0
+    last_rows: list[list[object]] = []
     for statement in statements:
         if ctx.cancel.is_set():
             raise UserCodeError(f"stopped before the statement at line {statement.line}")
@@ -131,7 +139,7 @@ def run_sql_node(ctx: NodeRunContext) -> NodeResult:
         shown = statement.source or (statement.steps[0] if statement.steps else "")
         ctx.log(f"line {statement.line}: {_one_line(shown)}")
         try:
-            rows = _execute(ctx, statement)
+            rows = _execute(ctx, statement, last_rows)
         except UserCodeError as exc:
             message = exc.message
             if not message.startswith(f"{node.path.name}:"):
@@ -154,4 +162,5 @@ def run_sql_node(ctx: NodeRunContext) -> NodeResult:
         reads=frozenset(reads),
         writes=frozenset(writes),
         rows=total_rows,
+        output=rows_output(last_rows) if node.header.output else None,
     )

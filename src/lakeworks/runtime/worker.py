@@ -25,6 +25,7 @@ from lakeworks.errors import LakeworksError, UserError
 from lakeworks.runtime.clock import Clock, SystemClock
 from lakeworks.runtime.execution import InstanceExecutor
 from lakeworks.runtime.heartbeat import ProcessHandle, process_name
+from lakeworks.runtime.provenance import DefinitionRecorder
 from lakeworks.runtime.wakeup import DONE, QUEUE, Bell, Listener, channel_name
 from lakeworks.runtime.workspace_source import WorkspaceSource
 from lakeworks.spec.models import Workspace
@@ -106,6 +107,7 @@ class Worker:
         self.bell = Bell()
         self.queue = WorkQueue(db)
         self.runs = RunRepository(db)
+        self.definitions = DefinitionRecorder(db, source)
         self._pool = ThreadPoolExecutor(
             max_workers=sum(self.config.groups.values()), thread_name_prefix="lakeworks-slot"
         )
@@ -186,6 +188,7 @@ class Worker:
     def _run(self, group: str, job: _Job) -> None:
         instance = job.instance
         try:
+            instance = self.definitions.record(job.executor.workspace, instance, actor=self.name)
             outcome = job.executor.run(
                 instance,
                 overrides=self._overrides_for(instance.run_id),

@@ -15,6 +15,7 @@ from datetime import date, timedelta
 from lakeworks.errors import Location, UserError, ValidationFailed
 from lakeworks.schedule.node_io import NodeIO, node_io
 from lakeworks.spec.models import Node, Workspace
+from lakeworks.spec.outputs import binding_source
 from lakeworks.sql.partitions import Window, merge_windows
 
 
@@ -167,6 +168,12 @@ def _line_mentioning(node: Node, text: str) -> int | None:
     return None
 
 
+def _control_refs(node: Node) -> list[str]:
+    """Nodes that output bindings and ``branch:`` make this node depend on."""
+    refs = [binding_source(b) for b in node.header.bindings.values()]
+    return [r for r in refs if r] + list(node.header.branch)
+
+
 def build_graph(
     workspace: Workspace, *, existing_tables: set[str] | None = None
 ) -> DependencyGraph:
@@ -239,6 +246,10 @@ def build_graph(
                 )
                 continue
             graph.add_edge(Edge(target.key, key, "explicit"))
+        for ref in _control_refs(node):
+            target = workspace.find_node(ref)
+            if target is not None:  # unknown ones are reported by the loader
+                graph.add_edge(Edge(target.key, key, "explicit"))
 
     problems.extend(_partition_windows(graph))
     for cycle in graph.find_cycles():

@@ -43,7 +43,7 @@ def register_node_io(kind: NodeKind, reader: NodeIOReader) -> None:
 
 def _declared(node: Node) -> NodeIO:
     return NodeIO(
-        reads=frozenset(t.lower() for t in node.header.inputs),
+        reads=frozenset(t.lower() for t in node.header.input_tables),
         writes=frozenset(t.lower() for t in node.header.outputs),
     )
 
@@ -89,8 +89,19 @@ _LAZY_READERS: dict[NodeKind, str] = {
 """Modules that register a kind's reader when imported (loaded on first use)."""
 
 
+def loop_io(workspace: Workspace, node: Node) -> NodeIO:
+    """A loop reads and writes what its body does (lineage passes through)."""
+    body = workspace.body_of(node)
+    ios = [node_io(body, inner) for inner in body.nodes()]
+    writes = frozenset(t for io in ios for t in io.writes)
+    reads = frozenset(t for io in ios for t in io.reads) - writes
+    return NodeIO(reads=reads, writes=writes)
+
+
 def node_io(workspace: Workspace, node: Node) -> NodeIO:
     """The tables ``node`` reads and writes."""
+    if node.kind in (NodeKind.FOREACH, NodeKind.DOWHILE):
+        return loop_io(workspace, node)
     if node.kind not in _readers and node.kind in _LAZY_READERS:
         import importlib
 

@@ -15,7 +15,7 @@ from lakeworks.security.tables import users
 from lakeworks.store.clock import utcnow
 from lakeworks.store.database import Database
 
-USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,63}$")
+USERNAME_PATTERN = re.compile(r"\A[a-z0-9][a-z0-9._@-]{0,63}\Z")
 ADMIN_PASSWORD_ENV = "LAKEWORKS_ADMIN_PASSWORD"
 
 

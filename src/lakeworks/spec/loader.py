@@ -14,14 +14,18 @@ with its file and line.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
 
 from lakeworks.errors import Location, UserError, ValidationFailed
+from lakeworks.spec.control_flow import CONTROL_KINDS, check_node, load_control_node
 from lakeworks.spec.headers import split_header
 from lakeworks.spec.models import (
+    LOOP_PARAMETERS,
     Defaults,
+    LoopConfig,
     Node,
     NodeHeader,
     NodeKind,
@@ -35,15 +39,32 @@ from lakeworks.spec.yaml_source import LineMap, load_model, parse_yaml, validate
 
 WORKSPACE_FILE = "lakeworks.yml"
 WORKFLOW_FILE = "workflow.yml"
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
+NAME_PATTERN = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9_\-]{0,99}\Z")
+"""Workspace, workflow and node names: 1-100 letters, digits, '_' and '-', not starting
+with '-'. Anchored with ``\\A…\\Z`` (``$`` would accept a trailing newline)."""
+
+
+def is_valid_name(name: str) -> bool:
+    """Whether ``name`` is a valid workspace, workflow or node name."""
+    return NAME_PATTERN.match(name) is not None
+
 
 NODE_SUFFIXES: dict[str, NodeKind] = {
     ".sync.yml": NodeKind.SYNC,
+    ".branch.yml": NodeKind.BRANCH,
+    ".merge.yml": NodeKind.MERGE,
+    ".foreach.yml": NodeKind.FOREACH,
+    ".dowhile.yml": NodeKind.DOWHILE,
+    ".http.yml": NodeKind.HTTP,
+    ".check.yml": NodeKind.CHECK,
+    ".trigger.yml": NodeKind.TRIGGER,
     ".sql": NodeKind.SQL,
     ".py": NodeKind.PYTHON,
     ".sh": NodeKind.SHELL,
 }
 IGNORED_SUFFIXES = (".quality.yml", ".md", ".txt")
+MAX_NODE_FILE_BYTES = 5 * 1024 * 1024
+"""The largest node file the loader (and the API) accepts."""
 QUALITY_SUFFIX = ".quality.yml"
 SCHEDULED_RULE_KEYS = ("schedule", "owner", "retries", "priority", "resource_group", "depends_on")
 """Keys of a scheduled rule file that are node settings (the rest belongs to the rules)."""
@@ -92,6 +113,17 @@ def node_kind_and_name(path: Path) -> tuple[NodeKind, str] | None:
     return None
 
 
+def check_node_size(size: int, path: Path | str | None) -> None:
+    """``UserError`` for a node file larger than ``MAX_NODE_FILE_BYTES``."""
+    if size > MAX_NODE_FILE_BYTES:
+        raise UserError(
+            f"node file is too large ({size // 1024:,} KiB; at most"
+            f" {MAX_NODE_FILE_BYTES // 1024 // 1024} MiB)",
+            location=Location(path),
+            hint="load bulk data with a sync node or from a file, not as SQL text",
+        )
+
+
 def _has_schedule(path: Path) -> bool:
     """Whether a rule file carries a ``schedule`` (YAML problems are the rule loader's)."""
     try:
@@ -108,11 +140,19 @@ def _scheduled_rules_header(text: str, path: Path) -> NodeHeader:
 
 
 def _load_node(path: Path, workflow: str, kind: NodeKind, name: str, inherited: Defaults) -> Node:
+    check_node_size(path.stat().st_size, path)
     text = path.read_text(encoding="utf-8")
+    config = None
     if kind is NodeKind.QUALITY:
         header, code, first = _scheduled_rules_header(text, path), text, 1
     elif kind is NodeKind.SYNC:
         header, code, first = NodeHeader(), text, 1
+    elif kind in CONTROL_KINDS:
+        config = load_control_node(kind, text, path)
+        header = NodeHeader.model_validate(
+            config.model_dump(include=set(NodeHeader.model_fields), by_alias=True)
+        )
+        code, first = text, 1
     else:
         split = split_header(text, path)
         header, code, first = split.header, split.code, split.first_code_line
@@ -126,6 +166,7 @@ def _load_node(path: Path, workflow: str, kind: NodeKind, name: str, inherited: 
         header=header,
         span=SourceSpan(path, first),
         settings=settings,
+        config=config,
     )
 
 
@@ -133,7 +174,7 @@ def _load_workflow(
     folder: Path, config_defaults: Defaults, problems: list[UserError]
 ) -> Workflow | None:
     name = folder.name
-    if not NAME_PATTERN.match(name):
+    if not is_valid_name(name):
         problems.append(
             UserError(
                 f"invalid workflow name '{name}'",
@@ -160,7 +201,7 @@ def _load_workflow(
         if found is None:
             continue
         kind, node_name = found
-        if not NAME_PATTERN.match(node_name):
+        if not is_valid_name(node_name):
             problems.append(
                 UserError(
                     f"invalid node name '{node_name}'",
@@ -186,7 +227,58 @@ def _load_workflow(
             problems.append(exc)
         except UnicodeDecodeError:
             problems.append(UserError("file is not UTF-8 text", location=Location(path)))
-    return Workflow(name=name, path=folder, config=config, nodes=nodes)
+    bodies: dict[str, Workflow] = {}
+    for node in nodes.values():
+        if isinstance(node.config, LoopConfig) and node.config.body not in bodies:
+            body = _load_body(folder, name, node, config, inherited, problems)
+            if body is not None:
+                bodies[body.name.rpartition("/")[2]] = body
+    return Workflow(name=name, path=folder, config=config, nodes=nodes, bodies=bodies)
+
+
+def _load_body(
+    folder: Path,
+    workflow: str,
+    loop: Node,
+    config: WorkflowConfig,
+    inherited: Defaults,
+    problems: list[UserError],
+) -> Workflow | None:
+    """The nodes of a loop's body folder, as the workflow ``<wf>/<folder>``."""
+    assert isinstance(loop.config, LoopConfig)
+    path = folder / loop.config.body
+    if not path.is_dir():
+        problems.append(
+            UserError(
+                f"loop body folder '{loop.config.body}' does not exist",
+                location=Location(loop.path, _line_of(loop.path, "body:"), key="body"),
+                hint=f"create {path} with the nodes to run per item",
+            )
+        )
+        return None
+    loaded = _load_workflow(path, inherited, problems)
+    if loaded is None:
+        return None
+    name = f"{workflow}/{loop.config.body}"
+    samples = dict.fromkeys(LOOP_PARAMETERS, "0")
+    body_config = config.model_copy(update={"parameters": {**config.parameters, **samples}})
+    nodes = {k: replace(n, workflow=name) for k, n in loaded.nodes.items()}
+    if not nodes:
+        problems.append(
+            UserError(
+                f"loop body folder '{loop.config.body}' holds no nodes",
+                location=Location(loop.path, _line_of(loop.path, "body:"), key="body"),
+                hint="add .sql, .py or .sh nodes to it",
+            )
+        )
+    return Workflow(name=name, path=path, config=body_config, nodes=nodes)
+
+
+def _line_of(path: Path, text: str) -> int | None:
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if text in line:
+            return number
+    return None
 
 
 def load_workspace(root: Path) -> Workspace:
@@ -203,6 +295,12 @@ def load_workspace(root: Path) -> Workspace:
         config = load_model(WorkspaceConfig, config_file)
     except ValidationFailed as exc:
         raise exc from None
+    if not is_valid_name(config.name):
+        raise UserError(
+            f"invalid workspace name {config.name!r}",
+            location=Location(config_file, key="name"),
+            hint="1-100 letters, digits, '_' and '-', not starting with '-'",
+        )
     workflows: dict[str, Workflow] = {}
     workflows_dir = root / "workflows"
     if workflows_dir.is_dir():
@@ -212,6 +310,9 @@ def load_workspace(root: Path) -> Workspace:
             workflow = _load_workflow(folder, config.defaults, problems)
             if workflow is not None:
                 workflows[workflow.name] = workflow
+    workspace = Workspace(root=root, config=config, workflows=workflows)
+    for node in workspace.nodes():
+        problems.extend(check_node(workspace, node))
     if problems:
         raise ValidationFailed(problems)
-    return Workspace(root=root, config=config, workflows=workflows)
+    return workspace

@@ -11,7 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Strict(BaseModel):
@@ -38,6 +38,13 @@ class NodeKind(StrEnum):
     SHELL = "shell"
     SYNC = "sync"
     VIRTUAL = "virtual"
+    BRANCH = "branch"
+    MERGE = "merge"
+    FOREACH = "foreach"
+    HTTP = "http"
+    CHECK = "check"
+    DOWHILE = "dowhile"
+    TRIGGER = "trigger"
     QUALITY = "quality"
     """A ``*.quality.yml`` rule file with a ``schedule``: its rules on their own cycle."""
 
@@ -123,14 +130,138 @@ class NodeHeader(Defaults):
     """Labels to search and filter by."""
     outputs: list[str] = Field(default_factory=list)
     """Tables a Python or shell node writes (SQL nodes' are read from the SQL)."""
-    inputs: list[str] = Field(default_factory=list)
-    """Tables a Python or shell node reads (SQL nodes' are read from the SQL)."""
+    inputs: list[str] | dict[str, str] = Field(default_factory=list)
+    """A list: tables a Python or shell node reads (SQL nodes' are read from the SQL).
+    A mapping: parameters bound to upstream outputs (``{regions: assign_regions.outputs}``),
+    each a same-cycle dependency."""
     partition_dependencies: bool = True
     """Wait for the upstream instances that write the date partitions this node reads
     (inferred from its SQL); false waits for the same cycle only."""
     partition_windows: dict[str, str] = Field(default_factory=dict)
     """Per table read: the partitions read, in days from the business date (``-6..0``,
     ``-1``); overrides what is inferred from the SQL."""
+    connections: list[str] = Field(default_factory=list)
+    """Data sources a Python or shell node uses (given to it as environment variables)."""
+    output: bool = False
+    """Publish an output when the node succeeds (an assignment node)."""
+    branch: dict[str, str] = Field(default_factory=dict)
+    """Branch node -> output name this node runs under; other outputs skip it."""
+
+    @property
+    def input_tables(self) -> list[str]:
+        return self.inputs if isinstance(self.inputs, list) else []
+
+    @property
+    def bindings(self) -> dict[str, str]:
+        """Parameter name -> ``<node>.outputs`` it is bound to."""
+        return self.inputs if isinstance(self.inputs, dict) else {}
+
+
+class BranchCondition(Strict):
+    when: str
+    """An expression over the inputs (``spec.expressions``)."""
+    output: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
+
+
+class BranchConfig(NodeHeader):
+    """``<name>.branch.yml``: ordered conditions; the first that holds is taken."""
+
+    conditions: list[BranchCondition] = Field(min_length=1, max_length=50)
+
+
+class MergeConfig(NodeHeader):
+    """``<name>.merge.yml``: succeeds when ``condition`` over its upstream states holds.
+
+    ``all``: every upstream succeeded or was skipped by a branch; ``any``: at least one
+    succeeded; otherwise an expression where each upstream node name is its state
+    (``'success'``, ``'skipped'``, ``'failed'``).
+    """
+
+    condition: str = "all"
+
+
+class SecretRef(Strict):
+    """Where a secret comes from: an environment variable, or a value encrypted with
+    the workspace's key (``lakeworks`` settings encryption)."""
+
+    env: str | None = None
+    encrypted: str | None = None
+
+
+class HttpConfig(NodeHeader):
+    """``<name>.http.yml``: call a URL. ``url``, ``headers`` and ``body`` may use
+    parameters, bound inputs and ``${secret.NAME}`` for each entry of ``secrets``.
+    A status outside ``expected_status`` (default: any 2xx) fails the attempt; 5xx,
+    429 and connection errors are retried. ``output_path`` (``$.data.items``) makes
+    that part of the JSON response the node's output."""
+
+    url: str
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = "GET"
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: str | None = None
+    expected_status: list[int] = Field(default_factory=list)
+    request_timeout_seconds: float = Field(default=30, gt=0, le=3600)
+    secrets: dict[str, SecretRef] = Field(default_factory=dict)
+    output_path: str | None = None
+
+
+class CheckConfig(NodeHeader):
+    """``<name>.check.yml``: wait until a table (or one of its partitions, ``ds=...``)
+    has rows, or a local file exists; checked every ``interval_seconds`` up to
+    ``max_checks`` times, holding no worker slot in between."""
+
+    table: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$")
+    partition: str | None = None
+    file: str | None = None
+    interval_seconds: float = Field(default=60, ge=0)
+    max_checks: int = Field(default=10, ge=1, le=100_000)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> CheckConfig:
+        if (self.table is None) == (self.file is None):
+            raise ValueError("give either 'table' (with an optional 'partition') or 'file'")
+        if self.partition is not None and self.table is None:
+            raise ValueError("'partition' needs a 'table'")
+        return self
+
+
+class TriggerConfig(NodeHeader):
+    """``<name>.trigger.yml``: the instance waits for one external call (``lakeworks ops
+    trigger``, ``POST …/instances/{id}/trigger``) and its upstream, in either order;
+    looked for every ``interval_seconds``, failing after ``timeout_hours``."""
+
+    interval_seconds: float = Field(default=30, gt=0)
+    timeout_hours: float = Field(default=24, gt=0)
+
+
+MAX_LOOP_ITEMS = 1024
+"""Most items a for-each node loops over."""
+
+LOOP_PARAMETERS = ("dag.foreach.current", "dag.offset", "dag.loopTimes")
+"""Parameters a for-each body reads: the item, its offset (from 0), its count (from 1)."""
+
+
+class LoopConfig(NodeHeader):
+    """A node that runs the nodes of the sub-folder ``body`` (its loop body)."""
+
+    body: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
+
+
+class ForeachConfig(LoopConfig):
+    """``<name>.foreach.yml``: run the nodes of the sub-folder ``body`` once per item of
+    the bound input ``items`` (a 1-D array, or the rows of a 2-D one), ``parallel`` at
+    a time."""
+
+    items: str
+    parallel: int = Field(default=1, ge=1, le=64)
+
+
+class DoWhileConfig(LoopConfig):
+    """``<name>.dowhile.yml``: run the body, then read the output of its node ``end``:
+    ``true`` runs the body again, anything else stops; at most ``max_loops`` times."""
+
+    end: str
+    max_loops: int = Field(default=MAX_LOOP_ITEMS, ge=1, le=MAX_LOOP_ITEMS)
 
 
 class WorkflowConfig(Strict):
@@ -218,6 +349,8 @@ class Node:
     span: SourceSpan
     settings: Defaults
     """Effective settings: node header over workflow defaults over workspace defaults."""
+    config: NodeHeader | None = None
+    """The whole file of a YAML node kind (branch, merge), validated."""
 
     @property
     def key(self) -> str:
@@ -235,6 +368,9 @@ class Workflow:
     path: Path
     config: WorkflowConfig
     nodes: dict[str, Node] = field(default_factory=dict)
+    bodies: dict[str, Workflow] = field(default_factory=dict)
+    """Loop bodies (sub-folders named by for-each nodes), by folder name; their nodes
+    are named ``<workflow>/<folder>.<node>`` and run only inside their loop."""
 
 
 @dataclass(frozen=True)
@@ -272,6 +408,12 @@ class Workspace:
     def dialect_for(self, node: Node) -> str:
         """The SQL dialect a node is written in."""
         return node.header.dialect or self.config.sql_dialect
+
+    def body_of(self, node: Node) -> Workspace:
+        """A workspace holding only the loop body of the for-each or do-while ``node``."""
+        assert isinstance(node.config, LoopConfig)
+        body = self.workflows[node.workflow].bodies[node.config.body]
+        return Workspace(root=self.root, config=self.config, workflows={body.name: body})
 
     def find_node(self, ref: str) -> Node | None:
         """A node by ``workflow.node`` or by bare name when that is unambiguous."""

@@ -51,16 +51,95 @@ def _walk(node: yaml.Node, prefix: KeyPath, out: dict[KeyPath, int], offset: int
     return None
 
 
+MAX_EXPANDED_NODES = 100_000
+"""How many values a YAML document may hold once its aliases are expanded: an alias
+repeats the value of its anchor, so a few hundred bytes of nested aliases can stand
+for billions of values (the "billion laughs")."""
+
+
+def _expanded_sizes(root: yaml.Node) -> dict[int, int]:
+    """Each node's size with aliases expanded, memoized by node, so a shared (aliased)
+    node is counted once per graph walk: linear in the document, however it nests.
+    Sizes are capped just past ``MAX_EXPANDED_NODES``."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    open_nodes: set[int] = set()
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if key in sizes:
+            continue
+        children = _children(node)
+        if not children_done:
+            if key in open_nodes:
+                raise _Recursive(node)
+            open_nodes.add(key)
+            stack.append((node, True))
+            for child in children:
+                if id(child) in open_nodes:
+                    raise _Recursive(child)
+                if id(child) not in sizes:
+                    stack.append((child, False))
+            continue
+        open_nodes.discard(key)
+        total = 1 + sum(sizes[id(child)] for child in children)
+        sizes[key] = min(total, MAX_EXPANDED_NODES + 1)
+    return sizes
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+class _Recursive(Exception):
+    def __init__(self, node: yaml.Node) -> None:
+        super().__init__("recursive alias")
+        self.node = node
+
+
+def _check_expansion(root: yaml.Node, path: Path | str | None, first_line: int) -> None:
+    """``UserError`` at the value whose aliases expand past ``MAX_EXPANDED_NODES``."""
+    try:
+        sizes = _expanded_sizes(root)
+    except _Recursive as exc:
+        raise UserError(
+            "a YAML alias refers to a value that contains it",
+            location=Location(path, exc.node.start_mark.line + first_line),
+            hint="aliases (*name) cannot nest inside their own anchor (&name)",
+        ) from None
+    if sizes[id(root)] <= MAX_EXPANDED_NODES:
+        return
+    culprit = root
+    while True:  # the innermost value that is too large on its own
+        bigger = [c for c in _children(culprit) if sizes[id(c)] > MAX_EXPANDED_NODES]
+        if not bigger:
+            break
+        culprit = bigger[0]
+    raise UserError(
+        f"YAML aliases expand to more than {MAX_EXPANDED_NODES:,} values here",
+        location=Location(path, culprit.start_mark.line + first_line),
+        hint="aliases (*name) repeat their anchor's value; write the value out or nest less",
+    )
+
+
 def parse_yaml(
     text: str, path: Path | str | None = None, *, first_line: int = 1
 ) -> tuple[Any, LineMap]:
     """Parse YAML text into plain data plus a map of key paths to lines.
 
-    A syntax error becomes a ``UserError`` at the line and column YAML reports.
+    A syntax error becomes a ``UserError`` at the line and column YAML reports; so
+    does a document whose aliases expand past ``MAX_EXPANDED_NODES`` values (checked
+    on the composed node graph before anything is built from it).
     """
     line_map = LineMap(path, first_line)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is not None:
+            _check_expansion(node, path, first_line)
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -71,6 +150,17 @@ def parse_yaml(
             f"malformed YAML: {problem}",
             location=Location(path, line, column),
             hint="check indentation and that every 'key: value' has a space after the colon",
+        ) from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + first_line
+        raise UserError(
+            f"YAML cannot contain the character {exc.character!r}",
+            location=Location(path, line),
+            hint="remove control characters from the file",
+        ) from None
+    except RecursionError:
+        raise UserError(
+            "YAML nests too deeply", location=Location(path, first_line), hint="nest less"
         ) from None
     if node is not None:
         _walk(node, (), line_map.lines, first_line)

@@ -358,13 +358,15 @@ def reclaim(
     channel: str | None = None,
     expired_only: bool = True,
     why: str | None = None,
+    holder_dead: bool = False,
 ) -> Instance | None:
     """Take back an instance whose worker let its lease expire (or gives it up).
 
     Its attempt is recorded as failed; the instance goes back to the queue for a new
     attempt, or fails when no attempts are left. None if the lease was renewed or
     the instance moved on meanwhile. A worker that shuts down releases what it holds
-    with ``expired_only=False`` and its own ``why``.
+    with ``expired_only=False`` and its own ``why``. ``holder_dead``: the worker is
+    known to be dead (its process is gone), so its lease need not expire first.
     """
     at = to_utc_naive(now)
     if instance.worker is None:
@@ -386,7 +388,7 @@ def reclaim(
             sa.update(instances)
             .where(
                 _held(instance.id, instance.worker, number),
-                _c.lease_expires_at < at if expired_only else sa.true(),
+                _c.lease_expires_at < at if expired_only and not holder_dead else sa.true(),
             )
             .values(values)
             .returning(*instances.c)

@@ -15,7 +15,10 @@ import sqlalchemy as sa
 
 from lakeworks.store.clock import utcnow
 from lakeworks.store.database import Database
+from lakeworks.store.models import Instance, InstanceState
+from lakeworks.store.records import instance_from_mapping
 from lakeworks.store.scheduler_tables import lakeworks_processes
+from lakeworks.store.schema import instances
 
 _p = lakeworks_processes.c
 
@@ -69,7 +72,7 @@ class ProcessRegistry:
     def register(
         self, name: str, kind: str, host: str, pid: int, workspace: str, env: str, groups: str = ""
     ) -> ProcessInfo:
-        """Record a starting process (its name must be new)."""
+        """Record a starting process (again, if a restarted thread reuses its name)."""
         now = utcnow()
         values = {
             "name": name,
@@ -84,7 +87,13 @@ class ProcessRegistry:
             "stopped_at": None,
         }
         with self._db.write() as conn:
-            conn.execute(sa.insert(lakeworks_processes).values(values))
+            again = conn.execute(
+                sa.update(lakeworks_processes)
+                .where(_p.name == name, _p.host == host, _p.pid == pid)
+                .values(heartbeat_at=now, stopped_at=None)
+            )
+            if not again.rowcount:
+                conn.execute(sa.insert(lakeworks_processes).values(values))
         return ProcessInfo(**values)  # type: ignore[arg-type]
 
     def heartbeat(self, name: str) -> None:
@@ -124,3 +133,11 @@ class ProcessRegistry:
         with self._db.write() as conn:
             result = conn.execute(sa.delete(lakeworks_processes).where(_p.heartbeat_at < before))
         return int(result.rowcount or 0)
+
+    def held_by(self, worker: str) -> builtins.list[Instance]:
+        """Instances the worker ``worker`` is recorded as running."""
+        query = sa.select(instances).where(
+            instances.c.worker == worker, instances.c.state == InstanceState.RUNNING.value
+        )
+        with self._db.read() as conn:
+            return [instance_from_mapping(row._mapping) for row in conn.execute(query)]

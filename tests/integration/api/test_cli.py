@@ -80,3 +80,30 @@ def test_users_tokens_and_key_rotation(cli: CliRunner, tmp_path: Path) -> None:
     assert "re-encrypted 0 secrets" in run(cli, "secrets", "rotate-key", "-w", str(home))
     assert key_file.read_bytes() != before
     assert "alice" in run(cli, "users", "list", "-w", str(home))
+
+
+def test_sign_in_locks_are_listed_and_lifted(cli: CliRunner, tmp_path: Path) -> None:
+    from lakeworks.cli.common import open_database
+    from lakeworks.security.throttle import LoginThrottle, throttle_keys
+    from lakeworks.spec.loader import load_workspace
+
+    home = tmp_path / "ws"
+    init_workspace(home, "sales")
+    assert "no sign-in is locked" in run(cli, "users", "locks", "-w", str(home))
+    db = open_database(load_workspace(home))
+    try:
+        throttle = LoginThrottle(db)
+        for address in ("203.0.113.5", "198.51.100.9"):
+            for _ in range(5):
+                throttle.failure(throttle_keys("Admin", address))
+        assert throttle.locked_until(throttle_keys("admin", "203.0.113.5")) is not None
+        assert throttle.locked_until(throttle_keys("admin", "192.0.2.1")) is None
+    finally:
+        db.close()
+    listing = run(cli, "users", "locks", "-w", str(home))
+    assert "account:admin|203.0.113.5" in listing and "account:admin|198.51.100.9" in listing
+    assert "2 lock record(s) cleared" in run(cli, "users", "unlock", "admin", "-w", str(home))
+    assert "no sign-in is locked" in run(cli, "users", "locks", "-w", str(home))
+    refused = cli.invoke(app, ["users", "unlock", "-w", str(home)])
+    assert refused.exit_code != 0
+    assert "name a user, an --address, or both" in refused.output

@@ -115,13 +115,16 @@ def test_workflows_are_created_and_removed(api: Api) -> None:
 def test_render_fills_in_parameters(api: Api) -> None:
     viewer = api.member("vic", Role.VIEWER)
     dev = api.member("dev", Role.DEVELOPER)
-    node = NEW_NODE.replace("GROUP BY customer_id", "WHERE ds = '${bizdate}' GROUP BY customer_id")
-    node = node.replace("FROM sales_raw", "FROM sales_daily")
-    api.client.put(f"{WF}/nodes/03_top", json={"kind": "sql", "content": node}, headers=dev)
+    node = NEW_NODE.replace(
+        "GROUP BY customer_id",
+        "WHERE SUBSTR(CAST(order_ts AS STRING), 1, 10) = '${yyyy-mm-dd}' GROUP BY customer_id",
+    )
+    saved = api.client.put(f"{WF}/nodes/03_top", json={"kind": "sql", "content": node}, headers=dev)
+    assert saved.status_code == 200, saved.text
     rendered = api.client.get(
         f"{WF}/nodes/03_top/render", params={"bizdate": "20260410"}, headers=viewer
     ).json()
-    assert "ds = '20260410'" in rendered["code"]
+    assert "= '2026-04-10' GROUP BY" in rendered["code"]
     translated = api.client.get(
         f"{WF}/nodes/03_top/render",
         params={"bizdate": "20260410", "translated": "true"},

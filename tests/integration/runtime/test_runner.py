@@ -165,21 +165,22 @@ def test_python_node_gets_parameters_and_failure_is_recorded(ws: Path) -> None:
     write(
         ws,
         "workflows/wf/export.py",
-        "import os, pathlib\n"
-        "pathlib.Path('out.txt').write_text(os.environ['bizdate'] + ' ' + os.environ['region'])\n",
+        "import os\nprint('got', os.environ['bizdate'], os.environ['region'])\n",
     )
     write(ws, "workflows/wf/boom.py", "raise RuntimeError('bad data in row 7')\n")
     summary = run(ws)
     assert states(summary) == {"export": "success", "boom": "failed"}
-    assert (ws / "out.txt").read_text() == "20260411 east"
+    export = next(i for i in summary.instances if i.node_key == "wf.export")
     boom = next(i for i in summary.instances if i.node_key == "wf.boom")
     assert boom.reason is not None and "exited with code 1" in boom.reason
     db = Database.open(default_database_url(ws / ".lakeworks"))
     try:
         log = "\n".join(line.text for line in LogRepository(db).read(boom.id))
+        exported = "\n".join(line.text for line in LogRepository(db).read(export.id))
     finally:
         db.close()
     assert "RuntimeError: bad data in row 7" in log
+    assert "got 20260411 east" in exported
 
 
 def test_shell_node_exit_code_is_the_reason(ws: Path) -> None:

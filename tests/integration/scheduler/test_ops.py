@@ -16,19 +16,22 @@ from lakeworks.store.models import RunType
 from tests.integration.scheduler.conftest import WorldFactory
 from tests.integration.scheduler.world import World, node_text, utc, write_workspace
 
+BROKEN = 'test ! -e "$LAKEWORKS_WORKSPACE/broken" || exit 2'
+
 DAY_1 = utc(2026, 4, 10, 1)
 DAY_2 = utc(2026, 4, 10, 2)
 
 
 def pipeline(root: Path) -> Path:
-    """extract (01:00) -> transform (02:00, fails while ./broken exists) -> publish."""
+    """extract (01:00) -> transform (02:00, fails while the workspace holds a file
+    ``broken``) -> publish."""
     return write_workspace(
         root,
         {
             "extract": node_text(
                 "echo extracted $bizdate", schedule={"cycle": "day", "at": "01:00"}
             ),
-            "transform": node_text("test ! -e broken || exit 2", depends_on=["extract"]),
+            "transform": node_text(BROKEN, depends_on=["extract"]),
             "publish": node_text("echo published", depends_on=["transform"], owner="carol"),
             "fixed": node_text("echo fixed", rerun_policy="never"),
             "once": node_text("echo once", rerun_policy="after_failure"),
@@ -74,7 +77,7 @@ def test_show_gives_attempts_history_neighbours_and_code(world: World) -> None:
     assert [u.node_key for u in detail.upstream] == ["etl.extract"]
     assert [d.node_key for d in detail.downstream] == ["etl.publish"]
     assert [e.action for e in detail.events] == ["schedule", "schedule", "claim", "finish"]
-    assert (detail.instance.rendered_code or "").strip() == "test ! -e broken || exit 2"
+    assert (detail.instance.rendered_code or "").strip() == BROKEN
     lines = [line.text for line in ops.read_logs(world.db, world.one("extract", DAY_1).id)]
     assert "extracted 20260409" in lines
 

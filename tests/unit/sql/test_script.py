@@ -76,3 +76,15 @@ def test_parsed_trees_are_cached_but_lines_follow_first_line() -> None:
     b = parse_script("SELECT 1", "maxcompute", first_line=5)
     assert a[0].expression is b[0].expression
     assert (a[0].line, b[0].line) == (1, 5)
+
+
+def test_long_scripts_keep_positions_of_every_statement() -> None:
+    rows = [f"INSERT INTO t VALUES ({i}, 'a;b')" for i in range(20_000)]
+    text = "-- header\n" + ";\n".join(rows) + ";\n  SELECT a FORM t;\n"
+    with pytest.raises(UserError) as caught:
+        parse_script(text, "maxcompute", path="big.sql")
+    assert (caught.value.location.line, caught.value.location.column) == (20_002, 12)
+    parsed = parse_script(text.replace("FORM", "FROM"), "maxcompute")
+    assert len(parsed) == 20_001
+    assert (parsed[0].line, parsed[-2].line, parsed[-1].line) == (2, 20_001, 20_002)
+    assert parsed[-1].column == 3

@@ -12,6 +12,7 @@ from lakeworks.api.routes import (
     datamap,
     dataservice,
     deployments,
+    health,
     instances,
     operations,
     quality,
@@ -26,6 +27,7 @@ from lakeworks.api.routes import (
 )
 
 ROUTERS: list[APIRouter] = [
+    health.router,
     alerts.router,
     auth.router,
     users.router,

@@ -11,7 +11,19 @@ from pydantic import Field
 from lakeworks.api.audit import client_address
 from lakeworks.api.auth import CSRF_COOKIE, SESSION_COOKIE, Access
 from lakeworks.api.errors import ApiError
-from lakeworks.api.routes.common import Body, Services, audit_detail, guard, token_json, user_json
+from lakeworks.api.inputs import Id
+from lakeworks.api.routes.common import (
+    Body,
+    Ok,
+    Out,
+    Services,
+    TokenOut,
+    UserOut,
+    audit_detail,
+    guard,
+    token_json,
+    user_json,
+)
 from lakeworks.errors import NotFound, UserError
 from lakeworks.security.permissions import Permission as Perm
 from lakeworks.security.throttle import throttle_keys
@@ -36,6 +48,32 @@ class TokenBody(Body):
     """Days until the token expires; null for the longest allowed."""
 
 
+class LoginOut(Out):
+    user: UserOut
+    csrf_token: str
+    expires_at: str
+
+
+class MeOut(Out):
+    user: UserOut
+    workspaces: dict[str, list[str]]
+    via: str | None
+
+
+class PasswordOut(Out):
+    ok: bool
+    sessions_ended: int
+
+
+class TokenList(Out):
+    items: list[TokenOut]
+
+
+class NewTokenOut(TokenOut):
+    token: str
+    """The secret: shown in this response only."""
+
+
 def _locked(until: Any) -> ApiError:
     seconds = max(1, int((until - utcnow()).total_seconds()))
     return ApiError(
@@ -47,7 +85,7 @@ def _locked(until: Any) -> ApiError:
     )
 
 
-@router.post("/auth/login")
+@router.post("/auth/login", response_model=LoginOut)
 def login(
     body: LoginBody,
     request: Request,
@@ -102,7 +140,7 @@ def login(
     }
 
 
-@router.post("/auth/logout")
+@router.post("/auth/logout", response_model=Ok)
 def logout(
     response: Response, services: Services, access: Access = guard(Perm.AUTHENTICATED)
 ) -> dict[str, Any]:
@@ -115,7 +153,7 @@ def logout(
     return {"ok": True}
 
 
-@router.get("/auth/me")
+@router.get("/auth/me", response_model=MeOut)
 def me(services: Services, access: Access = guard(Perm.AUTHENTICATED)) -> dict[str, Any]:
     """The caller and the workspaces they belong to, with their roles."""
     user = access.user
@@ -133,7 +171,7 @@ def me(services: Services, access: Access = guard(Perm.AUTHENTICATED)) -> dict[s
     }
 
 
-@router.post("/auth/password")
+@router.post("/auth/password", response_model=PasswordOut)
 def change_password(
     body: PasswordBody, services: Services, access: Access = guard(Perm.AUTHENTICATED)
 ) -> dict[str, Any]:
@@ -146,13 +184,13 @@ def change_password(
     return {"ok": True, "sessions_ended": ended}
 
 
-@router.get("/auth/tokens")
+@router.get("/auth/tokens", response_model=TokenList)
 def list_tokens(services: Services, access: Access = guard(Perm.AUTHENTICATED)) -> dict[str, Any]:
     """The caller's API tokens (never their secret)."""
     return {"items": [token_json(t) for t in services.tokens.list(access.user.id)]}
 
 
-@router.post("/auth/tokens", status_code=201)
+@router.post("/auth/tokens", status_code=201, response_model=NewTokenOut)
 def create_token(
     body: TokenBody,
     request: Request,
@@ -171,9 +209,9 @@ def create_token(
     return {**token_json(token), "token": secret}
 
 
-@router.delete("/auth/tokens/{token_id}")
+@router.delete("/auth/tokens/{token_id}", response_model=TokenOut)
 def revoke_token(
-    token_id: int, request: Request, services: Services, access: Access = guard(Perm.AUTHENTICATED)
+    token_id: Id, request: Request, services: Services, access: Access = guard(Perm.AUTHENTICATED)
 ) -> dict[str, Any]:
     """Revoke one of the caller's tokens; it stops working at once."""
     token = services.tokens.get(token_id)

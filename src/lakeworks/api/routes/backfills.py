@@ -13,9 +13,10 @@ from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
 from lakeworks.api.auth import Access
-from lakeworks.api.routes.common import Body, Services, audit_detail, guard, iso
-from lakeworks.api.routes.operations import result_json
-from lakeworks.api.routes.runs import run_json
+from lakeworks.api.inputs import Id
+from lakeworks.api.routes.common import Body, Out, Services, audit_detail, guard, iso
+from lakeworks.api.routes.operations import ActionOut, result_json
+from lakeworks.api.routes.runs import RunOut, run_json
 from lakeworks.errors import NotFound, UserError
 from lakeworks.runtime import backfill_service
 from lakeworks.schedule.backfill import BackfillOrder, BackfillPlan, BackfillRequest, BackfillScope
@@ -70,6 +71,54 @@ class BackfillBody(Body):
         )
 
 
+class PlannedInstance(Out):
+    node: str
+    bizdate: str
+    cycle_time: str
+    run_mode: str
+    lane: int
+    step: int
+
+
+class OutsideOut(Out):
+    node: str
+    cycle_time: str
+    kind: str
+    state: str | None
+
+
+class PlanOut(Out):
+    nodes: list[str]
+    dates: list[str]
+    instance_count: int
+    instances: list[PlannedInstance]
+    outside: list[OutsideOut]
+    """Scheduled instances outside the backfill that it depends on."""
+    warnings: list[str]
+
+
+class BackfillStarted(Out):
+    run: RunOut
+    plan: PlanOut
+
+
+class BackfillList(Out):
+    items: list[RunOut]
+
+
+class BackfillProgress(Out):
+    run: RunOut
+    counts: dict[str, int]
+    total: int
+    done: int
+    failed: int
+    running: int
+    percent: float
+    finished: bool
+    summary: str
+    finished_at: str | None
+
+
 def plan_json(
     plan: BackfillPlan, outside: list[backfill_service.OutsideDependency] | None = None
 ) -> dict[str, Any]:
@@ -109,7 +158,7 @@ def _prod_only(env: str) -> None:
         )
 
 
-@router.post("/workspaces/{workspace}/envs/{env}/backfills/preview")
+@router.post("/workspaces/{workspace}/envs/{env}/backfills/preview", response_model=PlanOut)
 def preview_backfill(
     workspace: str,
     env: str,
@@ -126,7 +175,11 @@ def preview_backfill(
     )
 
 
-@router.post("/workspaces/{workspace}/envs/{env}/backfills", status_code=201)
+@router.post(
+    "/workspaces/{workspace}/envs/{env}/backfills",
+    status_code=201,
+    response_model=BackfillStarted,
+)
 def start_backfill(
     workspace: str,
     env: str,
@@ -145,7 +198,7 @@ def start_backfill(
     return {"run": run_json(run), "plan": plan_json(plan, outside)}
 
 
-@router.get("/workspaces/{workspace}/envs/{env}/backfills")
+@router.get("/workspaces/{workspace}/envs/{env}/backfills", response_model=BackfillList)
 def list_backfills(
     workspace: str,
     env: str,
@@ -175,11 +228,13 @@ def _progress(services: Services, workspace: str, env: str, run_id: int) -> dict
     }
 
 
-@router.get("/workspaces/{workspace}/envs/{env}/backfills/{run_id}")
+@router.get(
+    "/workspaces/{workspace}/envs/{env}/backfills/{run_id}", response_model=BackfillProgress
+)
 def backfill_progress(
     workspace: str,
     env: str,
-    run_id: int,
+    run_id: Id,
     services: Services,
     access: Access = guard(Perm.INSTANCES_READ),
 ) -> dict[str, Any]:
@@ -187,11 +242,11 @@ def backfill_progress(
     return _progress(services, workspace, env, run_id)
 
 
-@router.post("/workspaces/{workspace}/envs/{env}/backfills/{run_id}/stop")
+@router.post("/workspaces/{workspace}/envs/{env}/backfills/{run_id}/stop", response_model=ActionOut)
 def stop_backfill(
     workspace: str,
     env: str,
-    run_id: int,
+    run_id: Id,
     request: Request,
     services: Services,
     access: Access = guard(RUN_OR_OPERATE),

@@ -13,24 +13,21 @@ from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
 from lakeworks.api.auth import Access
-from lakeworks.api.routes.common import Body, Services, audit_detail, guard, iso
+from lakeworks.api.routes.common import Body, OkWarnings, Out, Services, audit_detail, guard, iso
 from lakeworks.deploy.editing import WorkspaceEditor
 from lakeworks.deploy.snapshot import content_hash
 from lakeworks.errors import Conflict, LakeworksError, NotFound, UserError, ValidationFailed
 from lakeworks.security.permissions import Permission as Perm
+from lakeworks.spec.loader import NODE_SUFFIXES, is_valid_name
 from lakeworks.spec.models import Node, NodeKind, Workspace
 from lakeworks.store.node_versions import NodeVersionRepository
 
 router = APIRouter(tags=["code"])
 
 SUFFIXES = {
-    NodeKind.SQL: ".sql",
-    NodeKind.PYTHON: ".py",
-    NodeKind.SHELL: ".sh",
-    NodeKind.SYNC: ".sync.yml",
+    **{kind: suffix for suffix, kind in NODE_SUFFIXES.items()},
     NodeKind.QUALITY: ".quality.yml",
 }
-NAME = r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$"
 
 
 class WorkflowBody(Body):
@@ -44,6 +41,109 @@ class NodeBody(Body):
     base_hash: str | None = Field(
         default=None, description="Hash of the file you edited; omit to overwrite blindly."
     )
+
+
+class NodeSummary(Out):
+    key: str
+    name: str
+    workflow: str
+    kind: str
+    file: str
+    owner: str | None
+    description: str | None
+    run_mode: str
+
+
+class NodeDetail(NodeSummary):
+    content: str
+    hash: str
+    header: dict[str, Any]
+    settings: dict[str, Any]
+    schedule: dict[str, Any]
+    reads: list[str]
+    writes: list[str]
+    io_problems: list[str]
+
+
+class WorkflowItem(Out):
+    name: str
+    description: str | None
+    owner: str | None
+    schedule: dict[str, Any]
+    nodes: list[str]
+
+
+class WorkflowList(Out):
+    items: list[WorkflowItem]
+
+
+class WorkflowDetail(Out):
+    name: str
+    content: str
+    hash: str | None
+    config: dict[str, Any]
+    nodes: list[NodeSummary]
+
+
+class Saved(Out):
+    ok: bool
+    file: str
+    hash: str
+    warnings: list[str]
+
+
+class NodeSaved(Saved):
+    key: str
+
+
+class ProblemOut(Out):
+    message: str
+    file: str | None
+    line: int | None
+    column: int | None
+    key: str | None
+    hint: str | None
+
+
+class ValidationOut(Out):
+    ok: bool
+    nodes: int
+    problems: list[ProblemOut]
+    warnings: list[str]
+
+
+class StatementOut(Out):
+    line: int
+    atomic: bool
+    steps: list[str]
+
+
+class Rendered(Out):
+    node: str
+    bizdate: str
+    code: str
+    statements: list[StatementOut] | None = None
+
+
+class EnvNode(NodeSummary):
+    version: int | None
+
+
+class EnvNodes(Out):
+    release: int | None
+    items: list[EnvNode]
+
+
+class NodeVersionOut(Out):
+    version: int
+    code_hash: str
+    code: str
+    header: Any
+    created_at: str | None
+
+
+class NodeVersions(Out):
+    items: list[NodeVersionOut]
 
 
 def _relative(ws: Workspace, node: Node) -> str:
@@ -97,7 +197,7 @@ def _find(ws: Workspace, workflow: str, node: str) -> Node:
     return found
 
 
-@router.get("/workspaces/{workspace}/workflows")
+@router.get("/workspaces/{workspace}/workflows", response_model=WorkflowList)
 def list_workflows(
     workspace: str, services: Services, access: Access = guard(Perm.CODE_READ)
 ) -> dict[str, Any]:
@@ -117,7 +217,7 @@ def list_workflows(
     }
 
 
-@router.get("/workspaces/{workspace}/workflows/{workflow}")
+@router.get("/workspaces/{workspace}/workflows/{workflow}", response_model=WorkflowDetail)
 def get_workflow(
     workspace: str, workflow: str, services: Services, access: Access = guard(Perm.CODE_READ)
 ) -> dict[str, Any]:
@@ -137,7 +237,7 @@ def get_workflow(
     }
 
 
-@router.put("/workspaces/{workspace}/workflows/{workflow}")
+@router.put("/workspaces/{workspace}/workflows/{workflow}", response_model=Saved)
 def put_workflow(
     workspace: str,
     workflow: str,
@@ -155,7 +255,7 @@ def put_workflow(
     return {"ok": True, "file": path, "hash": content_hash(body.content), "warnings": warnings}
 
 
-@router.delete("/workspaces/{workspace}/workflows/{workflow}")
+@router.delete("/workspaces/{workspace}/workflows/{workflow}", response_model=OkWarnings)
 def delete_workflow(
     workspace: str,
     workflow: str,
@@ -169,7 +269,7 @@ def delete_workflow(
     return {"ok": True, "warnings": warnings}
 
 
-@router.get("/workspaces/{workspace}/workflows/{workflow}/nodes/{node}")
+@router.get("/workspaces/{workspace}/workflows/{workflow}/nodes/{node}", response_model=NodeDetail)
 def get_node(
     workspace: str,
     workflow: str,
@@ -182,7 +282,7 @@ def get_node(
     return _node_detail(ws, _find(ws, workflow, node))
 
 
-@router.put("/workspaces/{workspace}/workflows/{workflow}/nodes/{node}")
+@router.put("/workspaces/{workspace}/workflows/{workflow}/nodes/{node}", response_model=NodeSaved)
 def put_node(
     workspace: str,
     workflow: str,
@@ -203,6 +303,8 @@ def put_node(
     kind = body.kind or (current.kind if current else None)
     if kind is None:
         raise UserError("a new node needs a kind", hint="sql, python, shell or sync")
+    if kind not in SUFFIXES:
+        raise UserError(f"nodes of kind '{kind.value}' have no file", hint="choose another kind")
     path = f"workflows/{workflow}/{node}{SUFFIXES[kind]}"
     changes: dict[str, str | None] = {path: body.content}
     expected: dict[str, str | None] = {}
@@ -227,7 +329,9 @@ def put_node(
     }
 
 
-@router.delete("/workspaces/{workspace}/workflows/{workflow}/nodes/{node}")
+@router.delete(
+    "/workspaces/{workspace}/workflows/{workflow}/nodes/{node}", response_model=OkWarnings
+)
 def delete_node(
     workspace: str,
     workflow: str,
@@ -245,7 +349,7 @@ def delete_node(
     return {"ok": True, "warnings": warnings}
 
 
-@router.post("/workspaces/{workspace}/validate")
+@router.post("/workspaces/{workspace}/validate", response_model=ValidationOut)
 def validate(
     workspace: str, services: Services, access: Access = guard(Perm.CODE_READ)
 ) -> dict[str, Any]:
@@ -262,7 +366,11 @@ def validate(
     }
 
 
-@router.get("/workspaces/{workspace}/workflows/{workflow}/nodes/{node}/render")
+@router.get(
+    "/workspaces/{workspace}/workflows/{workflow}/nodes/{node}/render",
+    response_model=Rendered,
+    response_model_exclude_unset=True,
+)
 def render_node(
     workspace: str,
     workflow: str,
@@ -304,7 +412,7 @@ def render_node(
     return result
 
 
-@router.get("/workspaces/{workspace}/envs/{env}/nodes")
+@router.get("/workspaces/{workspace}/envs/{env}/nodes", response_model=EnvNodes)
 def env_nodes(
     workspace: str, env: str, services: Services, access: Access = guard(Perm.CODE_READ)
 ) -> dict[str, Any]:
@@ -321,7 +429,9 @@ def env_nodes(
     }
 
 
-@router.get("/workspaces/{workspace}/envs/{env}/nodes/{node_key}/versions")
+@router.get(
+    "/workspaces/{workspace}/envs/{env}/nodes/{node_key}/versions", response_model=NodeVersions
+)
 def node_versions(
     workspace: str,
     env: str,
@@ -348,7 +458,5 @@ def node_versions(
 
 
 def _check_name(name: str, what: str) -> None:
-    import re
-
-    if not re.match(NAME, name):
+    if not is_valid_name(name):
         raise UserError(f"invalid {what} name '{name}'", hint="letters, digits, '_' and '-'")

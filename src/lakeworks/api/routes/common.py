@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from lakeworks.api.auth import Guard, services_of
 from lakeworks.api.services import ServerServices
@@ -29,10 +29,99 @@ def audit_detail(request: Request, **detail: Any) -> None:
     request.state.audit_detail = current
 
 
+def _check_unicode(value: Any) -> None:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("text must be valid Unicode (no lone surrogates)") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_unicode(key)
+            _check_unicode(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_unicode(item)
+
+
 class Body(BaseModel):
-    """Base of request bodies: unknown fields are refused."""
+    """Base of request bodies: unknown fields are refused, and so is text that cannot
+    be written as UTF-8 (JSON may carry lone surrogates)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="after")
+    def _valid_unicode(self) -> Body:
+        _check_unicode(self.__dict__)
+        _check_unicode(self.__pydantic_extra__ or {})
+        return self
+
+
+class Out(BaseModel):
+    """Base of response models: every route declares its answer's shape (the OpenAPI
+    document carries it); a key the model does not know is a server error, so the
+    model and the route cannot drift apart."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Ok(Out):
+    ok: bool = True
+
+
+class OkWarnings(Out):
+    ok: bool = True
+    warnings: list[str] = []
+
+
+class UserOut(Out):
+    id: int
+    username: str
+    display_name: str | None
+    is_superuser: bool
+    disabled: bool
+    created_at: str | None
+    last_login_at: str | None
+
+
+class TokenOut(Out):
+    id: int
+    name: str
+    prefix: str
+    created_at: str | None
+    expires_at: str | None
+    last_used_at: str | None
+    revoked_at: str | None
+
+
+class InstanceOut(Out):
+    id: int
+    node: str
+    workflow: str
+    env: str
+    run_type: str
+    run_id: int | None
+    cycle_time: str | None
+    bizdate: str
+    state: str
+    reason: str | None
+    attempts: int
+    max_attempts: int
+    priority: int
+    resource_group: str
+    owner: str | None
+    node_version: int | None
+    created_at: str | None
+    started_at: str | None
+    finished_at: str | None
+    duration_seconds: float | None
+    worker: str | None
+
+
+class InstanceFull(InstanceOut):
+    rendered_code: str | None
+    next_attempt_at: str | None
+    lease_expires_at: str | None
 
 
 def iso(value: datetime | None) -> str | None:

@@ -9,15 +9,26 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 
 from lakeworks.api.auth import Access
-from lakeworks.api.routes.common import Services, audit_detail, guard, iso
-from lakeworks.catalog.impact import Direction
-from lakeworks.catalog.service import DataMap
+from lakeworks.api.routes.common import Out, Services, audit_detail, guard, iso
+from lakeworks.catalog.impact import Direction, ImpactReport
+from lakeworks.catalog.models import CatalogTable
+from lakeworks.catalog.run_lineage import RunLineageEntry
+from lakeworks.catalog.search import SearchHit
+from lakeworks.catalog.service import BuildSummary, DataMap
 from lakeworks.security.permissions import EnvPermission
 from lakeworks.security.permissions import Permission as Perm
 
 router = APIRouter(tags=["data map"])
 
 BUILD = EnvPermission(dev=Perm.MAP_BUILD, prod=Perm.PROD_OPERATE)
+
+
+class SearchResults(Out):
+    items: list[SearchHit]
+
+
+class TableHistory(Out):
+    items: list[RunLineageEntry]
 
 
 def _jsonable(value: Any) -> Any:
@@ -34,7 +45,7 @@ def _map(services: Services, workspace: str, env: str) -> DataMap:
     return DataMap(services.db, services.definition(workspace, env), env)
 
 
-@router.get("/workspaces/{workspace}/envs/{env}/map/search")
+@router.get("/workspaces/{workspace}/envs/{env}/map/search", response_model=SearchResults)
 def search(
     workspace: str,
     env: str,
@@ -48,7 +59,7 @@ def search(
     return {"items": [_jsonable(asdict(h)) for h in hits]}
 
 
-@router.get("/workspaces/{workspace}/envs/{env}/map/tables/{table}")
+@router.get("/workspaces/{workspace}/envs/{env}/map/tables/{table}", response_model=CatalogTable)
 def table_page(
     workspace: str, env: str, table: str, services: Services, access: Access = guard(Perm.MAP_READ)
 ) -> dict[str, Any]:
@@ -56,7 +67,9 @@ def table_page(
     return _jsonable(asdict(_map(services, workspace, env).table(table)))  # type: ignore[no-any-return]
 
 
-@router.get("/workspaces/{workspace}/envs/{env}/map/tables/{table}/history")
+@router.get(
+    "/workspaces/{workspace}/envs/{env}/map/tables/{table}/history", response_model=TableHistory
+)
 def table_history(
     workspace: str,
     env: str,
@@ -70,13 +83,13 @@ def table_history(
     return {"items": [_jsonable(asdict(e)) for e in entries]}
 
 
-@router.get("/workspaces/{workspace}/envs/{env}/map/impact/{target}")
+@router.get("/workspaces/{workspace}/envs/{env}/map/impact/{target}", response_model=ImpactReport)
 def impact(
     workspace: str,
     env: str,
     target: str,
     services: Services,
-    depth: int | None = Query(None, ge=1),
+    depth: int | None = Query(None, ge=1, le=1000),
     direction: Direction = Direction.DOWNSTREAM,
     access: Access = guard(Perm.MAP_READ),
 ) -> dict[str, Any]:
@@ -85,7 +98,7 @@ def impact(
     return _jsonable(asdict(report))  # type: ignore[no-any-return]
 
 
-@router.post("/workspaces/{workspace}/envs/{env}/map/build")
+@router.post("/workspaces/{workspace}/envs/{env}/map/build", response_model=BuildSummary)
 def build(
     workspace: str,
     env: str,

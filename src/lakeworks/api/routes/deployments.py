@@ -10,8 +10,9 @@ from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
 from lakeworks.api.auth import Access
+from lakeworks.api.inputs import Id
 from lakeworks.api.pagination import CursorParam, LimitParam, int_cursor, page
-from lakeworks.api.routes.common import Body, Services, audit_detail, guard, iso
+from lakeworks.api.routes.common import Body, Out, Services, audit_detail, guard, iso
 from lakeworks.deploy.models import Deployment, DeploymentState, Release
 from lakeworks.security.permissions import Permission as Perm
 
@@ -29,6 +30,83 @@ class Decision(Body):
 class RollbackBody(Body):
     description: str = Field(default="", max_length=2000)
     apply: bool = Field(default=False, description="Apply at once when no approval is needed.")
+
+
+class ProblemOut(Out):
+    message: str
+    file: str | None
+    line: int | None
+    column: int | None
+    key: str | None
+    hint: str | None
+
+
+class DeploymentFile(Out):
+    path: str
+    change: str
+    node: str | None
+    hash: str
+    pinned_version: int | None
+
+
+class DeploymentOut(Out):
+    id: int
+    env: str
+    state: str
+    kind: str
+    description: str
+    source: str
+    base_release: int | None
+    rollback_to: int | None
+    requires_approval: bool
+    summary: dict[str, Any]
+    problems: list[ProblemOut]
+    warnings: list[str]
+    created_by: str
+    created_at: str | None
+    decided_by: str | None
+    decided_at: str | None
+    decision_note: str | None
+    applied_by: str | None
+    applied_at: str | None
+    release: int | None
+
+
+class DeploymentDetail(DeploymentOut):
+    files: list[DeploymentFile]
+
+
+class ReleaseOut(Out):
+    number: int
+    env: str
+    deployment_id: int
+    created_at: str | None
+    created_by: str
+    nodes: dict[str, int]
+
+
+class ReleaseDetail(ReleaseOut):
+    files: dict[str, str] | None = None
+    """Path → content, with ``files=true``."""
+
+
+class RollbackOut(DeploymentDetail):
+    applied_release: ReleaseOut | None = None
+
+
+class DeploymentPage(Out):
+    items: list[DeploymentOut]
+    next_cursor: str | None
+
+
+class ReleasePage(Out):
+    items: list[ReleaseOut]
+    next_cursor: str | None
+
+
+class DiffOut(Out):
+    files: dict[str, str]
+    """Path → unified diff."""
 
 
 def deployment_json(d: Deployment, *, files: bool = False) -> dict[str, Any]:
@@ -79,7 +157,7 @@ def release_json(r: Release) -> dict[str, Any]:
     }
 
 
-@router.get("/workspaces/{workspace}/deployments")
+@router.get("/workspaces/{workspace}/deployments", response_model=DeploymentPage)
 def list_deployments(
     workspace: str,
     services: Services,
@@ -97,7 +175,9 @@ def list_deployments(
     return {"items": [deployment_json(d) for d in items], "next_cursor": next_cursor}
 
 
-@router.post("/workspaces/{workspace}/deployments", status_code=201)
+@router.post(
+    "/workspaces/{workspace}/deployments", status_code=201, response_model=DeploymentDetail
+)
 def create_deployment(
     workspace: str,
     body: NewDeployment,
@@ -118,20 +198,20 @@ def create_deployment(
     return deployment_json(deployment, files=True)
 
 
-@router.get("/workspaces/{workspace}/deployments/{deployment_id}")
+@router.get("/workspaces/{workspace}/deployments/{deployment_id}", response_model=DeploymentDetail)
 def get_deployment(
     workspace: str,
-    deployment_id: int,
+    deployment_id: Id,
     services: Services,
     access: Access = guard(Perm.DEPLOY_READ),
 ) -> dict[str, Any]:
     return deployment_json(services.deployments(workspace).get(deployment_id), files=True)
 
 
-@router.get("/workspaces/{workspace}/deployments/{deployment_id}/diff")
+@router.get("/workspaces/{workspace}/deployments/{deployment_id}/diff", response_model=DiffOut)
 def deployment_diff(
     workspace: str,
-    deployment_id: int,
+    deployment_id: Id,
     services: Services,
     path: str | None = Query(None, description="One file only."),
     access: Access = guard(Perm.DEPLOY_READ),
@@ -140,10 +220,12 @@ def deployment_diff(
     return {"files": services.deployments(workspace).diff(deployment_id, path)}
 
 
-@router.post("/workspaces/{workspace}/deployments/{deployment_id}/approve")
+@router.post(
+    "/workspaces/{workspace}/deployments/{deployment_id}/approve", response_model=DeploymentOut
+)
 def approve_deployment(
     workspace: str,
-    deployment_id: int,
+    deployment_id: Id,
     body: Decision,
     request: Request,
     services: Services,
@@ -157,10 +239,12 @@ def approve_deployment(
     return deployment_json(deployment)
 
 
-@router.post("/workspaces/{workspace}/deployments/{deployment_id}/reject")
+@router.post(
+    "/workspaces/{workspace}/deployments/{deployment_id}/reject", response_model=DeploymentOut
+)
 def reject_deployment(
     workspace: str,
-    deployment_id: int,
+    deployment_id: Id,
     body: Decision,
     request: Request,
     services: Services,
@@ -173,10 +257,10 @@ def reject_deployment(
     return deployment_json(deployment)
 
 
-@router.post("/workspaces/{workspace}/deployments/{deployment_id}/apply")
+@router.post("/workspaces/{workspace}/deployments/{deployment_id}/apply", response_model=ReleaseOut)
 def apply_deployment(
     workspace: str,
-    deployment_id: int,
+    deployment_id: Id,
     request: Request,
     services: Services,
     access: Access = guard(Perm.DEPLOY_APPLY),
@@ -187,7 +271,7 @@ def apply_deployment(
     return release_json(release)
 
 
-@router.get("/workspaces/{workspace}/releases")
+@router.get("/workspaces/{workspace}/releases", response_model=ReleasePage)
 def list_releases(
     workspace: str,
     services: Services,
@@ -202,10 +286,14 @@ def list_releases(
     return {"items": [release_json(r) for r in items], "next_cursor": next_cursor}
 
 
-@router.get("/workspaces/{workspace}/releases/{number}")
+@router.get(
+    "/workspaces/{workspace}/releases/{number}",
+    response_model=ReleaseDetail,
+    response_model_exclude_unset=True,
+)
 def get_release(
     workspace: str,
-    number: int,
+    number: Id,
     services: Services,
     files: bool = Query(False, description="Include the files' contents."),
     access: Access = guard(Perm.DEPLOY_READ),
@@ -217,10 +305,14 @@ def get_release(
     return data
 
 
-@router.post("/workspaces/{workspace}/releases/{number}/rollback", status_code=201)
+@router.post(
+    "/workspaces/{workspace}/releases/{number}/rollback",
+    status_code=201,
+    response_model=RollbackOut,
+)
 def rollback(
     workspace: str,
-    number: int,
+    number: Id,
     body: RollbackBody,
     request: Request,
     services: Services,

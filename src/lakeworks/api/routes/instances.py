@@ -12,8 +12,18 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from lakeworks.api.auth import Access
+from lakeworks.api.inputs import Id, QueryId
 from lakeworks.api.pagination import CursorParam, LimitParam, int_cursor, page
-from lakeworks.api.routes.common import Services, audit_detail, guard, instance_json, iso
+from lakeworks.api.routes.common import (
+    InstanceFull,
+    InstanceOut,
+    Out,
+    Services,
+    audit_detail,
+    guard,
+    instance_json,
+    iso,
+)
 from lakeworks.errors import NotFound, UserError
 from lakeworks.security.permissions import Permission as Perm
 from lakeworks.security.secrets import redact
@@ -23,6 +33,52 @@ from lakeworks.store.repositories import AttemptRepository, InstanceRepository, 
 router = APIRouter(tags=["instances"])
 
 FOLLOW_LIMIT_SECONDS = 3600.0
+
+
+class InstancePage(Out):
+    items: list[InstanceOut]
+    next_cursor: str | None
+
+
+class AttemptOut(Out):
+    number: int
+    state: str
+    worker: str | None
+    started_at: str | None
+    finished_at: str | None
+    error: str | None
+
+
+class InstanceDetail(InstanceFull):
+    upstream: list[int]
+    downstream: list[int]
+    attempt_history: list[AttemptOut]
+
+
+class EventOut(Out):
+    id: int
+    at: str | None
+    actor: str | None
+    action: str | None
+    from_state: str | None
+    to_state: str | None
+    detail: Any
+
+
+class EventList(Out):
+    items: list[EventOut]
+
+
+class LogLine(Out):
+    id: int
+    attempt: int | None
+    at: str | None
+    text: str
+
+
+class LogPage(Out):
+    items: list[LogLine]
+    last_id: int
 
 
 def _instance(services: Services, workspace: str, env: str, instance_id: int) -> Instance:
@@ -48,7 +104,7 @@ def _states(values: list[str] | None) -> list[InstanceState] | None:
     return wanted
 
 
-@router.get("/workspaces/{workspace}/envs/{env}/instances")
+@router.get("/workspaces/{workspace}/envs/{env}/instances", response_model=InstancePage)
 def list_instances(
     workspace: str,
     env: str,
@@ -59,7 +115,7 @@ def list_instances(
     owner: str | None = None,
     bizdate: str | None = Query(None, pattern=r"^\d{8}$"),
     run_type: RunType | None = None,
-    run_id: int | None = None,
+    run_id: QueryId = None,
     cycle_from: datetime | None = Query(None, description="Cycle time from (inclusive)."),
     cycle_to: datetime | None = Query(None, description="Cycle time to (exclusive)."),
     limit: LimitParam = 50,
@@ -87,11 +143,13 @@ def list_instances(
     return {"items": [instance_json(i) for i in items], "next_cursor": next_cursor}
 
 
-@router.get("/workspaces/{workspace}/envs/{env}/instances/{instance_id}")
+@router.get(
+    "/workspaces/{workspace}/envs/{env}/instances/{instance_id}", response_model=InstanceDetail
+)
 def get_instance(
     workspace: str,
     env: str,
-    instance_id: int,
+    instance_id: Id,
     services: Services,
     access: Access = guard(Perm.INSTANCES_READ),
 ) -> dict[str, Any]:
@@ -117,11 +175,13 @@ def get_instance(
     }
 
 
-@router.get("/workspaces/{workspace}/envs/{env}/instances/{instance_id}/events")
+@router.get(
+    "/workspaces/{workspace}/envs/{env}/instances/{instance_id}/events", response_model=EventList
+)
 def instance_events(
     workspace: str,
     env: str,
-    instance_id: int,
+    instance_id: Id,
     services: Services,
     access: Access = guard(Perm.INSTANCES_READ),
 ) -> dict[str, Any]:
@@ -143,14 +203,26 @@ def instance_events(
     }
 
 
-@router.get("/workspaces/{workspace}/envs/{env}/instances/{instance_id}/log", response_model=None)
+@router.get(
+    "/workspaces/{workspace}/envs/{env}/instances/{instance_id}/log",
+    response_model=None,
+    responses={
+        200: {
+            "description": "A page of lines, or with follow=true a plain-text stream.",
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/LogPage"}},
+                "text/plain": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
 def instance_log(
     workspace: str,
     env: str,
-    instance_id: int,
+    instance_id: Id,
     request: Request,
     services: Services,
-    attempt: int | None = Query(None, ge=1),
+    attempt: int | None = Query(None, ge=1, le=1_000_000),
     after_id: int = Query(0, ge=0, description="The last line id seen."),
     limit: int = Query(1000, ge=1, le=10000),
     follow: bool = Query(False, description="Stream lines as plain text until it finishes."),

@@ -12,7 +12,16 @@ from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
 from lakeworks.api.auth import Access
-from lakeworks.api.routes.common import Body, Services, audit_detail, guard, instance_json, iso
+from lakeworks.api.routes.common import (
+    Body,
+    InstanceOut,
+    Out,
+    Services,
+    audit_detail,
+    guard,
+    instance_json,
+    iso,
+)
 from lakeworks.errors import NotFound
 from lakeworks.runtime import ops
 from lakeworks.security.permissions import RUN_OR_OPERATE
@@ -52,6 +61,30 @@ class ActionBody(Body):
     ids: list[int] = Field(min_length=1, max_length=10000, description="Instance ids.")
 
 
+class RefusedOut(Out):
+    id: int
+    reason: str
+
+
+class ActionOut(Out):
+    action: str
+    changed: list[InstanceOut]
+    refused: list[RefusedOut]
+
+
+class RecentAction(Out):
+    id: int
+    at: str | None
+    actor: str
+    action: str
+    target: str
+    detail: Any
+
+
+class RecentActions(Out):
+    items: list[RecentAction]
+
+
 def result_json(result: ops.ActionResult) -> dict[str, Any]:
     return {
         "action": result.action,
@@ -68,7 +101,9 @@ def _check_scope(services: Services, workspace: str, env: str, ids: list[int]) -
         raise NotFound(f"instances {shown} do not exist in {workspace} ({env})")
 
 
-@router.post("/workspaces/{workspace}/envs/{env}/instances/actions/{action}")
+@router.post(
+    "/workspaces/{workspace}/envs/{env}/instances/actions/{action}", response_model=ActionOut
+)
 def act(
     workspace: str,
     env: str,
@@ -90,7 +125,7 @@ def act(
     return result_json(result)
 
 
-@router.post("/workspaces/{workspace}/envs/{env}/nodes/{node_key}/freeze")
+@router.post("/workspaces/{workspace}/envs/{env}/nodes/{node_key}/freeze", response_model=ActionOut)
 def freeze_node(
     workspace: str,
     env: str,
@@ -109,7 +144,49 @@ def freeze_node(
     return result_json(result)
 
 
-@router.get("/workspaces/{workspace}/envs/{env}/actions")
+@router.post("/workspaces/{workspace}/envs/{env}/instances/{instance_id}/trigger")
+def trigger_instance(
+    workspace: str,
+    env: str,
+    instance_id: int,
+    request: Request,
+    services: Services,
+    access: Access = guard(RUN_OR_OPERATE),
+) -> dict[str, Any]:
+    """Release the instance of a trigger node (once); it runs when its upstream is done."""
+    from lakeworks.controlflow.trigger import trigger_instance as release
+
+    _check_scope(services, workspace, env, [instance_id])
+    instance = release(
+        services.db, services.definition(workspace, env), instance_id, access.username
+    )
+    audit_detail(request, instance=instance_id)
+    return instance_json(instance)
+
+
+@router.post("/workspaces/{workspace}/envs/{env}/nodes/{node_key}/trigger")
+def trigger_node(
+    workspace: str,
+    env: str,
+    node_key: str,
+    request: Request,
+    services: Services,
+    bizdate: str = Query(..., description="Business date YYYYMMDD."),
+    access: Access = guard(RUN_OR_OPERATE),
+) -> dict[str, Any]:
+    """Release the instance of a trigger node for a business date (once)."""
+    from lakeworks.controlflow.trigger import find_instance
+    from lakeworks.controlflow.trigger import trigger_instance as release
+    from lakeworks.runtime.runner import parse_bizdate
+
+    definition = services.definition(workspace, env)
+    found = find_instance(services.db, definition, env, node_key, parse_bizdate(bizdate))
+    instance = release(services.db, definition, found.id, access.username)
+    audit_detail(request, instance=found.id, node=node_key, bizdate=bizdate)
+    return instance_json(instance)
+
+
+@router.get("/workspaces/{workspace}/envs/{env}/actions", response_model=RecentActions)
 def recent_actions(
     workspace: str,
     env: str,

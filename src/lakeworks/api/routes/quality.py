@@ -9,7 +9,8 @@ from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
 from lakeworks.api.auth import Access
-from lakeworks.api.routes.common import Body, Services, audit_detail, guard, iso
+from lakeworks.api.inputs import QueryId
+from lakeworks.api.routes.common import Body, Out, Services, audit_detail, guard, iso
 from lakeworks.quality.repository import QualityResultRepository, StoredResult
 from lakeworks.security.grants import denied_tables
 from lakeworks.security.masking import MASKING_METHODS, applicable_rules, rule_for
@@ -68,7 +69,50 @@ def result_json(r: StoredResult, *, sample: list[dict[str, Any]] | None) -> dict
     }
 
 
-@router.get("/workspaces/{workspace}/envs/{env}/quality/results")
+class Thresholds(Out):
+    warn_min: float | None
+    warn_max: float | None
+    fail_min: float | None
+    fail_max: float | None
+
+
+class QualityResultOut(Out):
+    id: int
+    rule: str
+    template: str
+    strength: str
+    table: str
+    partition: str | None
+    bizdate: str | None
+    cycle_time: str | None
+    instance_id: int | None
+    value: float | None
+    baseline: float | None
+    thresholds: Thresholds
+    verdict: str
+    message: str | None
+    sample: list[dict[str, Any]] | None
+    """Failing rows, masked; null for callers who may not read the table."""
+    owner: str | None
+    created_at: str | None
+
+
+class QualityResults(Out):
+    items: list[QualityResultOut]
+
+
+class QualityRunItem(Out):
+    rule: str
+    verdict: str
+    value: float | None
+    message: str | None
+
+
+class QualityRunOut(Out):
+    items: list[QualityRunItem]
+
+
+@router.get("/workspaces/{workspace}/envs/{env}/quality/results", response_model=QualityResults)
 def quality_results(
     workspace: str,
     env: str,
@@ -76,7 +120,7 @@ def quality_results(
     services: Services,
     table: str | None = None,
     rule: str | None = None,
-    instance_id: int | None = None,
+    instance_id: QueryId = None,
     limit: int = Query(100, ge=1, le=1000),
     access: Access = guard(Perm.QUALITY_READ, data_access=True),
 ) -> dict[str, Any]:
@@ -101,7 +145,7 @@ def quality_results(
     }
 
 
-@router.post("/workspaces/{workspace}/envs/{env}/quality/run")
+@router.post("/workspaces/{workspace}/envs/{env}/quality/run", response_model=QualityRunOut)
 def run_quality(
     workspace: str,
     env: str,

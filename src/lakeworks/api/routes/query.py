@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
 from lakeworks.api.auth import Access
-from lakeworks.api.routes.common import Body, Services, audit_detail, guard
+from lakeworks.api.routes.common import Body, Out, Services, audit_detail, guard
 from lakeworks.errors import LakeworksError
 from lakeworks.security.adhoc import AdhocQueries, QueryOutcome
 from lakeworks.security.grants import denied_tables
@@ -24,6 +24,28 @@ class QueryBody(Body):
     sql: str = Field(min_length=1, max_length=1_000_000)
     dialect: str | None = Field(default=None, description="Default: the workspace's dialect.")
     limit: int = Field(default=1000, ge=1, le=100_000)
+
+
+class QueryOut(Out):
+    columns: list[str]
+    rows: list[list[Any]]
+    row_count: int
+    truncated: bool
+    masked_columns: dict[str, str]
+    """Result column → masking method."""
+    tables_read: list[str]
+    tables_written: list[str]
+    seconds: float
+
+
+class TableItem(Out):
+    name: str
+    kind: str
+    readable: bool
+
+
+class TableList(Out):
+    items: list[TableItem]
 
 
 def _value(value: object) -> object:
@@ -62,7 +84,7 @@ def _queries(services: Services, workspace: str, env: str) -> AdhocQueries:
     )
 
 
-@router.post("/workspaces/{workspace}/envs/{env}/query")
+@router.post("/workspaces/{workspace}/envs/{env}/query", response_model=QueryOut)
 def run_query(
     workspace: str,
     env: str,
@@ -97,7 +119,7 @@ def run_query(
     return outcome_json(outcome)
 
 
-@router.get("/workspaces/{workspace}/envs/{env}/tables")
+@router.get("/workspaces/{workspace}/envs/{env}/tables", response_model=TableList)
 def list_tables(
     workspace: str, env: str, services: Services, access: Access = guard(Perm.DATA_QUERY)
 ) -> dict[str, Any]:
@@ -118,7 +140,7 @@ def list_tables(
     }
 
 
-@router.get("/workspaces/{workspace}/envs/{env}/tables/{table}/preview")
+@router.get("/workspaces/{workspace}/envs/{env}/tables/{table}/preview", response_model=QueryOut)
 def preview_table(
     workspace: str,
     env: str,

@@ -9,8 +9,9 @@ from fastapi import APIRouter, Request
 from pydantic import Field
 
 from lakeworks.api.auth import Access
+from lakeworks.api.inputs import Id
 from lakeworks.api.pagination import CursorParam, LimitParam, int_cursor, page
-from lakeworks.api.routes.common import Body, Services, audit_detail, guard, iso
+from lakeworks.api.routes.common import Body, Out, Services, audit_detail, guard, iso
 from lakeworks.errors import NotFound
 from lakeworks.security.permissions import Permission as Perm
 from lakeworks.store.models import Run, RunType
@@ -27,6 +28,23 @@ class DevRunBody(Body):
     parameters: dict[str, str] = Field(default_factory=dict, description="Overrides.")
 
 
+class RunOut(Out):
+    id: int
+    env: str
+    run_type: str
+    state: str
+    description: str
+    created_by: str
+    created_at: str | None
+    finished_at: str | None
+    params: dict[str, Any]
+
+
+class RunPage(Out):
+    items: list[RunOut]
+    next_cursor: str | None
+
+
 def run_json(run: Run) -> dict[str, Any]:
     return {
         "id": run.id,
@@ -41,7 +59,7 @@ def run_json(run: Run) -> dict[str, Any]:
     }
 
 
-@router.post("/workspaces/{workspace}/dev-runs", status_code=202)
+@router.post("/workspaces/{workspace}/dev-runs", status_code=202, response_model=RunOut)
 def start_dev_run(
     workspace: str,
     body: DevRunBody,
@@ -68,7 +86,7 @@ def start_dev_run(
     return run_json(run)
 
 
-@router.get("/workspaces/{workspace}/envs/{env}/runs")
+@router.get("/workspaces/{workspace}/envs/{env}/runs", response_model=RunPage)
 def list_runs(
     workspace: str,
     env: str,
@@ -90,11 +108,11 @@ def list_runs(
     return {"items": [run_json(r) for r in items], "next_cursor": next_cursor}
 
 
-@router.get("/workspaces/{workspace}/envs/{env}/runs/{run_id}")
+@router.get("/workspaces/{workspace}/envs/{env}/runs/{run_id}", response_model=RunOut)
 def get_run(
     workspace: str,
     env: str,
-    run_id: int,
+    run_id: Id,
     services: Services,
     access: Access = guard(Perm.INSTANCES_READ),
 ) -> dict[str, Any]:

@@ -13,8 +13,9 @@ from fastapi import APIRouter, Request
 from pydantic import Field
 
 from lakeworks.api.auth import Access
+from lakeworks.api.inputs import Id
 from lakeworks.api.pagination import CursorParam, LimitParam, int_cursor, page
-from lakeworks.api.routes.common import Body, Services, audit_detail, guard, iso
+from lakeworks.api.routes.common import Body, Ok, Out, Services, audit_detail, guard, iso
 from lakeworks.security.models import AuditEntry, MaskingRule, TableGrant
 from lakeworks.security.permissions import Permission as Perm
 
@@ -33,6 +34,54 @@ class MaskingBody(Body):
     column: str
     method: str = Field(description="full, null, hash, phone, email, id_number or last4")
     exempt: list[str] = Field(default_factory=list, description="Subjects who see real values.")
+
+
+class GrantOut(Out):
+    id: int
+    env: str
+    subject: str
+    table: str
+    privilege: str
+    created_at: str | None
+    created_by: str | None
+
+
+class GrantList(Out):
+    items: list[GrantOut]
+
+
+class RuleOut(Out):
+    id: int
+    table: str
+    column: str
+    method: str
+    exempt: list[str]
+    created_at: str | None
+    created_by: str | None
+
+
+class RuleList(Out):
+    items: list[RuleOut]
+
+
+class AuditOut(Out):
+    id: int
+    at: str | None
+    actor: str
+    workspace: str | None
+    action: str
+    method: str
+    target: str
+    status: int
+    outcome: str
+    client_ip: str | None
+    user_agent: str | None
+    detail: Any
+
+
+class AuditPage(Out):
+    items: list[AuditOut]
+    next_cursor: str | None
 
 
 def grant_json(g: TableGrant) -> dict[str, Any]:
@@ -76,14 +125,14 @@ def audit_json(e: AuditEntry) -> dict[str, Any]:
     }
 
 
-@router.get("/workspaces/{workspace}/grants")
+@router.get("/workspaces/{workspace}/grants", response_model=GrantList)
 def list_grants(
     workspace: str, services: Services, access: Access = guard(Perm.SECURITY_READ)
 ) -> dict[str, Any]:
     return {"items": [grant_json(g) for g in services.grants.grants(workspace)]}
 
 
-@router.post("/workspaces/{workspace}/grants", status_code=201)
+@router.post("/workspaces/{workspace}/grants", status_code=201, response_model=GrantOut)
 def add_grant(
     workspace: str,
     body: GrantBody,
@@ -104,10 +153,10 @@ def add_grant(
     return grant_json(grant)
 
 
-@router.delete("/workspaces/{workspace}/grants/{grant_id}")
+@router.delete("/workspaces/{workspace}/grants/{grant_id}", response_model=Ok)
 def remove_grant(
     workspace: str,
-    grant_id: int,
+    grant_id: Id,
     request: Request,
     services: Services,
     access: Access = guard(Perm.SECURITY_MANAGE),
@@ -117,14 +166,14 @@ def remove_grant(
     return {"ok": True}
 
 
-@router.get("/workspaces/{workspace}/masking-rules")
+@router.get("/workspaces/{workspace}/masking-rules", response_model=RuleList)
 def list_masking_rules(
     workspace: str, services: Services, access: Access = guard(Perm.SECURITY_READ)
 ) -> dict[str, Any]:
     return {"items": [rule_json(r) for r in services.grants.masking_rules(workspace)]}
 
 
-@router.post("/workspaces/{workspace}/masking-rules", status_code=201)
+@router.post("/workspaces/{workspace}/masking-rules", status_code=201, response_model=RuleOut)
 def add_masking_rule(
     workspace: str,
     body: MaskingBody,
@@ -145,10 +194,10 @@ def add_masking_rule(
     return rule_json(rule)
 
 
-@router.delete("/workspaces/{workspace}/masking-rules/{rule_id}")
+@router.delete("/workspaces/{workspace}/masking-rules/{rule_id}", response_model=Ok)
 def remove_masking_rule(
     workspace: str,
-    rule_id: int,
+    rule_id: Id,
     request: Request,
     services: Services,
     access: Access = guard(Perm.SECURITY_MANAGE),
@@ -186,7 +235,7 @@ def _audit_page(
     return {"items": [audit_json(e) for e in items], "next_cursor": next_cursor}
 
 
-@router.get("/workspaces/{workspace}/audit")
+@router.get("/workspaces/{workspace}/audit", response_model=AuditPage)
 def workspace_audit(
     workspace: str,
     services: Services,
@@ -214,7 +263,7 @@ def workspace_audit(
     )
 
 
-@router.get("/audit")
+@router.get("/audit", response_model=AuditPage)
 def installation_audit(
     services: Services,
     workspace: str | None = None,

@@ -10,18 +10,18 @@ from fastapi import APIRouter, Request
 from pydantic import ConfigDict, Field
 
 from lakeworks.api.auth import Access
-from lakeworks.api.routes.common import Body, Services, audit_detail, guard
+from lakeworks.api.routes.common import Body, Ok, Out, Services, audit_detail, guard
 from lakeworks.deploy.editing import WorkspaceEditor
 from lakeworks.deploy.yaml_edit import set_entry
 from lakeworks.errors import NotFound, UserError
 from lakeworks.security.permissions import Permission as Perm
 from lakeworks.security.secrets import REFERENCE_PREFIX, reference
+from lakeworks.spec.loader import is_valid_name
 
 router = APIRouter(tags=["data sources"])
 
 SECRET_FIELDS = {"password": "password_encrypted", "secret_key": "secret_key_encrypted"}
 """Write-only request fields and the config key that names their stored secret."""
-NAME = r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$"
 
 
 class SourceBody(Body):
@@ -30,6 +30,17 @@ class SourceBody(Body):
 
     model_config = ConfigDict(extra="allow")
     type: str = Field(min_length=1)
+
+
+class SourceOut(Out):
+    name: str
+    config: dict[str, Any]
+    secrets_set: dict[str, bool]
+    """Secret keys and whether each has a value (values are never returned)."""
+
+
+class SourceList(Out):
+    items: list[SourceOut]
 
 
 def source_json(name: str, config: dict[str, Any]) -> dict[str, Any]:
@@ -49,7 +60,7 @@ def source_json(name: str, config: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "config": shown, "secrets_set": secrets}
 
 
-@router.get("/workspaces/{workspace}/data-sources")
+@router.get("/workspaces/{workspace}/data-sources", response_model=SourceList)
 def list_sources(
     workspace: str, services: Services, access: Access = guard(Perm.SOURCES_READ)
 ) -> dict[str, Any]:
@@ -58,7 +69,7 @@ def list_sources(
     return {"items": [source_json(n, dict(c)) for n, c in sorted(ws.config.data_sources.items())]}
 
 
-@router.get("/workspaces/{workspace}/data-sources/{name}")
+@router.get("/workspaces/{workspace}/data-sources/{name}", response_model=SourceOut)
 def get_source(
     workspace: str, name: str, services: Services, access: Access = guard(Perm.SOURCES_READ)
 ) -> dict[str, Any]:
@@ -69,7 +80,7 @@ def get_source(
     return source_json(name, dict(config))
 
 
-@router.put("/workspaces/{workspace}/data-sources/{name}")
+@router.put("/workspaces/{workspace}/data-sources/{name}", response_model=SourceOut)
 def put_source(
     workspace: str,
     name: str,
@@ -80,11 +91,10 @@ def put_source(
 ) -> dict[str, Any]:
     """Create or replace a data source. A given ``password``/``secret_key`` is stored
     encrypted; when omitted, the stored one is kept."""
-    import re
 
     from lakeworks.connectors.registry import parse_config
 
-    if not re.match(NAME, name):
+    if not is_valid_name(name):
         raise UserError(f"invalid data source name '{name}'", hint="letters, digits, '_', '-'")
     raw = body.model_dump(exclude_unset=False)
     for encrypted in SECRET_FIELDS.values():
@@ -121,7 +131,7 @@ def put_source(
     return source_json(name, config)
 
 
-@router.delete("/workspaces/{workspace}/data-sources/{name}")
+@router.delete("/workspaces/{workspace}/data-sources/{name}", response_model=Ok)
 def delete_source(
     workspace: str,
     name: str,

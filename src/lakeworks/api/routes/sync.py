@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Query, Request
 
 from lakeworks.api.auth import Access
-from lakeworks.api.routes.common import Services, audit_detail, guard, iso
+from lakeworks.api.inputs import Id
+from lakeworks.api.routes.common import Out, Services, audit_detail, guard, iso
 from lakeworks.errors import NotFound
 from lakeworks.integration.state import SyncRun, SyncState
 from lakeworks.integration.tables import sync_runs as sync_runs_table
@@ -17,6 +18,42 @@ from lakeworks.security.permissions import Permission as Perm
 from lakeworks.security.secrets import redact
 
 router = APIRouter(tags=["data integration"])
+
+
+class SyncRunOut(Out):
+    id: int
+    workspace: str
+    env: str
+    node_key: str
+    instance_id: int | None
+    attempt: int
+    bizdate: str | None
+    state: str
+    started_at: str | None
+    finished_at: str | None
+    rows_read: int
+    rows_written: int
+    rows_dirty: int
+    bytes_read: int
+    seconds: float | None
+    cursor_before: str | None
+    cursor_after: str | None
+    error: str | None
+
+
+class SyncRunList(Out):
+    items: list[SyncRunOut]
+
+
+class DirtyRowOut(Out):
+    position: str
+    reason: str
+    row: str
+    """The row as JSON text."""
+
+
+class DirtyRowList(Out):
+    items: list[DirtyRowOut]
 
 
 def sync_run_json(run: SyncRun) -> dict[str, Any]:
@@ -27,7 +64,7 @@ def sync_run_json(run: SyncRun) -> dict[str, Any]:
     return data
 
 
-@router.get("/workspaces/{workspace}/envs/{env}/sync/runs")
+@router.get("/workspaces/{workspace}/envs/{env}/sync/runs", response_model=SyncRunList)
 def sync_runs(
     workspace: str,
     env: str,
@@ -41,11 +78,13 @@ def sync_runs(
     return {"items": [sync_run_json(r) for r in runs]}
 
 
-@router.get("/workspaces/{workspace}/envs/{env}/sync/runs/{run_id}/dirty")
+@router.get(
+    "/workspaces/{workspace}/envs/{env}/sync/runs/{run_id}/dirty", response_model=DirtyRowList
+)
 def dirty_rows(
     workspace: str,
     env: str,
-    run_id: int,
+    run_id: Id,
     request: Request,
     services: Services,
     access: Access = guard(Perm.LOGS_READ, data_access=True),

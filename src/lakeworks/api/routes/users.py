@@ -9,7 +9,7 @@ from pydantic import Field
 
 from lakeworks.api.auth import Access
 from lakeworks.api.pagination import CursorParam, LimitParam, int_cursor, page
-from lakeworks.api.routes.common import Body, Services, audit_detail, guard, user_json
+from lakeworks.api.routes.common import Body, Out, Services, UserOut, audit_detail, guard, user_json
 from lakeworks.errors import Conflict
 from lakeworks.security.permissions import Permission as Perm
 
@@ -30,7 +30,23 @@ class UserChange(Body):
     superuser: bool | None = None
 
 
-@router.get("/users")
+class UserPage(Out):
+    items: list[UserOut]
+    next_cursor: str | None
+
+
+class UserDetail(UserOut):
+    workspaces: dict[str, list[str]]
+
+
+class UnlockOut(Out):
+    username: str
+    address: str | None
+    cleared: int
+    """How many lock records were cleared."""
+
+
+@router.get("/users", response_model=UserPage)
 def list_users(
     services: Services,
     limit: LimitParam = 50,
@@ -43,7 +59,7 @@ def list_users(
     return {"items": [user_json(u) for u in items], "next_cursor": next_cursor}
 
 
-@router.post("/users", status_code=201)
+@router.post("/users", status_code=201, response_model=UserOut)
 def create_user(
     body: NewUser,
     request: Request,
@@ -58,7 +74,7 @@ def create_user(
     return user_json(user)
 
 
-@router.get("/users/{username}")
+@router.get("/users/{username}", response_model=UserDetail)
 def get_user(
     username: str, services: Services, access: Access = guard(Perm.INSTALLATION_ADMIN)
 ) -> dict[str, Any]:
@@ -70,7 +86,7 @@ def get_user(
     }
 
 
-@router.patch("/users/{username}")
+@router.patch("/users/{username}", response_model=UserOut)
 def update_user(
     username: str,
     body: UserChange,
@@ -98,3 +114,26 @@ def update_user(
             services.sessions.revoke_all(user.id)
     audit_detail(request, username=user.username, changed=changed)
     return user_json(services.users.get(user.id))
+
+
+class UnlockBody(Body):
+    address: str | None = Field(
+        default=None, max_length=100, description="Also unlock this client address."
+    )
+
+
+@router.post("/users/{username}/unlock", response_model=UnlockOut)
+def unlock_user(
+    username: str,
+    request: Request,
+    services: Services,
+    body: UnlockBody | None = None,
+    access: Access = guard(Perm.INSTALLATION_ADMIN),
+) -> dict[str, Any]:
+    """Lift the sign-in locks of a user (from every client address), and of an address
+    when one is given."""
+    user = services.users.by_name(username)
+    address = body.address if body is not None else None
+    cleared = services.throttle.unlock(user.username, address)
+    audit_detail(request, username=user.username, address=address, cleared=cleared)
+    return {"username": user.username, "address": address, "cleared": cleared}

@@ -9,7 +9,17 @@ from fastapi import APIRouter, Request
 from pydantic import Field
 
 from lakeworks.api.auth import Access
-from lakeworks.api.routes.common import Body, Services, audit_detail, guard, iso, user_json
+from lakeworks.api.routes.common import (
+    Body,
+    Ok,
+    Out,
+    Services,
+    UserOut,
+    audit_detail,
+    guard,
+    iso,
+    user_json,
+)
 from lakeworks.errors import Conflict, PermissionDenied, UserError
 from lakeworks.security.models import WorkspaceRecord
 from lakeworks.security.permissions import PRIVILEGED_ROLES, Role, parse_role
@@ -17,9 +27,13 @@ from lakeworks.security.permissions import Permission as Perm
 
 router = APIRouter(tags=["workspaces"])
 
+NAME_SCHEMA_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_\-]{0,99}$"
+"""``spec.loader.NAME_PATTERN`` for JSON Schema (pydantic's regex engine and JSON Schema
+read ``$`` as the very end of the text, so no trailing newline passes)."""
+
 
 class NewWorkspace(Body):
-    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
+    name: str = Field(min_length=1, max_length=100, pattern=NAME_SCHEMA_PATTERN)
     path: str | None = None
     """An existing workspace folder to register; without it an empty one is created."""
     require_approval: bool = True
@@ -33,6 +47,35 @@ class MemberRoles(Body):
     roles: list[str] = Field(min_length=1)
 
 
+class WorkspaceOut(Out):
+    name: str
+    root: str
+    require_approval: bool
+    created_at: str | None
+    created_by: str | None
+
+
+class MyWorkspace(WorkspaceOut):
+    my_roles: list[str]
+
+
+class WorkspaceList(Out):
+    items: list[MyWorkspace]
+
+
+class WorkspaceDetail(MyWorkspace):
+    prod_release: int | None
+
+
+class MemberOut(Out):
+    user: UserOut
+    roles: list[str]
+
+
+class MemberList(Out):
+    items: list[MemberOut]
+
+
 def workspace_json(record: WorkspaceRecord) -> dict[str, Any]:
     return {
         "name": record.name,
@@ -43,7 +86,7 @@ def workspace_json(record: WorkspaceRecord) -> dict[str, Any]:
     }
 
 
-@router.get("/workspaces")
+@router.get("/workspaces", response_model=WorkspaceList)
 def list_workspaces(
     services: Services, access: Access = guard(Perm.AUTHENTICATED)
 ) -> dict[str, Any]:
@@ -59,7 +102,7 @@ def list_workspaces(
     return {"items": [{**workspace_json(r), "my_roles": roles.get(r.name, [])} for r in records]}
 
 
-@router.post("/workspaces", status_code=201)
+@router.post("/workspaces", status_code=201, response_model=WorkspaceOut)
 def create_workspace(
     body: NewWorkspace,
     request: Request,
@@ -99,7 +142,7 @@ def create_workspace(
     return workspace_json(record)
 
 
-@router.get("/workspaces/{workspace}")
+@router.get("/workspaces/{workspace}", response_model=WorkspaceDetail)
 def get_workspace(
     workspace: str, services: Services, access: Access = guard(Perm.WORKSPACE_READ)
 ) -> dict[str, Any]:
@@ -113,7 +156,7 @@ def get_workspace(
     }
 
 
-@router.patch("/workspaces/{workspace}")
+@router.patch("/workspaces/{workspace}", response_model=WorkspaceOut)
 def update_workspace(
     workspace: str,
     body: WorkspaceChange,
@@ -129,7 +172,7 @@ def update_workspace(
     return workspace_json(record)
 
 
-@router.get("/workspaces/{workspace}/members")
+@router.get("/workspaces/{workspace}/members", response_model=MemberList)
 def list_members(
     workspace: str, services: Services, access: Access = guard(Perm.MEMBERS_READ)
 ) -> dict[str, Any]:
@@ -150,7 +193,7 @@ def _check_privileged(access: Access, before: frozenset[Role], after: frozenset[
         )
 
 
-@router.put("/workspaces/{workspace}/members/{username}")
+@router.put("/workspaces/{workspace}/members/{username}", response_model=MemberOut)
 def set_member(
     workspace: str,
     username: str,
@@ -176,7 +219,7 @@ def set_member(
     return {"user": user_json(user), "roles": sorted(r.value for r in roles)}
 
 
-@router.delete("/workspaces/{workspace}/members/{username}")
+@router.delete("/workspaces/{workspace}/members/{username}", response_model=Ok)
 def remove_member(
     workspace: str,
     username: str,
