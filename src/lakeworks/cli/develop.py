@@ -51,11 +51,18 @@ def init(
     example: Annotated[
         str | None, typer.Option("--example", help="Start from an example, e.g. 'sales'.")
     ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="Warehouse engine: 'duckdb' (embedded) or 'spark' (local[*] over a lakehouse).",
+        ),
+    ] = "duckdb",
 ) -> None:
     """Create a new workspace (empty, or from a bundled example)."""
     from lakeworks.spec.init import init_workspace
 
-    init_workspace(directory, example)
+    init_workspace(directory, example, engine)
     typer.echo(f"created workspace in {directory}")
     if example:
         typer.echo(f"next: lakeworks run -w {directory} --bizdate 20260411")

@@ -1,8 +1,15 @@
-"""Engine registration and construction from workspace config."""
+"""Engine registration and construction from workspace config.
+
+Built-in types: ``duckdb`` and ``spark``. Third-party engines register a factory with
+``register_engine`` or through the ``lakeworks.engines`` entry-point group (the entry
+point names the type and loads the factory).
+"""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from lakeworks.engines.base import Engine
@@ -35,6 +42,43 @@ def _duckdb_factory(workspace: Workspace, env: str, name: str, config: EngineCon
 
 register_engine("duckdb", _duckdb_factory)
 
+_stores: dict[str, object] = {}
+_stores_lock = threading.Lock()
+
+
+def _spark_factory(workspace: Workspace, env: str, name: str, config: EngineConfig) -> Engine:
+    from lakeworks.engines.lakehouse.catalog import Lakehouse
+    from lakeworks.engines.lakehouse.storage import open_storage
+    from lakeworks.engines.spark.config import parse_options
+    from lakeworks.engines.spark.engine import SparkEngine
+    from lakeworks.store.database import Database, default_database_url
+
+    options = parse_options(config.options, engine=name)
+    root = options.warehouse
+    if root is None:
+        root = str(workspace.state_dir / "lakehouse" / env)
+    elif "://" not in root and not Path(root).is_absolute():
+        root = str(workspace.root / root / env)
+    elif "://" in root:
+        root = f"{root.rstrip('/')}/{env}"
+    url = default_database_url(workspace.state_dir)
+    with _stores_lock:
+        db = _stores.get(url)
+        if db is None:
+            db = _stores[url] = Database.open(url)
+    assert isinstance(db, Database)
+    storage = open_storage(root, endpoint=options.endpoint)
+    return SparkEngine(Lakehouse(db, storage, f"{workspace.name}/{env}"), options, env, name)
+
+
+register_engine("spark", _spark_factory)
+
+
+def _load_entry_points() -> None:
+    for point in entry_points(group="lakeworks.engines"):
+        if point.name not in _factories:
+            register_engine(point.name, point.load())
+
 
 def engine_for(workspace: Workspace, env: str) -> Engine:
     """The warehouse engine of ``env`` (dev or prod) in ``workspace``."""
@@ -52,6 +96,9 @@ def engine_for(workspace: Workspace, env: str) -> Engine:
             hint="declare it under 'engines:' in lakeworks.yml",
         )
     factory = _factories.get(config.type)
+    if factory is None:
+        _load_entry_points()
+        factory = _factories.get(config.type)
     if factory is None:
         raise UserError(
             f"unknown engine type '{config.type}'",

@@ -83,6 +83,24 @@ def _workspace(root: Path, flag: Path) -> None:
     (flows / "04_notify.sh").write_text(
         "# ---\n# depends_on: [03_publish]\n# retries: 0\n# ---\necho notified\n"
     )
+    # a rule that opens an incident when 03_publish fails (its hook refuses, so the
+    # delivery attempts fail) and a baseline whose committed finish has passed
+    (root / "alerts").mkdir(exist_ok=True)
+    (root / "alerts/ops.yml").write_text(
+        "channels:\n"
+        "  team_hook: {type: webhook, url: 'http://127.0.0.1:9/hook'}\n"
+        "rules:\n"
+        "  - name: publish_failed\n"
+        "    objects: {nodes: [sales_pipeline.03_publish]}\n"
+        "    trigger: {type: retries_exhausted}\n"
+        "    channels: [team_hook]\n"
+        "baselines:\n"
+        "  - name: morning_report\n"
+        "    nodes: [sales_pipeline.04_notify]\n"
+        "    priority: 8\n"
+        '    finish: "00:01"\n'
+        "    margin_minutes: 1\n"
+    )
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,1 @@
+"""Lakehouse storage: partitioned Parquet tables with atomic commits in the store."""

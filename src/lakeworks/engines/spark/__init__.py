@@ -1,0 +1,1 @@
+"""The Spark engine: SQL nodes on Apache Spark over lakehouse tables."""
