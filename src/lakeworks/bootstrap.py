@@ -33,6 +33,12 @@ def _sync_node(ctx: NodeRunContext) -> NodeResult:
     return run_sync_node(ctx)
 
 
+def _stream_node(ctx: NodeRunContext) -> NodeResult:
+    from lakeworks.streaming.executor import run_stream_node
+
+    return run_stream_node(ctx)
+
+
 def _branch_node(ctx: NodeRunContext) -> NodeResult:
     from lakeworks.controlflow.executors import run_branch_node
 
@@ -114,6 +120,11 @@ def install_sync_nodes() -> None:
     register_executor(NodeKind.SYNC, _sync_node)
 
 
+def install_stream_nodes() -> None:
+    """Run ``*.stream.yml`` nodes as long-lived instances that follow their source."""
+    register_executor(NodeKind.STREAM, _stream_node)
+
+
 def install_quality_nodes() -> None:
     """Run rule files that carry a schedule as nodes of their own."""
     register_executor(NodeKind.QUALITY, _quality_node)
@@ -138,6 +149,7 @@ def install_services() -> None:
     install_quality_gate()
     install_quality_nodes()
     install_sync_nodes()
+    install_stream_nodes()
     install_control_flow()
     install_alerts()
     install_data_map()

@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import sys
+from collections import Counter
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -193,14 +194,23 @@ def _echo_windows(ws: Workspace, key: str, bizdate: date) -> None:
         typer.echo(f"-- {line} (partition window)", err=True)
 
 
-def _print_summary(summary: RunSummary) -> None:
+def _print_summary(summary: RunSummary, *, quiet: bool = False) -> None:
+    """The run's table; with ``quiet`` one count line and only the instances not succeeded."""
+    shown = summary.instances
+    if quiet:
+        counts = Counter(str(instance.state) for instance in summary.instances)
+        states = ", ".join(f"{count} {state}" for state, count in sorted(counts.items()))
+        typer.echo(f"run {summary.run.id}: {len(summary.instances)} instances ({states})")
+        shown = [i for i in summary.instances if str(i.state) != "success"]
+        if not shown:
+            return
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"run {summary.run.id}: {len(summary.instances)} instances")
+    table = Table(title=f"run {summary.run.id}: {len(shown)} instances")
     for column in ("node", "state", "seconds", "reason"):
         table.add_column(column)
-    for instance in summary.instances:
+    for instance in shown:
         colour = STATE_COLOURS.get(str(instance.state), "white")
         seconds = instance.duration_seconds
         table.add_row(
@@ -226,7 +236,12 @@ def run(
     parallel: Annotated[
         int | None, typer.Option("--parallel", "-p", help="Nodes run at once.")
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not stream node logs.")] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet", "-q", help="No node logs; the summary lists only nodes that did not succeed."
+        ),
+    ] = False,
     output: Annotated[
         OutputFormat, typer.Option("--format", help="Summary as a table or JSON.")
     ] = OutputFormat.TABLE,
@@ -252,7 +267,7 @@ def run(
     if output is OutputFormat.JSON:
         typer.echo(summary_json(summary))
     else:
-        _print_summary(summary)
+        _print_summary(summary, quiet=quiet)
     db.close()
     if not summary.ok:
         raise typer.Exit(1)

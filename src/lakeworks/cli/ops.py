@@ -220,11 +220,13 @@ def show_command(
 ) -> None:
     """One instance: state, reason, timings, attempts, history, neighbours, code."""
     from lakeworks.runtime.ops import show_instance
+    from lakeworks.streaming.status import StreamStatusStore, status_lines
 
     _, db, zone = _open(workspace)
     detail = show_instance(db, instance_id)
-    db.close()
     i = detail.instance
+    stream = StreamStatusStore(db, i.workspace, i.env).get(i.node_key)
+    db.close()
     if as_json:
         data = _instance_json(i)
         data["attempt_list"] = [
@@ -234,6 +236,8 @@ def show_command(
         data["upstream"] = [u.id for u in detail.upstream]
         data["downstream"] = [d.id for d in detail.downstream]
         data["rendered_code"] = i.rendered_code
+        if stream is not None:
+            data["stream"] = stream.as_dict()
         data["output"] = json.loads(detail.output) if detail.output else None
         data["iterations"] = [
             {"offset": it.offset, "item": it.item, "state": it.state, "run_id": it.run_id}
@@ -257,6 +261,10 @@ def show_command(
         rows.append(("output", shown))
     for name, value in rows:
         typer.echo(f"{name:>9}  {value}")
+    if stream is not None:
+        typer.echo("\nstream:")
+        for line in status_lines(stream):
+            typer.echo("  " + line)
     if detail.iterations:
         done = sum(1 for it in detail.iterations if it.state == "success")
         typer.echo(f"\niterations ({done} of {len(detail.iterations)} succeeded):")

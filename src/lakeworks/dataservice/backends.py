@@ -3,7 +3,9 @@
 Every backend runs one statement with bound values, read-only and under a timeout:
 
 - warehouse: a cursor of the environment's engine inside ``BEGIN TRANSACTION READ
-  ONLY``, interrupted when the timeout passes;
+  ONLY``, interrupted when the timeout passes; with masking rules, the statement first
+  goes through ``security.rewrite`` (as ad-hoc SQL does), so every masked table is
+  read through a projection that masks before the rest of the query sees a value;
 - postgres: pooled psycopg connections with ``default_transaction_read_only=on`` and
   ``statement_timeout`` (values bound server-side; every execution planned with its
   values, as a generic plan of ``… ORDER BY id LIMIT $n`` may walk the whole index);
@@ -18,14 +20,15 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from lakeworks.dataservice.template import RenderedSql
-from lakeworks.engines.base import Engine
-from lakeworks.errors import LakeworksError
+from lakeworks.engines.base import Engine, Session
+from lakeworks.errors import LakeworksError, UserError
+from lakeworks.security.models import MaskingRule
 
 POOL_SIZE = 8
 
@@ -47,8 +50,12 @@ class QueryResult:
 
 class Backend(Protocol):
     placeholder_style: str
+    masks_in_query: bool
+    """Whether ``query`` applies masking rules itself (else the caller masks rows)."""
 
-    def query(self, sql: RenderedSql, timeout: float) -> QueryResult: ...
+    def query(
+        self, sql: RenderedSql, timeout: float, masking: Sequence[MaskingRule] = ()
+    ) -> QueryResult: ...
 
     def close(self) -> None: ...
 
@@ -57,11 +64,14 @@ class WarehouseBackend:
     """Runs on an environment's warehouse engine (DuckDB today)."""
 
     placeholder_style = "qmark"
+    masks_in_query = True
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def query(self, sql: RenderedSql, timeout: float) -> QueryResult:
+    def query(
+        self, sql: RenderedSql, timeout: float, masking: Sequence[MaskingRule] = ()
+    ) -> QueryResult:
         session = self.engine.session()
         fired = threading.Event()
 
@@ -71,10 +81,11 @@ class WarehouseBackend:
 
         timer = threading.Timer(timeout, stop)
         try:
+            text = _masked(session, sql, masking) if masking else sql.text("qmark")
             session.execute("BEGIN TRANSACTION READ ONLY")
             timer.start()
             try:
-                result = session.execute(sql.text("qmark"), list(sql.values))
+                result = session.execute(text, list(sql.values))
             finally:
                 timer.cancel()
                 session.rollback()
@@ -84,8 +95,78 @@ class WarehouseBackend:
             session.close()
         return QueryResult(result.columns, result.rows)
 
+    def describe(
+        self, sql: RenderedSql, masking: Sequence[MaskingRule] = ()
+    ) -> list[tuple[str, str]]:
+        """The columns ``sql`` returns (rewritten for ``masking``) with their JSON types,
+        as the warehouse binds it; ``UserError`` when it cannot be bound."""
+        session = self.engine.session()
+        try:
+            text = _masked(session, sql, masking) if masking else sql.text("qmark")
+            try:
+                described = session.execute(f"DESCRIBE {text}", list(sql.values))
+            except LakeworksError as exc:
+                raise UserError(
+                    f"the API's SQL cannot be bound in the warehouse: {exc.message[:300]}",
+                    hint="create the tables it reads first, or list its fields under 'response:'",
+                ) from None
+        finally:
+            session.close()
+        return [(str(row[0]), json_type(str(row[1]))) for row in described.rows]
+
     def close(self) -> None:
         """The engine belongs to the server; nothing to close here."""
+
+
+_INTEGERS = frozenset(
+    {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT"}
+    | {"UINTEGER", "UBIGINT", "UHUGEINT", "INT", "INT1", "INT2", "INT4", "INT8"}
+)
+
+
+def json_type(warehouse_type: str) -> str:
+    """The response field type (``spec`` names) of a warehouse column type."""
+    upper = warehouse_type.upper()
+    if upper.endswith("]") or upper.startswith(("STRUCT", "MAP", "UNION", "LIST")):
+        return "string"
+    if upper in ("BOOLEAN", "BOOL"):
+        return "boolean"
+    if upper.startswith(("DECIMAL", "NUMERIC")) or upper in ("DOUBLE", "FLOAT", "REAL"):
+        return "number"
+    if upper in _INTEGERS:
+        return "integer"
+    if upper == "DATE":
+        return "date"
+    if upper.startswith("TIMESTAMP"):
+        return "datetime"
+    return "string"
+
+
+def _masked(session: Session, sql: RenderedSql, rules: Sequence[MaskingRule]) -> str:
+    """``sql`` rewritten so that every table under ``rules`` is read masked. Slots are
+    numbered (``$1``…), so the values bind whatever order the rewritten text has."""
+    import sqlglot
+    from sqlglot.errors import SqlglotError
+
+    from lakeworks.security.rewrite import DIALECT, Relations, Rewriter
+
+    relations: Callable[[], tuple[str, list[Any]]] | None = getattr(session, "relations", None)
+    if relations is None:
+        raise QueryFailed(
+            "masking rules apply, but this warehouse cannot mask inside queries", 502, "backend"
+        )
+    numbered = sql.parts[0] + "".join(
+        f"${i}{part}" for i, part in enumerate(sql.parts[1:], start=1)
+    )
+    try:
+        tree = sqlglot.parse_one(numbered, read=DIALECT)
+    except (SqlglotError, RecursionError):
+        raise QueryFailed(
+            "the API's SQL cannot be checked for masking", 502, "definition"
+        ) from None
+    current, known = relations()
+    guarded = Rewriter(Relations(current, known), rules).statement(tree)
+    return guarded.tree.sql(dialect=DIALECT)
 
 
 def _warehouse_failure(exc: LakeworksError, *, timed_out: bool) -> QueryFailed:
@@ -139,6 +220,7 @@ class PostgresBackend:
     """A PostgreSQL data source, read-only, values bound by the server."""
 
     placeholder_style = "format"
+    masks_in_query = False
 
     def __init__(self, name: str, raw: Mapping[str, Any]) -> None:
         from lakeworks.connectors.pg_connection import Config, PgConnection
@@ -159,7 +241,10 @@ class PostgresBackend:
 
         self._pool = _Pool(opener)
 
-    def query(self, sql: RenderedSql, timeout: float) -> QueryResult:
+    def query(
+        self, sql: RenderedSql, timeout: float, masking: Sequence[MaskingRule] = ()
+    ) -> QueryResult:
+        """Rows of ``sql``; ``masking`` is ignored (the caller masks by lineage)."""
         import psycopg
 
         millis = max(1, int(timeout * 1000))
@@ -198,6 +283,7 @@ class MySQLBackend:
     """A MySQL or MariaDB data source, read-only sessions."""
 
     placeholder_style = "format"
+    masks_in_query = False
 
     def __init__(self, name: str, raw: Mapping[str, Any]) -> None:
         from lakeworks.connectors import mysql
@@ -231,7 +317,10 @@ class MySQLBackend:
                     continue
         self._timeouts[id(conn)] = seconds
 
-    def query(self, sql: RenderedSql, timeout: float) -> QueryResult:
+    def query(
+        self, sql: RenderedSql, timeout: float, masking: Sequence[MaskingRule] = ()
+    ) -> QueryResult:
+        """Rows of ``sql``; ``masking`` is ignored (the caller masks by lineage)."""
         import pymysql
 
         try:

@@ -55,6 +55,9 @@ class ApiDefinition:
     reads: tuple[str, ...] = ()
     lineage: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
     """Each output column with the (table, column) pairs it comes from."""
+    fields: tuple[tuple[str, str], ...] = ()
+    """The result's columns and JSON types as the warehouse bound the statement at
+    publish (warehouse APIs without a ``response:`` list, e.g. ``SELECT *``)."""
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -85,6 +88,7 @@ class ApiDefinition:
             "dialect": self.dialect,
             "reads": list(self.reads),
             "lineage": [[c, [list(s) for s in srcs]] for c, srcs in self.lineage],
+            **({"fields": [list(f) for f in self.fields]} if self.fields else {}),
         }
 
     @classmethod
@@ -101,6 +105,7 @@ class ApiDefinition:
             lineage=tuple(
                 (c, tuple((t, col) for t, col in srcs)) for c, srcs in data.get("lineage", ())
             ),
+            fields=tuple((str(n), str(t)) for n, t in data.get("fields", ())),
         )
 
 

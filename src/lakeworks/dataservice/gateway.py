@@ -1,5 +1,6 @@
 """Serving published APIs: authenticate the application, check its grant and the rate
-limits, run the request, cache, mask, and log the call.
+limits, run the request, cache, mask, and log the call. Masking rules apply to the
+calling application unless a rule exempts it (``app:<name>``).
 
 Framework-free: the HTTP surface hands over a ``GatewayRequest`` and writes back the
 ``GatewayResponse``. What is published, applications and grants are read from the store
@@ -32,6 +33,7 @@ from lakeworks.dataservice.runner import run_request
 from lakeworks.dataservice.signing import WINDOW, content_md5, same, signature, string_to_sign
 from lakeworks.engines.base import Engine
 from lakeworks.errors import LakeworksError, TransientError, UserError
+from lakeworks.security.masking import applicable_rules
 from lakeworks.security.models import MaskingRule
 from lakeworks.store.clock import utcnow
 
@@ -333,17 +335,22 @@ class Gateway:
         self, version: ApiVersion, app: App, raw: dict[str, Any], from_text: bool
     ) -> tuple[GatewayResponse, bool]:
         spec = version.definition.spec
+        every = self._rules.get(version.workspace, lambda: self._masking(version.workspace))
+        rules = applicable_rules(every, frozenset({f"app:{app.name}"}))
         key = ""
         if spec.cache_ttl_seconds:
+            # Apps exempt from different rules must not share cached rows.
+            masked_by = sorted(r.id for r in rules)
             key = json.dumps(
-                [version.workspace, version.api, version.version, raw], sort_keys=True, default=str
+                [version.workspace, version.api, version.version, raw, masked_by],
+                sort_keys=True,
+                default=str,
             )
             with self._cache_lock:
                 hit = self._cache.get(key)
                 if hit is not None and hit[0] > time.monotonic():
                     self._cache.move_to_end(key)
                     return GatewayResponse(200, {**hit[1], "request_id": uuid.uuid4().hex}), True
-        rules = self._rules.get(version.workspace, lambda: self._masking(version.workspace))
         backend = self._backend(version)
         try:
             outcome = run_request(

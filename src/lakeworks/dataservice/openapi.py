@@ -93,6 +93,11 @@ def _row_schema(version: ApiVersion) -> dict[str, Any]:
             if item.description:
                 schema["description"] = item.description
             properties[item.name] = schema
+    elif definition.fields:
+        for name, kind in definition.fields:
+            properties[name] = {"type": [_JSON_TYPES.get(kind, "string"), "null"]}
+            if kind in _FORMATS:
+                properties[name]["format"] = _FORMATS[kind]
     else:
         for name, _sources in definition.lineage:
             properties[name] = {}

@@ -155,7 +155,10 @@ def run_request(
     from_text: bool,
     masking: Sequence[MaskingRule] = (),
 ) -> Outcome:
-    """Parse ``raw`` parameters, run the page (and the count when asked), shape and mask."""
+    """Parse ``raw`` parameters, run the page (and the count when asked), shape and mask.
+
+    A backend that masks inside the query (the warehouse) gets ``masking`` and returns
+    masked rows; rows of any other backend are masked here by column lineage."""
     spec = definition.spec
     started = time.perf_counter()
     values, paging = parse_request(
@@ -167,16 +170,18 @@ def run_request(
     )
     sql = render(definition.template, values)
     page_sql = paged(sql, paging, definition.dialect, paginate=spec.paginate)
-    result = backend.query(page_sql, spec.timeout_seconds)
+    inside = list(masking) if backend.masks_in_query else []
+    result = backend.query(page_sql, spec.timeout_seconds, inside)
     total = None
     if paging.with_total:
         remaining = max(0.1, spec.timeout_seconds - (time.perf_counter() - started))
-        count = backend.query(counted(sql), remaining)
+        count = backend.query(counted(sql), remaining, inside)
         total = int(count.rows[0][0]) if count.rows else 0  # type: ignore[call-overload]
     rows = result.rows[: paging.page_size]
     has_more = len(result.rows) > paging.page_size
     masks = masks_for(definition, result.columns, masking)
-    shaped = _shape(definition, result.columns, rows, masks)
+    # Rows masked inside the query are not masked again; ``masks`` still reports them.
+    shaped = _shape(definition, result.columns, rows, {} if inside else masks)
     return Outcome(
         rows=shaped,
         page=paging.page,

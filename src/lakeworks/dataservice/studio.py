@@ -10,6 +10,7 @@ encrypted in the workspace's stored secrets, with a SHA-256 for bearer checks).
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 import json
@@ -22,10 +23,11 @@ from typing import Any
 import yaml
 
 from lakeworks.dataservice import calls as call_log
-from lakeworks.dataservice.backends import open_backend
+from lakeworks.dataservice.backends import WarehouseBackend, open_backend
 from lakeworks.dataservice.definition import (
     FOLDER,
     SUFFIX,
+    WAREHOUSE,
     ApiDefinition,
     load_definitions,
     load_file,
@@ -33,6 +35,7 @@ from lakeworks.dataservice.definition import (
 from lakeworks.dataservice.repository import ApiVersion, App, DataServiceRepository, Grant
 from lakeworks.dataservice.runner import Outcome, run_request
 from lakeworks.dataservice.spec import Limits
+from lakeworks.dataservice.template import RenderedSql, render
 from lakeworks.engines.base import Engine
 from lakeworks.errors import NotFound, UserError
 from lakeworks.security.models import MaskingRule
@@ -70,6 +73,7 @@ class NewApp:
 
 def _fingerprint(definition: ApiDefinition) -> str:
     data = definition.to_json()
+    data.pop("fields", None)  # found at publish, not written in the folder
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
@@ -183,10 +187,20 @@ class DataServiceStudio:
         definition = self.definition(api)
         latest = self.repository.latest_version(self.name, api)
         if latest is None or _fingerprint(latest.definition) != _fingerprint(definition):
-            latest = self.repository.add_version(definition, actor, note)
+            latest = self.repository.add_version(self._with_fields(definition), actor, note)
         self.repository.set_published(self.name, api, latest.route, latest.version, actor)
         self._changed()
         return latest
+
+    def _with_fields(self, definition: ApiDefinition) -> ApiDefinition:
+        """A warehouse API without a ``response:`` list, with the fields its statement
+        returns in prod (rewritten for masking, as the gateway runs it)."""
+        if definition.spec.response or definition.spec.backend != WAREHOUSE:
+            return definition
+        backend = WarehouseBackend(self._engine("prod"))
+        sample = render(definition.template, {})
+        fields = backend.describe(RenderedSql(("NULL".join(sample.parts),), ()), self._masking())
+        return dataclasses.replace(definition, fields=tuple(fields))
 
     def unpublish(self, api: str) -> None:
         if not self.repository.unpublish(self.name, api):

@@ -133,12 +133,14 @@ class ManualRunner:
             params={"bizdate": f"{bizdate:%Y%m%d}", "overrides": dict(overrides or {})},
         )
         index = {key: i for i, key in enumerate(keys)}
+        versions = self.versions.record_many(
+            ws.name,
+            self.env,
+            [(k, graph.nodes[k].code, graph.nodes[k].header.model_dump_json()) for k in keys],
+        )
         new: list[NewInstance] = []
         for key in keys:
             node = graph.nodes[key]
-            version = self.versions.record(
-                ws.name, self.env, key, node.code, node.header.model_dump_json()
-            )
             new.append(
                 NewInstance(
                     workspace=ws.name,
@@ -159,7 +161,7 @@ class ManualRunner:
                     priority=node.settings.priority or 0,
                     resource_group=node.settings.resource_group or "default",
                     owner=node.settings.owner,
-                    node_version=version.version,
+                    node_version=versions[key],
                 )
             )
         deps = [

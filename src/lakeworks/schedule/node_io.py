@@ -84,6 +84,7 @@ register_node_io(NodeKind.SQL, sql_node_io)
 
 _LAZY_READERS: dict[NodeKind, str] = {
     NodeKind.SYNC: "lakeworks.integration.node_io",
+    NodeKind.STREAM: "lakeworks.streaming.node_io",
     NodeKind.QUALITY: "lakeworks.quality.node_io",
 }
 """Modules that register a kind's reader when imported (loaded on first use)."""

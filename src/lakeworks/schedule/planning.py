@@ -24,7 +24,7 @@ from lakeworks.schedule.dependencies import (
 )
 from lakeworks.schedule.retries import RetryPolicy
 from lakeworks.schedule.states import InstanceState
-from lakeworks.spec.models import Node, RunMode, Workspace
+from lakeworks.spec.models import Node, NodeKind, RunMode, Workspace
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +156,8 @@ class Planner:
         if problems:
             raise ValidationFailed(problems)
         self.order = graph.topological_order()
+        self.unplanned = {n.key for n in workspace.nodes() if n.kind is NodeKind.STREAM}
+        """Stream nodes have no cycles: each runs as one long-lived instance when started."""
 
     def forget_before(self, moment: datetime) -> None:
         """Drop cached days more than two days before ``moment`` (call once a day)."""
@@ -199,6 +201,8 @@ class Planner:
         keys = self.order if nodes is None else sorted(set(nodes), key=rank.__getitem__)
         out: list[PlannedInstance] = []
         for node_key in keys:
+            if node_key in self.unplanned:
+                continue
             schedule = self.resolver.schedule(node_key)
             for cycle in schedule.cycles(window_start, window_end):
                 if (node_key, cycle.time) in have:

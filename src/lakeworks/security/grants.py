@@ -68,6 +68,25 @@ def check_subject(subject: str) -> str:
     )
 
 
+def check_exempt(subject: str) -> str:
+    """A normalised masking exemption: a subject (``check_subject``) or a DataService
+    application, ``app:<name>``."""
+    kind, _, name = subject.strip().partition(":")
+    if kind.strip().lower() == "app":
+        if name.strip():
+            return f"app:{name.strip()}"
+        raise UserError(
+            f"invalid exemption '{subject}'", hint="write app:<application name>, e.g. app:crm"
+        )
+    try:
+        return check_subject(subject)
+    except UserError as exc:
+        raise UserError(
+            f"invalid exemption '{subject}'",
+            hint="write user:<name>, role:<role> or app:<application name>",
+        ) from exc
+
+
 def check_pattern(pattern: str, what: str) -> str:
     cleaned = pattern.strip().lower()
     if not cleaned or any(c in cleaned for c in " \t\n;'\""):
@@ -236,7 +255,7 @@ class GrantRepository:
             "table_pattern": check_pattern(table_pattern, "table"),
             "column_pattern": check_pattern(column_pattern, "column"),
             "method": method,
-            "exempt_json": json.dumps(sorted({check_subject(s) for s in exempt})),
+            "exempt_json": json.dumps(sorted({check_exempt(s) for s in exempt})),
             "created_at": utcnow(),
             "created_by": actor,
         }

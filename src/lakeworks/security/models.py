@@ -86,7 +86,8 @@ class MaskingRule:
     column_pattern: str
     method: str
     exempt: tuple[str, ...]
-    """Subjects (``user:<name>``, ``role:<role>``) who see the real values."""
+    """Who sees the real values: subjects (``user:<name>``, ``role:<role>``) and
+    DataService applications (``app:<name>``)."""
     created_at: datetime
     created_by: str
 

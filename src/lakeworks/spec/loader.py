@@ -4,7 +4,7 @@ Layout::
 
     lakeworks.yml
     workflows/<workflow>/workflow.yml        (optional)
-    workflows/<workflow>/<node>.sql|.py|.sh|.sync.yml
+    workflows/<workflow>/<node>.sql|.py|.sh|.sync.yml|.stream.yml
     workflows/<workflow>/<node>.quality.yml  (a node only when it has a ``schedule``)
 
 Every problem found is collected and raised together as ``ValidationFailed``, each
@@ -51,6 +51,7 @@ def is_valid_name(name: str) -> bool:
 
 NODE_SUFFIXES: dict[str, NodeKind] = {
     ".sync.yml": NodeKind.SYNC,
+    ".stream.yml": NodeKind.STREAM,
     ".branch.yml": NodeKind.BRANCH,
     ".merge.yml": NodeKind.MERGE,
     ".foreach.yml": NodeKind.FOREACH,
@@ -145,7 +146,7 @@ def _load_node(path: Path, workflow: str, kind: NodeKind, name: str, inherited: 
     config = None
     if kind is NodeKind.QUALITY:
         header, code, first = _scheduled_rules_header(text, path), text, 1
-    elif kind is NodeKind.SYNC:
+    elif kind in (NodeKind.SYNC, NodeKind.STREAM):
         header, code, first = NodeHeader(), text, 1
     elif kind in CONTROL_KINDS:
         config = load_control_node(kind, text, path)

@@ -37,6 +37,7 @@ class NodeKind(StrEnum):
     PYTHON = "python"
     SHELL = "shell"
     SYNC = "sync"
+    STREAM = "stream"
     VIRTUAL = "virtual"
     BRANCH = "branch"
     MERGE = "merge"

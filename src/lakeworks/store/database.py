@@ -9,8 +9,11 @@ through psycopg 3 and is required when several processes share the store.
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import functools
 import os
+import re
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -221,6 +224,8 @@ class Database:
         turns; on SQLite the ``BEGIN IMMEDIATE`` lock does the same. Extra
         ``version_locations`` hold additional migration scripts (plugins, tests).
         """
+        if not version_locations and self._at_shipped_heads():
+            return  # the common case: no Alembic environment to load
         from alembic import command
 
         config = self._alembic_config(version_locations)
@@ -237,6 +242,18 @@ class Database:
                 hint="the store is still at its previous revision; if another Lakeworks"
                 " version migrated it, run the same version",
             ) from exc
+
+    def _at_shipped_heads(self) -> bool:
+        """Whether the store is at every head of the shipped scripts (one cheap query)."""
+        heads = _shipped_heads()
+        if not heads:
+            return False
+        try:
+            with self.read() as conn:
+                rows = conn.exec_driver_sql("SELECT version_num FROM alembic_version").fetchall()
+        except (sa.exc.DBAPIError, TransientError):
+            return False  # a new store: no version table yet
+        return {str(row[0]) for row in rows} == heads
 
     def revisions(self) -> set[str]:
         """The revisions the database is at (one per migration branch head)."""
@@ -308,6 +325,41 @@ class Database:
                 f"a migration left {len(broken)} rows with broken foreign keys,"
                 f" e.g. {tuple(broken[0])}"
             )
+
+
+_HEADER_LINE = re.compile(
+    r"^(revision|down_revision|depends_on)\s*(?::[^=]*)?=\s*(.+?)\s*$", re.MULTILINE
+)
+
+
+@functools.cache
+def _shipped_heads() -> frozenset[str]:
+    """The head revisions of the shipped scripts, read from their header lines.
+
+    Cheaper than loading Alembic's script directory. Empty when a script uses
+    anything this reader does not understand (``depends_on``, unusual syntax): the
+    caller then lets Alembic decide.
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for script in sorted(VERSIONS_DIR.glob("[0-9]*.py")):
+        header = dict(_HEADER_LINE.findall(script.read_text(encoding="utf-8")))
+        try:
+            revision = ast.literal_eval(header["revision"])
+            down = ast.literal_eval(header.get("down_revision", "None"))
+            depends = ast.literal_eval(header.get("depends_on", "None"))
+        except (KeyError, ValueError, SyntaxError):
+            return frozenset()
+        if not isinstance(revision, str) or depends is not None:
+            return frozenset()
+        revisions.add(revision)
+        if isinstance(down, str):
+            parents.add(down)
+        elif isinstance(down, tuple | list):
+            parents.update(str(d) for d in down)
+        elif down is not None:
+            return frozenset()
+    return frozenset(revisions - parents)
 
 
 def _escape(value: str) -> str:

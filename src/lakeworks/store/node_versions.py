@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -76,6 +76,66 @@ class NodeVersionRepository:
             except sa.exc.IntegrityError:
                 continue  # another writer took this version number; look again
         raise Conflict(f"could not record a version of node {node_key!r}: too many writers")
+
+    def record_many(
+        self, workspace: str, env: str, nodes: Sequence[tuple[str, str, str]]
+    ) -> dict[str, int]:
+        """``record`` for many ``(node_key, code, header_json)`` in one transaction.
+
+        Returns the version number of each node key.
+        """
+        digests = {key: code_hash(code, header) for key, code, header in nodes}
+        for _ in range(_RECORD_ATTEMPTS):
+            try:
+                with self._db.write() as conn:
+                    latest = self._latest_hashes(conn, workspace, env)
+                    versions: dict[str, int] = {}
+                    rows: list[dict[str, Any]] = []
+                    now = utcnow()
+                    for key, code, header in nodes:
+                        number, digest = latest.get(key, (0, ""))
+                        if digest == digests[key]:
+                            versions[key] = number
+                            continue
+                        versions[key] = number + 1
+                        rows.append(
+                            {
+                                "workspace": workspace,
+                                "env": env,
+                                "node_key": key,
+                                "version": number + 1,
+                                "code_hash": digests[key],
+                                "code": code,
+                                "header_json": header,
+                                "created_at": now,
+                            }
+                        )
+                    if rows:
+                        conn.execute(sa.insert(node_versions), rows)
+                    return versions
+            except sa.exc.IntegrityError:
+                continue  # another writer took a version number; look again
+        raise Conflict(f"could not record versions of {len(nodes)} nodes: too many writers")
+
+    @staticmethod
+    def _latest_hashes(conn: sa.Connection, workspace: str, env: str) -> dict[str, tuple[int, str]]:
+        v = node_versions
+        newest = (
+            sa.select(v.c.node_key, sa.func.max(v.c.version).label("version"))
+            .where(v.c.workspace == workspace, v.c.env == env)
+            .group_by(v.c.node_key)
+            .subquery()
+        )
+        query = sa.select(v.c.node_key, v.c.version, v.c.code_hash).join(
+            newest,
+            sa.and_(
+                v.c.workspace == workspace,
+                v.c.env == env,
+                v.c.node_key == newest.c.node_key,
+                v.c.version == newest.c.version,
+            ),
+        )
+        return {row.node_key: (row.version, row.code_hash) for row in conn.execute(query)}
 
     def latest(self, workspace: str, env: str, node_key: str) -> NodeVersion | None:
         """The newest version of the node, or ``None`` if it has none."""

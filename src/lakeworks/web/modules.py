@@ -33,6 +33,13 @@ MODULES: list[Module] = [
         "integration", "Data Integration", "/w/{workspace}/integration", Permission.SOURCES_READ
     ),
     Module("quality", "Data Quality", "/w/{workspace}/envs/{env}/quality", Permission.QUALITY_READ),
+    Module(
+        "monitoring",
+        "Monitoring",
+        "/w/{workspace}/envs/{env}/monitoring",
+        Permission.INSTANCES_READ,
+    ),
+    Module("dataservice", "Data Service", "/w/{workspace}/dataservice", Permission.CODE_READ),
     Module("map", "Data Map", "/w/{workspace}/envs/{env}/map", Permission.MAP_READ),
     Module("query", "Ad-hoc SQL", "/w/{workspace}/envs/{env}/query", Permission.DATA_QUERY),
     Module("admin", "Administration", "/w/{workspace}/admin", Permission.MEMBERS_READ),

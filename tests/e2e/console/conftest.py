@@ -83,6 +83,24 @@ def _workspace(root: Path, flag: Path) -> None:
     (flows / "04_notify.sh").write_text(
         "# ---\n# depends_on: [03_publish]\n# retries: 0\n# ---\necho notified\n"
     )
+    # a rule that opens an incident when 03_publish fails (its hook refuses, so the
+    # delivery attempts fail) and a baseline whose committed finish has passed
+    (root / "alerts").mkdir(exist_ok=True)
+    (root / "alerts/ops.yml").write_text(
+        "channels:\n"
+        "  team_hook: {type: webhook, url: 'http://127.0.0.1:9/hook'}\n"
+        "rules:\n"
+        "  - name: publish_failed\n"
+        "    objects: {nodes: [sales_pipeline.03_publish]}\n"
+        "    trigger: {type: retries_exhausted}\n"
+        "    channels: [team_hook]\n"
+        "baselines:\n"
+        "  - name: morning_report\n"
+        "    nodes: [sales_pipeline.04_notify]\n"
+        "    priority: 8\n"
+        '    finish: "00:01"\n'
+        "    margin_minutes: 1\n"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +108,9 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     chromium = require_chromium()
     base_dir = tmp_path_factory.mktemp("console")
     root = base_dir / "ws"
-    flag = base_dir / "fail.flag"
+    share = base_dir / "share"  # a folder the nodes are allowed to see
+    share.mkdir()
+    flag = share / "fail.flag"
     flag.write_text("fail")
     _workspace(root, flag)
     env = {
@@ -99,6 +119,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         if k not in ("LAKEWORKS_DATABASE_URL", "LAKEWORKS_SECRET_KEY")
     }
     env["LAKEWORKS_ADMIN_PASSWORD"] = ADMIN_PASSWORD
+    env["LAKEWORKS_SANDBOX_PATHS"] = str(share)
     first_run = subprocess.run(
         [_lakeworks(), "run", "-w", str(root), "--bizdate", "20260411"],
         env=env,

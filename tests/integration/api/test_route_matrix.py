@@ -197,7 +197,8 @@ def page_status(api: Api, call: Call, headers: dict[str, str]) -> int:
 def test_the_console_has_pages_for_every_module(api: Api) -> None:
     templates = {c.template for c in console_calls()}
     assert len(templates) >= 20
-    for module in ("studio", "ops", "map", "quality", "integration", "query", "admin"):
+    modules = ("studio", "ops", "map", "quality", "integration", "query", "admin")
+    for module in (*modules, "dataservice", "monitoring"):
         assert any(f"/{module}" in t for t in templates), module
 
 

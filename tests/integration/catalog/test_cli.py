@@ -31,6 +31,7 @@ def test_run_then_show_impact_lineage_and_search(tmp_path: Path) -> None:
     root = init_workspace(tmp_path / "lab", example="sales")
     ran = _lakeworks("run", "--bizdate", "20260411", "-q", cwd=root)
     assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip().endswith("2 instances (2 success)")  # -q: no table
     events = [json.loads(x) for x in (root / "events.jsonl").read_text().splitlines()]
     assert sorted(e["eventType"] for e in events) == ["COMPLETE", "COMPLETE", "START", "START"]
 

@@ -82,6 +82,18 @@ class RecordContract:
         assert versions.latest("ws", "dev", "ods") == versions.get("ws", "dev", "ods", 4)
         assert versions.record("ws", "prod", "ods", "select 1", "{}").version == 1
 
+    def test_recording_many_nodes_at_once_matches_one_by_one(self, db: Database) -> None:
+        versions = NodeVersionRepository(db)
+        versions.record("ws", "dev", "ods", "select 1", "{}")
+        versions.record("ws", "dev", "ods", "select 2", "{}")
+        nodes = [("ods", "select 2", "{}"), ("dwd", "select 3", "{}")]
+        assert versions.record_many("ws", "dev", nodes) == {"ods": 2, "dwd": 1}
+        assert versions.record_many("ws", "dev", nodes) == {"ods": 2, "dwd": 1}
+        changed = [("ods", "select 1", "{}"), ("dwd", "select 3", '{"owner": "bob"}')]
+        assert versions.record_many("ws", "dev", changed) == {"ods": 3, "dwd": 2}
+        assert versions.latest("ws", "dev", "dwd") == versions.get("ws", "dev", "dwd", 2)
+        assert versions.record_many("ws", "prod", nodes) == {"ods": 1, "dwd": 1}
+
     def test_concurrent_recording_of_one_change_makes_one_version(self, db: Database) -> None:
         versions = NodeVersionRepository(db)
         results = race(4, lambda: versions.record("ws", "dev", "ods", "select 42", "{}"))

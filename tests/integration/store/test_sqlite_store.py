@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from lakeworks.errors import UserError
-from lakeworks.store.database import Database, default_database_url
+from lakeworks.store.database import Database, _shipped_heads, default_database_url
 from lakeworks.store.repositories import InstanceRepository, LogRepository
 from tests.integration.store.contract import StoreContract
 from tests.integration.store.contract_instances import daily, race
@@ -91,3 +91,14 @@ def test_foreign_keys_are_back_on_after_migrating(sqlite_url: str) -> None:
                 "INSERT INTO instance_logs (instance_id, attempt, created_at, text)"
                 " VALUES (12345, 1, '2026-04-01 00:00:00.000000', 'orphan')"
             )
+
+
+def test_a_store_at_head_opens_without_loading_migrations(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'meta.db'}"
+    with Database.open(url) as db:
+        assert db.revisions() == db.head_revisions()
+        assert _shipped_heads() == db.head_revisions()
+    with Database.open(url) as db, db.write() as conn:
+        conn.execute(sa.text("DELETE FROM alembic_version WHERE version_num = '0015'"))
+    with Database.open(url, migrate=False) as db:  # one branch behind: Alembic decides
+        assert not db._at_shipped_heads()

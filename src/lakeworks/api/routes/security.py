@@ -33,7 +33,10 @@ class MaskingBody(Body):
     table: str
     column: str
     method: str = Field(description="full, null, hash, phone, email, id_number or last4")
-    exempt: list[str] = Field(default_factory=list, description="Subjects who see real values.")
+    exempt: list[str] = Field(
+        default_factory=list,
+        description="Who sees real values: user:<name>, role:<role> or app:<application>.",
+    )
 
 
 class GrantOut(Out):

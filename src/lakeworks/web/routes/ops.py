@@ -17,6 +17,7 @@ from lakeworks.security.permissions import RUN_OR_OPERATE
 from lakeworks.security.permissions import Permission as Perm
 from lakeworks.store.clock import utcnow
 from lakeworks.store.models import Instance, InstanceState, RunType
+from lakeworks.store.operations import OperationsStore
 from lakeworks.store.repositories import AttemptRepository, InstanceRepository
 from lakeworks.web.charts import gantt, trend
 from lakeworks.web.graphs import instance_graph
@@ -270,7 +271,7 @@ def backfill_page(
 def trend_page(
     request: Request, workspace: str, env: str, access: Access = guard(Perm.INSTANCES_READ)
 ) -> Response:
-    """How long a node's instances took, run after run."""
+    """How long a node's instances took, run after run; freezing the whole node."""
     node = request.query_params.get("node", "").strip()
     rows: list[Instance] = []
     if node:
@@ -283,6 +284,10 @@ def trend_page(
             order="desc",
         )
     rows = list(reversed(rows))
+    control = None
+    if node:
+        db = services_of(request).db
+        control = OperationsStore(db).node_controls(workspace, env, [node]).get(node)
     return page(
         request,
         "ops/trend.html",
@@ -291,6 +296,8 @@ def trend_page(
         module="ops",
         tab="trend",
         node=node,
+        control=control,
+        may_operate=access.can(RUN_OR_OPERATE.for_env(env)),
         node_keys=_node_keys(request, workspace, env),
         rows=rows,
         chart=trend(

@@ -219,10 +219,13 @@
         if (form.dataset.confirm && !(await confirmAction(form.dataset.confirm, form.dataset.touch || ""))) return;
         const result = await api(form.dataset.apiMethod || "POST", path, formBody(form));
         if (!result.ok) { showErrors(form, result); return; }
-        const secret = result.data && result.data.token;
+        const data = result.data || {};
         const out = form.querySelector(".form-result");
-        if (secret && out) {
-          out.textContent = "Copy it now, it is shown only once: " + secret;
+        if ((data.token || data.secret) && out) {
+          // A credential is shown once: an application's key and secret, or a token.
+          out.textContent = data.secret
+            ? `Copy them now, the secret is shown only once. app key: ${data.app_key}  secret: ${data.secret}  bearer token: ${data.token}`
+            : "Copy it now, it is shown only once: " + data.token;
           return;
         }
         toast("saved");

@@ -1,0 +1,118 @@
+"""Turning a flush's decoded messages into one Arrow batch, dirty rows set aside.
+
+JSON rows may differ in their keys and types: the batch has the union of the keys (in
+first-seen order), a missing key is null, and a column whose values Arrow cannot type
+together is kept as text (the column mapping's casts then apply as in batch sync).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from lakeworks.integration.convert import Converter
+from lakeworks.streaming.kafka import Message
+from lakeworks.streaming.positions import QuarantinedMessage
+
+
+@dataclass
+class FlushBatch:
+    """What one flush writes: rows to insert, keys to delete first, messages set aside."""
+
+    rows: pa.RecordBatch | None
+    delete_keys: list[tuple[Any, ...]] = field(default_factory=list)
+    dirty: list[QuarantinedMessage] = field(default_factory=list)
+
+
+def _column(values: list[Any]) -> pa.Array:
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array(
+            [None if v is None else v if isinstance(v, str) else json.dumps(v) for v in values],
+            pa.string(),
+        )
+
+
+def to_batch(rows: list[dict[str, Any]]) -> pa.RecordBatch:
+    """One batch holding ``rows`` (union of their keys)."""
+    names: dict[str, None] = {}
+    for row in rows:
+        for name in row:
+            names.setdefault(name, None)
+    return pa.RecordBatch.from_arrays(
+        [_column([row.get(name) for row in rows]) for name in names], names=list(names)
+    )
+
+
+def _tombstone_key(message: Message, key: list[str]) -> tuple[Any, ...] | None:
+    """The key columns of a delete message, from its Kafka key (a JSON object holding
+    the key columns, or the bare value of a single key column)."""
+    if message.key is None:
+        return None
+    try:
+        parsed = json.loads(message.key)
+    except ValueError:
+        parsed = message.key
+    if isinstance(parsed, dict):
+        if not all(k in parsed for k in key):
+            return None
+        return tuple(parsed[k] for k in key)
+    return (parsed,) if len(key) == 1 else None
+
+
+def build(
+    messages: list[Message], converter: Converter, key: list[str], upsert: bool
+) -> FlushBatch:
+    """Convert the messages of one flush; with ``upsert`` the latest message per key
+    (by arrival, i.e. by offset within a partition) wins and a tombstone deletes."""
+    dirty: list[QuarantinedMessage] = []
+    kept: list[Message] = []
+    tombstones: list[Message] = []
+    for m in messages:
+        if m.reject is not None:
+            dirty.append(QuarantinedMessage(m.source, m.offset, m.reject, m.payload))
+        elif m.row is None:
+            if upsert:
+                tombstones.append(m)
+        else:
+            kept.append(m)
+    out = FlushBatch(rows=None, dirty=dirty)
+    converted_rows: pa.RecordBatch | None = None
+    if kept:
+        converted = converter.convert(to_batch([m.row or {} for m in kept]))
+        bad = {d.index for d in converted.dirty}
+        for d in converted.dirty:
+            m = kept[d.index]
+            dirty.append(QuarantinedMessage(m.source, m.offset, d.reason, m.payload))
+        kept = [m for i, m in enumerate(kept) if i not in bad]
+        converted_rows = converted.batch
+    if not upsert:
+        out.rows = converted_rows
+        return out
+    # latest wins: order every event (row or tombstone) by arrival, keep each key's last
+    events: list[tuple[int, tuple[Any, ...], int | None]] = []
+    position = {id(m): i for i, m in enumerate(messages)}
+    if converted_rows is not None and converted_rows.num_rows:
+        columns = [converted_rows.column(k).to_pylist() for k in key]
+        for index, m in enumerate(kept):
+            events.append((position[id(m)], tuple(c[index] for c in columns), index))
+    for m in tombstones:
+        found = _tombstone_key(m, key)
+        if found is None:
+            dirty.append(
+                QuarantinedMessage(m.source, m.offset, "a delete without its key columns", "")
+            )
+            continue
+        events.append((position[id(m)], found, None))
+    latest: dict[tuple[Any, ...], tuple[int, int | None]] = {}
+    for seq, k, row_index in sorted(events, key=lambda e: e[0]):
+        latest[k] = (seq, row_index)
+    out.delete_keys = list(latest)
+    take = sorted(i for _, i in latest.values() if i is not None)
+    if converted_rows is not None and take:
+        out.rows = converted_rows.take(pa.array(take, pa.int64()))
+    return out

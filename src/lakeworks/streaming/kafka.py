@@ -1,0 +1,229 @@
+"""Following Kafka topics for a stream node: assignment at stored positions, decoding.
+
+Partitions are assigned explicitly (no consumer-group rebalancing): the position of
+each ``topic[partition]`` is the one committed in the warehouse with the rows, else the
+node's ``start`` (earliest, latest or the first offset at a timestamp).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from lakeworks.connectors.credentials import redact, resolve_password
+from lakeworks.connectors.kafka import Config, client_settings
+from lakeworks.errors import TransientError, UserError
+from lakeworks.streaming.spec import StreamSource
+
+OFFSET_BEGINNING = -2
+OFFSET_END = -1
+
+
+@dataclass
+class Message:
+    """One decoded message. ``row`` is None for a tombstone (a null value) and for a
+    message that could not be decoded (then ``reject`` says why)."""
+
+    source: str
+    offset: int
+    timestamp_ms: int | None
+    row: dict[str, Any] | None
+    key: str | None
+    payload: str
+    reject: str | None = None
+
+
+def source_name(topic: str, partition: int) -> str:
+    return f"{topic}[{partition}]"
+
+
+def _parse_source(name: str) -> tuple[str, int]:
+    topic, _, rest = name.rpartition("[")
+    return topic, int(rest.rstrip("]"))
+
+
+class KafkaFollower:
+    """A consumer assigned to every partition of the node's topics."""
+
+    def __init__(self, name: str, config: Config, spec: StreamSource) -> None:
+        self.name = name
+        self.config = config
+        self.spec = spec
+        self._password = resolve_password(
+            name, config.sasl_password_env, config.sasl_password_encrypted
+        )
+        self._consumer: Any = None
+        self.sources: list[str] = []
+
+    def _fail(self, exc: Exception) -> TransientError:
+        return TransientError(f"Kafka '{self.name}': {redact(str(exc))}")
+
+    def open(self, positions: dict[str, int]) -> None:
+        """Connect and assign every partition at its stored (or starting) position."""
+        from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+        settings = client_settings(self.config, self._password)
+        settings["enable.partition.eof"] = False
+        self._consumer = Consumer(settings)
+        timeout = self.config.timeout_seconds
+        try:
+            metadata = self._consumer.list_topics(timeout=timeout)
+        except KafkaException as exc:
+            raise self._fail(exc) from None
+        topics = self._topics(set(metadata.topics))
+        assignment: list[Any] = []
+        by_time: list[Any] = []
+        stamp = self._start_ms()
+        for topic in topics:
+            info = metadata.topics[topic]
+            for partition in sorted(info.partitions):
+                name = source_name(topic, partition)
+                self.sources.append(name)
+                if name in positions:
+                    assignment.append(TopicPartition(topic, partition, positions[name]))
+                elif stamp is not None:
+                    by_time.append(TopicPartition(topic, partition, stamp))
+                else:
+                    start = OFFSET_END if self.spec.start == "latest" else OFFSET_BEGINNING
+                    assignment.append(TopicPartition(topic, partition, start))
+        if by_time:
+            try:
+                found = self._consumer.offsets_for_times(by_time, timeout=timeout)
+            except KafkaException as exc:
+                raise self._fail(exc) from None
+            assignment.extend(
+                TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_END)
+                for tp in found
+            )
+        self._consumer.assign(assignment)
+
+    def _topics(self, existing: set[str]) -> list[str]:
+        if self.spec.pattern is not None:
+            regex = re.compile(self.spec.pattern)
+            return sorted(t for t in existing if regex.search(t) and not t.startswith("__"))
+        missing = [t for t in self.spec.topics if t not in existing]
+        if missing:
+            raise UserError(
+                f"Kafka '{self.name}': topic '{missing[0]}' does not exist",
+                hint="create the topic first, or fix 'topics' in the stream file",
+            )
+        return list(self.spec.topics)
+
+    def _start_ms(self) -> int | None:
+        if self.spec.start in ("earliest", "latest"):
+            return None
+        moment = datetime.fromisoformat(self.spec.start)
+        return int(moment.timestamp() * 1000)
+
+    def poll(self, max_messages: int, timeout: float) -> list[Message]:
+        """Up to ``max_messages`` decoded messages (fewer when ``timeout`` passes)."""
+        from confluent_kafka import KafkaError
+
+        raw = self._consumer.consume(num_messages=max_messages, timeout=timeout)
+        out: list[Message] = []
+        for message in raw:
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    continue
+                if error.fatal() or error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                    raise TransientError(f"Kafka '{self.name}': {redact(str(error))}")
+                continue  # librdkafka reconnects by itself (broker down, transport)
+            out.append(self._decode(message))
+        return out
+
+    def lag(self, positions: dict[str, int]) -> int | None:
+        """Messages on the broker past the given positions (None when unknown)."""
+        from confluent_kafka import KafkaException, TopicPartition
+
+        total = 0
+        for name in self.sources:
+            topic, partition = _parse_source(name)
+            try:
+                low, high = self._consumer.get_watermark_offsets(
+                    TopicPartition(topic, partition), timeout=1.0, cached=False
+                )
+            except KafkaException:
+                return None
+            total += max(0, high - max(positions.get(name, low), low))
+        return total
+
+    def _decode(self, message: Any) -> Message:
+        key_bytes, value = message.key(), message.value()
+        key = key_bytes.decode("utf-8", "replace") if key_bytes is not None else None
+        stamp_type, stamp = message.timestamp()
+        timestamp = stamp if stamp_type != 0 else None
+        source = source_name(message.topic(), message.partition())
+        offset = int(message.offset())
+        text = value.decode("utf-8", "replace") if value is not None else ""
+        base = Message(source, offset, timestamp, None, key, text[:1000])
+        if value is None:
+            return base
+        row: dict[str, Any]
+        fmt = self.spec.format
+        if fmt == "raw":
+            row = {"value": text}
+        elif fmt == "csv":
+            fields = next(csv.reader(io.StringIO(text)), [])
+            names = self.spec.csv_columns
+            if len(fields) != len(names):
+                base.reject = f"CSV has {len(fields)} fields, expected {len(names)}"
+                return base
+            row = dict(zip(names, fields, strict=True))
+        else:
+            try:
+                parsed = json.loads(value)
+            except (ValueError, UnicodeDecodeError) as exc:
+                base.reject = f"not JSON: {exc}"
+                return base
+            if not isinstance(parsed, dict):
+                base.reject = "message is not a JSON object"
+                return base
+            row = parsed
+        for field in self.spec.metadata:
+            row[f"_kafka_{field}"] = self._meta(message, field, key, timestamp)
+        base.row = row
+        return base
+
+    @staticmethod
+    def _meta(message: Any, field: str, key: str | None, timestamp: int | None) -> Any:
+        if field == "key":
+            return key
+        if field == "partition":
+            return message.partition()
+        if field == "offset":
+            return message.offset()
+        if field == "topic":
+            return message.topic()
+        if field == "timestamp":
+            if timestamp is None:
+                return None
+            return datetime.fromtimestamp(timestamp / 1000, UTC).replace(tzinfo=None)
+        headers = message.headers() or []
+        return json.dumps({k: (v.decode("utf-8", "replace") if v else None) for k, v in headers})
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None
+
+
+def open_follower(name: str, raw_config: dict[str, Any], spec: StreamSource) -> KafkaFollower:
+    """The follower of a ``kafka`` data source (``raw_config``: its lakeworks.yml entry)."""
+    if raw_config.get("type") != "kafka":
+        raise UserError(
+            f"data source '{name}' is not of type kafka",
+            hint="stream nodes read Kafka data sources",
+        )
+    from pydantic import ValidationError
+
+    try:
+        config = Config.model_validate(raw_config)
+    except ValidationError as exc:
+        raise UserError(f"data source '{name}': {exc.errors()[0]['msg']}") from None
+    return KafkaFollower(name, config, spec)

@@ -1,0 +1,130 @@
+"""The ``*.stream.yml`` node file: a source followed continuously into a warehouse table.
+
+```yaml
+source:
+  data_source: events_kafka      # a kafka data source of lakeworks.yml
+  topics: [orders]               # or pattern: "^orders\\..*"
+  format: json                   # json | csv | raw
+  csv_columns: [id, amount]      # csv: the names of the fields, in order
+  start: earliest                # earliest | latest | an ISO timestamp (first start only)
+  metadata: [partition, offset]  # key, headers, timestamp, partition, offset, topic
+target:
+  table: ods_orders
+  mode: append                   # append | upsert (by key; a null value deletes)
+  key: [id]
+columns: [id, {source: amt, name: amount, type: "decimal(12,2)"}]
+flush: {seconds: 1, rows: 50000} # commit every N seconds or M rows, whichever first
+schema_drift: add                # add | fail: a new field in the messages
+dirty: {max_rows: 100}           # over the limit the stream stops, position unmoved
+```
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from lakeworks.errors import UserError
+from lakeworks.integration.spec import ColumnSpec, DirtySpec
+from lakeworks.spec.models import Strict
+from lakeworks.spec.yaml_source import LineMap, parse_yaml, validate_model
+
+METADATA_FIELDS = ("key", "headers", "timestamp", "partition", "offset", "topic")
+"""Message fields a Kafka stream can add as columns, named ``_kafka_<field>``."""
+
+
+class StreamSource(Strict):
+    data_source: str
+    topics: list[str] = Field(default_factory=list)
+    pattern: str | None = None
+    format: Literal["json", "csv", "raw"] = "json"
+    csv_columns: list[str] = Field(default_factory=list)
+    start: str = "earliest"
+    metadata: list[Literal["key", "headers", "timestamp", "partition", "offset", "topic"]] = Field(
+        default_factory=list
+    )
+
+    @field_validator("start")
+    @classmethod
+    def _start(cls, value: str) -> str:
+        if value in ("earliest", "latest"):
+            return value
+        try:
+            datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(
+                "start must be earliest, latest or an ISO timestamp (2026-12-01T00:00:00Z)"
+            ) from None
+        return value
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"pattern is not a regular expression: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_selection(self) -> StreamSource:
+        if bool(self.topics) == bool(self.pattern):
+            raise ValueError("give either topics (a list) or pattern (a regular expression)")
+        if self.format == "csv" and not self.csv_columns:
+            raise ValueError("format csv needs csv_columns (the field names, in order)")
+        return self
+
+
+class StreamTarget(Strict):
+    table: str
+    mode: Literal["append", "upsert"] = "append"
+    key: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _key(self) -> StreamTarget:
+        if self.mode == "upsert" and not self.key:
+            raise ValueError("mode upsert needs 'key' (the columns a message replaces by)")
+        return self
+
+
+class FlushSpec(Strict):
+    seconds: float = Field(default=1.0, gt=0, le=3600)
+    rows: int = Field(default=50_000, ge=1, le=5_000_000)
+
+
+class StreamSpec(Strict):
+    source: StreamSource
+    target: StreamTarget
+    columns: list[ColumnSpec | str] | None = None
+    flush: FlushSpec = Field(default_factory=FlushSpec)
+    schema_drift: Literal["add", "fail"] = "add"
+    dirty: DirtySpec = Field(default_factory=DirtySpec)
+
+    def column_specs(self) -> list[ColumnSpec] | None:
+        """The mapping with plain names expanded (None: keep every column)."""
+        if self.columns is None:
+            return None
+        return [ColumnSpec(source=c) if isinstance(c, str) else c for c in self.columns]
+
+
+def parse_stream(text: str, path: Path | str | None = None) -> tuple[StreamSpec, LineMap]:
+    """Parse and validate a stream file; errors carry file and line."""
+    from lakeworks.integration.types import parse_type
+
+    data, line_map = parse_yaml(text, path)
+    spec = validate_model(StreamSpec, data, line_map)
+    for index, column in enumerate(spec.column_specs() or []):
+        if column.type is not None:
+            try:
+                parse_type(column.type)
+            except ValueError as exc:
+                raise UserError(
+                    f"column '{column.source}': {exc}",
+                    location=line_map.location(("columns", index, "type")),
+                ) from None
+    return spec, line_map

@@ -1,0 +1,97 @@
+"""Kafka stream nodes into the warehouse: rows and positions in one transaction,
+upserts and deletes by key, quarantine, and the dirty limit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lakeworks.errors import UserError
+from lakeworks.streaming.positions import load_positions, quarantined
+from lakeworks.streaming.status import StreamStatusStore
+from tests.integration.streaming.world import StreamWorld, new_topic, produce
+
+pytestmark = pytest.mark.kafka
+
+
+def _spec(topic: str, **extra: object) -> dict[str, object]:
+    spec: dict[str, object] = {
+        "source": {"data_source": "events", "topics": [topic], "metadata": ["offset"]},
+        "target": {"table": "ev_t"},
+        "flush": {"seconds": 0.2, "rows": 1000},
+    }
+    spec.update(extra)
+    return spec
+
+
+def test_append_resumes_from_the_committed_position(tmp_path: Path, kafka_broker: str) -> None:
+    topic = new_topic(kafka_broker)
+    produce(kafka_broker, topic, [(None, json.dumps({"id": i}).encode()) for i in range(500)])
+    world = StreamWorld(tmp_path, kafka_broker, _spec(topic))
+    assert world.run_until(500).rows_out == 500
+    produce(kafka_broker, topic, [(None, json.dumps({"id": i}).encode()) for i in range(500, 800)])
+    assert world.run_until(300).rows_out == 300
+    assert world.query("SELECT count(*), count(DISTINCT id), sum(id) FROM ev_t") == [
+        (800, 800, sum(range(800)))
+    ]
+    assert load_positions(world.engine, "wf.ev") == {f"{topic}[0]": 400, f"{topic}[1]": 400}
+    status = StreamStatusStore(world.db, "streamws", "dev").get("wf.ev")
+    assert status is not None and status.state == "stopped" and status.rows_out == 300
+    assert status.lag_messages == 0
+
+
+def test_upsert_keeps_the_latest_message_per_key_and_deletes_tombstones(
+    tmp_path: Path, kafka_broker: str
+) -> None:
+    topic = new_topic(kafka_broker)
+    messages: list[tuple[bytes | None, bytes | None]] = []
+    for version in range(3):
+        for i in range(20):
+            messages.append((str(i).encode(), json.dumps({"id": i, "v": version}).encode()))
+    messages += [(str(i).encode(), None) for i in range(5)]  # deletes
+    produce(kafka_broker, topic, messages)
+    world = StreamWorld(
+        tmp_path,
+        kafka_broker,
+        _spec(topic, target={"table": "ev_t", "mode": "upsert", "key": ["id"]}),
+    )
+    world.run_until(len(messages))
+    assert world.query("SELECT count(*), min(id), max(v), min(v) FROM ev_t") == [(15, 5, 2, 2)]
+
+
+def test_poison_message_is_quarantined_with_its_offset(tmp_path: Path, kafka_broker: str) -> None:
+    topic = new_topic(kafka_broker, partitions=1)
+    values = [json.dumps({"id": i}).encode() for i in range(10)]
+    values[3] = b"{not json"
+    values[7] = json.dumps({"id": "seven"}).encode()
+    produce(kafka_broker, topic, [(None, v) for v in values], partitions=1)
+    spec = _spec(
+        topic,
+        columns=[{"source": "id", "type": "bigint"}],
+        dirty={"max_rows": 5},
+    )
+    world = StreamWorld(tmp_path, kafka_broker, spec)
+    world.run_until(10)
+    assert world.query("SELECT count(*) FROM ev_t") == [(8,)]
+    bad = {(m.source, m.offset): m.reason for m in quarantined(world.engine, "wf.ev", 10)}
+    assert set(bad) == {(f"{topic}[0]", 3), (f"{topic}[0]", 7)}
+    assert "not JSON" in bad[(f"{topic}[0]", 3)]
+
+
+def test_over_the_dirty_limit_the_stream_stops_and_keeps_its_position(
+    tmp_path: Path, kafka_broker: str
+) -> None:
+    topic = new_topic(kafka_broker, partitions=1)
+    produce(kafka_broker, topic, [(None, json.dumps({"id": i}).encode()) for i in range(5)], 1)
+    world = StreamWorld(tmp_path, kafka_broker, _spec(topic))
+    world.run_until(5)
+    produce(kafka_broker, topic, [(None, b"garbage"), (None, json.dumps({"id": 5}).encode())], 1)
+    with pytest.raises(UserError, match=r"exceed dirty.max_rows 0 .*@5.*not moved"):
+        world.run_until(2)
+    assert load_positions(world.engine, "wf.ev") == {f"{topic}[0]": 5}
+    assert world.query("SELECT count(*) FROM ev_t") == [(5,)]
+    status = StreamStatusStore(world.db, "streamws", "dev").get("wf.ev")
+    assert status is not None and status.state == "failed"
+    assert status.last_error is not None and "max_rows" in status.last_error
