@@ -103,16 +103,23 @@ def is_tty() -> bool:
 def serving_warehouses(ws: Workspace, envs: Iterable[str]) -> Iterator[None]:
     """Hold the embedded DuckDB warehouses of ``envs`` and serve them on their local
     sockets while the block runs, so ``query``, ``map build`` and ``quality run`` work
-    beside this process (``engines.duckdb_socket``)."""
+    beside this process (``engines.duckdb_socket``). A warehouse that another local
+    Lakeworks process already holds is left to it: this process goes through it too."""
     from lakeworks.engines.duckdb_engine import DuckDBEngine
     from lakeworks.engines.registry import engine_for
+    from lakeworks.errors import TransientError
 
     servers = []
     try:
         for env in envs:
             engine = engine_for(ws, env)
             if isinstance(engine, DuckDBEngine):
-                server = engine.serve()
+                try:
+                    server = engine.serve()
+                except TransientError:
+                    note = f"note: another process holds the {env} warehouse; this one uses it"
+                    typer.echo(note, err=True)
+                    continue
                 if server is not None:
                     servers.append(server)
         yield
