@@ -25,6 +25,49 @@ class StreamAction(BaseModel):
     action: Literal["start", "stop", "pause", "resume"]
 
 
+class StreamOut(BaseModel):
+    """A stream node's status row: what the operator wants and the last metrics."""
+
+    model_config = ConfigDict(extra="forbid")
+    workspace: str
+    env: str
+    node_key: str
+    desired: str
+    state: str
+    instance_id: int | None
+    rows_in: int
+    rows_out: int
+    rows_dirty: int
+    rows_per_second: float
+    lag_messages: int | None
+    lag_seconds: float | None
+    watermark: str | None
+    last_flush_at: str | None
+    restarts: int
+    last_error: str | None
+    positions: str | None
+    updated_at: str
+
+
+class StreamList(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    items: list[StreamOut]
+
+
+class StreamActionOut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    node: str
+    action: str
+    instance_id: int | None = None
+
+
+class StreamResetOut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    node: str
+    forgotten: dict[str, int]
+    """Positions forgotten, by source partition."""
+
+
 class ResetRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     confirm: str
@@ -34,10 +77,11 @@ class ResetRequest(BaseModel):
 @router.get(BASE)
 def list_streams(
     workspace: str, env: str, services: Services, access: Access = guard(Perm.INSTANCES_READ)
-) -> dict[str, Any]:
+) -> StreamList:
     """Every stream node that ran in this environment, with its state and metrics."""
     ws = services.definition(workspace, env)
-    return {"items": [s.as_dict() for s in service.statuses(services.db, ws, env)]}
+    items = [StreamOut(**s.as_dict()) for s in service.statuses(services.db, ws, env)]
+    return StreamList(items=items)
 
 
 @router.get(BASE + "/{node_key}")
@@ -47,10 +91,10 @@ def get_stream(
     node_key: str,
     services: Services,
     access: Access = guard(Perm.INSTANCES_READ),
-) -> dict[str, Any]:
+) -> StreamOut:
     """A stream node's state and live metrics (rows in/out, rows/s, lag, last flush)."""
     ws = services.definition(workspace, env)
-    return service.status(services.db, ws, env, node_key).as_dict()
+    return StreamOut(**service.status(services.db, ws, env, node_key).as_dict())
 
 
 @router.post(BASE + "/{node_key}/actions")
@@ -62,7 +106,7 @@ def act(
     request: Request,
     services: Services,
     access: Access = guard(RUN_OR_OPERATE),
-) -> dict[str, Any]:
+) -> StreamActionOut:
     """Start (queue for a worker), stop, pause or resume a stream node."""
     ws = services.definition(workspace, env)
     out: dict[str, Any] = {"node": node_key, "action": body.action}
@@ -74,7 +118,7 @@ def act(
         desired = PAUSED if body.action == "pause" else RUNNING
         service.set_desired(services.db, access.username, ws, env, node_key, desired)
     audit_detail(request, **out)
-    return out
+    return StreamActionOut(**out)
 
 
 @router.post(BASE + "/{node_key}/reset")
@@ -86,7 +130,7 @@ def reset(
     request: Request,
     services: Services,
     access: Access = guard(RUN_OR_OPERATE),
-) -> dict[str, Any]:
+) -> StreamResetOut:
     """Forget the stored position (``confirm`` must repeat the node key)."""
     ws = services.definition(workspace, env)
     node = service.check_resettable(services.db, ws, env, node_key)
@@ -97,4 +141,4 @@ def reset(
         )
     forgotten = positions.reset_positions(services.engine(workspace, env), node.key)
     audit_detail(request, node=node.key, forgotten=forgotten)
-    return {"node": node.key, "forgotten": forgotten}
+    return StreamResetOut(node=node.key, forgotten=forgotten)
