@@ -172,7 +172,9 @@ def test_a_killed_worker_instance_completes_on_another_worker_exactly_once(
             (1, "A", S.FAILED),
             (2, "B", S.SUCCESS),
         ]
-        assert "stopped renewing its lease" in (attempts[0].error or "")
+        # found by its lease running out, or at once by its process being gone
+        reason = attempts[0].error or ""
+        assert "stopped renewing its lease" in reason or "worker A (pid" in reason, reason
     time.sleep(1)
     assert (marks / "starts").read_text().splitlines() == ["start", "start"]
     assert (marks / "done").read_text().splitlines() == ["done"]  # A's run died with A
