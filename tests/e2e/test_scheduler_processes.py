@@ -337,7 +337,7 @@ def test_two_schedulers_and_three_workers_match_the_model_over_a_week(
             runnable = [i for i in waiting if all(u.state in DONE for u in upstream[i])]
             return None if runnable else week  # else the scheduler has yet to queue them
 
-        week = wait_until(quiet, 60, "the week's instances to settle", run)
+        week = wait_until(quiet, 240, "the week's instances to settle", run)
     real = {(i.node_key, i.cycle_time.replace(tzinfo=UTC)): i for i in week}
     assert len(real) == len(week)  # one instance per node and cycle
     assert set(real) == set(model.final_states)
