@@ -275,6 +275,7 @@ def _blocking_trail(repo: InstanceRepository, start: Instance, depth: int = 12) 
 
 @pytest.mark.postgres
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_two_schedulers_and_three_workers_match_the_model_over_a_week(
     tmp_path: Path, pg_url: str, procs: Callable[..., Processes]
 ) -> None:
