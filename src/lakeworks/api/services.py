@@ -66,7 +66,12 @@ class ServerServices:
     """The store-backed services one server process shares between requests."""
 
     def __init__(
-        self, db: Database, box: SecretBox, settings: ServerSettings | None = None
+        self,
+        db: Database,
+        box: SecretBox,
+        settings: ServerSettings | None = None,
+        *,
+        key_file: Path | None = None,
     ) -> None:
         self.db = db
         self.settings = settings or ServerSettings()
@@ -79,7 +84,7 @@ class ServerServices:
         self.workspaces = WorkspaceRepository(db)
         self.grants = GrantRepository(db)
         self.audit = AuditLog(db, redact)
-        self.secrets = SecretStore(db, box)
+        self.secrets = SecretStore(db, box, key_file=key_file)
         self.background = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lakeworks-api")
         self._sources: dict[str, DeployedWorkspaceSource] = {}
         self._engines: dict[tuple[str, str], Engine] = {}

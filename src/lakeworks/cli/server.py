@@ -149,7 +149,7 @@ def up(
         max_query_rows=query_max_rows,
         query_timeout_seconds=query_timeout,
     )
-    services = ServerServices(db, SecretBox(keys.keys), settings)
+    services = ServerServices(db, SecretBox(keys.keys), settings, key_file=keys.path)
     services.secrets.install()
     services.secrets.load_all_known()
     _register(db, ws)
