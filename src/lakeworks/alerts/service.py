@@ -103,14 +103,20 @@ def _problems(what: str, exc: ValidationError, hint: str, skip: set[str]) -> Use
         parts = [str(p) for p in error.get("loc", ()) if str(p) not in skip]
         key = ".".join(parts) or None
         message, better_hint = describe_error(dict(error))
+        if error.get("type") == "string_pattern_mismatch" and parts and parts[-1] == "url":
+            message = f"'url' must start with http:// or https:// (got {error.get('input')!r})"
         problems.append(
             UserError(
                 f"invalid {what}: {message}",
                 location=Location(key=key),
-                hint=better_hint or hint,
+                hint=better_hint,
             )
         )
-    return problems[0] if len(problems) == 1 else ValidationFailed(problems)
+    if len(problems) == 1:
+        only = problems[0]
+        general = hint if only.location.key in (None, "type") else None
+        return UserError(only.message, location=only.location, hint=only.hint or general)
+    return ValidationFailed(problems)
 
 
 def parse_rule(data: Any) -> RuleConfig:

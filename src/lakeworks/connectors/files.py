@@ -412,7 +412,7 @@ def probe(name: str, config: Config, context: ConnectorContext, timeout: float) 
     """List the root folder or bucket prefix (signing in to S3 when keys are set)."""
     import pyarrow.fs as pa_fs
 
-    from lakeworks.connectors.probe import Probed
+    from lakeworks.connectors.probe import Probed, counted
 
     storage = _Storage(name, config, context.root, timeout=timeout)
     where = f"s3://{storage.base}" if config.root.startswith("s3://") else storage.base
@@ -434,4 +434,4 @@ def probe(name: str, config: Config, context: ConnectorContext, timeout: float) 
     if config.root.startswith("s3://"):
         endpoint = config.s3.endpoint_url if config.s3 is not None else None
         server = f"S3 at {endpoint}" if endpoint else "S3"
-    return Probed(server, f"{files} files and {folders} folders in {where}")
+    return Probed(server, f"{counted(files, 'file')} and {counted(folders, 'folder')} in {where}")

@@ -304,7 +304,7 @@ def probe(name: str, config: Config, context: ConnectorContext, timeout: float) 
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
-    from lakeworks.connectors.probe import Probed
+    from lakeworks.connectors.probe import Probed, counted
 
     password = resolve_password(name, config.sasl_password_env, config.sasl_password_encrypted)
     settings = {
@@ -324,9 +324,12 @@ def probe(name: str, config: Config, context: ConnectorContext, timeout: float) 
         raise UserError(f"Kafka '{name}': {redact('; '.join(reasons))}") from None
     brokers = len(metadata.brokers)
     topics = sorted(t for t in metadata.topics if not t.startswith("__"))
-    listed = f"{len(topics)} topics" + (f" ({', '.join(topics[:5])}…)" if len(topics) > 5 else "")
+    listed = counted(len(topics), "topic") + (
+        f" ({', '.join(topics[:5])}…)" if len(topics) > 5 else ""
+    )
     if 0 < len(topics) <= 5:
-        listed = f"{len(topics)} topics ({', '.join(topics)})"
+        listed = f"{counted(len(topics), 'topic')} ({', '.join(topics)})"
     return Probed(
-        f"Kafka cluster {metadata.cluster_id or ''}".strip(), f"{brokers} brokers, {listed}"
+        f"Kafka cluster {metadata.cluster_id or ''}".strip(),
+        f"{counted(brokers, 'broker')}, {listed}",
     )

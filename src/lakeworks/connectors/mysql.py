@@ -481,7 +481,7 @@ def translate_error(exc: BaseException, name: str) -> LakeworksError:
 def probe(name: str, config: Config, context: ConnectorContext, timeout: float) -> Probed:
     """Connect and sign in, then read the server's version and count the database's
     tables."""
-    from lakeworks.connectors.probe import Probed, whole_seconds
+    from lakeworks.connectors.probe import Probed, counted, whole_seconds
 
     seconds = min(config.connect_timeout, whole_seconds(timeout))
     connection = _Connection(name, config.model_copy(update={"connect_timeout": seconds}))
@@ -497,4 +497,6 @@ def probe(name: str, config: Config, context: ConnectorContext, timeout: float) 
     finally:
         conn.close()
     product = "MariaDB" if "mariadb" in version.lower() else "MySQL"
-    return Probed(f"{product} {version}", f"{tables} tables in database {config.database}")
+    return Probed(
+        f"{product} {version}", f"{counted(tables, 'table')} in database {config.database}"
+    )

@@ -208,7 +208,7 @@ def open_sink(name: str, config: Config, context: ConnectorContext) -> PostgresS
 def probe(name: str, config: Config, context: ConnectorContext, timeout: float) -> Probed:
     """Connect and sign in, then read the server's version and count the tables of the
     schema it searches first."""
-    from lakeworks.connectors.probe import Probed, whole_seconds
+    from lakeworks.connectors.probe import Probed, counted, whole_seconds
 
     limited = config.model_copy(
         update={"connect_timeout": min(config.connect_timeout, whole_seconds(timeout))}
@@ -227,4 +227,4 @@ def probe(name: str, config: Config, context: ConnectorContext, timeout: float) 
         conn.close()
     schema, tables = (row[0], int(row[1])) if row else (None, 0)
     server = f"PostgreSQL {version[0]}" if version else None
-    return Probed(server, f"{tables} tables in schema {schema or '(none)'}")
+    return Probed(server, f"{counted(tables, 'table')} in schema {schema or '(none)'}")

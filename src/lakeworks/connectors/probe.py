@@ -137,6 +137,11 @@ def probe_data_source(
     return ProbeResult(name, type_name, True, elapsed, server=found.server, detail=found.detail)
 
 
+def counted(number: int, noun: str) -> str:
+    """``1 table``, ``3 tables``."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def whole_seconds(timeout: float) -> int:
     """A driver's integer connect timeout for ``timeout`` seconds (at least 1)."""
     return max(1, round(timeout))

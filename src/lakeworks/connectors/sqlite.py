@@ -146,7 +146,7 @@ def open_source(name: str, config: Config, context: ConnectorContext) -> SQLiteS
 
 def probe(name: str, config: Config, context: ConnectorContext, timeout: float) -> Probed:
     """Open the file read-only and count its tables."""
-    from lakeworks.connectors.probe import Probed
+    from lakeworks.connectors.probe import Probed, counted
 
     source = open_source(name, config, context)
     conn = source._connect()
@@ -157,4 +157,4 @@ def probe(name: str, config: Config, context: ConnectorContext, timeout: float) 
         raise UserError(f"SQLite data source '{name}': {exc} ({source.path})") from None
     finally:
         conn.close()
-    return Probed(f"SQLite {version}", f"{tables[0]} tables in {source.path}")
+    return Probed(f"SQLite {version}", f"{counted(int(tables[0]), 'table')} in {source.path}")
