@@ -167,3 +167,16 @@ def test_validate_reuses_each_unchanged_nodes_analysis(
     dws.write_text(dws.read_text().replace("total", "total_amount"))
     assert check() == [(3, "unknown column 'total'")]  # its reader is checked again
     assert analysed == [["sales.dws_daily"], ["sales.ads_week"]]
+
+
+def test_a_run_that_reads_a_misspelt_table_names_the_closest_ones(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    write_pipeline(root)
+    ads = root / "workflows" / "sales" / "ads_week.sql"
+    ads.write_text(ads.read_text().replace("FROM dws_daily", "FROM dws_dialy"))
+    summary = run(root)
+    failed = next(i for i in summary.instances if i.node_key == "sales.ads_week")
+    assert failed.reason is not None
+    assert failed.reason.startswith("ads_week.sql:4: ")  # the line naming the table
+    assert "dws_dialy" in failed.reason
+    assert "hint: did you mean 'dws_daily'?" in failed.reason
