@@ -9,6 +9,7 @@ registered workspace (the folder for dev, the current release for prod).
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from lakeworks.dataservice.hub import DataServiceHub
 
 ENVIRONMENTS = ("dev", "prod")
+WORKSPACE_NAMES_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,7 @@ class ServerServices:
         self._engines: dict[tuple[str, str], Engine] = {}
         self._lock = threading.Lock()
         self._dataservice: DataServiceHub | None = None
+        self._workspace_names: tuple[float, list[str]] | None = None
 
     @property
     def dataservice(self) -> DataServiceHub:
@@ -108,6 +111,24 @@ class ServerServices:
             return self._dataservice
 
     # -- workspaces ------------------------------------------------------------------
+
+    def workspace_names(self) -> list[str]:
+        """Names of the registered workspaces, read again at most every
+        ``WORKSPACE_NAMES_SECONDS`` (the console's switcher asks on every page)."""
+        now = time.monotonic()
+        with self._lock:
+            cached = self._workspace_names
+            if cached is not None and now - cached[0] < WORKSPACE_NAMES_SECONDS:
+                return cached[1]
+        names = [w.name for w in self.workspaces.list()]
+        with self._lock:
+            self._workspace_names = (now, names)
+        return names
+
+    def forget_workspace_names(self) -> None:
+        """Read the workspace names again on the next ask (one was added or removed)."""
+        with self._lock:
+            self._workspace_names = None
 
     def record(self, name: str) -> WorkspaceRecord:
         """The registered workspace ``name``; ``NotFound`` otherwise."""
