@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from lakeworks.dataservice import calls as call_log
-from lakeworks.dataservice.backends import WarehouseBackend, open_backend
+from lakeworks.dataservice.backends import QueryFailed, WarehouseBackend, open_backend
 from lakeworks.dataservice.definition import (
     FOLDER,
     SUFFIX,
@@ -179,6 +179,14 @@ class DataServiceStudio:
             return run_request(
                 definition, backend, parameters, from_text=from_text, masking=self._masking()
             )
+        except QueryFailed as failed:
+            if failed.code == "backend" and _names_something_missing(failed.message):
+                raise UserError(
+                    f"API '{api}' cannot run in dev: {failed.message}",
+                    hint="build the tables it reads in dev first (lakeworks run), "
+                    "or correct the names in its SQL",
+                ) from None
+            raise
         finally:
             backend.close()
 
@@ -394,3 +402,8 @@ def _settings_text(definition: ApiDefinition) -> str:
     data = definition.spec.model_dump(mode="json", exclude_none=True)
     data.pop("sql", None)
     return yaml.safe_dump(data, sort_keys=True, allow_unicode=True)
+
+
+def _names_something_missing(message: str) -> bool:
+    """Whether a warehouse failure says a table or column of the SQL does not exist."""
+    return any(kind in message for kind in ("Catalog Error", "Binder Error"))

@@ -208,3 +208,14 @@ def test_developers_test_an_api_in_dev_through_the_rest_api(ds: Studio) -> None:
     assert publish.status_code == 403
     listed = ds.client.get(ds.url("/apis"), headers=viewer).json()["items"]
     assert listed[0]["key"] == "sales/by_region" and listed[0]["published"] is None
+
+
+def test_testing_an_api_over_a_missing_table_says_which_table(ds: Studio) -> None:
+    ghost = "sql: SELECT id FROM no_such_table WHERE id = ${id}\n"
+    ds.write("sales", "ghost", ghost + "parameters: [{name: id, type: integer}]\n")
+    tested = ds.client.post(
+        ds.url("/apis/sales/ghost/test"), json={"parameters": {"id": 1}}, headers=ds.owner
+    )
+    assert 400 <= tested.status_code < 500, tested.text
+    error = tested.json()["error"]
+    assert "no_such_table" in error["message"] and "lakeworks run" in error["details"]["hint"]
