@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from collections import Counter
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -95,6 +96,11 @@ def validate(workspace: WorkspaceOption = Path(".")) -> None:
         Planner(ws, graph)  # schedules, resource groups, cross-cycle references
     except UserError as exc:
         collect(exc)
+    for called in ws.called.values():  # called workflows: their SQL and dependencies
+        try:
+            build_graph(replace(ws, workflows={called.name: called}))
+        except UserError as exc:
+            collect(exc)
     try:
         rules = load_workspace_rules(ws)
     except UserError as exc:
