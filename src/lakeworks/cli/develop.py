@@ -88,7 +88,9 @@ def validate(workspace: WorkspaceOption = Path(".")) -> None:
     problems: list[UserError] = []
 
     def collect(exc: UserError) -> None:
-        problems.extend(exc.errors if isinstance(exc, ValidationFailed) else [exc])
+        seen = {(str(p), str(p.location)) for p in problems}
+        found = exc.errors if isinstance(exc, ValidationFailed) else [exc]
+        problems.extend(e for e in found if (str(e), str(e.location)) not in seen)
 
     graph = rules = alerts = None
     try:
