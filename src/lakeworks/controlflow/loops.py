@@ -19,24 +19,9 @@ from lakeworks.errors import UserCodeError, UserError
 from lakeworks.runtime.context import NodeResult, NodeRunContext
 from lakeworks.runtime.runner import ManualRunner
 from lakeworks.spec.models import MAX_LOOP_ITEMS, DoWhileConfig, ForeachConfig
-from lakeworks.spec.outputs import decode_output
+from lakeworks.spec.outputs import decode_output, loop_items
 from lakeworks.store.database import Database
 from lakeworks.store.outputs import OutputRepository
-
-
-def loop_items(value: object) -> list[str]:
-    """The items of a bound output: a 1-D array as is; a 2-D one row by row (a
-    one-column row is its value, a wider one its values joined with ``,``)."""
-    if not isinstance(value, list):
-        return []
-    items: list[str] = []
-    for entry in value:
-        if isinstance(entry, list):
-            cells = ["" if v is None else str(v) for v in entry]
-            items.append(cells[0] if len(cells) == 1 else ",".join(cells))
-        else:
-            items.append("" if entry is None else str(entry))
-    return items
 
 
 def loop_parameters(item: str, offset: int) -> dict[str, str]:
