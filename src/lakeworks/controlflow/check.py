@@ -65,7 +65,8 @@ def _table(ctx: NodeRunContext, config: CheckConfig) -> Observation:
             rows = session.execute(f"SELECT 1 FROM {config.table}{condition} LIMIT 1").rows
             count = len(rows)
         else:
-            count = int(session.execute(f"SELECT count(*) FROM {config.table}{condition}").rows[0][0])
+            counted = session.execute(f"SELECT count(*) FROM {config.table}{condition}")
+            count = int(str(counted.rows[0][0]))
     except LakeworksError:
         return False, f"{what} not found (the table does not exist)", None
     finally:

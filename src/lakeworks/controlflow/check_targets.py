@@ -56,7 +56,8 @@ def cursor_holds(db: Database, ctx: NodeRunContext, ref: str) -> tuple[bool, str
     moment = moment.replace(tzinfo=None)
     holds = moment >= cycle
     word = "at or past" if holds else "before"
-    return holds, f"sync cursor of {key} is {moment:%Y-%m-%d %H:%M:%S}, {word} {cycle:%Y-%m-%d %H:%M}"
+    shown = f"{moment:%Y-%m-%d %H:%M:%S}, {word} {cycle:%Y-%m-%d %H:%M}"
+    return holds, f"sync cursor of {key} is {shown}"
 
 
 def watermark_holds(

@@ -9,12 +9,11 @@ skipped). The caller's ``parameters`` and bound inputs are passed down.
 
 from __future__ import annotations
 
+from lakeworks.controlflow.body_runs import close_lost_runs, run_body
 from lakeworks.errors import UserCodeError, UserError
 from lakeworks.runtime.context import NodeResult, NodeRunContext
-from lakeworks.runtime.runner import ManualRunner
 from lakeworks.spec.models import SubflowConfig
 from lakeworks.store.database import Database
-from lakeworks.store.outputs import OutputRepository
 
 
 def passed_down(ctx: NodeRunContext) -> dict[str, str]:
@@ -33,18 +32,18 @@ def run_subflow_node(ctx: NodeRunContext) -> NodeResult:
     if not isinstance(db, Database) or ctx.instance_id is None:
         raise UserError("sub-workflow nodes run only as recorded instances")
     called = ctx.workspace.called_by(node)
-    store = OutputRepository(db)
-    store.record_iteration(ctx.instance_id, 0, config.workflow, "running")
+    close_lost_runs(db, ctx.instance_id)
     ctx.log(f"calling workflow {config.workflow}")
-    summary = ManualRunner(called, db, ctx.engine, ctx.env).run(
-        ctx.params.bizdate,
-        [],
-        actor=node.key,
-        overrides=passed_down(ctx),
-        description=f"sub-workflow {node.key}: {config.workflow}",
+    summary = run_body(
+        ctx,
+        db,
+        called,
+        0,
+        config.workflow,
+        passed_down(ctx),
+        f"sub-workflow {node.key}: {config.workflow}",
+        max_parallel=None,
     )
-    state = "success" if summary.ok else "failed"
-    store.record_iteration(ctx.instance_id, 0, config.workflow, state, summary.run.id)
     if not summary.ok:
         failed = ", ".join(f"{i.node_key} ({i.state})" for i in summary.failed[:10])
         raise UserCodeError(f"workflow {config.workflow} failed (run {summary.run.id}): {failed}")

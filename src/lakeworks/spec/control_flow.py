@@ -258,7 +258,9 @@ def _check_targets(workspace: Workspace, node: Node, config: CheckConfig) -> lis
 
 def _calls(workflow: Workflow) -> list[tuple[Node, str]]:
     return [
-        (n, n.config.workflow) for n in workflow.nodes.values() if isinstance(n.config, SubflowConfig)
+        (n, n.config.workflow)
+        for n in workflow.nodes.values()
+        if isinstance(n.config, SubflowConfig)
     ]
 
 

@@ -138,7 +138,9 @@ def test_a_check_waits_for_a_stream_watermark(tmp_path: Path) -> None:
 
 
 def test_a_file_must_stay_unchanged_for_the_minutes_given(tmp_path: Path) -> None:
-    check = "file: inbox/orders.csv\nunchanged_minutes: 0.02\ninterval_seconds: 0.5\nmax_checks: 20\n"
+    check = (
+        "file: inbox/orders.csv\nunchanged_minutes: 0.02\ninterval_seconds: 0.5\nmax_checks: 20\n"
+    )
     root = make(tmp_path, {"p/settled.check.yml": check})
     (root / "inbox").mkdir()
     (root / "inbox" / "orders.csv").write_text("id\n1\n")
@@ -241,7 +243,9 @@ def test_a_check_naming_an_unknown_node_is_reported_at_its_line(tmp_path: Path) 
         load_workspace(root)
     shown = sorted(str(e) for e in caught.value.errors)
     assert len(shown) == 2, shown
-    assert shown[0].endswith("sync.check.yml:1 (key 'sync_cursor'): sync_cursor: up.a is a "
-                             "shell node, not a sync node")
-    assert shown[1].endswith("wait.check.yml:4 (key 'nodes'): nodes: node 'up.missing' does "
-                             "not exist in workspace cf")
+    assert shown[0].endswith(
+        "sync.check.yml:1 (key 'sync_cursor'): sync_cursor: up.a is a shell node, not a sync node"
+    )
+    assert shown[1].endswith(
+        "wait.check.yml:4 (key 'nodes'): nodes: node 'up.missing' does not exist in workspace cf"
+    )

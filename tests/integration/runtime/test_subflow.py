@@ -19,7 +19,8 @@ def caller_files(step_exit: int = 0) -> dict[str, str]:
     return {
         "daily/prepare.sh": "echo prepared\n",
         "daily/call_export.subflow.yml": (
-            "workflow: export\ndepends_on: [prepare]\nparameters: {target: 'warehouse-${bizdate}'}\n"
+            "workflow: export\ndepends_on: [prepare]\n"
+            "parameters: {target: 'warehouse-${bizdate}'}\n"
         ),
         "daily/after.sh": "# ---\n# depends_on: [call_export]\n# ---\necho after\n",
         "export/extract.sh": 'echo "extract to ${target} for ${bizdate}"\n',

@@ -76,12 +76,16 @@ def test_a_merge_fails_when_its_condition_does_not_hold_over_a_failure(tmp_path:
     )
     ws = load_workspace(root)
     config = SimulationConfig(
-        start=datetime(2026, 4, 6, 12, tzinfo=UTC), days=3, failure_rate=0.0, outputs=outputs,
+        start=datetime(2026, 4, 6, 12, tzinfo=UTC),
+        days=3,
+        failure_rate=0.0,
+        outputs=outputs,
         fails=fails,
     )
     result = simulate(ws, build_graph(ws), config)
-    strict = {f"{bizdate_of(c):%Y%m%d}": s for (k, c), s in result.final_states.items()
-              if k == "p.strict"}
+    strict = {
+        f"{bizdate_of(c):%Y%m%d}": s for (k, c), s in result.final_states.items() if k == "p.strict"
+    }
     assert strict[f"{failing_day():%Y%m%d}"] is S.FAILED
     assert S.SUCCESS in strict.values()
 
