@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from lakeworks.runtime.context import NodeRunContext
 from lakeworks.runtime.runner import ManualRunner, RunSummary
+from lakeworks.schedule.graph import DependencyGraph
 from lakeworks.spec.models import Workspace
 from lakeworks.store.database import Database
 from lakeworks.store.models import InstanceState, RunState
@@ -64,14 +65,21 @@ def run_body(
     overrides: Mapping[str, str],
     description: str,
     max_parallel: int | None = 1,
+    graph: DependencyGraph | None = None,
 ) -> RunSummary:
     """Run ``body`` for the instance's business date as iteration ``offset``, recording
-    the run with the iteration first and its outcome last."""
+    the run with the iteration first and its outcome last. ``graph``: the body's
+    dependency graph, built once for all iterations of a loop."""
     assert ctx.instance_id is not None
     store = OutputRepository(db)
     runner = ManualRunner(body, db, ctx.engine, ctx.env, max_parallel=max_parallel)
     run, created, graph = runner.create(
-        ctx.params.bizdate, [], actor=ctx.node.key, overrides=overrides, description=description
+        ctx.params.bizdate,
+        [],
+        actor=ctx.node.key,
+        overrides=overrides,
+        graph=graph,
+        description=description,
     )
     store.record_iteration(ctx.instance_id, offset, item, "running", run.id)
     final = runner.carry_out(run, created, graph, overrides)

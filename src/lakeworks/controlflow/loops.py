@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from lakeworks.controlflow.body_runs import close_lost_runs, run_body
 from lakeworks.errors import UserCodeError, UserError
 from lakeworks.runtime.context import NodeResult, NodeRunContext
+from lakeworks.schedule.graph import build_graph
 from lakeworks.spec.models import MAX_LOOP_ITEMS, DoWhileConfig, ForeachConfig
 from lakeworks.spec.outputs import decode_output, loop_items
 from lakeworks.store.database import Database
@@ -57,6 +58,7 @@ def run_foreach_node(ctx: NodeRunContext) -> NodeResult:
         if it.state == "success" and it.offset < len(items) and it.item == items[it.offset]
     }
     body = ctx.workspace.body_of(node)
+    graph = build_graph(body)  # once: every iteration runs the same body
     total = len(items)
     ctx.log(f"{total} items, {config.parallel} at a time" + (f", {len(done)} done" if done else ""))
 
@@ -76,6 +78,7 @@ def run_foreach_node(ctx: NodeRunContext) -> NodeResult:
             item,
             {**ctx.params.parameters, **loop_parameters(item, offset)},
             f"for-each {node.key} {label}",
+            graph=graph,
         )
         state = "success" if summary.ok else "failed"
         ctx.log(f"{label}: {state} (run {summary.run.id})")
@@ -109,6 +112,7 @@ def run_dowhile_node(ctx: NodeRunContext) -> NodeResult:
     if not isinstance(db, Database) or ctx.instance_id is None:
         raise UserError("do-while nodes run only as recorded instances")
     body = ctx.workspace.body_of(node)
+    graph = build_graph(body)
     end_key = f"{node.workflow}/{config.body}.{config.end}"
     store = OutputRepository(db)
     close_lost_runs(db, ctx.instance_id)
@@ -124,6 +128,7 @@ def run_dowhile_node(ctx: NodeRunContext) -> NodeResult:
             str(offset),
             {**ctx.params.parameters, **loop_parameters(str(offset), offset)},
             f"do-while {node.key} {label}",
+            graph=graph,
         )
         if not summary.ok:
             raise UserCodeError(f"{label} failed (run {summary.run.id})")
