@@ -13,9 +13,9 @@ from lakeworks.api.auth import Access, services_of
 from lakeworks.api.pagination import decode_cursor, encode_cursor
 from lakeworks.api.routes.common import guard
 from lakeworks.errors import LakeworksError, NotFound
+from lakeworks.runtime.ops import control_view
 from lakeworks.security.permissions import RUN_OR_OPERATE
 from lakeworks.security.permissions import Permission as Perm
-from lakeworks.runtime.ops import control_view
 from lakeworks.spec.models import Workspace
 from lakeworks.store.clock import utcnow
 from lakeworks.store.models import Instance, InstanceState, RunType
