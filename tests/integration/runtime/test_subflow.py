@@ -104,3 +104,20 @@ def test_bad_sub_workflow_calls_are_reported_at_their_file_and_line(
     assert found, [str(e) for e in caught.value.errors]
     assert found[0].location is not None and found[0].location.line == line
     assert str(found[0].location.file).endswith(".subflow.yml")
+
+
+def test_a_sub_workflow_node_reads_and_writes_what_its_workflow_does(tmp_path: Path) -> None:
+    from lakeworks.schedule.graph import build_graph
+
+    root = make(
+        tmp_path,
+        {
+            "daily/stage.sql": "CREATE OR REPLACE TABLE stg_orders AS SELECT 1 AS id;\n",
+            "daily/call.subflow.yml": "workflow: publish\n",
+            "daily/after.sql": "CREATE OR REPLACE TABLE ads_report AS SELECT * FROM pub_orders;\n",
+            "publish/copy.sql": "CREATE OR REPLACE TABLE pub_orders AS SELECT * FROM stg_orders;\n",
+        },
+    )
+    graph = build_graph(load_workspace(root))
+    assert graph.upstream("daily.call") == ["daily.stage"]  # it reads stg_orders
+    assert graph.upstream("daily.after") == ["daily.call"]  # it writes pub_orders
