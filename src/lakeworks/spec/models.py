@@ -458,6 +458,11 @@ class Workspace:
     """Workflows that sub-workflow nodes call: not scheduled or run on their own, so
     not among ``workflows``."""
 
+    @property
+    def all_workflows(self) -> dict[str, Workflow]:
+        """Every workflow folder, scheduled or called, by name (for browsing and editing)."""
+        return dict(sorted({**self.workflows, **self.called}.items()))
+
     def nodes(self) -> list[Node]:
         """All nodes of all workflows (not those of called workflows)."""
         return [n for wf in self.workflows.values() for n in wf.nodes.values()]

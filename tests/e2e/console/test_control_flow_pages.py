@@ -89,4 +89,8 @@ def test_control_flow_instances_show_what_they_decided(regions: Console, tmp_pat
     page.goto(f"{regions.base}{OPS}/instances/{assign}")
     expect(card.locator("h3")).to_have_text("Output")
     expect(card.locator("dd.mono")).to_contain_text('"east"')
+
+    page.goto(f"{regions.base}/w/{WS}/studio/publish")  # a called workflow is still edited
+    expect(page.locator("main")).to_contain_text("announce")
+    shot(page, tmp_path, "04_called_workflow")
     page.context.close()
