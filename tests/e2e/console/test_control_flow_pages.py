@@ -91,6 +91,7 @@ def test_control_flow_instances_show_what_they_decided(regions: Console, tmp_pat
     expect(card.locator("dd.mono")).to_contain_text('"east"')
 
     page.goto(f"{regions.base}/w/{WS}/studio/publish")  # a called workflow is still edited
-    expect(page.locator("main")).to_contain_text("announce")
+    expect(page.locator("main")).to_contain_text("no schedule of its own")
+    expect(page.locator(".graph-box")).to_contain_text("announce")  # its DAG is drawn
     shot(page, tmp_path, "04_called_workflow")
     page.context.close()

@@ -96,6 +96,7 @@ def workflow_page(
         wf=wf,
         config_text=config_file.read_text(encoding="utf-8") if config_file.is_file() else "",
         graph=definition_graph(ws, workspace, workflow=workflow),
+        called_workflows=set(ws.called),
         problem=problem,
     )
 
