@@ -234,9 +234,9 @@ class ManualRunner:
         final: dict[str, Instance] = {}
         ready = sorted(k for k, n in pending.items() if n == 0)
 
-        def release(key: str) -> list[str]:
+        def release(key: str, only: list[str] | None = None) -> list[str]:
             nxt = []
-            for child in children[key]:
+            for child in children[key] if only is None else only:
                 pending[child] -= 1
                 if pending[child] == 0 and child not in final:
                     nxt.append(child)
@@ -266,18 +266,15 @@ class ManualRunner:
             key = instance.node_key
             if instance.state in DONE_OK:
                 return release(key)
-            if instance.state is InstanceState.FROZEN:
-                block_descendants(key, f"upstream {key} is frozen")
+            if instance.state is not InstanceState.FAILED:
+                word = "is frozen" if instance.state is InstanceState.FROZEN else "failed"
+                block_descendants(key, f"upstream {key} {word}")
                 return []
+            # a merge right below decides over the failure; the other children are blocked
             merges = [c for c in children[key] if graph.nodes[c].kind is NodeKind.MERGE]
             others = [c for c in children[key] if c not in merges]
             block_descendants(key, f"upstream {key} failed", others)
-            nxt = []  # a merge decides over a failed upstream: it is not blocked
-            for child in merges:
-                pending[child] -= 1
-                if pending[child] == 0 and child not in final:
-                    nxt.append(child)
-            return nxt
+            return release(key, merges)
 
         with ThreadPoolExecutor(max_workers=self.max_parallel) as pool:
             running: dict[Future[InstanceOutcome | None], str] = {}
