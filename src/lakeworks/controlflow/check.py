@@ -16,7 +16,6 @@ count or a file's modification time must also have stayed the same that long.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
@@ -24,10 +23,11 @@ from zoneinfo import ZoneInfo
 
 from lakeworks.controlflow.check_targets import cursor_holds, dependencies_hold, watermark_holds
 from lakeworks.errors import CheckAgain, LakeworksError, UserCodeError, UserError
+from lakeworks.runtime.clock import clock_from_env
 from lakeworks.runtime.context import NodeResult, NodeRunContext
 from lakeworks.spec.models import CheckConfig
 from lakeworks.sql.params import render
-from lakeworks.store.clock import to_utc_naive, utcnow
+from lakeworks.store.clock import to_utc_naive
 from lakeworks.store.database import Database
 from lakeworks.store.outputs import OutputRepository
 
@@ -153,15 +153,15 @@ def deadline_of(cycle_time_local: datetime, deadline: str) -> datetime:
 
 
 def _unchanged(
-    ctx: NodeRunContext, config: CheckConfig, fingerprint: str | None, now: Callable[[], datetime]
+    ctx: NodeRunContext, config: CheckConfig, fingerprint: str | None, now: datetime
 ) -> tuple[bool, str]:
     """Whether the target has stayed the same for ``unchanged_minutes`` (recorded per
-    instance between checks)."""
+    instance between checks); ``now`` is UTC-naive."""
     assert config.unchanged_minutes is not None and fingerprint is not None
     if ctx.instance_id is None:
         return False, "unchanged since this check"
-    since = OutputRepository(_db(ctx)).observe(ctx.instance_id, fingerprint)
-    minutes = (now() - since).total_seconds() / 60
+    since = OutputRepository(_db(ctx)).observe(ctx.instance_id, fingerprint, now)
+    minutes = (now - since).total_seconds() / 60
     needed = config.unchanged_minutes
     return minutes >= needed, f"unchanged for {minutes:.1f} of {needed:g} minutes"
 
@@ -170,9 +170,10 @@ def run_check_node(ctx: NodeRunContext) -> NodeResult:
     """Check once; succeed, wait for the next check, or give up (checks or deadline)."""
     config = ctx.node.config
     assert isinstance(config, CheckConfig)
+    now = clock_from_env().now()  # the scheduler's clock (simulated in tests)
     holds, what, fingerprint = _target(ctx, config)
     if holds and config.unchanged_minutes is not None:
-        holds, still = _unchanged(ctx, config, fingerprint, utcnow)
+        holds, still = _unchanged(ctx, config, fingerprint, to_utc_naive(now))
         what = f"{what}, {still}"
     counted = config.deadline is None or "max_checks" in config.model_fields_set
     limit = None
@@ -186,7 +187,7 @@ def run_check_node(ctx: NodeRunContext) -> NodeResult:
     wait = config.interval_seconds
     if limit is not None:
         zone = ZoneInfo(ctx.workspace.config.timezone)
-        local_now = datetime.now(zone).replace(tzinfo=None)
+        local_now = now.astimezone(zone).replace(tzinfo=None)
         if local_now >= limit:
             raise UserCodeError(f"{label}; gave up at the deadline {limit:%Y-%m-%d %H:%M}")
         wait = min(wait, (limit - local_now).total_seconds())

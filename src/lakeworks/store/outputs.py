@@ -174,10 +174,11 @@ class OutputRepository:
                 sa.select(t.actor).where(t.instance_id == instance_id)
             ).scalar_one_or_none()
 
-    def observe(self, instance_id: int, fingerprint: str) -> datetime:
-        """Record what a check saw; since when it has been the same (now if it changed)."""
+    def observe(self, instance_id: int, fingerprint: str, now: datetime | None = None) -> datetime:
+        """Record what a check saw; since when it has been the same (``now``, UTC-naive,
+        if it changed)."""
         c = check_observations.c
-        now = utcnow()
+        now = now or utcnow()
         with self._db.write() as conn:
             row = conn.execute(
                 sa.select(c.fingerprint, c.since).where(c.instance_id == instance_id)
