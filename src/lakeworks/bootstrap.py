@@ -81,8 +81,15 @@ def _check_node(ctx: NodeRunContext) -> NodeResult:
     return run_check_node(ctx)
 
 
+def _subflow_node(ctx: NodeRunContext) -> NodeResult:
+    from lakeworks.controlflow.subflow import run_subflow_node
+
+    return run_subflow_node(ctx)
+
+
 def install_control_flow() -> None:
-    """Run the control-flow node kinds (branch, merge, loops, HTTP, check, trigger)."""
+    """Run the control-flow node kinds (branch, merge, loops, HTTP, check, trigger,
+    sub-workflow)."""
     register_executor(NodeKind.BRANCH, _branch_node)
     register_executor(NodeKind.MERGE, _merge_node)
     register_executor(NodeKind.FOREACH, _foreach_node)
@@ -90,6 +97,7 @@ def install_control_flow() -> None:
     register_executor(NodeKind.HTTP, _http_node)
     register_executor(NodeKind.CHECK, _check_node)
     register_executor(NodeKind.TRIGGER, _trigger_node)
+    register_executor(NodeKind.SUBFLOW, _subflow_node)
 
 
 def _quality_node(ctx: NodeRunContext) -> NodeResult:

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from collections import Counter
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -87,7 +88,9 @@ def validate(workspace: WorkspaceOption = Path(".")) -> None:
     problems: list[UserError] = []
 
     def collect(exc: UserError) -> None:
-        problems.extend(exc.errors if isinstance(exc, ValidationFailed) else [exc])
+        seen = {(str(p), str(p.location)) for p in problems}
+        found = exc.errors if isinstance(exc, ValidationFailed) else [exc]
+        problems.extend(e for e in found if (str(e), str(e.location)) not in seen)
 
     graph = rules = alerts = None
     try:
@@ -95,6 +98,11 @@ def validate(workspace: WorkspaceOption = Path(".")) -> None:
         Planner(ws, graph)  # schedules, resource groups, cross-cycle references
     except UserError as exc:
         collect(exc)
+    for called in ws.called.values():  # called workflows: their SQL and dependencies
+        try:
+            build_graph(replace(ws, workflows={called.name: called}))
+        except UserError as exc:
+            collect(exc)
     try:
         rules = load_workspace_rules(ws)
     except UserError as exc:

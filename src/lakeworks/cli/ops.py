@@ -219,10 +219,10 @@ def show_command(
     as_json: JsonOption = False,
 ) -> None:
     """One instance: state, reason, timings, attempts, history, neighbours, code."""
-    from lakeworks.runtime.ops import show_instance
+    from lakeworks.runtime.ops import control_view, show_instance
     from lakeworks.streaming.status import StreamStatusStore, status_lines
 
-    _, db, zone = _open(workspace)
+    ws, db, zone = _open(workspace)
     detail = show_instance(db, instance_id)
     i = detail.instance
     stream = StreamStatusStore(db, i.workspace, i.env).get(i.node_key)
@@ -256,6 +256,9 @@ def show_command(
         ("finished", local_text(i.finished_at, zone, True)),
         ("worker", i.worker or ""),
     ]
+    control = control_view(ws, i, detail.output, detail.iterations)
+    if control.taken is not None:
+        rows.append(("branch", f"taken: {control.taken}" if control.taken else "none held"))
     if detail.output is not None:
         shown = detail.output if len(detail.output) <= 200 else detail.output[:199] + "…"
         rows.append(("output", shown))
@@ -267,7 +270,8 @@ def show_command(
             typer.echo("  " + line)
     if detail.iterations:
         done = sum(1 for it in detail.iterations if it.state == "success")
-        typer.echo(f"\niterations ({done} of {len(detail.iterations)} succeeded):")
+        what = "called workflow" if control.kind == "sub-workflow" else "iterations"
+        typer.echo(f"\n{what} ({done} of {len(detail.iterations)} succeeded):")
         for it in detail.iterations:
             run = f"run {it.run_id}" if it.run_id else ""
             typer.echo(f"  {it.offset + 1:>5} {it.state:<8} {run:<10} {it.item}")

@@ -15,28 +15,14 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+from lakeworks.controlflow.body_runs import close_lost_runs, run_body
 from lakeworks.errors import UserCodeError, UserError
 from lakeworks.runtime.context import NodeResult, NodeRunContext
-from lakeworks.runtime.runner import ManualRunner
+from lakeworks.schedule.graph import build_graph
 from lakeworks.spec.models import MAX_LOOP_ITEMS, DoWhileConfig, ForeachConfig
-from lakeworks.spec.outputs import decode_output
+from lakeworks.spec.outputs import decode_output, loop_items
 from lakeworks.store.database import Database
 from lakeworks.store.outputs import OutputRepository
-
-
-def loop_items(value: object) -> list[str]:
-    """The items of a bound output: a 1-D array as is; a 2-D one row by row (a
-    one-column row is its value, a wider one its values joined with ``,``)."""
-    if not isinstance(value, list):
-        return []
-    items: list[str] = []
-    for entry in value:
-        if isinstance(entry, list):
-            cells = ["" if v is None else str(v) for v in entry]
-            items.append(cells[0] if len(cells) == 1 else ",".join(cells))
-        else:
-            items.append("" if entry is None else str(entry))
-    return items
 
 
 def loop_parameters(item: str, offset: int) -> dict[str, str]:
@@ -63,12 +49,16 @@ def run_foreach_node(ctx: NodeRunContext) -> NodeResult:
         raise UserError("for-each nodes run only as recorded instances")
     instance_id = ctx.instance_id
     store = OutputRepository(db)
+    lost = close_lost_runs(db, instance_id)
+    if lost:
+        ctx.log(f"iterations {', '.join(str(o + 1) for o in lost)} were cut short: run again")
     done = {
         it.offset
         for it in store.iterations(instance_id)
         if it.state == "success" and it.offset < len(items) and it.item == items[it.offset]
     }
     body = ctx.workspace.body_of(node)
+    graph = build_graph(body)  # once: every iteration runs the same body
     total = len(items)
     ctx.log(f"{total} items, {config.parallel} at a time" + (f", {len(done)} done" if done else ""))
 
@@ -80,17 +70,17 @@ def run_foreach_node(ctx: NodeRunContext) -> NodeResult:
             return True
         if ctx.cancel.is_set():
             return False
-        store.record_iteration(instance_id, offset, item, "running")
-        runner = ManualRunner(body, db, ctx.engine, ctx.env, max_parallel=1)
-        summary = runner.run(
-            ctx.params.bizdate,
-            [],
-            actor=node.key,
-            overrides={**ctx.params.parameters, **loop_parameters(item, offset)},
-            description=f"for-each {node.key} {label}",
+        summary = run_body(
+            ctx,
+            db,
+            body,
+            offset,
+            item,
+            {**ctx.params.parameters, **loop_parameters(item, offset)},
+            f"for-each {node.key} {label}",
+            graph=graph,
         )
         state = "success" if summary.ok else "failed"
-        store.record_iteration(instance_id, offset, item, state, summary.run.id)
         ctx.log(f"{label}: {state} (run {summary.run.id})")
         return summary.ok
 
@@ -122,25 +112,23 @@ def run_dowhile_node(ctx: NodeRunContext) -> NodeResult:
     if not isinstance(db, Database) or ctx.instance_id is None:
         raise UserError("do-while nodes run only as recorded instances")
     body = ctx.workspace.body_of(node)
+    graph = build_graph(body)
     end_key = f"{node.workflow}/{config.body}.{config.end}"
     store = OutputRepository(db)
+    close_lost_runs(db, ctx.instance_id)
     for offset in range(config.max_loops):
         label = f"loop {offset + 1}"
         if ctx.cancel.is_set():
             raise UserCodeError(f"stopped before {label}")
-        summary = ManualRunner(body, db, ctx.engine, ctx.env, max_parallel=1).run(
-            ctx.params.bizdate,
-            [],
-            actor=node.key,
-            overrides={**ctx.params.parameters, **loop_parameters(str(offset), offset)},
-            description=f"do-while {node.key} {label}",
-        )
-        store.record_iteration(
-            ctx.instance_id,
+        summary = run_body(
+            ctx,
+            db,
+            body,
             offset,
             str(offset),
-            "success" if summary.ok else "failed",
-            summary.run.id,
+            {**ctx.params.parameters, **loop_parameters(str(offset), offset)},
+            f"do-while {node.key} {label}",
+            graph=graph,
         )
         if not summary.ok:
             raise UserCodeError(f"{label} failed (run {summary.run.id})")

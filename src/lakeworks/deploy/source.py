@@ -63,6 +63,7 @@ def bind_to_home(workspace: Workspace, home: Path, release: int) -> DeployedWork
         root=workspace.root,
         config=workspace.config.model_copy(update={"engines": engines}),
         workflows=workspace.workflows,
+        called=workspace.called,
         home=home,
         release=release,
     )

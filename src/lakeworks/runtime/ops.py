@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from lakeworks.errors import NotFound, UserError
 from lakeworks.runtime.wakeup import QUEUE, channel_name
 from lakeworks.schedule.retries import rerun_refusal
-from lakeworks.spec.models import RerunPolicy
+from lakeworks.spec.models import NodeKind, RerunPolicy, Workspace
+from lakeworks.spec.outputs import decode_output
 from lakeworks.store.database import Database
 from lakeworks.store.models import (
     Attempt,
@@ -84,6 +85,52 @@ class InstanceDetail:
     """The output (JSON) the instance published, if any."""
     iterations: list[Iteration] = field(default_factory=list)
     """A for-each instance's iterations."""
+
+
+CONTROL_LABELS = {
+    NodeKind.BRANCH: "branch",
+    NodeKind.MERGE: "merge",
+    NodeKind.FOREACH: "for-each",
+    NodeKind.DOWHILE: "do-while",
+    NodeKind.SUBFLOW: "sub-workflow",
+    NodeKind.CHECK: "check",
+    NodeKind.HTTP: "HTTP",
+    NodeKind.TRIGGER: "HTTP trigger",
+}
+
+
+@dataclass(frozen=True)
+class ControlView:
+    """What a control-flow instance decided, for a person: the branch taken, its
+    iterations (or the called workflow's run), its output."""
+
+    kind: str | None
+    """``branch``, ``for-each``… (None: not a control-flow node, or unknown)."""
+    taken: str | None
+    """A branch: the output taken ("" when no condition held)."""
+    output: str | None
+    """The published output as JSON text, cut to a readable length."""
+    iterations: list[Iteration]
+    succeeded: int
+
+    @property
+    def shown(self) -> bool:
+        return self.kind is not None or self.output is not None or bool(self.iterations)
+
+
+def control_view(
+    workspace: Workspace | None, instance: Instance, output: str | None, iterations: list[Iteration]
+) -> ControlView:
+    """The control-flow summary of an instance (its node looked up in ``workspace``)."""
+    node = workspace.find_node(instance.node_key) if workspace is not None else None
+    kind = CONTROL_LABELS.get(node.kind) if node is not None else None
+    taken = None
+    if node is not None and node.kind is NodeKind.BRANCH and output is not None:
+        value = decode_output(output)
+        taken = str(value[0]) if isinstance(value, list) and value else ""
+    shown = output if output is None or len(output) <= 500 else output[:499] + "…"
+    done = sum(1 for it in iterations if it.state == "success")
+    return ControlView(kind, taken, shown, iterations, done)
 
 
 @dataclass(frozen=True)

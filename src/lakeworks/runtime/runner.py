@@ -4,7 +4,7 @@ Creates a manual run with one instance per selected node, runs them in dependenc
 order with bounded parallelism, and records every state change. A failed attempt is
 retried per the node's policy and the error model (``execution.Retry``), in this process.
 Downstream of a failed (or frozen) instance is not run and ends as ``blocked`` with the
-reason.
+reason, except a merge node right below a failed one: its condition decides.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from lakeworks.runtime.execution import InstanceExecutor, InstanceOutcome
 from lakeworks.schedule.graph import DependencyGraph, build_graph
 from lakeworks.schedule.planning import Planner
 from lakeworks.schedule.retries import RetryPolicy
-from lakeworks.spec.models import RunMode, Workspace
+from lakeworks.spec.models import NodeKind, RunMode, Workspace
 from lakeworks.store.clock import to_utc_naive, utcnow
 from lakeworks.store.database import Database
 from lakeworks.store.models import Instance, InstanceState, NewInstance, Run, RunState, RunType
@@ -234,8 +234,16 @@ class ManualRunner:
         final: dict[str, Instance] = {}
         ready = sorted(k for k, n in pending.items() if n == 0)
 
-        def block_descendants(key: str, why: str) -> None:
-            stack = list(children[key])
+        def release(key: str, only: list[str] | None = None) -> list[str]:
+            nxt = []
+            for child in children[key] if only is None else only:
+                pending[child] -= 1
+                if pending[child] == 0 and child not in final:
+                    nxt.append(child)
+            return nxt
+
+        def block_descendants(key: str, why: str, start: list[str] | None = None) -> None:
+            stack = list(children[key] if start is None else start)
             blocked: list[int] = []
             while stack:
                 child = stack.pop()
@@ -257,15 +265,16 @@ class ManualRunner:
                 self.on_state(instance)
             key = instance.node_key
             if instance.state in DONE_OK:
-                nxt = []
-                for child in children[key]:
-                    pending[child] -= 1
-                    if pending[child] == 0 and child not in final:
-                        nxt.append(child)
-                return nxt
-            word = "is frozen" if instance.state is InstanceState.FROZEN else "failed"
-            block_descendants(key, f"upstream {key} {word}")
-            return []
+                return release(key)
+            if instance.state is not InstanceState.FAILED:
+                word = "is frozen" if instance.state is InstanceState.FROZEN else "failed"
+                block_descendants(key, f"upstream {key} {word}")
+                return []
+            # a merge right below decides over the failure; the other children are blocked
+            merges = [c for c in children[key] if graph.nodes[c].kind is NodeKind.MERGE]
+            others = [c for c in children[key] if c not in merges]
+            block_descendants(key, f"upstream {key} failed", others)
+            return release(key, merges)
 
         with ThreadPoolExecutor(max_workers=self.max_parallel) as pool:
             running: dict[Future[InstanceOutcome | None], str] = {}

@@ -39,7 +39,7 @@ from lakeworks.schedule.dependencies import DependencyKind, UpstreamInstance
 from lakeworks.schedule.graph import build_graph
 from lakeworks.schedule.planning import PlannedInstance, Planner, planning_window
 from lakeworks.schedule.runnability import Action, InstanceStatus, evaluate
-from lakeworks.spec.models import RunMode, Workspace
+from lakeworks.spec.models import NodeKind, RunMode, Workspace
 from lakeworks.store.database import Database
 from lakeworks.store.leases import reclaim
 from lakeworks.store.models import Instance, InstanceState, NewInstance
@@ -108,6 +108,11 @@ class _Model:
     def zone_of(self, node_key: str) -> ZoneInfo:
         schedule = self.resolver.schedules.get(node_key)
         return schedule.zone if schedule is not None else self.zone
+
+    def is_merge(self, node_key: str) -> bool:
+        """Whether ``node_key`` is a merge node (a failed upstream releases it)."""
+        node = self.resolver.nodes.get(node_key)
+        return node is not None and node.kind is NodeKind.MERGE
 
     def dry_run(self, node_key: str, cycle_time: datetime) -> bool:
         """Whether the instance of ``node_key`` at ``cycle_time`` is a dry run."""
@@ -413,6 +418,7 @@ class Scheduler:
             priority=instance.priority,
             attempts=instance.attempts,
             next_attempt_at=instance.next_attempt_at,
+            merge=model.is_merge(instance.node_key),
         )
         upstream = []
         states = {}

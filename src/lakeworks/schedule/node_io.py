@@ -91,8 +91,9 @@ _LAZY_READERS: dict[NodeKind, str] = {
 
 
 def loop_io(workspace: Workspace, node: Node) -> NodeIO:
-    """A loop reads and writes what its body does (lineage passes through)."""
-    body = workspace.body_of(node)
+    """A loop reads and writes what its body does, a sub-workflow node what the workflow
+    it calls does (lineage passes through)."""
+    body = workspace.called_by(node) if node.kind is NodeKind.SUBFLOW else workspace.body_of(node)
     ios = [node_io(body, inner) for inner in body.nodes()]
     writes = frozenset(t for io in ios for t in io.writes)
     reads = frozenset(t for io in ios for t in io.reads) - writes
@@ -101,7 +102,7 @@ def loop_io(workspace: Workspace, node: Node) -> NodeIO:
 
 def node_io(workspace: Workspace, node: Node) -> NodeIO:
     """The tables ``node`` reads and writes."""
-    if node.kind in (NodeKind.FOREACH, NodeKind.DOWHILE):
+    if node.kind in (NodeKind.FOREACH, NodeKind.DOWHILE, NodeKind.SUBFLOW):
         return loop_io(workspace, node)
     if node.kind not in _readers and node.kind in _LAZY_READERS:
         import importlib

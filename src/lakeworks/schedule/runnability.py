@@ -26,6 +26,10 @@ from lakeworks.spec.models import RunMode
 DONE_STATES = frozenset({InstanceState.SUCCESS, InstanceState.SKIPPED})
 """Upstream states that release a child (a dry run counts as done)."""
 
+ENDED_STATES = DONE_STATES | {InstanceState.FAILED}
+"""Upstream states that release a merge node: it decides over success, skipped and
+failed alike."""
+
 WAITING_STATES = frozenset(
     {
         InstanceState.NOT_RUN,
@@ -63,6 +67,8 @@ class InstanceStatus:
     attempts: int = 0
     next_attempt_at: datetime | None = None
     """When a retry may start (aware, or naive UTC)."""
+    merge: bool = False
+    """A merge node: a failed upstream releases it too (its condition decides)."""
 
     @property
     def key(self) -> InstanceKey:
@@ -96,10 +102,14 @@ def _upstream_state_text(state: InstanceState | None) -> str:
 
 
 def unmet_upstream(
-    upstream: Iterable[UpstreamInstance], states: Mapping[InstanceKey, InstanceState]
+    upstream: Iterable[UpstreamInstance],
+    states: Mapping[InstanceKey, InstanceState],
+    *,
+    merge: bool = False,
 ) -> list[UpstreamInstance]:
-    """The upstream instances that are not done yet, in the given order."""
-    return [u for u in upstream if states.get((u.node_key, u.cycle_time)) not in DONE_STATES]
+    """The upstream instances that are not done yet (for a merge: not ended), in order."""
+    released = ENDED_STATES if merge else DONE_STATES
+    return [u for u in upstream if states.get((u.node_key, u.cycle_time)) not in released]
 
 
 def evaluate(
@@ -138,7 +148,7 @@ def evaluate(
             f"waiting for retry at {_when(instance.next_attempt_at, zone)}"
             f" (attempt {instance.attempts + 1})",
         )
-    missing = unmet_upstream(upstream, states)
+    missing = unmet_upstream(upstream, states, merge=instance.merge)
     if missing:
         first = missing[0]
         reason = f"waiting for upstream {first.describe()}"

@@ -8,6 +8,13 @@ and retrying by each node's policy. The scheduler can be down for a while
 (``outages``): it then catches up by planning the missed window. Events are processed
 in time order; nothing sleeps.
 
+Control flow is modelled as the runtime runs it: an assignment node publishes the
+output ``outputs`` gives; a branch evaluates its conditions over its bound inputs and
+skips the instances under the outputs not taken ("branch not taken"), down to a merge;
+a merge is released by failed upstream instances too and succeeds when its condition
+holds; a for-each runs one body run per item of its bound input (its time is theirs,
+more than 1,024 items fail it).
+
 The result's ``final_states`` is a plain mapping ``(node_key, cycle_time) -> state``,
 the form in which a run of the real processes can be compared with the model.
 """
@@ -21,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import IntEnum
 
+from lakeworks.schedule.control_flow import BRANCH_NOT_TAKEN, merge_holds, taken_output
 from lakeworks.schedule.cycles import load_zone, local_midnight, to_utc
 from lakeworks.schedule.dependencies import GraphView, InstanceKey
 from lakeworks.schedule.planning import PlannedInstance, Planner, planning_window
@@ -31,7 +39,16 @@ from lakeworks.schedule.runnability import (
     decide_batch,
 )
 from lakeworks.schedule.states import InstanceState
-from lakeworks.spec.models import Workspace
+from lakeworks.spec.expressions import ExpressionError
+from lakeworks.spec.models import (
+    MAX_LOOP_ITEMS,
+    ForeachConfig,
+    MergeConfig,
+    Node,
+    NodeKind,
+    Workspace,
+)
+from lakeworks.spec.outputs import OutputValue, binding_source, loop_items
 
 
 @dataclass(frozen=True)
@@ -55,6 +72,9 @@ class SimulationConfig:
     of the real processes with the same failures be compared with the model."""
     run_seconds: Callable[[InstanceKey, int, float], float] | None = None
     """The run time of attempt N given the drawn one (e.g. to make some runs slow)."""
+    outputs: Callable[[InstanceKey], OutputValue] | None = None
+    """The output an instance of a node with ``output: true`` publishes (default none),
+    read by the branches and for-each nodes bound to it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +98,12 @@ class SimulationResult:
     start: datetime
     end: datetime
     """The simulated whole local days ``[start, end)``, aware UTC."""
+    skipped_by: dict[InstanceKey, str] = field(default_factory=dict)
+    """Instances a branch skipped, with the reason ("branch not taken")."""
+    taken: dict[InstanceKey, str | None] = field(default_factory=dict)
+    """The output each branch instance took (None: no condition held)."""
+    iterations: dict[InstanceKey, int] = field(default_factory=dict)
+    """The number of items each for-each instance looped over (its last attempt)."""
     duplicates: int = 0
     """Instances a scheduler tried to create that already existed (must be 0)."""
     plan_calls: int = 0
@@ -124,6 +150,8 @@ class _Model:
         self.dirty: set[InstanceKey] = set()
         self.at_time: dict[datetime, list[InstanceKey]] = {}
         self.was_down = False
+        self.nodes: dict[str, Node] = {n.key: n for n in workspace.nodes()}
+        self.workspace = workspace
 
     def push(
         self, at: datetime, kind: _Kind, key: InstanceKey | None = None, ok: bool = True
@@ -190,6 +218,7 @@ class _Model:
                     priority=item.priority,
                     attempts=len(self.result.attempts.get(key, ())),
                     next_attempt_at=self.next_attempt.get(key),
+                    merge=self._kind(item.node_key) is NodeKind.MERGE,
                 )
                 candidates.append((status, item.upstream))
             for status, verdict in decide_batch(candidates, self.state, self.now, self.free):
@@ -217,11 +246,83 @@ class _Model:
         number = len(self.result.attempts.get(key, ())) + 1
         if self.config.fails is not None:
             ok = not self.config.fails(key, number)
+        ok, seconds = self._control_flow(key, ok, seconds)
         if self.config.run_seconds is not None:
             seconds = self.config.run_seconds(key, number, seconds)
         finish = self.now + timedelta(seconds=seconds)
         self.result.attempts.setdefault(key, []).append(AttemptRecord(number, self.now, finish, ok))
         self.push(finish, _Kind.FINISH, key, ok)
+
+    # -- control flow --------------------------------------------------------------
+
+    def _kind(self, node_key: str) -> NodeKind | None:
+        node = self.nodes.get(node_key)
+        return None if node is None else node.kind
+
+    def _input(self, key: InstanceKey, source_ref: str) -> OutputValue:
+        """The output of the upstream instance of ``source_ref`` that ``key`` reads."""
+        source = self.workspace.find_node(source_ref)
+        if source is None or self.config.outputs is None:
+            return []
+        for up in self.result.instances[key].upstream:
+            if up.node_key == source.key:
+                return self.config.outputs((up.node_key, up.cycle_time))
+        return []
+
+    def _inputs(self, key: InstanceKey, node: Node) -> dict[str, object]:
+        return {
+            name: self._input(key, binding_source(binding) or "")
+            for name, binding in node.header.bindings.items()
+        }
+
+    def _control_flow(self, key: InstanceKey, ok: bool, seconds: float) -> tuple[bool, float]:
+        """The outcome and run time of an attempt of a control-flow node."""
+        node = self.nodes.get(key[0])
+        if node is None:
+            return ok, seconds
+        if node.kind is NodeKind.BRANCH:
+            try:
+                self.result.taken[key] = taken_output(node, self._inputs(key, node))
+            except ExpressionError:
+                return False, seconds
+        elif isinstance(node.config, MergeConfig):
+            upstream = self.result.instances[key].upstream
+            states = {u.node_key.partition(".")[2]: self.state[u.key] for u in upstream}
+            try:
+                ok = ok and merge_holds(node.config.condition, states)
+            except ExpressionError:
+                return False, seconds
+        elif isinstance(node.config, ForeachConfig):
+            items = loop_items(self._inputs(key, node).get(node.config.items))
+            self.result.iterations[key] = len(items)
+            if len(items) > MAX_LOOP_ITEMS:
+                return False, 0.0
+            low, high = self.config.min_run_seconds, self.config.max_run_seconds
+            rounds = -(-len(items) // node.config.parallel)
+            seconds = sum(self.rng.uniform(low, high) for _ in range(rounds))
+        return ok, seconds
+
+    def _skip_not_taken(self, key: InstanceKey) -> None:
+        """Skip the instances under the outputs a branch did not take, down to a merge."""
+        branch = self.nodes[key[0]]
+        taken = self.result.taken.get(key)
+        stack = []
+        for child in self.children.get(key, ()):
+            header = self.nodes[child[0]].header if child[0] in self.nodes else None
+            if header is None:
+                continue
+            output = next(
+                (o for ref, o in header.branch.items() if ref in (branch.key, branch.name)), None
+            )
+            if output is not None and output != taken:
+                stack.append(child)
+        while stack:
+            child = stack.pop()
+            if self._kind(child[0]) is NodeKind.MERGE or self.state[child] not in WAITING_STATES:
+                continue
+            self.result.skipped_by[child] = BRANCH_NOT_TAKEN
+            self.finish(child, InstanceState.SKIPPED)
+            stack.extend(self.children.get(child, ()))
 
     def finish(self, key: InstanceKey, state: InstanceState) -> None:
         self.state[key] = state
@@ -235,6 +336,8 @@ class _Model:
         self.dirty.update(self.by_group[item.resource_group])
         if ok:
             self.finish(key, InstanceState.SUCCESS)
+            if self._kind(key[0]) is NodeKind.BRANCH:
+                self._skip_not_taken(key)
             return
         attempt = len(self.result.attempts[key])
         retry_at = item.settings.retry.next_attempt_at(self.now, attempt)

@@ -21,7 +21,9 @@ from lakeworks.spec.models import (
     Node,
     NodeHeader,
     NodeKind,
+    SubflowConfig,
     TriggerConfig,
+    Workflow,
     Workspace,
 )
 from lakeworks.spec.outputs import binding_source, parse_json_path
@@ -37,6 +39,7 @@ CONTROL_KINDS = frozenset(
         NodeKind.HTTP,
         NodeKind.CHECK,
         NodeKind.TRIGGER,
+        NodeKind.SUBFLOW,
     }
 )
 """Node kinds written as one YAML file (header keys and the kind's own keys)."""
@@ -82,6 +85,8 @@ def load_control_node(kind: NodeKind, text: str, path: Path) -> NodeHeader:
         return validate_model(TriggerConfig, data, lines)
     if kind is NodeKind.CHECK:
         return validate_model(CheckConfig, data, lines)
+    if kind is NodeKind.SUBFLOW:
+        return validate_model(SubflowConfig, data, lines)
     if kind is NodeKind.HTTP:
         http = validate_model(HttpConfig, data, lines)
         if http.output_path is not None:
@@ -156,6 +161,8 @@ def check_node(workspace: Workspace, node: Node) -> list[UserError]:
             )
     if isinstance(node.config, DoWhileConfig):
         problems.extend(_check_end(workspace, node, node.config))
+    if isinstance(node.config, CheckConfig):
+        problems.extend(_check_targets(workspace, node, node.config))
     for ref, output in node.header.branch.items():
         where = Location(node.path, _line_of(node, ref), key="branch")
         target = workspace.find_node(ref)
@@ -204,4 +211,126 @@ def _check_end(workspace: Workspace, node: Node, config: DoWhileConfig) -> list[
                 hint=f"add 'output: true' to {end.path.name}; it prints or selects true to go on",
             )
         ]
+    return []
+
+
+def _check_targets(workspace: Workspace, node: Node, config: CheckConfig) -> list[UserError]:
+    """Unknown nodes, workflows, sync or stream nodes named by a check of this workspace."""
+    if config.workspace not in (None, workspace.name):
+        return []  # another workspace: its nodes are looked up when the check runs
+    problems: list[UserError] = []
+    wanted: list[tuple[str, str, NodeKind | None]] = [
+        *((ref, "nodes", None) for ref in config.nodes),
+        *(((config.sync_cursor, "sync_cursor", NodeKind.SYNC),) if config.sync_cursor else ()),
+        *(((config.stream, "stream", NodeKind.STREAM),) if config.stream else ()),
+    ]
+    for ref, key, kind in wanted:
+        target = workspace.find_node(ref)
+        where = Location(node.path, _line_of(node, ref), key=key)
+        if target is None:
+            problems.append(
+                UserError(
+                    f"{key}: node '{ref}' does not exist in workspace {workspace.name}",
+                    location=where,
+                    hint="name a node as 'workflow.node' (or 'workspace: other' for another "
+                    "workspace)",
+                )
+            )
+        elif kind is not None and target.kind is not kind:
+            problems.append(
+                UserError(
+                    f"{key}: {target.key} is a {target.kind} node, not a {kind} node",
+                    location=where,
+                    hint=f"name a *.{kind}.yml node",
+                )
+            )
+    for name in config.workflows:
+        if name not in workspace.workflows:
+            problems.append(
+                UserError(
+                    f"workflows: workflow '{name}' does not exist in workspace {workspace.name}",
+                    location=Location(node.path, _line_of(node, name), key="workflows"),
+                    hint=f"workflows: {', '.join(workspace.workflows) or '(none)'}",
+                )
+            )
+    return problems
+
+
+def _calls(workflow: Workflow) -> list[tuple[Node, str]]:
+    return [
+        (n, n.config.workflow)
+        for n in workflow.nodes.values()
+        if isinstance(n.config, SubflowConfig)
+    ]
+
+
+def separate_called(workspace: Workspace) -> tuple[Workspace, list[UserError]]:
+    """The workspace with the workflows that sub-workflow nodes call moved out of
+    ``workflows`` into ``called`` (they run only inside their callers), and the problems
+    with those calls: an unknown workflow, one that has a schedule of its own, a
+    workflow that calls itself (at any depth)."""
+    problems: list[UserError] = []
+    called: set[str] = set()
+    for workflow in workspace.workflows.values():
+        for node, name in _calls(workflow):
+            where = Location(node.path, _line_of(node, "workflow:"), key="workflow")
+            target = workspace.workflows.get(name)
+            if target is None:
+                problems.append(
+                    UserError(
+                        f"sub-workflow node calls workflow '{name}', which does not exist",
+                        location=where,
+                        hint=f"workflows: {', '.join(workspace.workflows) or '(none)'}",
+                    )
+                )
+                continue
+            scheduled = "schedule" in target.config.model_fields_set or any(
+                n.header.schedule is not None for n in target.nodes.values()
+            )
+            if scheduled:
+                problems.append(
+                    UserError(
+                        f"workflow '{name}' is called by {node.key} but has a schedule of its own",
+                        location=where,
+                        hint=f"remove 'schedule:' from {name}'s workflow.yml and nodes: a called "
+                        "workflow runs with its caller's cycle",
+                    )
+                )
+            called.add(name)
+    for workflow in workspace.workflows.values():
+        for node, _ in _calls(workflow):
+            loop = _call_cycle(workspace, node.workflow)
+            if loop:
+                problems.append(
+                    UserError(
+                        f"workflow '{node.workflow}' calls itself: {' -> '.join(loop)}",
+                        location=Location(node.path, _line_of(node, "workflow:"), key="workflow"),
+                        hint="a sub-workflow cannot call its caller",
+                    )
+                )
+                break
+    separated = Workspace(
+        root=workspace.root,
+        config=workspace.config,
+        workflows={k: w for k, w in workspace.workflows.items() if k not in called},
+        called={k: w for k, w in workspace.workflows.items() if k in called},
+    )
+    return separated, problems
+
+
+def _call_cycle(workspace: Workspace, start: str) -> list[str]:
+    """The chain of calls leading from ``start`` back to it (empty: none)."""
+    stack: list[tuple[str, list[str]]] = [(start, [start])]
+    seen: set[str] = set()
+    while stack:
+        name, path = stack.pop()
+        workflow = workspace.workflows.get(name)
+        if workflow is None:
+            continue
+        for _, callee in _calls(workflow):
+            if callee == start:
+                return [*path, callee]
+            if callee not in seen:
+                seen.add(callee)
+                stack.append((callee, [*path, callee]))
     return []

@@ -20,7 +20,12 @@ from pathlib import Path
 import yaml
 
 from lakeworks.errors import Location, UserError, ValidationFailed
-from lakeworks.spec.control_flow import CONTROL_KINDS, check_node, load_control_node
+from lakeworks.spec.control_flow import (
+    CONTROL_KINDS,
+    check_node,
+    load_control_node,
+    separate_called,
+)
 from lakeworks.spec.headers import split_header
 from lakeworks.spec.models import (
     LOOP_PARAMETERS,
@@ -59,6 +64,7 @@ NODE_SUFFIXES: dict[str, NodeKind] = {
     ".http.yml": NodeKind.HTTP,
     ".check.yml": NodeKind.CHECK,
     ".trigger.yml": NodeKind.TRIGGER,
+    ".subflow.yml": NodeKind.SUBFLOW,
     ".sql": NodeKind.SQL,
     ".py": NodeKind.PYTHON,
     ".sh": NodeKind.SHELL,
@@ -311,9 +317,11 @@ def load_workspace(root: Path) -> Workspace:
             workflow = _load_workflow(folder, config.defaults, problems)
             if workflow is not None:
                 workflows[workflow.name] = workflow
-    workspace = Workspace(root=root, config=config, workflows=workflows)
-    for node in workspace.nodes():
-        problems.extend(check_node(workspace, node))
+    everything = Workspace(root=root, config=config, workflows=workflows)
+    for node in everything.nodes():
+        problems.extend(check_node(everything, node))
+    workspace, called_problems = separate_called(everything)
+    problems.extend(called_problems)
     if problems:
         raise ValidationFailed(problems)
     return workspace

@@ -46,6 +46,8 @@ class NodeKind(StrEnum):
     CHECK = "check"
     DOWHILE = "dowhile"
     TRIGGER = "trigger"
+    SUBFLOW = "subflow"
+    """A ``*.subflow.yml`` node: runs another workflow of the workspace as a unit."""
     QUALITY = "quality"
     """A ``*.quality.yml`` rule file with a ``schedule``: its rules on their own cycle."""
 
@@ -207,22 +209,75 @@ class HttpConfig(NodeHeader):
 
 
 class CheckConfig(NodeHeader):
-    """``<name>.check.yml``: wait until a table (or one of its partitions, ``ds=...``)
-    has rows, or a local file exists; checked every ``interval_seconds`` up to
-    ``max_checks`` times, holding no worker slot in between."""
+    """``<name>.check.yml``: wait until one condition holds, checked every
+    ``interval_seconds`` until ``max_checks`` checks or the ``deadline``, holding no
+    worker slot in between. The condition is one of: a table (or one of its partitions,
+    ``ds=...``) has rows; a file exists (local, or ``s3://bucket/key``); a sync node's
+    cursor or a stream node's watermark has passed the instance's cycle time; named
+    nodes or workflows (of this or another workspace) succeeded in a cycle window.
+    With ``unchanged_minutes``, a table or file must also have stayed the same that
+    long."""
 
     table: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$")
     partition: str | None = None
     file: str | None = None
+    """A path (relative to the workspace) or ``s3://bucket/key``."""
+    endpoint: str | None = None
+    """For ``s3://`` files: the URL of an S3-compatible server (credentials from the
+    ``AWS_*`` environment variables)."""
+    sync_cursor: str | None = None
+    """A sync node whose committed cursor (a time) must have reached the cycle time."""
+    stream: str | None = None
+    """A stream node whose watermark must have reached the cycle time."""
+    nodes: list[str] = Field(default_factory=list)
+    """Nodes (``workflow.node``) whose instances in ``window`` must have succeeded."""
+    workflows: list[str] = Field(default_factory=list)
+    """Workflows every node of which must have succeeded in ``window``."""
+    workspace: str | None = None
+    """The workspace of ``nodes``/``workflows`` (default: this one)."""
+    window: Literal["same_day", "previous_day", "last_days"] = "same_day"
+    """Business dates looked at: the instance's, the day before, or the last ``days``."""
+    days: int = Field(default=1, ge=1, le=366)
+    """For ``window: last_days``: how many business dates, ending with the instance's."""
+    mode: Literal["all", "any"] = "all"
+    """``all`` targets must have succeeded, or ``any`` one of them."""
+    unchanged_minutes: float | None = Field(default=None, gt=0)
+    """A table's row count, or a file's modification time, unchanged this long."""
     interval_seconds: float = Field(default=60, ge=0)
     max_checks: int = Field(default=10, ge=1, le=100_000)
+    deadline: str | None = Field(default=None, pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    """HH:MM (workspace time) on the day of the cycle time: the check fails when it
+    still does not hold then (the first HH:MM at or after the cycle time)."""
+
+    @property
+    def dependency_targets(self) -> list[str]:
+        return [*self.nodes, *self.workflows]
 
     @model_validator(mode="after")
     def _one_target(self) -> CheckConfig:
-        if (self.table is None) == (self.file is None):
-            raise ValueError("give either 'table' (with an optional 'partition') or 'file'")
+        given = [
+            key
+            for key, value in (
+                ("table", self.table),
+                ("file", self.file),
+                ("sync_cursor", self.sync_cursor),
+                ("stream", self.stream),
+                ("nodes/workflows", self.dependency_targets or None),
+            )
+            if value is not None
+        ]
+        if len(given) != 1:
+            raise ValueError(
+                "give one of 'table' (with an optional 'partition'), 'file', "
+                "'sync_cursor', 'stream' or 'nodes'/'workflows'"
+                + (f" (not {' and '.join(given)})" if given else "")
+            )
         if self.partition is not None and self.table is None:
             raise ValueError("'partition' needs a 'table'")
+        if self.unchanged_minutes is not None and self.table is None and self.file is None:
+            raise ValueError("'unchanged_minutes' applies to a 'table' or a 'file'")
+        if self.workspace is not None and not self.dependency_targets:
+            raise ValueError("'workspace' applies to 'nodes' or 'workflows'")
         return self
 
 
@@ -263,6 +318,14 @@ class DoWhileConfig(LoopConfig):
 
     end: str
     max_loops: int = Field(default=MAX_LOOP_ITEMS, ge=1, le=MAX_LOOP_ITEMS)
+
+
+class SubflowConfig(NodeHeader):
+    """``<name>.subflow.yml``: run the workflow ``workflow`` (one with no schedule of its
+    own) as part of the caller's run, for the caller's business date; its state is the
+    called run's. ``parameters`` are passed down (they win over the called workflow's)."""
+
+    workflow: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
 
 
 class WorkflowConfig(Strict):
@@ -391,8 +454,17 @@ class Workspace:
         """The workspace's private folder for the embedded store and warehouse."""
         return self.root / ".lakeworks"
 
+    called: dict[str, Workflow] = field(default_factory=dict)
+    """Workflows that sub-workflow nodes call: not scheduled or run on their own, so
+    not among ``workflows``."""
+
+    @property
+    def all_workflows(self) -> dict[str, Workflow]:
+        """Every workflow folder, scheduled or called, by name (for browsing and editing)."""
+        return dict(sorted({**self.workflows, **self.called}.items()))
+
     def nodes(self) -> list[Node]:
-        """All nodes of all workflows."""
+        """All nodes of all workflows (not those of called workflows)."""
         return [n for wf in self.workflows.values() for n in wf.nodes.values()]
 
     def node_schedule(self, node: Node) -> ScheduleSpec:
@@ -414,7 +486,20 @@ class Workspace:
         """A workspace holding only the loop body of the for-each or do-while ``node``."""
         assert isinstance(node.config, LoopConfig)
         body = self.workflows[node.workflow].bodies[node.config.body]
-        return Workspace(root=self.root, config=self.config, workflows={body.name: body})
+        return Workspace(
+            root=self.root, config=self.config, workflows={body.name: body}, called=self.called
+        )
+
+    def called_by(self, node: Node) -> Workspace:
+        """A workspace holding only the workflow a sub-workflow ``node`` calls."""
+        assert isinstance(node.config, SubflowConfig)
+        called = self.called[node.config.workflow]
+        return Workspace(
+            root=self.root,
+            config=self.config,
+            workflows={called.name: called},
+            called=self.called,
+        )
 
     def find_node(self, ref: str) -> Node | None:
         """A node by ``workflow.node`` or by bare name when that is unambiguous."""

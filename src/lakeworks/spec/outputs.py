@@ -129,3 +129,18 @@ def _text(value: object) -> str | None:
     if isinstance(value, str):
         return value
     return json.dumps(value, ensure_ascii=False)
+
+
+def loop_items(value: object) -> list[str]:
+    """The items of a bound output: a 1-D array as is; a 2-D one row by row (a
+    one-column row is its value, a wider one its values joined with ``,``)."""
+    if not isinstance(value, list):
+        return []
+    items: list[str] = []
+    for entry in value:
+        if isinstance(entry, list):
+            cells = ["" if v is None else str(v) for v in entry]
+            items.append(cells[0] if len(cells) == 1 else ",".join(cells))
+        else:
+            items.append("" if entry is None else str(entry))
+    return items

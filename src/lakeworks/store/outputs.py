@@ -4,12 +4,14 @@ An instance publishes one JSON value: a rerun of it replaces the value; a rerun 
 downstream instance reads the one stored. A for-each instance records each iteration
 (offset, item, the run of its body, its state), so a rerun runs only the iterations
 that did not succeed. A trigger node's instance is released by one external call,
-recorded here (a second one is refused).
+recorded here (a second one is refused). A check node waiting for something to stay
+unchanged keeps what it saw last and since when (migration ``0024``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
 
@@ -57,6 +59,19 @@ instance_triggers = sa.Table(
     ),
     sa.Column("actor", sa.String(), nullable=False),
     sa.Column("triggered_at", Timestamp, nullable=False),
+)
+
+check_observations = sa.Table(
+    "check_observations",
+    metadata,
+    sa.Column(
+        "instance_id",
+        Id,
+        sa.ForeignKey("instances.id", ondelete="CASCADE", name="fk_check_observations_instance"),
+        primary_key=True,
+    ),
+    sa.Column("fingerprint", sa.Text(), nullable=False),
+    sa.Column("since", Timestamp, nullable=False),
 )
 
 _o = instance_outputs.c
@@ -158,3 +173,22 @@ class OutputRepository:
             return conn.execute(
                 sa.select(t.actor).where(t.instance_id == instance_id)
             ).scalar_one_or_none()
+
+    def observe(self, instance_id: int, fingerprint: str, now: datetime | None = None) -> datetime:
+        """Record what a check saw; since when it has been the same (``now``, UTC-naive,
+        if it changed)."""
+        c = check_observations.c
+        now = now or utcnow()
+        with self._db.write() as conn:
+            row = conn.execute(
+                sa.select(c.fingerprint, c.since).where(c.instance_id == instance_id)
+            ).first()
+            if row is not None and row.fingerprint == fingerprint:
+                return row.since  # type: ignore[no-any-return]
+            conn.execute(sa.delete(check_observations).where(c.instance_id == instance_id))
+            conn.execute(
+                sa.insert(check_observations).values(
+                    instance_id=instance_id, fingerprint=fingerprint, since=now
+                )
+            )
+        return now

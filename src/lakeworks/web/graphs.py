@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from lakeworks.errors import LakeworksError
@@ -32,7 +33,10 @@ def definition_graph(
     ws: Workspace, workspace: str, *, workflow: str | None = None
 ) -> dict[str, Any]:
     """Nodes and edges of the workspace's dependency graph (one workflow and its direct
-    neighbours in other workflows, or everything); edges between workflows are marked."""
+    neighbours in other workflows, or everything); edges between workflows are marked.
+    A called workflow (of sub-workflow nodes) is drawn on its own."""
+    if workflow is not None and workflow in ws.called:
+        ws = replace(ws, workflows={workflow: ws.called[workflow]})
     try:
         graph = build_graph(ws)
     except LakeworksError as exc:

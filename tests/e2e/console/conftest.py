@@ -136,6 +136,15 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         check=False,
     )
     assert deployed.returncode == 0, deployed.stderr
+    with serve(root, env, base_dir, chromium) as (base, log, browser):
+        yield Console(base, root, flag, log, browser)
+
+
+@contextmanager
+def serve(
+    root: Path, env: dict[str, str], base_dir: Path, chromium: str
+) -> Iterator[tuple[str, Path, Browser]]:
+    """``lakeworks up`` on ``root`` and a Chromium: the base URL, server log, browser."""
     port = free_port()
     log = base_dir / "server.log"
     with log.open("wb") as sink:
@@ -163,7 +172,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
                 args=["--no-sandbox", "--disable-background-networking"],
             )
             try:
-                yield Console(base, root, flag, log, browser)
+                yield base, log, browser
             finally:
                 browser.close()
     finally:

@@ -231,6 +231,7 @@ def test_the_regions_example_runs_its_loop_branch_and_merge(tmp_path: Path) -> N
     states = by_name(summary)
     assert states["report_incremental"] == ("skipped", "branch not taken")
     assert states["report_full"][0] == "success" and states["done"][0] == "success"
+    assert states["publish"][0] == "success"  # the called workflow ran
 
 
 class _Api:

@@ -109,3 +109,57 @@ def test_a_trigger_releases_its_instance_before_or_after_the_upstream_and_only_o
     world.at(utc(2026, 4, 10, 2, 10, 1))
     assert world.one("early", cycle).state == S.SUCCESS
     assert world.one("early_after", cycle).state == S.SUCCESS
+
+
+def test_a_scheduled_merge_decides_over_a_failed_upstream(
+    tmp_path: Path, new_world: WorldFactory
+) -> None:
+    root = write_workspace(
+        tmp_path / "ws",
+        {
+            "load": node_text("exit 4", retries=0),
+            "other": node_text("echo ok"),
+            "after_load": node_text("echo never", depends_on=["load"]),
+            "cleanup_report": node_text("echo report", depends_on=["cleanup"]),
+        },
+    )
+    folder = root / "workflows" / "etl"
+    (folder / "cleanup.merge.yml").write_text(
+        "depends_on: [load, other]\ncondition: \"load == 'failed' and other == 'success'\"\n"
+    )
+    (folder / "strict.merge.yml").write_text("depends_on: [load, other]\ncondition: all\n")
+    world = new_world(root, utc(2026, 4, 10, 2, 0))
+    world.settle()
+    cycle = utc(2026, 4, 10, 2)
+    assert world.one("load", cycle).state == S.FAILED
+    assert world.one("after_load", cycle).state == S.WAITING_UPSTREAM
+    assert world.one("cleanup", cycle).state == S.SUCCESS
+    assert world.one("cleanup_report", cycle).state == S.SUCCESS
+    strict = world.one("strict", cycle)
+    assert strict.state == S.FAILED
+    assert "load=failed, other=success" in (strict.reason or "")
+
+
+def test_a_scheduled_sub_workflow_runs_its_called_workflow_once_per_cycle(
+    tmp_path: Path, new_world: WorldFactory
+) -> None:
+    root = write_workspace(
+        tmp_path / "ws",
+        {
+            "prepare": node_text("echo prepared"),
+            "after": node_text("echo after", depends_on=["call"]),
+        },
+    )
+    (root / "workflows" / "etl" / "call.subflow.yml").write_text(
+        "workflow: export\ndepends_on: [prepare]\n"
+    )
+    called = root / "workflows" / "export"
+    called.mkdir()
+    (called / "extract.sh").write_text('echo "extract $bizdate"\n')
+    world = new_world(root, utc(2026, 4, 10, 2, 0))
+    world.settle()
+    cycle = utc(2026, 4, 10, 2)
+    assert world.one("call", cycle).state == S.SUCCESS
+    assert world.one("after", cycle).state == S.SUCCESS
+    inner = [i for i in world.all() if i.node_key == "export.extract"]
+    assert len(inner) == 1 and inner[0].state == S.SUCCESS and inner[0].bizdate == "20260409"

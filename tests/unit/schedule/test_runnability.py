@@ -152,3 +152,16 @@ def test_rerun_refusal_follows_the_policy() -> None:
     assert "only after a failure" in (rerun_refusal(RerunPolicy.AFTER_FAILURE, S.SUCCESS) or "")
     assert "'never'" in (rerun_refusal(RerunPolicy.NEVER, S.FAILED) or "")
     assert "running" in (rerun_refusal(RerunPolicy.ALWAYS, S.RUNNING) or "")
+
+
+def test_a_failed_upstream_releases_a_merge_but_not_other_children() -> None:
+    a, b = up("wf.a"), up("wf.b")
+    states = {a.key: S.FAILED, b.key: S.SKIPPED}
+    assert evaluate(inst(merge=True), [a, b], states, NOW, SLOTS).action == Action.RUN
+    held = evaluate(inst(), [a, b], states, NOW, SLOTS)
+    assert held.state == S.WAITING_UPSTREAM and held.reason is not None
+    assert held.reason.endswith("(failed)")
+    running = evaluate(inst(merge=True), [a, b], {a.key: S.RUNNING, b.key: S.FAILED}, NOW, SLOTS)
+    assert running.state == S.WAITING_UPSTREAM  # a merge still waits for the others to end
+    frozen = evaluate(inst(merge=True), [a], {a.key: S.FROZEN}, NOW, SLOTS)
+    assert frozen.state == S.WAITING_UPSTREAM  # frozen is not an end

@@ -212,14 +212,23 @@ def test_json_paths_select_outputs_and_bad_ones_are_reported(tmp_path: Path) -> 
     assert "call.http.yml:2" in text and "cannot read ' b'" in text
 
 
-def test_a_check_names_either_a_table_or_a_file(tmp_path: Path) -> None:
+def test_a_check_names_one_thing_to_wait_for(tmp_path: Path) -> None:
     files = {
         "p/both.check.yml": "table: ods\nfile: a.csv\n",
+        "p/none.check.yml": "interval_seconds: 5\n",
         "p/part.check.yml": "file: a.csv\npartition: ds=1\n",
+        "p/still.check.yml": "stream: a\nunchanged_minutes: 5\n",
+        "p/late.check.yml": "file: a.csv\ndeadline: '25:00'\n",
+        "p/ws.check.yml": "file: a.csv\nworkspace: other\n",
     }
     text = _problems(make(tmp_path, files))
-    assert "both.check.yml:1" in text and "either 'table'" in text
+    assert "both.check.yml:1" in text and "give one of 'table'" in text
+    assert "(not table and file)" in text
+    assert "none.check.yml:1" in text
     assert "'partition' needs a 'table'" in text
+    assert "'unchanged_minutes' applies to a 'table' or a 'file'" in text
+    assert "late.check.yml:2" in text
+    assert "'workspace' applies to 'nodes' or 'workflows'" in text
 
 
 def test_a_do_while_needs_an_end_node_with_an_output_in_its_body(tmp_path: Path) -> None:

@@ -188,7 +188,7 @@ def _editor(services: Services, workspace: str) -> WorkspaceEditor:
 
 
 def _find(ws: Workspace, workflow: str, node: str) -> Node:
-    wf = ws.workflows.get(workflow)
+    wf = ws.all_workflows.get(workflow)
     if wf is None:
         raise NotFound(f"workflow '{workflow}' does not exist")
     found = wf.nodes.get(node)
@@ -212,7 +212,7 @@ def list_workflows(
                 "schedule": wf.config.schedule.model_dump(mode="json"),
                 "nodes": [n.name for n in wf.nodes.values()],
             }
-            for wf in ws.workflows.values()
+            for wf in ws.all_workflows.values()
         ]
     }
 
@@ -223,7 +223,7 @@ def get_workflow(
 ) -> dict[str, Any]:
     """A workflow: its workflow.yml text and settings, and its nodes."""
     ws = services.definition(workspace, "dev")
-    wf = ws.workflows.get(workflow)
+    wf = ws.all_workflows.get(workflow)
     if wf is None:
         raise NotFound(f"workflow '{workflow}' does not exist")
     config_file = wf.path / "workflow.yml"
@@ -298,7 +298,7 @@ def put_node(
     _check_name(workflow, "workflow")
     _check_name(node, "node")
     ws = services.definition(workspace, "dev")
-    existing = ws.workflows.get(workflow)
+    existing = ws.all_workflows.get(workflow)
     current = existing.nodes.get(node) if existing else None
     kind = body.kind or (current.kind if current else None)
     if kind is None:

@@ -133,7 +133,7 @@ def search(
         try:
             ws = services.definition(workspace, env)
             hits = DataMap(services.db, ws, env).search(text, limit=50)
-            workflows = [name for name in ws.workflows if text.lower() in name.lower()]
+            workflows = [name for name in ws.all_workflows if text.lower() in name.lower()]
         except LakeworksError as exc:
             problem = exc.message
     return page(

@@ -13,11 +13,14 @@ from lakeworks.api.auth import Access, services_of
 from lakeworks.api.pagination import decode_cursor, encode_cursor
 from lakeworks.api.routes.common import guard
 from lakeworks.errors import LakeworksError, NotFound
+from lakeworks.runtime.ops import control_view
 from lakeworks.security.permissions import RUN_OR_OPERATE
 from lakeworks.security.permissions import Permission as Perm
+from lakeworks.spec.models import Workspace
 from lakeworks.store.clock import utcnow
 from lakeworks.store.models import Instance, InstanceState, RunType
 from lakeworks.store.operations import OperationsStore
+from lakeworks.store.outputs import OutputRepository
 from lakeworks.store.repositories import AttemptRepository, InstanceRepository
 from lakeworks.web.charts import gantt, trend
 from lakeworks.web.graphs import instance_graph
@@ -55,7 +58,7 @@ class Filters:
 
 
 def read_filters(request: Request) -> Filters:
-    names = ("bizdate", "workflow", "node", "owner", "state", "run_type")
+    names = ("bizdate", "workflow", "node", "owner", "state", "run_type", "run")
     filters = Filters({n: request.query_params.get(n, "") for n in names})
     day = filters.get("bizdate")
     if day is not None:
@@ -70,6 +73,9 @@ def read_filters(request: Request) -> Filters:
     run_type = filters.get("run_type")
     if run_type is not None and run_type not in {r.value for r in RunType}:
         filters.errors["run_type"] = "unknown run type"
+    run = filters.get("run")
+    if run is not None and not run.isdigit():
+        filters.errors["run"] = "a run is its number"
     return filters
 
 
@@ -78,6 +84,14 @@ def _instance(request: Request, workspace: str, env: str, instance_id: int) -> I
     if instance.workspace != workspace or instance.env != env:
         raise NotFound(f"instance {instance_id} does not exist in {workspace} ({env})")
     return instance
+
+
+def _definition(request: Request, workspace: str, env: str) -> Workspace | None:
+    """The workspace's definition in ``env`` (None when it cannot be read)."""
+    try:
+        return services_of(request).definition(workspace, env)
+    except LakeworksError:
+        return None
 
 
 def _node_keys(request: Request, workspace: str, env: str) -> list[str]:
@@ -109,6 +123,7 @@ def instances(
             owner=filters.get("owner"),
             bizdate=filters.get("bizdate"),
             run_type=filters.get("run_type"),
+            run_id=int(run) if (run := filters.get("run")) else None,
             after_id=after if isinstance(after, int) else None,
             limit=PAGE_SIZE + 1,
             order="desc",
@@ -166,9 +181,17 @@ def instance_page(
 ) -> Response:
     """One instance: state and why, attempts, timings, code, live log, neighbours."""
     instance = _instance(request, workspace, env, instance_id)
-    repo = InstanceRepository(services_of(request).db)
+    db = services_of(request).db
+    repo = InstanceRepository(db)
     upstream = repo.get_many(repo.upstream_ids(instance_id))
     direct = repo.get_many(repo.downstream_ids(instance_id))
+    outputs = OutputRepository(db)
+    control = control_view(
+        _definition(request, workspace, env),
+        instance,
+        outputs.get(instance_id),
+        outputs.iterations(instance_id),
+    )
     return page(
         request,
         "ops/instance.html",
@@ -186,6 +209,7 @@ def instance_page(
         may_operate=access.can(RUN_OR_OPERATE.for_env(env)),
         may_read_logs=access.can(Perm.LOGS_READ),
         running=instance.state is InstanceState.RUNNING,
+        control=control,
     )
 
 

@@ -30,7 +30,7 @@ def _tree(ws: Workspace) -> list[dict[str, Any]]:
             "name": wf.name,
             "nodes": [{"name": n.name, "kind": n.kind.value} for n in wf.nodes.values()],
         }
-        for wf in ws.workflows.values()
+        for wf in ws.all_workflows.values()
     ]
 
 
@@ -43,7 +43,7 @@ def _dev(request: Request, workspace: str) -> tuple[Workspace | None, str | None
 
 
 def _node(ws: Workspace, workflow: str, node: str) -> Node:
-    wf = ws.workflows.get(workflow)
+    wf = ws.all_workflows.get(workflow)
     if wf is None:
         raise NotFound(f"workflow '{workflow}' does not exist")
     found = wf.nodes.get(node)
@@ -80,7 +80,7 @@ def workflow_page(
     ws, problem = _dev(request, workspace)
     if ws is None:
         return studio(request, workspace, access)
-    wf = ws.workflows.get(workflow)
+    wf = ws.all_workflows.get(workflow)
     if wf is None:
         raise NotFound(f"workflow '{workflow}' does not exist in {workspace}")
     config_file = wf.path / "workflow.yml"
@@ -96,6 +96,7 @@ def workflow_page(
         wf=wf,
         config_text=config_file.read_text(encoding="utf-8") if config_file.is_file() else "",
         graph=definition_graph(ws, workspace, workflow=workflow),
+        called_workflows=set(ws.called),
         problem=problem,
     )
 
