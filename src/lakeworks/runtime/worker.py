@@ -292,9 +292,14 @@ class Worker:
         finally:
             listener.stop()
             self._pool.shutdown(wait=False, cancel_futures=True)
-            for executor in self._executors.values():
-                executor.followups.close(timeout=grace_seconds)
+            self.close_followups(timeout=grace_seconds)
             handle.close()
+
+    def close_followups(self, timeout: float = 30.0) -> None:
+        """Finish the Data Map follow-ups queued here (up to ``timeout``) and stop their
+        threads, so that nothing holds a store connection after the worker."""
+        for executor in self._executors.values():
+            executor.followups.close(timeout=timeout)
 
     def _drain(self, grace_seconds: float) -> None:
         deadline = time.monotonic() + grace_seconds
