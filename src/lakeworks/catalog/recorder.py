@@ -130,10 +130,15 @@ class DataMapRecorder:
         changed = [k for k, n in nodes.items() if stored.get(k) != code_digest(n)]
         if not changed:
             return
-        known = _Known(
-            {h.name: tuple(c.name for c in h.columns) for h in harvested},
-            SchemaLookup(db, workspace.name, env),
+        fresh = {h.name: tuple(c.name for c in h.columns) for h in harvested}
+        catalog = SchemaLookup(db, workspace.name, env)
+        catalog.preload(
+            t
+            for (writes, reads) in entries
+            for t in (*reads, *(w.table for w in writes))
+            if t not in fresh
         )
+        known = _Known(fresh, catalog)
         items = analyse_workspace(
             workspace,
             known,
