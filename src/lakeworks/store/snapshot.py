@@ -6,13 +6,12 @@ rows the migrations insert (``alembic_version`` among them). Replaying it takes 
 milliseconds where the migrations take about a CPU-second, which every first run of a
 workspace would pay. A snapshot that lags behind the scripts is still correct: Alembic
 then upgrades from the revisions the snapshot recorded. The snapshot is regenerated with
-``python -m lakeworks.store.snapshot`` and a test checks that it is current.
+``python -m lakeworks.store.snapshot_build`` and a test checks that it is current.
 """
 
 from __future__ import annotations
 
 import sqlite3
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -89,28 +88,3 @@ def _literal(value: object) -> str:
         return f"X'{value.hex()}'"
     text = str(value).replace("'", "''")
     return f"'{text}'"
-
-
-def migrated_schema() -> str:
-    """Run the shipped migrations on an empty SQLite file and dump the result."""
-    from lakeworks.store.database import Database
-
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "meta.db"
-        with Database.open(f"sqlite:///{path}", snapshot=False):
-            pass
-        raw = sqlite3.connect(path)
-        try:
-            return dump_schema(raw)
-        finally:
-            raw.close()
-
-
-def main() -> None:
-    """Regenerate the shipped snapshot from the migrations."""
-    SNAPSHOT.write_text(migrated_schema(), encoding="utf-8")
-    print(f"wrote {SNAPSHOT}")
-
-
-if __name__ == "__main__":
-    main()

@@ -6,7 +6,8 @@ import sqlite3
 from pathlib import Path
 
 from lakeworks.store.database import Database
-from lakeworks.store.snapshot import SNAPSHOT, apply_snapshot, dump_schema, migrated_schema
+from lakeworks.store.snapshot import SNAPSHOT, apply_snapshot, dump_schema
+from lakeworks.store.snapshot_build import migrated_schema
 
 
 def _objects(path: Path) -> tuple[set[tuple[str, str, str, str | None]], str]:
@@ -20,7 +21,7 @@ def _objects(path: Path) -> tuple[set[tuple[str, str, str, str | None]], str]:
 
 def test_the_shipped_snapshot_is_what_the_migrations_create() -> None:
     assert SNAPSHOT.read_text(encoding="utf-8") == migrated_schema(), (
-        "the SQLite schema snapshot is stale: run `python -m lakeworks.store.snapshot`"
+        "the SQLite schema snapshot is stale: run `python -m lakeworks.store.snapshot_build`"
     )
 
 
