@@ -142,7 +142,7 @@ class DataMapRecorder:
         items = analyse_workspace(
             workspace,
             known,
-            versions=lineage_store.stored_versions(db, workspace.name, env),
+            versions=lineage_store.stored_versions(db, workspace.name, env, keys=changed),
             only=changed,
         )
         lineage_store.save_lineage(db, workspace, env, items, now=utcnow())
