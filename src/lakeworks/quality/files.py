@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 
 RULE_FILE_SUFFIXES = (".quality.yml", ".quality.yaml")
+RACY_NS = 2_000_000_000
+"""A folder changed this recently when it was listed may change again without its
+modification time moving (the clock ticks coarsely): its listing is not reused."""
 
 
 def find_rule_files(root: Path) -> list[Path]:
@@ -16,6 +20,7 @@ def find_rule_files(root: Path) -> list[Path]:
 
 
 def _scan(root: Path) -> tuple[tuple[tuple[str, int], ...], tuple[Path, ...]]:
+    """(folder, modification time) of every folder walked, and the rule files found."""
     folders: list[tuple[str, int]] = []
     found: list[Path] = []
     for folder, dirs, files in os.walk(root):
@@ -37,7 +42,8 @@ class RuleFileIndex:
 
     Adding, removing or renaming a file changes its folder's modification time, so a
     look-up costs one ``stat`` per folder instead of a walk over every file (the quality
-    gate asks once per node run, and a walk per node made large runs quadratic).
+    gate asks once per node run, and a walk per node made large runs quadratic). A
+    listing taken while a folder was changing (``RACY_NS``) is taken again next time.
     """
 
     def __init__(self) -> None:
@@ -49,10 +55,15 @@ class RuleFileIndex:
             cached = self._entries.get(root)
         if cached is not None and all(_mtime(f) == stamp for f, stamp in cached[0]):
             return list(cached[1])
-        scanned = _scan(root)
+        listed_at = time.time_ns()
+        folders, files = _scan(root)
+        settled = all(listed_at - stamp > RACY_NS for _, stamp in folders)
         with self._lock:
-            self._entries[root] = scanned
-        return list(scanned[1])
+            if settled:
+                self._entries[root] = (folders, files)
+            else:
+                self._entries.pop(root, None)
+        return list(files)
 
 
 rule_files = RuleFileIndex()
