@@ -19,6 +19,7 @@ Prints a table, then ``RESULT`` lines. Exits 0 when it ran.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import resource
 import shutil
@@ -154,6 +155,7 @@ def main() -> int:
         f"{'run cpu s':>11}{'direct cpu s':>14}{'cpu ms/node':>13}{'Data Map tables':>17}",
         flush=True,
     )
+    load_before = os.getloadavg()[0]
     results = []
     for n in counts:
         for shape in shapes:  # each row as soon as it is measured: big runs take minutes
@@ -165,6 +167,8 @@ def main() -> int:
                 f"{f.cpu_overhead_ms:>13.1f}{f.catalog_tables:>17}",
                 flush=True,
             )
+    load_after = os.getloadavg()[0]
+    print(f"load average (1 min): {load_before:.1f} at the start, {load_after:.1f} at the end")
     for f in results:
         if f.catalog_tables < f.nodes:
             print(f"Data Map incomplete for {f.shape}/{f.nodes}: {f.catalog_tables} tables")

@@ -22,6 +22,10 @@ from lakeworks.store.database import Database
 
 
 def _quality_gate(ctx: NodeRunContext, result: NodeResult) -> hooks.CheckOutcome:
+    from lakeworks.quality.files import rule_files
+
+    if not result.writes or not rule_files.files(ctx.workspace.root):
+        return hooks.CheckOutcome()  # no rule can apply: the rule engine is not loaded
     from lakeworks.quality.hook import quality_check
 
     return quality_check(ctx, result)

@@ -12,9 +12,7 @@ Tables outside the warehouse are named ``<data source>:<table>``.
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -439,6 +437,9 @@ def first_pass(
 ) -> dict[str, NodeLineage]:
     """Every node in ``keys`` analysed against ``known`` alone, in ``workers`` processes."""
     chunks = [list(keys[i :: workers * 4]) for i in range(workers * 4)]
+    import multiprocessing  # only for a parallel analysis: it costs start-up time
+    from concurrent.futures import ProcessPoolExecutor
+
     context = multiprocessing.get_context("spawn")
     results: dict[str, NodeLineage] = {}
     with ProcessPoolExecutor(

@@ -52,15 +52,25 @@ class Dependent:
     columns: tuple[str, ...] = ()
 
 
-def stored_versions(db: Database, workspace: str, env: str) -> dict[tuple[str, str], int]:
-    """(node key, code digest) → version number of every recorded node version."""
+def stored_versions(
+    db: Database, workspace: str, env: str, keys: Sequence[str] | None = None
+) -> dict[tuple[str, str], int]:
+    """(node key, code digest) → version number of every recorded node version (of the
+    nodes in ``keys`` only, when given: a batch of a run needs no others)."""
     v = node_versions
+    query = sa.select(v.c.node_key, v.c.code_hash, v.c.version).where(
+        v.c.workspace == workspace, v.c.env == env
+    )
     with db.read() as conn:
-        rows = conn.execute(
-            sa.select(v.c.node_key, v.c.code_hash, v.c.version).where(
-                v.c.workspace == workspace, v.c.env == env
-            )
-        )
+        if keys is None:
+            rows = list(conn.execute(query))
+        else:
+            wanted = sorted(set(keys))
+            rows = [
+                r
+                for start in range(0, len(wanted), 500)
+                for r in conn.execute(query.where(v.c.node_key.in_(wanted[start : start + 500])))
+            ]
         return {(r.node_key, r.code_hash): r.version for r in rows}
 
 

@@ -8,7 +8,7 @@ instance's outcome: the runner logs a listener's errors and carries on.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -45,16 +45,32 @@ class SchemaLookup(Mapping[str, Sequence[str]]):
         return value
 
     def _load(self, name: str) -> tuple[str, ...] | None:
+        self.preload([name])
+        return self._cache[name]
+
+    def preload(self, names: Iterable[str]) -> None:
+        """Read the columns of every table in ``names`` not looked up yet, in one query
+        per 500 tables (a batch of lineage asks for hundreds)."""
+        wanted = sorted({n for n in names if n not in self._cache})
         t, c = catalog_tables, catalog_columns
-        query = (
-            sa.select(c.c.name)
-            .join(t, t.c.id == c.c.table_id)
-            .where(t.c.workspace == self.workspace, t.c.env == self.env, t.c.name == name)
-            .order_by(t.c.present.desc(), t.c.id, c.c.position)
-        )
+        found: dict[str, dict[str, None]] = {}
         with self.db.read() as conn:
-            names = tuple(dict.fromkeys(r.name for r in conn.execute(query)))
-        return names or None
+            for start in range(0, len(wanted), 500):
+                query = (
+                    sa.select(t.c.name.label("table_name"), c.c.name)
+                    .join(t, t.c.id == c.c.table_id)
+                    .where(
+                        t.c.workspace == self.workspace,
+                        t.c.env == self.env,
+                        t.c.name.in_(wanted[start : start + 500]),
+                    )
+                    .order_by(t.c.name, t.c.present.desc(), t.c.id, c.c.position)
+                )
+                for row in conn.execute(query):
+                    found.setdefault(row.table_name, {})[row.name] = None
+        for name in wanted:
+            columns = found.get(name)
+            self._cache[name] = tuple(columns) if columns else None
 
     def __iter__(self) -> Iterator[str]:
         return iter(k for k, v in self._cache.items() if v is not None)

@@ -15,8 +15,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -228,6 +226,9 @@ class Emitter:
             self._post(body)
 
     def _post(self, body: str) -> None:
+        import urllib.error  # only when posting: urllib.request loads http, ssl and email
+        import urllib.request
+
         assert self.config.url is not None
         headers = {"Content-Type": "application/json"}
         if self.config.api_key:

@@ -130,14 +130,19 @@ class DataMapRecorder:
         changed = [k for k, n in nodes.items() if stored.get(k) != code_digest(n)]
         if not changed:
             return
-        known = _Known(
-            {h.name: tuple(c.name for c in h.columns) for h in harvested},
-            SchemaLookup(db, workspace.name, env),
+        fresh = {h.name: tuple(c.name for c in h.columns) for h in harvested}
+        catalog = SchemaLookup(db, workspace.name, env)
+        catalog.preload(
+            t
+            for (writes, reads) in entries
+            for t in (*reads, *(w.table for w in writes))
+            if t not in fresh
         )
+        known = _Known(fresh, catalog)
         items = analyse_workspace(
             workspace,
             known,
-            versions=lineage_store.stored_versions(db, workspace.name, env),
+            versions=lineage_store.stored_versions(db, workspace.name, env, keys=changed),
             only=changed,
         )
         lineage_store.save_lineage(db, workspace, env, items, now=utcnow())

@@ -55,16 +55,15 @@ class CatalogRepository:
         """
         t = catalog_tables
         with self.db.write() as conn:
+            query = sa.select(
+                t.c.id, t.c.name, t.c.row_count, t.c.last_modified, t.c.partition_columns
+            ).where(t.c.workspace == self.workspace, t.c.env == self.env, t.c.source == source)
+            # a partial harvest (a run's batch) reads only its own tables: reading the
+            # whole catalog for every batch made a large run quadratic
             existing = {
                 row.name: row
-                for row in conn.execute(
-                    sa.select(
-                        t.c.id, t.c.name, t.c.row_count, t.c.last_modified, t.c.partition_columns
-                    ).where(
-                        t.c.workspace == self.workspace,
-                        t.c.env == self.env,
-                        t.c.source == source,
-                    )
+                for row in self._rows_named(
+                    conn, query, None if complete else [tb.name for tb in tables]
                 )
             }
             old_columns = self._column_signatures(conn, [r.id for r in existing.values()])
@@ -131,15 +130,12 @@ class CatalogRepository:
         """Apply what the workspace files say about tables (creating unknown ones)."""
         t = catalog_tables
         with self.db.write() as conn:
+            query = sa.select(t.c.id, t.c.name).where(
+                t.c.workspace == self.workspace, t.c.env == self.env, t.c.source == source
+            )
             existing = {
                 row.name: row.id
-                for row in conn.execute(
-                    sa.select(t.c.id, t.c.name).where(
-                        t.c.workspace == self.workspace,
-                        t.c.env == self.env,
-                        t.c.source == source,
-                    )
-                )
+                for row in self._rows_named(conn, query, [a.name for a in annotations])
             }
             new = [
                 {
@@ -184,6 +180,20 @@ class CatalogRepository:
                     )
             self._describe_columns(conn, [(ids[a.name], a) for a in annotations])
             self._reindex(conn, [ids[a.name] for a in annotations])
+
+    @staticmethod
+    def _rows_named(
+        conn: sa.Connection, query: sa.Select[Any], names: Sequence[str] | None
+    ) -> list[sa.Row[Any]]:
+        """The rows of a catalog table ``query``, only those of ``names`` unless None."""
+        if names is None:
+            return list(conn.execute(query))
+        wanted = sorted(set(names))
+        return [
+            row
+            for chunk in _chunks(wanted)
+            for row in conn.execute(query.where(catalog_tables.c.name.in_(chunk)))
+        ]
 
     def touch(self, name: str, *, at: datetime) -> None:
         """Note that ``name`` was just modified (a run wrote it)."""

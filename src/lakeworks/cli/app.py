@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from lakeworks import __version__
@@ -68,8 +70,22 @@ def _root(
     """Lakeworks: develop, schedule, operate and govern data pipelines."""
 
 
+def _names_a_development_command(args: list[str]) -> bool:
+    """Whether the command line names one of ``develop``'s commands (``run``, ``query``…).
+
+    Those need none of the other groups, whose modules take a noticeable share of a
+    short command's start-up to import and build.
+    """
+    own = {
+        str(c.name or getattr(c.callback, "__name__", "")).replace("_", "-")
+        for c in app.registered_commands
+    }
+    return bool(args) and args[0] in own
+
+
 def main() -> None:
     """Entry point of the ``lakeworks`` command."""
     install_services()
-    _register_groups()
+    if not _names_a_development_command(sys.argv[1:]):
+        _register_groups()
     app()

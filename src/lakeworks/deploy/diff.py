@@ -9,7 +9,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from lakeworks.deploy.models import FileChange
-from lakeworks.quality.loader import RULE_FILE_SUFFIXES
+from lakeworks.quality.files import RULE_FILE_SUFFIXES
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,9 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pyarrow as pa
 
 from lakeworks.engines.base import (
     ColumnInfo,
@@ -26,6 +25,9 @@ from lakeworks.engines.base import (
     WriteMode,
 )
 from lakeworks.errors import NotFound, TransientError, UserCodeError, UserError
+
+if TYPE_CHECKING:  # pyarrow is loaded by the Arrow paths only (it costs start-up time)
+    import pyarrow as pa
 
 META_SCHEMA = "lakeworks_meta"
 """Schema holding Lakeworks' own bookkeeping inside the warehouse (partition columns)."""
@@ -130,6 +132,8 @@ class DuckDBSession:
         try:
             relation = self._cursor.sql(sql, params=params)
             if relation is None:
+                import pyarrow as pa
+
                 return pa.table({})
             return relation.to_arrow_table()
         except duckdb.Error as exc:
@@ -467,6 +471,8 @@ class DuckDBEngine:
             except BaseException as exc:  # re-raised below as itself, not as DuckDB's wrap
                 source_errors.append(exc)
                 raise
+
+        import pyarrow as pa
 
         reader = pa.RecordBatchReader.from_batches(schema, all_batches())
         try:

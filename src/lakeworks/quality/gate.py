@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from lakeworks.engines.base import Engine
 from lakeworks.errors import UserError, ValidationFailed
 from lakeworks.quality.evaluator import Evaluator, RuleResult
-from lakeworks.quality.loader import find_rule_files
+from lakeworks.quality.files import rule_files
 from lakeworks.quality.models import Rule, RuleSet, Strength, Verdict
 from lakeworks.quality.repository import QualityResultRepository
 from lakeworks.quality.workspace import load_workspace_rules
@@ -97,7 +97,7 @@ class _RuleCache:
         self._entries: dict[Path, tuple[tuple[tuple[str, int, int], ...], RuleSet]] = {}
 
     def rules(self, workspace: Workspace) -> RuleSet:
-        files = find_rule_files(workspace.root)
+        files = rule_files.files(workspace.root)
         stamp = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
         with self._lock:
             cached = self._entries.get(workspace.root)

@@ -19,7 +19,6 @@ folder for tables no workflow writes). Layout of one file::
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -31,6 +30,8 @@ from sqlglot.errors import ParseError
 
 import lakeworks.sql.dialect  # noqa: F401  (registers the maxcompute dialect)
 from lakeworks.errors import Location, UserError, ValidationFailed
+from lakeworks.quality.files import RULE_FILE_SUFFIXES
+from lakeworks.quality.files import find_rule_files as find_rule_files
 from lakeworks.quality.models import (
     DEFAULT_SAMPLE_SIZE,
     Bound,
@@ -48,7 +49,6 @@ from lakeworks.quality.models import (
 from lakeworks.quality.templates import Columns, Unit, metric_unit, spec_of
 from lakeworks.spec.yaml_source import LineMap, parse_yaml, validate_model
 
-RULE_FILE_SUFFIXES = (".quality.yml", ".quality.yaml")
 RULE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*){0,2}$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
@@ -89,16 +89,6 @@ def parse_duration(value: Bound) -> float | None:
 def is_rule_file(path: Path) -> bool:
     """Whether ``path`` is a quality rule file by its name."""
     return path.name.endswith(RULE_FILE_SUFFIXES)
-
-
-def find_rule_files(root: Path) -> list[Path]:
-    """Every rule file under ``root``, in path order. Hidden folders (``.lakeworks``,
-    ``.git``, ``.venv``) are not entered."""
-    found: list[Path] = []
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found.extend(Path(folder) / f for f in files if f.endswith(RULE_FILE_SUFFIXES))
-    return sorted(found)
 
 
 class _FileChecker:

@@ -284,6 +284,7 @@ def _partition_windows(graph: DependencyGraph) -> list[UserError]:
     """Fill ``graph.windows`` and ``graph.self_windows`` from the nodes' partition reads
     and their ``partition_windows`` overrides; return the bad overrides."""
     problems: list[UserError] = []
+    explicit = {(e.upstream, e.downstream) for e in graph.edges if e.reason == "explicit"}
     for key, io in graph.io.items():
         node = graph.nodes[key]
         if not node.header.partition_dependencies:
@@ -331,10 +332,7 @@ def _partition_windows(graph: DependencyGraph) -> list[UserError]:
                 if hull is not None and hull.first < 0:
                     graph.self_windows[key] = Window(hull.first, min(hull.last, -1))
                 continue
-            if any(
-                e.upstream == parent and e.downstream == key and e.reason == "explicit"
-                for e in graph.edges
-            ):
+            if (parent, key) in explicit:
                 windows.append(Window(0, 0))
             hull = merge_windows(windows)
             if hull is not None and hull != Window(0, 0):

@@ -149,8 +149,12 @@ class Database:
         )
 
     @classmethod
-    def open(cls, url: str, *, migrate: bool = True) -> Database:
-        """Open the store at ``url``; with ``migrate`` upgrade it to the latest schema."""
+    def open(cls, url: str, *, migrate: bool = True, snapshot: bool = True) -> Database:
+        """Open the store at ``url``; with ``migrate`` upgrade it to the latest schema.
+
+        A new SQLite store starts from the shipped schema snapshot (``store.snapshot``)
+        unless ``snapshot`` is off; the migrations then run only what it lacks.
+        """
         parsed = _parse_url(url)
         if parsed.get_backend_name() == "sqlite":
             engine = _sqlite_engine(parsed)
@@ -160,11 +164,21 @@ class Database:
         try:
             db.ping()
             if migrate:
+                if snapshot and db.dialect_name == "sqlite":
+                    db._apply_snapshot()
                 db.migrate()
         except BaseException:
             db.close()
             raise
         return db
+
+    def _apply_snapshot(self) -> None:
+        from lakeworks.store.snapshot import apply_snapshot
+
+        with self._local_writers, self._translated(), self.engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            apply_snapshot(raw)
 
     @property
     def dialect_name(self) -> str:

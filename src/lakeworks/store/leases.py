@@ -91,6 +91,21 @@ _END_ATTEMPT = (
     .where(attempts.c.instance_id == _bp("a_instance"), attempts.c.number == _bp("a_number"))
     .values(state=_bp("a_state"), finished_at=_bp("a_at"), error=_bp("a_error"))
 )
+_STATE_FOR_UPDATE = sa.select(_c.state).where(_c.id == _bp("s_id")).with_for_update()
+_START = (
+    sa.update(instances)
+    .where(_c.id == _bp("s_id"), _c.state == _bp("s_state"))
+    .values(
+        state=_RUNNING,
+        reason=None,
+        worker=_bp("s_worker"),
+        attempts=_c.attempts + 1,
+        started_at=_bp("s_at"),
+        finished_at=None,
+    )
+    .returning(*instances.c)
+)
+_ADD_ATTEMPT = sa.insert(attempts)
 _FINISH: dict[tuple[str, ...], Any] = {}
 
 
@@ -213,23 +228,11 @@ def start_here(
     at = to_utc_naive(now)
     allowed = {s.value for s in expected}
     with db.write() as conn:
-        current = conn.execute(
-            sa.select(_c.state).where(_c.id == instance_id).with_for_update()
-        ).scalar_one_or_none()
+        current = conn.execute(_STATE_FOR_UPDATE, {"s_id": instance_id}).scalar_one_or_none()
         if current not in allowed:
             return None
         row = conn.execute(
-            sa.update(instances)
-            .where(_c.id == instance_id, _c.state == current)
-            .values(
-                state=_RUNNING,
-                reason=None,
-                worker=worker,
-                attempts=_c.attempts + 1,
-                started_at=at,
-                finished_at=None,
-            )
-            .returning(*instances.c)
+            _START, {"s_id": instance_id, "s_state": current, "s_worker": worker, "s_at": at}
         ).one_or_none()
         if row is None:
             return None
@@ -249,15 +252,16 @@ def start_here(
             ],
         )
         conn.execute(
-            sa.insert(attempts).values(
-                instance_id=instance_id,
-                number=claimed.attempts,
-                state=_RUNNING,
-                worker=worker,
-                started_at=at,
-                finished_at=None,
-                error=None,
-            )
+            _ADD_ATTEMPT,
+            {
+                "instance_id": instance_id,
+                "number": claimed.attempts,
+                "state": _RUNNING,
+                "worker": worker,
+                "started_at": at,
+                "finished_at": None,
+                "error": None,
+            },
         )
     return claimed
 
