@@ -111,6 +111,37 @@ CREATE TABLE instance_events (
 	CONSTRAINT fk_instance_events_instance_id_instances FOREIGN KEY(instance_id) REFERENCES instances (id) ON DELETE CASCADE
 );
 CREATE INDEX ix_instance_events_instance ON instance_events (instance_id, id);
+CREATE TABLE instance_outputs (
+	instance_id INTEGER NOT NULL, 
+	value TEXT NOT NULL, 
+	created_at DATETIME NOT NULL, 
+	CONSTRAINT pk_instance_outputs PRIMARY KEY (instance_id), 
+	CONSTRAINT fk_instance_outputs_instance FOREIGN KEY(instance_id) REFERENCES instances (id) ON DELETE CASCADE
+);
+CREATE TABLE loop_iterations (
+	instance_id INTEGER NOT NULL, 
+	"offset" INTEGER NOT NULL, 
+	item TEXT NOT NULL, 
+	run_id INTEGER, 
+	state VARCHAR NOT NULL, 
+	updated_at DATETIME NOT NULL, 
+	CONSTRAINT pk_loop_iterations PRIMARY KEY (instance_id, "offset"), 
+	CONSTRAINT fk_loop_iterations_instance FOREIGN KEY(instance_id) REFERENCES instances (id) ON DELETE CASCADE
+);
+CREATE TABLE instance_triggers (
+	instance_id INTEGER NOT NULL, 
+	actor VARCHAR NOT NULL, 
+	triggered_at DATETIME NOT NULL, 
+	CONSTRAINT pk_instance_triggers PRIMARY KEY (instance_id), 
+	CONSTRAINT fk_instance_triggers_instance FOREIGN KEY(instance_id) REFERENCES instances (id) ON DELETE CASCADE
+);
+CREATE TABLE check_observations (
+	instance_id INTEGER NOT NULL, 
+	fingerprint TEXT NOT NULL, 
+	since DATETIME NOT NULL, 
+	CONSTRAINT pk_check_observations PRIMARY KEY (instance_id), 
+	CONSTRAINT fk_check_observations_instance FOREIGN KEY(instance_id) REFERENCES instances (id) ON DELETE CASCADE
+);
 CREATE TABLE stream_status (
 	workspace VARCHAR NOT NULL, 
 	env VARCHAR NOT NULL, 
@@ -261,30 +292,6 @@ CREATE TABLE baseline_status (
 	events_json TEXT NOT NULL, 
 	updated_at DATETIME NOT NULL, 
 	CONSTRAINT pk_baseline_status PRIMARY KEY (workspace, env, baseline, period)
-);
-CREATE TABLE instance_outputs (
-	instance_id INTEGER NOT NULL, 
-	value TEXT NOT NULL, 
-	created_at DATETIME NOT NULL, 
-	CONSTRAINT pk_instance_outputs PRIMARY KEY (instance_id), 
-	CONSTRAINT fk_instance_outputs_instance FOREIGN KEY(instance_id) REFERENCES instances (id) ON DELETE CASCADE
-);
-CREATE TABLE loop_iterations (
-	instance_id INTEGER NOT NULL, 
-	"offset" INTEGER NOT NULL, 
-	item TEXT NOT NULL, 
-	run_id INTEGER, 
-	state VARCHAR NOT NULL, 
-	updated_at DATETIME NOT NULL, 
-	CONSTRAINT pk_loop_iterations PRIMARY KEY (instance_id, "offset"), 
-	CONSTRAINT fk_loop_iterations_instance FOREIGN KEY(instance_id) REFERENCES instances (id) ON DELETE CASCADE
-);
-CREATE TABLE instance_triggers (
-	instance_id INTEGER NOT NULL, 
-	actor VARCHAR NOT NULL, 
-	triggered_at DATETIME NOT NULL, 
-	CONSTRAINT pk_instance_triggers PRIMARY KEY (instance_id), 
-	CONSTRAINT fk_instance_triggers_instance FOREIGN KEY(instance_id) REFERENCES instances (id) ON DELETE CASCADE
 );
 CREATE TABLE ds_versions (
 	id INTEGER NOT NULL, 
@@ -861,7 +868,7 @@ INSERT INTO "alembic_version" VALUES ('0006');
 INSERT INTO "alembic_version" VALUES ('0007');
 INSERT INTO "alembic_version" VALUES ('0008');
 INSERT INTO "alembic_version" VALUES ('0013');
-INSERT INTO "alembic_version" VALUES ('0014');
 INSERT INTO "alembic_version" VALUES ('0015');
 INSERT INTO "alembic_version" VALUES ('0016');
 INSERT INTO "alembic_version" VALUES ('0018');
+INSERT INTO "alembic_version" VALUES ('0024');
