@@ -70,6 +70,17 @@ class PostgresSource:
                 codecs = self._describe(conn, sql)
                 conn.commit()
                 conn.autocommit = True
+                snapshot = request.options.get("snapshot")
+                if snapshot:
+                    import psycopg.sql
+
+                    # a snapshot exported by a replication slot: read as of it
+                    conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    conn.execute(
+                        psycopg.sql.SQL("SET TRANSACTION SNAPSHOT {}").format(
+                            psycopg.sql.Literal(str(snapshot))
+                        )
+                    )
             exprs = ", ".join(c.expression for c in codecs)
             copy_sql = f"COPY (SELECT {exprs} FROM ({sql}) AS lw_r) TO STDOUT (FORMAT binary)"
             origin = request.describe()
@@ -88,9 +99,11 @@ class PostgresSource:
                 names.index(request.cursor_column) if request.cursor_column in names else None
             )
 
+            in_snapshot = bool(request.options.get("snapshot"))
+
             def batches() -> Iterator[DecodedBatch]:
                 with self._conn.errors():
-                    for _ in self._transport(conn, copy_sql, decoder, encoding):
+                    for _ in self._transport(conn, copy_sql, decoder, encoding, in_snapshot):
                         yield from decoder.ready()
                 yield from decoder.finish()
 
@@ -121,12 +134,16 @@ class PostgresSource:
         copy_sql: str,
         decoder: BinaryCopyDecoder,
         encoding: str,
+        in_snapshot: bool = False,
     ) -> Iterator[None]:
-        """The configured way to carry the COPY (``auto``: the fastest that applies)."""
+        """The configured way to carry the COPY (``auto``: the fastest that applies;
+        inside a snapshot only this connection's own: direct or psycopg)."""
         reader = self._conn.config.reader
         stream = decoder.stream
         if reader in ("auto", "direct") and pg_transport.plain_socket(conn):
             return pg_transport.direct(conn, copy_sql, stream, self.name)
+        if in_snapshot:
+            return pg_transport.libpq(conn, copy_sql, stream, self.name)
         if reader == "direct":
             raise UserError(
                 f"data source '{self.name}' asks for the direct reader, but the connection "

@@ -64,6 +64,10 @@ def _tombstone_key(message: Message, key: list[str]) -> tuple[Any, ...] | None:
     return (parsed,) if len(key) == 1 else None
 
 
+def _same_key(key: tuple[Any, ...]) -> tuple[str | None, ...]:
+    return tuple(None if v is None else str(v) for v in key)
+
+
 def build(
     messages: list[Message], converter: Converter, key: list[str], upsert: bool
 ) -> FlushBatch:
@@ -108,10 +112,11 @@ def build(
             )
             continue
         events.append((position[id(m)], found, None))
-    latest: dict[tuple[Any, ...], tuple[int, int | None]] = {}
-    for seq, k, row_index in sorted(events, key=lambda e: e[0]):
-        latest[k] = (seq, row_index)
-    out.delete_keys = list(latest)
+    # keys compare by their text: a delete's key may arrive as text, a row's typed
+    latest: dict[tuple[str | None, ...], tuple[tuple[Any, ...], int | None]] = {}
+    for _seq, k, row_index in sorted(events, key=lambda e: e[0]):
+        latest[_same_key(k)] = (k, row_index)
+    out.delete_keys = [k for k, _ in latest.values()]
     take = sorted(i for _, i in latest.values() if i is not None)
     if converted_rows is not None and take:
         out.rows = converted_rows.take(pa.array(take, pa.int64()))

@@ -11,9 +11,12 @@ import csv
 import io
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+import pyarrow as pa
 
 from lakeworks.connectors.credentials import redact, resolve_password
 from lakeworks.connectors.kafka import Config, client_settings
@@ -36,6 +39,13 @@ class Message:
     key: str | None
     payload: str
     reject: str | None = None
+    table: str | None = None
+    """The target table when a source feeds several (else the node's target)."""
+    next_position: int | None = None
+    """The source's position after this message (default: the next offset)."""
+
+    def position_after(self) -> int:
+        return self.offset + 1 if self.next_position is None else self.next_position
 
 
 def source_name(topic: str, partition: int) -> str:
@@ -59,6 +69,22 @@ class KafkaFollower:
         )
         self._consumer: Any = None
         self.sources: list[str] = []
+        self.caught_up_at: datetime | None = None
+
+    snapshot_pending = False
+    """Kafka has no initial snapshot: a stream starts at its ``start``."""
+
+    def snapshot(self, batch_rows: int) -> Iterator[tuple[Any, Iterator[pa.RecordBatch]]]:
+        return iter(())
+
+    def snapshot_done(self) -> int:
+        return 0
+
+    def key_of(self, target: str) -> list[str]:
+        return []
+
+    def committed(self, positions: dict[str, int]) -> None:
+        """Nothing to tell the broker: positions live with the rows."""
 
     def _fail(self, exc: Exception) -> TransientError:
         return TransientError(f"Kafka '{self.name}': {redact(str(exc))}")
@@ -137,8 +163,11 @@ class KafkaFollower:
             out.append(self._decode(message))
         return out
 
-    def lag(self, positions: dict[str, int]) -> int | None:
+    def lag(self, positions: dict[str, int]) -> dict[str, Any]:
         """Messages on the broker past the given positions (None when unknown)."""
+        return {"lag_messages": self._messages_behind(positions)}
+
+    def _messages_behind(self, positions: dict[str, int]) -> int | None:
         from confluent_kafka import KafkaException, TopicPartition
 
         total = 0

@@ -41,6 +41,7 @@ class StreamOut(BaseModel):
     rows_per_second: float
     lag_messages: int | None
     lag_seconds: float | None
+    lag_bytes: int | None
     watermark: str | None
     last_flush_at: str | None
     restarts: int
