@@ -145,8 +145,12 @@ def test_snapshot_then_inserts_updates_deletes(tmp_path: Path, source: Source) -
         running.stop()
     assert len(expected) == 200 - 10 + 1
     assert world.query("SELECT amount, note FROM ods_orders WHERE id = 5") == [(0, None)]
-    types = dict(world.query("SELECT column_name, data_type FROM information_schema.columns "
-                             "WHERE table_name = 'ods_orders'"))
+    types = dict(
+        world.query(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = 'ods_orders'"
+        )
+    )
     assert types["id"] == "INTEGER" and types["amount"].startswith("DECIMAL")
     # the slot was advanced to the committed position, not beyond it
     position = load_positions(world.engine, "wf.ev")[f"pg:{source.slot}"]
@@ -190,7 +194,7 @@ def test_whole_database_sync_by_patterns_and_naming_rule(tmp_path: Path, source:
     running = Running(world)
     try:
         running.until(
-            lambda: len(_rows(world, "ods_customers")) == 1 and len(_rows(world, "ods_orders")) == 1,
+            lambda: [len(_rows(world, f"ods_{t}")) for t in ("customers", "orders")] == [1, 1],
             "the snapshot of both tables",
         )
         source.sql("INSERT INTO S.customers VALUES (2, 'c2')")

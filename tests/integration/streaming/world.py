@@ -59,8 +59,7 @@ class StreamWorld:
         (root / "workflows" / "wf").mkdir(parents=True, exist_ok=True)
         config = {
             "name": "streamws",
-            "data_sources": sources
-            or {"events": {"type": "kafka", "bootstrap_servers": broker}},
+            "data_sources": sources or {"events": {"type": "kafka", "bootstrap_servers": broker}},
         }
         (root / "lakeworks.yml").write_text(yaml.safe_dump(config))
         self.write(spec)
