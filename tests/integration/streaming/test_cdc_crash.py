@@ -19,7 +19,7 @@ import yaml
 
 from lakeworks.engines.registry import engine_for
 from lakeworks.spec.loader import load_workspace
-from tests.integration.streaming.test_postgres_cdc import Source, source  # noqa: F401
+from tests.integration.streaming.pg_source import Source
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 LAKEWORKS = str(Path(sys.executable).parent / "lakeworks")
@@ -71,7 +71,7 @@ def _status(root: Path) -> dict[str, object]:
 
 def test_kill_9_at_random_points_loses_and_repeats_nothing(
     tmp_path: Path,
-    source: Source,  # noqa: F811
+    source: Source,
 ) -> None:
     source.sql("CREATE TABLE S.items (id int PRIMARY KEY, qty int NOT NULL, note text NOT NULL)")
     source.sql("INSERT INTO S.items SELECT i, i % 10, 'n' FROM generate_series(1, 5000) i")

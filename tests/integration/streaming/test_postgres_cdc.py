@@ -6,66 +6,19 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
 from lakeworks.errors import UserError
 from lakeworks.streaming.positions import load_positions
 from lakeworks.streaming.status import StreamStatusStore
+from tests.integration.streaming.pg_source import Source
 from tests.integration.streaming.world import StreamWorld
-from tests.services import require_postgres
 
 pytestmark = pytest.mark.postgres
-
-
-class Source:
-    """A throwaway schema of the ``test`` database; its slot and publication are
-    dropped afterwards (a leftover slot would hold WAL on the server for ever)."""
-
-    def __init__(self) -> None:
-        require_postgres()
-        self.schema = f"lw_cdc_{uuid.uuid4().hex[:10]}"
-        self.slot = self.schema
-        self.conn = psycopg.connect("host=127.0.0.1 dbname=test user=postgres", autocommit=True)
-        self.conn.execute(f"CREATE SCHEMA {self.schema}")
-
-    def sql(self, statement: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-        cursor = self.conn.execute(statement.replace("S.", f"{self.schema}."), params)
-        return cursor.fetchall() if cursor.description else []
-
-    def slot_row(self) -> tuple[Any, ...] | None:
-        rows = self.sql(
-            "SELECT confirmed_flush_lsn::text, active FROM pg_replication_slots "
-            "WHERE slot_name = %s",
-            [self.slot],
-        )
-        return rows[0] if rows else None
-
-    def drop(self) -> None:
-        deadline = time.monotonic() + 30
-        while (found := self.slot_row()) is not None:
-            if not found[1]:
-                self.sql("SELECT pg_drop_replication_slot(%s)", [self.slot])
-                break
-            assert time.monotonic() < deadline, "the slot stayed in use"
-            time.sleep(0.2)
-        self.sql(f"DROP PUBLICATION IF EXISTS {self.slot}")
-        self.sql(f"DROP SCHEMA {self.schema} CASCADE")
-        self.conn.close()
-
-
-@pytest.fixture
-def source() -> Iterator[Source]:
-    found = Source()
-    try:
-        yield found
-    finally:
-        found.drop()
 
 
 def _world(tmp_path: Path, source: Source, target: str = "ods_orders", **cdc: Any) -> StreamWorld:
