@@ -1,4 +1,5 @@
-"""The check (sensor) node: does a table, partition or file exist yet?
+"""The check (sensor) node: does a table, partition or file exist yet, has a stream
+node committed everything up to the cycle time?
 
 Each check is one attempt. When the condition does not hold, the node raises
 ``CheckAgain``: the runtime records ``waiting_time`` with the reason ("check 3/10:
@@ -10,6 +11,7 @@ was checked.
 from __future__ import annotations
 
 import re
+from datetime import UTC
 from pathlib import Path
 
 from lakeworks.errors import CheckAgain, LakeworksError, UserCodeError, UserError
@@ -65,11 +67,44 @@ def _file_holds(ctx: NodeRunContext, config: CheckConfig) -> tuple[bool, str]:
     return found, f"file {rendered} {'found' if found else 'not found'}"
 
 
+def _stream_holds(ctx: NodeRunContext, config: CheckConfig) -> tuple[bool, str]:
+    """Whether the stream's committed watermark (the newest source time whose changes
+    are all in the target) has reached this instance's cycle time."""
+    from lakeworks.store.database import Database
+    from lakeworks.streaming.service import stream_node
+    from lakeworks.streaming.status import StreamStatusStore
+
+    assert config.stream is not None
+    node = stream_node(ctx.workspace, config.stream)
+    db = ctx.extras.get("db")
+    if not isinstance(db, Database):
+        raise UserError(f"{ctx.node.path.name}: stream checks need the metadata store")
+    cycle = ctx.cycle_time
+    if cycle.tzinfo is not None:
+        cycle = cycle.astimezone(UTC).replace(tzinfo=None)
+    status = StreamStatusStore(db, ctx.workspace.name, ctx.env).get(node.key)
+    mark = status.watermark if status is not None else None
+    what = f"stream {node.key}"
+    if mark is None:
+        return False, f"{what} has committed nothing yet (cycle time {cycle:%Y-%m-%d %H:%M:%S})"
+    if mark >= cycle:
+        return True, f"{what} has passed {cycle:%Y-%m-%d %H:%M:%S} (watermark {mark:%H:%M:%S})"
+    return False, (
+        f"{what} watermark {mark:%Y-%m-%d %H:%M:%S} has not passed the cycle time "
+        f"{cycle:%Y-%m-%d %H:%M:%S}"
+    )
+
+
 def run_check_node(ctx: NodeRunContext) -> NodeResult:
     """Check once; succeed, wait for the next check, or give up after the last one."""
     config = ctx.node.config
     assert isinstance(config, CheckConfig)
-    holds, what = _table_holds(ctx, config) if config.table else _file_holds(ctx, config)
+    if config.stream:
+        holds, what = _stream_holds(ctx, config)
+    elif config.table:
+        holds, what = _table_holds(ctx, config)
+    else:
+        holds, what = _file_holds(ctx, config)
     label = f"check {ctx.attempt}/{config.max_checks}: {what}"
     if holds:
         ctx.log(label)

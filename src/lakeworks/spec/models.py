@@ -208,19 +208,24 @@ class HttpConfig(NodeHeader):
 
 class CheckConfig(NodeHeader):
     """``<name>.check.yml``: wait until a table (or one of its partitions, ``ds=...``)
-    has rows, or a local file exists; checked every ``interval_seconds`` up to
+    has rows, a local file exists, or a stream node has committed past the cycle time
+    (``wait_for_stream``); checked every ``interval_seconds`` up to
     ``max_checks`` times, holding no worker slot in between."""
 
     table: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$")
     partition: str | None = None
     file: str | None = None
+    stream: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+    """A stream node: wait until its committed watermark has passed the cycle time."""
     interval_seconds: float = Field(default=60, ge=0)
     max_checks: int = Field(default=10, ge=1, le=100_000)
 
     @model_validator(mode="after")
     def _one_target(self) -> CheckConfig:
-        if (self.table is None) == (self.file is None):
-            raise ValueError("give either 'table' (with an optional 'partition') or 'file'")
+        if [self.table, self.file, self.stream].count(None) != 2:
+            raise ValueError(
+                "give one of 'table' (with an optional 'partition'), 'file' or 'stream'"
+            )
         if self.partition is not None and self.table is None:
             raise ValueError("'partition' needs a 'table'")
         return self

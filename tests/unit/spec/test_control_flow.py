@@ -212,13 +212,15 @@ def test_json_paths_select_outputs_and_bad_ones_are_reported(tmp_path: Path) -> 
     assert "call.http.yml:2" in text and "cannot read ' b'" in text
 
 
-def test_a_check_names_either_a_table_or_a_file(tmp_path: Path) -> None:
+def test_a_check_names_one_table_file_or_stream(tmp_path: Path) -> None:
     files = {
         "p/both.check.yml": "table: ods\nfile: a.csv\n",
+        "p/twice.check.yml": "table: ods\nstream: wf.orders\n",
         "p/part.check.yml": "file: a.csv\npartition: ds=1\n",
     }
     text = _problems(make(tmp_path, files))
-    assert "both.check.yml:1" in text and "either 'table'" in text
+    assert "both.check.yml:1" in text and "one of 'table'" in text
+    assert "twice.check.yml:1" in text
     assert "'partition' needs a 'table'" in text
 
 
