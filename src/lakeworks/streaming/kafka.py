@@ -168,8 +168,11 @@ class KafkaFollower:
         return {"lag_messages": self._messages_behind(positions)}
 
     def _messages_behind(self, positions: dict[str, int]) -> int | None:
+        """Also notes when nothing was behind: every message produced before the
+        question was asked is then committed (``caught_up_at``)."""
         from confluent_kafka import KafkaException, TopicPartition
 
+        asked = datetime.now(UTC).replace(tzinfo=None)
         total = 0
         for name in self.sources:
             topic, partition = _parse_source(name)
@@ -180,6 +183,8 @@ class KafkaFollower:
             except KafkaException:
                 return None
             total += max(0, high - max(positions.get(name, low), low))
+        if total == 0:
+            self.caught_up_at = asked
         return total
 
     def _decode(self, message: Any) -> Message:
