@@ -31,6 +31,8 @@ class Follower(Protocol):
     """The position names (``topic[partition]``, ``pg:<slot>``)."""
     caught_up_at: datetime | None
     """When the source last had nothing newer than what was read (None: unknown)."""
+    truncates: bool
+    """Whether messages may say that a source table was emptied."""
 
     def open(self, positions: dict[str, int]) -> None: ...
 

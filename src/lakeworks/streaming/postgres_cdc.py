@@ -258,6 +258,9 @@ class CdcFollower:
 
     # -- the snapshot
 
+    truncates = True
+    """A truncate of a source table empties its target."""
+
     @property
     def snapshot_pending(self) -> bool:
         return self.snapshot_name is not None

@@ -268,7 +268,8 @@ class StreamRunner:
             planned: list[tuple[TargetWrite, FlushBatch]] = []
             for table, group in groups.items():
                 target = TargetWrite(table, self.spec.target.key or follower.key_of(table))
-                group = target.after_truncate(group)
+                if follower.truncates:
+                    group = target.after_truncate(group)
                 target.schema = self._target_schema(session, table)
                 converter = Converter(self.spec.column_specs(), target.schema, {}, target.key)
                 planned.append((target, build(group, converter, target.key, self.spec.upsert)))
