@@ -80,8 +80,8 @@ class CdcBench:
                 )
             else:
                 self.sql(
-                    f"INSERT INTO {self.name}.events SELECT g, g * 2, g * 0.5, g % 97, 'abc', "
-                    "'k' || (g % 1000), now() FROM generate_series(%s::bigint, %s::bigint) g",
+                    f"INSERT INTO {self.name}.events SELECT g, g * 2, g * 0.5, g %% 97, 'abc', "
+                    "'k' || (g %% 1000), now() FROM generate_series(%s::bigint, %s::bigint) g",
                     [inserted, inserted + size - 1],
                 )
                 inserted += size

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 from lakeworks.errors import UserError
+from lakeworks.spec.loader import load_workspace
+from lakeworks.streaming import service
 from lakeworks.streaming.positions import load_positions
 from lakeworks.streaming.status import StreamStatusStore
 from tests.integration.streaming.pg_source import Source
@@ -189,6 +191,33 @@ def test_a_dropped_slot_is_a_clear_error(tmp_path: Path, source: Source) -> None
     status = StreamStatusStore(world.db, "streamws", "dev").get("wf.ev")
     assert status is not None and status.state == "failed"
     assert "no longer exists" in (status.last_error or "")
+    # the hint's way out: a reset forgets the position; the next start takes a snapshot
+    source.sql("INSERT INTO S.orders VALUES (2)")
+    workspace = load_workspace(world.root)
+    node = workspace.find_node("wf.ev")
+    assert node is not None
+    done = service.reset(world.engine, workspace, "dev", node)
+    assert list(done.forgotten) == [f"pg:{source.slot}"] and done.dropped_slot is None
+    running = Running(world)
+    running.until(lambda: len(_rows(world)) == 2, "a new snapshot")
+    running.stop()
+
+
+def test_a_reset_drops_the_slot_and_the_publication(tmp_path: Path, source: Source) -> None:
+    source.sql("CREATE TABLE S.orders (id int PRIMARY KEY)")
+    world = _world(tmp_path, source, tables=[f"{source.schema}.orders"])
+    running = Running(world)
+    running.until(lambda: source.slot_row() is not None and len(_rows(world)) == 0, "the slot")
+    running.until(lambda: bool(load_positions(world.engine, "wf.ev")), "the snapshot")
+    running.stop()
+    workspace = load_workspace(world.root)
+    node = workspace.find_node("wf.ev")
+    assert node is not None
+    done = service.reset(world.engine, workspace, "dev", node)
+    assert done.dropped_slot == source.slot
+    assert "dropped replication slot" in service.confirm_text("wf.ev", done)
+    assert source.slot_row() is None
+    assert source.sql("SELECT 1 FROM pg_publication WHERE pubname = %s", [source.slot]) == []
 
 
 def test_a_table_without_primary_key_is_refused(tmp_path: Path, source: Source) -> None:
