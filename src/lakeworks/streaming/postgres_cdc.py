@@ -50,6 +50,7 @@ _INTEGER_TYPES = {20, 21, 23, 26}  # int8, int2, int4, oid
 _FLOAT_TYPES = {700, 701}  # float4, float8
 _BOOL_TYPE = 16
 _SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
+IDLE_CONFIRM_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,8 @@ class CdcFollower:
         self._read_upto = 0
         self._skip_rows = 0
         """Messages of the slot's stream read already (the slot has not moved past them)."""
+        self._unflushed = False
+        self._idle_confirmed = 0.0
         self.caught_up_at: datetime | None = None
 
     # -- setting up
@@ -297,12 +300,14 @@ class CdcFollower:
         """The changes of whole transactions committed after what was read (at least
         ``max_messages`` changes when there are that many)."""
         started = time.monotonic()
-        server_now = self._sql("SELECT clock_timestamp() AT TIME ZONE 'UTC'")[0][0]
+        server_now, wal_end = self._sql(
+            "SELECT clock_timestamp() AT TIME ZONE 'UTC', pg_current_wal_lsn()::text"
+        )[0]
         try:
             rows = self._sql(
-                "SELECT data FROM pg_logical_slot_peek_binary_changes(%s, NULL, %s, "
+                "SELECT data FROM pg_logical_slot_peek_binary_changes(%s, %s::pg_lsn, %s, "
                 "'proto_version', '1', 'publication_names', %s)",
-                [self.slot, self._skip_rows + max_messages, self.slot],
+                [self.slot, wal_end, self._skip_rows + max_messages, self.slot],
             )
         except UserError as exc:
             if "does not exist" in str(exc):
@@ -325,8 +330,12 @@ class CdcFollower:
                     self._read_upto = tx.end_lsn
         except ProtocolError as exc:
             raise UserError(f"PostgreSQL '{self.name}': replication stream: {exc}") from None
-        if not out:
+        if out:
+            self._unflushed = True
+        else:
             self.caught_up_at = server_now
+            if not self._unflushed:
+                self._confirm_idle(parse_lsn(str(wal_end)))
             remaining = timeout - (time.monotonic() - started)
             if remaining > 0:
                 time.sleep(remaining)
@@ -406,12 +415,25 @@ class CdcFollower:
                 return table.key
         return []
 
+    def _confirm_idle(self, lsn: int) -> None:
+        """Nothing of the captured tables up to ``lsn`` and nothing unwritten: the slot
+        may move there, so that a quiet stream on a busy server holds no WAL (at most
+        every few seconds)."""
+        now = time.monotonic()
+        if now - self._idle_confirmed < IDLE_CONFIRM_SECONDS:
+            return
+        self._idle_confirmed = now
+        self._advance(lsn)
+
     def committed(self, positions: dict[str, int]) -> None:
         """The target holds everything up to the stored position: let the slot go."""
         lsn = positions.get(self.source)
         self._skip_rows = 0
-        if lsn is None:
-            return
+        self._unflushed = False
+        if lsn is not None:
+            self._advance(lsn)
+
+    def _advance(self, lsn: int) -> None:
         rows = self._sql(
             "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = %s",
             [self.slot],

@@ -116,12 +116,13 @@ def test_snapshot_then_inserts_updates_deletes(tmp_path: Path, source: Source) -
         )
     )
     assert types["id"] == "INTEGER" and types["amount"].startswith("DECIMAL")
-    # the slot was advanced to the committed position, not beyond it
+    # the slot was let go up to the committed position (an idle stream lets it go
+    # further, past WAL holding nothing of its tables)
     position = load_positions(world.engine, "wf.ev")[f"pg:{source.slot}"]
     slot = source.slot_row()
     assert slot is not None
     high, low = slot[0].split("/")
-    assert (int(high, 16) << 32 | int(low, 16)) == position
+    assert (int(high, 16) << 32 | int(low, 16)) >= position
     status = StreamStatusStore(world.db, "streamws", "dev").get("wf.ev")
     assert status is not None and status.lag_bytes is not None
     assert status.watermark is not None
