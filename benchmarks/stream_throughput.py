@@ -37,6 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
+RECEIVE_MAX_BYTES = 512 << 20
 sys.path.insert(0, str(Path(__file__).parent))
 
 
@@ -115,7 +116,13 @@ def _drain(broker: str, topic: str, count: int) -> float:
     from confluent_kafka import Consumer, TopicPartition
 
     consumer = Consumer(
-        {"bootstrap.servers": broker, "group.id": "drain", "enable.auto.commit": False}
+        {
+            "bootstrap.servers": broker,
+            "group.id": "drain",
+            "enable.auto.commit": False,
+            # as the stream's consumer: noida-db may answer beyond fetch.max.bytes
+            "receive.message.max.bytes": RECEIVE_MAX_BYTES,
+        }
     )
     consumer.assign([TopicPartition(topic, p, -2) for p in (0, 1)])
     started, seen = time.perf_counter(), 0

@@ -31,6 +31,7 @@ from lakeworks.errors import TransientError, UserError
 
 if TYPE_CHECKING:
     import psycopg
+    import pyarrow as pa
 
     from lakeworks.connectors.postgres_sink import PostgresSink
     from lakeworks.connectors.registry import ConnectorContext
@@ -57,6 +58,18 @@ class PostgresSource:
             cur.execute(f"SELECT * FROM ({sql}) AS lw_d LIMIT 0")
             description = cur.description or []
         return [plan_column(d.name, d.type_code, d.precision, d.scale) for d in description]
+
+    def schema(self, request: ReadRequest) -> pa.Schema:
+        """The Arrow schema ``read`` gives its batches (also when there are no rows)."""
+        import pyarrow as pa
+
+        conn = self._conn.connect()
+        try:
+            with self._conn.errors():
+                codecs = self._describe(conn, select_sql(request))
+        finally:
+            conn.close()
+        return pa.schema([(c.name, c.arrow_type) for c in codecs])
 
     def read(self, request: ReadRequest) -> Iterator[SourceBatch]:
         import pyarrow.compute as pc

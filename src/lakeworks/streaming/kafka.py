@@ -23,6 +23,7 @@ from lakeworks.connectors.kafka import Config, client_settings
 from lakeworks.errors import TransientError, UserError
 from lakeworks.streaming.spec import StreamSource
 
+RECEIVE_MAX_BYTES = 512 << 20
 OFFSET_BEGINNING = -2
 OFFSET_END = -1
 
@@ -113,6 +114,9 @@ class KafkaFollower:
 
         settings = client_settings(self.config, self._password)
         settings["enable.partition.eof"] = False
+        # a broker may answer a fetch with more than fetch.max.bytes (noida-db does with
+        # large backlogs); librdkafka would refuse the answer and retry for ever
+        settings.setdefault("receive.message.max.bytes", RECEIVE_MAX_BYTES)
         self._consumer = Consumer(settings)
         timeout = self.config.timeout_seconds
         try:

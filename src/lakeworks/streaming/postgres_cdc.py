@@ -19,8 +19,10 @@ import fnmatch
 import hashlib
 import json
 import re
+import select
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -46,11 +48,14 @@ from lakeworks.streaming.spec import CdcSource, StreamTarget
 if TYPE_CHECKING:
     import psycopg
 
+    from lakeworks.connectors.postgres import PostgresSource
+
 _INTEGER_TYPES = {20, 21, 23, 26}  # int8, int2, int4, oid
 _FLOAT_TYPES = {700, 701}  # float4, float8
 _BOOL_TYPE = 16
 _SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
 IDLE_CONFIRM_SECONDS = 5.0
+SLOT_WAIT_NOTICE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -91,8 +96,18 @@ class CdcFollower:
     """The slot, the publication and the snapshot of one CDC stream node."""
 
     def __init__(
-        self, name: str, config: Config, spec: CdcSource, target: StreamTarget, slot: str
+        self,
+        name: str,
+        config: Config,
+        spec: CdcSource,
+        target: StreamTarget,
+        slot: str,
+        *,
+        cancel: threading.Event | None = None,
+        log: Callable[[str], None] = lambda line: None,
     ) -> None:
+        self.cancel = cancel
+        self.log = log
         self.name = name
         self.spec = spec
         self.target = target
@@ -248,7 +263,7 @@ class CdcFollower:
         except psycopg.Error as exc:
             raise TransientError(f"PostgreSQL '{self.name}': {exc}") from None
         command = f"CREATE_REPLICATION_SLOT {self.slot} LOGICAL pgoutput EXPORT_SNAPSHOT"
-        result = self._replication.pgconn.exec_(command.encode())
+        result = self._wait_for(self._replication, command)
         if result.status != 2:  # TUPLES_OK
             message = (result.error_message or b"").decode("utf-8", "replace").strip()
             raise UserError(
@@ -258,6 +273,32 @@ class CdcFollower:
             )
         self.snapshot_lsn = parse_lsn((result.get_value(0, 1) or b"").decode())
         self.snapshot_name = (result.get_value(0, 2) or b"").decode()
+
+    def _wait_for(self, conn: psycopg.Connection[Any], command: str) -> Any:
+        """Run a replication command, stoppable: creating a slot waits until every
+        transaction running on the server has ended, which may take long."""
+        pgconn = conn.pgconn
+        pgconn.send_query(command.encode())
+        started = time.monotonic()
+        told = False
+        while True:
+            if self.cancel is not None and self.cancel.is_set():
+                pgconn.get_cancel().cancel()
+                raise TransientError(f"stopped while creating replication slot '{self.slot}'")
+            ready, _, _ = select.select([pgconn.socket], [], [], 0.5)
+            if ready:
+                pgconn.consume_input()
+            if not pgconn.is_busy():
+                result = pgconn.get_result()
+                while pgconn.get_result() is not None:
+                    pass
+                return result
+            if not told and time.monotonic() - started > SLOT_WAIT_NOTICE_SECONDS:
+                told = True
+                self.log(
+                    f"creating replication slot '{self.slot}': waiting for the transactions "
+                    "running on the server to end (a consistent snapshot needs it)"
+                )
 
     # -- the snapshot
 
@@ -280,9 +321,20 @@ class CdcFollower:
                     batch_rows=batch_rows,
                     options={"snapshot": self.snapshot_name},
                 )
-                yield table, (b.batch for b in reader.read(request))
+                yield table, self._table_batches(reader, request)
         finally:
             reader.close()
+
+    @staticmethod
+    def _table_batches(reader: PostgresSource, request: ReadRequest) -> Iterator[pa.RecordBatch]:
+        """A table's rows; an empty table still gives its columns (an empty batch), so
+        that its target is created with the source's types."""
+        empty = True
+        for batch in reader.read(request):
+            empty = False
+            yield batch.batch
+        if empty:
+            yield pa.RecordBatch.from_pylist([], schema=reader.schema(request))
 
     def snapshot_done(self) -> int:
         """The snapshot is in the target: release it; returns the position it stands for."""
@@ -475,7 +527,14 @@ class CdcFollower:
 
 
 def open_cdc_follower(
-    name: str, raw_config: dict[str, Any], spec: CdcSource, target: StreamTarget, slot: str
+    name: str,
+    raw_config: dict[str, Any],
+    spec: CdcSource,
+    target: StreamTarget,
+    slot: str,
+    *,
+    cancel: threading.Event | None = None,
+    log: Callable[[str], None] = lambda line: None,
 ) -> CdcFollower:
     """The follower of a ``postgres`` data source (``raw_config``: its lakeworks.yml entry)."""
     if raw_config.get("type") != "postgres":
@@ -489,4 +548,4 @@ def open_cdc_follower(
         config = Config.model_validate(raw_config)
     except ValidationError as exc:
         raise UserError(f"data source '{name}': {exc.errors()[0]['msg']}") from None
-    return CdcFollower(name, config, spec, target, slot)
+    return CdcFollower(name, config, spec, target, slot, cancel=cancel, log=log)

@@ -163,7 +163,9 @@ class StreamRunner:
             )
         if isinstance(source, CdcSource):
             slot = slot_name(self.workspace.name, self.env, self.node.key)
-            return open_cdc_follower(name, raw, source, self.spec.target, slot)
+            return open_cdc_follower(
+                name, raw, source, self.spec.target, slot, cancel=self.cancel, log=self.log
+            )
         return open_follower(name, raw, source)
 
     def _follow(self) -> None:

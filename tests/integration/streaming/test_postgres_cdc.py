@@ -211,6 +211,11 @@ def test_a_reset_drops_the_slot_and_the_publication(tmp_path: Path, source: Sour
     running.until(lambda: source.slot_row() is not None and len(_rows(world)) == 0, "the slot")
     running.until(lambda: bool(load_positions(world.engine, "wf.ev")), "the snapshot")
     running.stop()
+    # an empty table's target is created all the same, with the source's types
+    assert world.query(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_name = 'ods_orders'"
+    ) == [("id", "INTEGER")]
     workspace = load_workspace(world.root)
     node = workspace.find_node("wf.ev")
     assert node is not None
