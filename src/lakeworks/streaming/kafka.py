@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -76,10 +77,13 @@ def _parse_source(name: str) -> tuple[str, int]:
 class KafkaFollower:
     """A consumer assigned to every partition of the node's topics."""
 
-    def __init__(self, name: str, config: Config, spec: StreamSource) -> None:
+    def __init__(
+        self, name: str, config: Config, spec: StreamSource, root: Path | None = None
+    ) -> None:
         self.name = name
         self.config = config
         self.spec = spec
+        self._avro: Any = load_avro_schema(spec, root) if spec.format == "avro" else {}
         self._password = resolve_password(
             name, config.sasl_password_env, config.sasl_password_encrypted
         )
@@ -259,7 +263,14 @@ class KafkaFollower:
         if value is None:
             return base
         row: dict[str, Any]
-        if fmt == "raw":
+        if fmt == "avro":
+            decoded, reason = self._avro_row(value)
+            if decoded is None:
+                base.reject = reason
+                base.payload = value[:500].hex()
+                return base
+            row = decoded
+        elif fmt == "raw":
             row = {"value": text}
         elif fmt == "csv":
             fields = next(csv.reader(io.StringIO(text)), [])
@@ -272,6 +283,26 @@ class KafkaFollower:
             row[f"_kafka_{field}"] = self._meta(message, field, key, timestamp)
         base.row = row
         return base
+
+    def _avro_row(self, value: bytes) -> tuple[dict[str, Any] | None, str]:
+        """One Avro value as a row (nested records stay nested), or why not."""
+        from fastavro import schemaless_reader
+
+        data = value
+        if self.spec.avro_framing == "confluent":
+            if len(value) < 5 or value[0] != 0:
+                return None, "not in the Confluent framing (magic byte 0, schema id)"
+            data = value[5:]
+        stream = io.BytesIO(data)
+        try:
+            record = schemaless_reader(stream, self._avro, None)
+        except Exception as exc:  # fastavro raises whatever the bytes lead it to
+            return None, f"not Avro of the schema: {type(exc).__name__}: {exc}"
+        if stream.tell() != len(data):
+            return None, f"not Avro of the schema: {len(data) - stream.tell()} bytes left over"
+        if not isinstance(record, dict):
+            return None, "the Avro schema is not a record"
+        return record, ""
 
     @staticmethod
     def _meta(message: Any, field: str, key: str | None, timestamp: int | None) -> Any:
@@ -296,7 +327,28 @@ class KafkaFollower:
             self._consumer = None
 
 
-def open_follower(name: str, raw_config: dict[str, Any], spec: StreamSource) -> KafkaFollower:
+def load_avro_schema(spec: StreamSource, root: Path | None) -> Any:
+    """The parsed ``avro_schema`` file of a stream (errors name the file)."""
+    from fastavro import parse_schema
+
+    assert spec.avro_schema is not None
+    path = Path(spec.avro_schema)
+    if not path.is_absolute() and root is not None:
+        path = root / path
+    try:
+        return parse_schema(json.loads(path.read_text(encoding="utf-8")))
+    except OSError as exc:
+        raise UserError(
+            f"avro_schema {spec.avro_schema}: {exc.strerror}",
+            hint="give the path of an .avsc file, relative to the workspace",
+        ) from None
+    except ValueError as exc:  # JSON errors and fastavro's schema errors
+        raise UserError(f"avro_schema {spec.avro_schema}: not an Avro schema: {exc}") from None
+
+
+def open_follower(
+    name: str, raw_config: dict[str, Any], spec: StreamSource, root: Path | None = None
+) -> KafkaFollower:
     """The follower of a ``kafka`` data source (``raw_config``: its lakeworks.yml entry)."""
     if raw_config.get("type") != "kafka":
         raise UserError(
@@ -309,4 +361,4 @@ def open_follower(name: str, raw_config: dict[str, Any], spec: StreamSource) -> 
         config = Config.model_validate(raw_config)
     except ValidationError as exc:
         raise UserError(f"data source '{name}': {exc.errors()[0]['msg']}") from None
-    return KafkaFollower(name, config, spec)
+    return KafkaFollower(name, config, spec, root)

@@ -166,7 +166,7 @@ class StreamRunner:
             return open_cdc_follower(
                 name, raw, source, self.spec.target, slot, cancel=self.cancel, log=self.log
             )
-        return open_follower(name, raw, source)
+        return open_follower(name, raw, source, self.workspace.root)
 
     def _follow(self) -> None:
         positions = pos.load_positions(self.engine, self.node.key)

@@ -4,7 +4,7 @@
 source:
   data_source: events_kafka      # a kafka data source of lakeworks.yml
   topics: [orders]               # or pattern: "^orders\\..*"
-  format: json                   # json | csv | raw
+  format: json                   # json | csv | raw | avro (avro_schema: x.avsc)
   csv_columns: [id, amount]      # csv: the names of the fields, in order
   start: earliest                # earliest | latest | an ISO timestamp (first start only)
   metadata: [partition, offset]  # key, headers, timestamp, partition, offset, topic
@@ -44,8 +44,12 @@ class StreamSource(Strict):
     data_source: str
     topics: list[str] = Field(default_factory=list)
     pattern: str | None = None
-    format: Literal["json", "csv", "raw"] = "json"
+    format: Literal["json", "csv", "raw", "avro"] = "json"
     csv_columns: list[str] = Field(default_factory=list)
+    avro_schema: str | None = None
+    """avro: the record schema (``.avsc`` file, relative to the workspace)."""
+    avro_framing: Literal["none", "confluent"] = "none"
+    """avro: ``confluent`` values start with a magic byte and a 4-byte schema id."""
     start: str = "earliest"
     metadata: list[Literal["key", "headers", "timestamp", "partition", "offset", "topic"]] = Field(
         default_factory=list
@@ -80,6 +84,8 @@ class StreamSource(Strict):
             raise ValueError("give either topics (a list) or pattern (a regular expression)")
         if self.format == "csv" and not self.csv_columns:
             raise ValueError("format csv needs csv_columns (the field names, in order)")
+        if self.format == "avro" and not self.avro_schema:
+            raise ValueError("format avro needs avro_schema (an .avsc file of the workspace)")
         return self
 
 
