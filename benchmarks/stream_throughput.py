@@ -31,6 +31,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -249,17 +250,26 @@ def main() -> int:
         producer = Producer({"bootstrap.servers": broker, "linger.ms": 0})
         produced: list[float] = []
         visible: list[float] = []
+
+        def sample() -> None:  # while producing: when each message became committed
+            deadline = time.monotonic() + 300
+            while len(visible) < fresh_count and time.monotonic() < deadline:
+                done = committed.count() - count
+                now = time.perf_counter()
+                visible.extend([now] * max(0, min(done, fresh_count) - len(visible)))
+                time.sleep(0.02)
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
         for i in range(fresh_count):
             producer.produce(topic, value=_message(count + i), partition=i % 2)
             producer.poll(0)
             produced.append(time.perf_counter())
             time.sleep(0.005)
         producer.flush(30)
-        while len(visible) < fresh_count:
-            done = committed.count() - count
-            now = time.perf_counter()
-            visible.extend([now] * max(0, min(done, fresh_count) - len(visible)))
-            time.sleep(0.02)
+        sampler.join()
+        if len(visible) < fresh_count:
+            raise RuntimeError("the stream did not commit the freshness messages")
         # messages of both partitions are committed together: count order is arrival order
         lags = sorted(v - p for p, v in zip(produced, visible, strict=True))
         p95 = lags[int(0.95 * (len(lags) - 1))]
