@@ -1,6 +1,8 @@
 # Set-up and checks. `make test` installs everything into .venv and runs the suite.
 PYTHON ?= python3
 VENV := .venv
+# Test processes in parallel (pytest-xdist); one file stays on one process.
+TEST_WORKERS ?= 2
 BIN := $(VENV)/bin
 
 .PHONY: install sandbox up example test lint clean console-assets
@@ -40,7 +42,7 @@ lint: install
 	$(BIN)/lint-imports
 
 test: install lint
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
 
 # Rebuild the console's bundled scripts (editor, graph) from frontend/ with the locked
 # npm packages; the result in src/lakeworks/web/static/bundle/ is committed.

@@ -61,7 +61,10 @@ def test_backfill_preview_of_a_whole_pipeline(tmp_path: Path) -> None:
     assert "124 instances to create" in everything.stdout
     # the first days of the 7-day window lie before the backfill and were never produced
     assert "waits for 6 instances outside the backfill:" in everything.stdout
-    assert "sales.dws_daily cycle 2026-02-24 00:00  [partition]  (not planned)" in everything.stdout
+    assert (
+        "sales.dws_daily cycle 2026-02-24 00:00  [partition]  (not created yet)"
+        in everything.stdout
+    )
     assert "reads partitions of sales.dws_daily that this backfill does not produce" in (
         everything.stderr
     )

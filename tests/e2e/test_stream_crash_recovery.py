@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import _program, _stop, _wait_port
+from tests.integration.conftest import _program, _wait_port, start_service, stop_service
 from tests.integration.streaming.world import new_topic, produce
 from tests.services import _missing, free_port
 
@@ -30,10 +30,8 @@ def _broker(port: int, data: Path) -> subprocess.Popen[bytes]:
     if program is None:
         _missing("the noida-db broker")
     assert program is not None
-    process = subprocess.Popen(
-        [program, "start", "--only", "kafka", "--kafka-port", str(port), "--data-dir", str(data)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    process = start_service(
+        [program, "start", "--only", "kafka", "--kafka-port", str(port), "--data-dir", str(data)]
     )
     if not _wait_port(port, process):
         _missing("the noida-db broker (it did not start)")
@@ -119,14 +117,14 @@ def test_kill_nine_five_times_and_a_broker_restart(tmp_path: Path) -> None:
             stream.send_signal(signal.SIGKILL)
             stream.wait()
             if round_number == 2:
-                _stop(server)
+                stop_service(server)
                 server = _broker(port, data)
         stream = _start(root)
         _wait_committed(root, TOTAL, stream)
         stream.terminate()
         assert stream.wait(timeout=60) == 0
     finally:
-        _stop(server)
+        stop_service(server)
     import duckdb
 
     conn = duckdb.connect(str(root / ".lakeworks" / "warehouse" / "dev.duckdb"), read_only=True)

@@ -40,25 +40,30 @@ def _program(name: str) -> str | None:
     return str(local) if local.exists() else shutil.which(name)
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop a server started in a session of its own, with every process of that
-    session: ``noida-db`` is a launcher whose broker would outlive it otherwise."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+def start_service(argv: list[str]) -> subprocess.Popen[bytes]:
+    """``argv`` in a process group of its own, so that stopping it stops its children
+    too (``noida-db`` is a launcher that runs the broker as a child process)."""
+    return subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+
+
+def stop_service(process: subprocess.Popen[bytes]) -> None:
+    """Stop the process group of ``process`` (see ``start_service``): TERM, then KILL."""
+    for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 10.0)):
         try:
-            os.killpg(process.pid, 0)
+            os.killpg(process.pid, sig)
         except ProcessLookupError:
-            return
-        time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
+            break
+        try:
+            process.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+        with contextlib.suppress(ProcessLookupError):  # the launcher's children too
+            os.killpg(process.pid, signal.SIGKILL)
+        break
+    if process.poll() is None:
+        process.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")
@@ -70,18 +75,15 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     assert program is not None
     port = free_port()
     data = tmp_path_factory.mktemp("noida")
-    process = subprocess.Popen(
-        [program, "start", "--only", "kafka", "--kafka-port", str(port), "--data-dir", str(data)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+    process = start_service(
+        [program, "start", "--only", "kafka", "--kafka-port", str(port), "--data-dir", str(data)]
     )
     try:
         if not _wait_port(port, process):
             _missing("the noida-db broker (it did not start)")
         yield f"127.0.0.1:{port}"
     finally:
-        _stop(process)
+        stop_service(process)
 
 
 @pytest.fixture(scope="session")
@@ -92,12 +94,7 @@ def s3_endpoint() -> Iterator[str]:
         _missing("the moto S3 server")
     assert program is not None
     port = free_port()
-    process = subprocess.Popen(
-        [program, "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    process = start_service([program, "-p", str(port)])
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     try:
@@ -105,4 +102,4 @@ def s3_endpoint() -> Iterator[str]:
             _missing("the moto S3 server (it did not start)")
         yield f"http://127.0.0.1:{port}"
     finally:
-        _stop(process)
+        stop_service(process)

@@ -105,10 +105,14 @@ def check_references(
     nodes, flows, groups = set(node_keys), set(workflows), set(resource_groups)
     problems: list[UserError] = []
 
-    def unknown(what: str, name: str, where: Location | None, choices: Iterable[str]) -> None:
+    def unknown(
+        what: str, name: str, where: Location | None, choices: Iterable[str], key: str = ""
+    ) -> None:
+        # a rule of a file is shown at its line; one sent through the API at its key
         known = ", ".join(sorted(choices)) or "none"
+        location = where or (Location(key=key) if key else None)
         problems.append(
-            UserError(f"unknown {what} '{name}'", location=where, hint=f"known: {known}")
+            UserError(f"unknown {what} '{name}'", location=location, hint=f"known: {known}")
         )
 
     for baseline in found.baselines.values():
@@ -122,29 +126,32 @@ def check_references(
         where = found.where.get(f"rule:{rule.name}")
         for name in rule.channels:
             if name not in found.channels:
-                unknown("channel", name, where, found.channels)
+                unknown("channel", name, where, found.channels, "channels")
         for name in rule.recipients.groups:
             if name not in found.groups:
-                unknown("group", name, where, found.groups)
-        for key in (*rule.objects.nodes, *rule.objects.exclude):
+                unknown("group", name, where, found.groups, "recipients.groups")
+        for key in rule.objects.nodes:
             if key not in nodes:
-                unknown("node", key, where, [])
+                unknown("node", key, where, [], "objects.nodes")
+        for key in rule.objects.exclude:
+            if key not in nodes:
+                unknown("node", key, where, [], "objects.exclude")
         for name in rule.objects.workflows:
             if name not in flows:
-                unknown("workflow", name, where, flows)
+                unknown("workflow", name, where, flows, "objects.workflows")
         for name in rule.objects.resource_groups:
             if name not in groups:
-                unknown("resource group", name, where, groups)
+                unknown("resource group", name, where, groups, "objects.resource_groups")
         for name in rule.objects.baselines:
             if name not in found.baselines:
-                unknown("baseline", name, where, found.baselines)
+                unknown("baseline", name, where, found.baselines, "objects.baselines")
         watches_baselines = rule.objects.baselines or rule.objects.workspace
         if rule.trigger.type in BASELINE_TRIGGERS and not watches_baselines:
             problems.append(
                 UserError(
                     f"rule '{rule.name}': a {rule.trigger.type.value} trigger needs"
                     " objects.baselines (or workspace: true for every baseline)",
-                    location=where,
+                    location=where or Location(key="objects.baselines"),
                 )
             )
     return problems

@@ -29,7 +29,7 @@ from lakeworks.alerts.tables import (
     baseline_status,
 )
 from lakeworks.connectors.credentials import remember, resolve_password
-from lakeworks.errors import Conflict, NotFound, UserError
+from lakeworks.errors import Conflict, Location, NotFound, UserError, ValidationFailed
 from lakeworks.store.clock import utcnow
 from lakeworks.store.database import Database
 
@@ -90,28 +90,55 @@ class AlertView:
     deliveries: list[DeliveryView]
 
 
+_CHANNEL_TAGS = {"webhook", "slack", "dingtalk", "feishu", "wecom", "email"}
+
+
+def _problems(what: str, exc: ValidationError, hint: str, skip: set[str]) -> UserError:
+    """Every problem of a rule or channel, each at its key (``trigger.minutes``), so
+    that a form shows it beside the field; one problem as a plain ``UserError``."""
+    from lakeworks.spec.yaml_source import describe_error
+
+    problems: list[UserError] = []
+    for error in exc.errors():
+        parts = [str(p) for p in error.get("loc", ()) if str(p) not in skip]
+        key = ".".join(parts) or None
+        message, better_hint = describe_error(dict(error))
+        if error.get("type") == "string_pattern_mismatch" and parts and parts[-1] == "url":
+            message = f"'url' must start with http:// or https:// (got {error.get('input')!r})"
+        problems.append(
+            UserError(
+                f"invalid {what}: {message}",
+                location=Location(key=key),
+                hint=better_hint,
+            )
+        )
+    if len(problems) == 1:
+        only = problems[0]
+        general = hint if only.location.key in (None, "type") else None
+        return UserError(only.message, location=only.location, hint=only.hint or general)
+    return ValidationFailed(problems)
+
+
 def parse_rule(data: Any) -> RuleConfig:
-    """A rule from API/CLI input; problems as one ``UserError`` with the key."""
+    """A rule from API/CLI input; every problem at its key (``trigger.minutes``)."""
     try:
         return RuleConfig.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(p) for p in first.get("loc", ()))
-        raise UserError(
-            f"invalid alert rule: {key + ': ' if key else ''}{first['msg']}",
-            hint="see docs/alerts.md for the rule fields",
+        raise _problems(
+            "alert rule", exc, "see docs/alerts.md for the rule fields", set()
         ) from None
 
 
 def parse_channel(data: Any) -> ChannelConfig:
+    """A channel from API/CLI input; every problem at its key (``url``)."""
     try:
         return CHANNEL.validate_python(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(p) for p in first.get("loc", ()))
-        raise UserError(
-            f"invalid alert channel: {key + ': ' if key else ''}{first['msg']}",
-            hint="type is one of webhook, slack, dingtalk, feishu, wecom, email",
+        raise _problems(
+            "alert channel",
+            exc,
+            "type is one of webhook, slack, dingtalk, feishu, wecom, email",
+            _CHANNEL_TAGS,
         ) from None
 
 
@@ -193,6 +220,35 @@ class AlertStore:
                 conn.execute(
                     sa.insert(alert_channels).values(workspace=workspace, name=name, **values)
                 )
+
+    def delete_channel(self, workspace: str, name: str, code: AlertSet) -> None:
+        """Remove a channel added through the API or CLI (refused while a rule uses it)."""
+        if name in code.channels:
+            raise Conflict(
+                f"channel '{name}' is defined in {code.where[f'channel:{name}']}",
+                hint="remove it there",
+            )
+        users = sorted(
+            rule.name
+            for rules in (code.rules, *self._rules_of_every_env(workspace))
+            for rule in rules.values()
+            if name in rule.channels
+        )
+        if users:
+            raise Conflict(
+                f"channel '{name}' is used by the rule(s) {', '.join(users)}",
+                hint="change or delete those rules first",
+            )
+        c = alert_channels.c
+        with self.db.write() as conn:
+            gone = conn.execute(
+                sa.delete(alert_channels).where(c.workspace == workspace, c.name == name)
+            ).rowcount
+        if not gone:
+            raise NotFound(f"no alert channel '{name}' was created through the API or CLI")
+
+    def _rules_of_every_env(self, workspace: str) -> list[dict[str, RuleConfig]]:
+        return [self.rules(workspace, env) for env in ("dev", "prod")]
 
     # -- views -----------------------------------------------------------------------------
 

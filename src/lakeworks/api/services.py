@@ -9,6 +9,7 @@ registered workspace (the folder for dev, the current release for prod).
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from lakeworks.dataservice.hub import DataServiceHub
 
 ENVIRONMENTS = ("dev", "prod")
+WORKSPACE_NAMES_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,12 @@ class ServerServices:
     """The store-backed services one server process shares between requests."""
 
     def __init__(
-        self, db: Database, box: SecretBox, settings: ServerSettings | None = None
+        self,
+        db: Database,
+        box: SecretBox,
+        settings: ServerSettings | None = None,
+        *,
+        key_file: Path | None = None,
     ) -> None:
         self.db = db
         self.settings = settings or ServerSettings()
@@ -79,12 +86,13 @@ class ServerServices:
         self.workspaces = WorkspaceRepository(db)
         self.grants = GrantRepository(db)
         self.audit = AuditLog(db, redact)
-        self.secrets = SecretStore(db, box)
+        self.secrets = SecretStore(db, box, key_file=key_file)
         self.background = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lakeworks-api")
         self._sources: dict[str, DeployedWorkspaceSource] = {}
         self._engines: dict[tuple[str, str], Engine] = {}
         self._lock = threading.Lock()
         self._dataservice: DataServiceHub | None = None
+        self._workspace_names: tuple[float, list[str]] | None = None
 
     @property
     def dataservice(self) -> DataServiceHub:
@@ -103,6 +111,24 @@ class ServerServices:
             return self._dataservice
 
     # -- workspaces ------------------------------------------------------------------
+
+    def workspace_names(self) -> list[str]:
+        """Names of the registered workspaces, read again at most every
+        ``WORKSPACE_NAMES_SECONDS`` (the console's switcher asks on every page)."""
+        now = time.monotonic()
+        with self._lock:
+            cached = self._workspace_names
+            if cached is not None and now - cached[0] < WORKSPACE_NAMES_SECONDS:
+                return cached[1]
+        names = [w.name for w in self.workspaces.list()]
+        with self._lock:
+            self._workspace_names = (now, names)
+        return names
+
+    def forget_workspace_names(self) -> None:
+        """Read the workspace names again on the next ask (one was added or removed)."""
+        with self._lock:
+            self._workspace_names = None
 
     def record(self, name: str) -> WorkspaceRecord:
         """The registered workspace ``name``; ``NotFound`` otherwise."""

@@ -43,6 +43,7 @@ GROUPS: list[tuple[str, str, str]] = [
     ("quality", "app", "quality"),
     ("server", "register", "server"),
     ("sync", "app", "sync"),
+    ("datasources", "app", "datasources"),
     ("stream", "app", "stream"),
     ("map", "register", "map"),
     ("ops", "register", "ops"),

@@ -111,7 +111,8 @@ def validate(workspace: WorkspaceOption = Path(".")) -> None:
     except UserError as exc:
         collect(exc)
     if graph is not None:
-        problems.extend(column_problems(ws, _catalog_columns(ws)))
+        cache = ws.state_dir / "cache" if ws.state_dir.is_dir() else None
+        problems.extend(column_problems(ws, _catalog_columns(ws), graph=graph, cache_dir=cache))
     if problems or graph is None or rules is None or alerts is None:
         raise ValidationFailed(problems)
     typer.echo(

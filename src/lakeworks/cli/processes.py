@@ -341,6 +341,7 @@ def backfill_start(
     for only with --wait-outside.
     """
     from lakeworks.runtime.backfill_service import (
+        describe_outside_wait,
         outside_dependencies,
         outside_warnings,
         preview,
@@ -377,7 +378,11 @@ def backfill_start(
             return
         run, plan, created = start_backfill(db, actor_name(actor), ws, env, request)
         typer.echo(f"backfill {run.id}: {len(created)} instances for {len(plan.dates)} dates")
-        warnings = [*plan.warnings, *outside_warnings(outside_dependencies(db, ws.name, env, plan))]
+        outside = outside_dependencies(db, ws.name, env, plan)
+        waiting = describe_outside_wait(outside) if wait_outside else None
+        if waiting is not None:
+            typer.echo(waiting)
+        warnings = [*plan.warnings, *([] if wait_outside else outside_warnings(outside))]
         if plan.outside and not wait_outside:
             warnings.append(
                 f"{len(plan.outside)} instances outside the backfill are not waited for"

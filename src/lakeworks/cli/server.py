@@ -149,7 +149,7 @@ def up(
         max_query_rows=query_max_rows,
         query_timeout_seconds=query_timeout,
     )
-    services = ServerServices(db, SecretBox(keys.keys), settings)
+    services = ServerServices(db, SecretBox(keys.keys), settings, key_file=keys.path)
     services.secrets.install()
     services.secrets.load_all_known()
     _register(db, ws)
@@ -295,6 +295,7 @@ def deploy(
 ) -> None:
     """Deploy a workspace folder to prod: diff against the current release, validate,
     and apply atomically (or leave it waiting for a deployer's approval)."""
+    from lakeworks.catalog.column_check import catalog_lookup
     from lakeworks.deploy.diff import compare, summarize
     from lakeworks.deploy.models import DeploymentState
     from lakeworks.deploy.repository import DeploymentRepository
@@ -316,7 +317,7 @@ def deploy(
             summary = summarize(compare(snapshot.hashes(), old))
             typer.echo(f"{summary['changes']} files changed")
             _print_changes(summary)
-            report = validate_files(snapshot.files)
+            report = validate_files(snapshot.files, catalog=catalog_lookup(db, "prod"))
             for problem in report.problems:
                 typer.secho(f"  problem: {problem.render()}", fg=typer.colors.RED, err=True)
             if not report.ok:

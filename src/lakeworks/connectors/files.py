@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.fs as pa_fs
 
+    from lakeworks.connectors.probe import Probed
     from lakeworks.connectors.registry import ConnectorContext
 
 Format = Literal["csv", "jsonl", "parquet", "log"]
@@ -100,7 +101,9 @@ class ReadOptions:
 class _Storage:
     """A pyarrow filesystem plus the base path every relative name is joined to."""
 
-    def __init__(self, name: str, config: Config, root: Path | None) -> None:
+    def __init__(
+        self, name: str, config: Config, root: Path | None, timeout: float | None = None
+    ) -> None:
         import pyarrow.fs as pa_fs
 
         self.name = name
@@ -110,6 +113,8 @@ class _Storage:
             access = os.environ.get(settings.access_key_env or "", None)
             secret = resolve_password(name, settings.secret_key_env, settings.secret_key_encrypted)
             kwargs: dict[str, Any] = {"region": settings.region}
+            if timeout is not None:
+                kwargs.update(connect_timeout=timeout, request_timeout=timeout)
             if settings.endpoint_url:
                 scheme, _, host = settings.endpoint_url.partition("://")
                 kwargs.update(endpoint_override=host.rstrip("/"), scheme=scheme or "https")
@@ -401,3 +406,32 @@ def open_source(name: str, config: Config, context: ConnectorContext) -> FileSou
 def open_sink(name: str, config: Config, context: ConnectorContext) -> FileSink:
     """A file sink rooted at ``config.root``."""
     return FileSink(name, config, context.root)
+
+
+def probe(name: str, config: Config, context: ConnectorContext, timeout: float) -> Probed:
+    """List the root folder or bucket prefix (signing in to S3 when keys are set)."""
+    import pyarrow.fs as pa_fs
+
+    from lakeworks.connectors.probe import Probed, counted
+
+    storage = _Storage(name, config, context.root, timeout=timeout)
+    where = f"s3://{storage.base}" if config.root.startswith("s3://") else storage.base
+    try:
+        if config.root.startswith("s3://"):
+            bucket = storage.base.split("/", 1)[0]
+            if storage.fs.get_file_info(bucket).type == pa_fs.FileType.NotFound:
+                raise UserError(f"files '{name}': no bucket '{bucket}'")
+        elif storage.fs.get_file_info(storage.base).type == pa_fs.FileType.NotFound:
+            raise UserError(f"files '{name}': no folder at {where}")
+        entries = storage.fs.get_file_info(
+            pa_fs.FileSelector(storage.base, recursive=False, allow_not_found=True)
+        )
+    except OSError as exc:
+        raise UserError(f"files '{name}': {redact(str(exc))}") from None
+    files = sum(1 for e in entries if e.type == pa_fs.FileType.File)
+    folders = sum(1 for e in entries if e.type == pa_fs.FileType.Directory)
+    server = None
+    if config.root.startswith("s3://"):
+        endpoint = config.s3.endpoint_url if config.s3 is not None else None
+        server = f"S3 at {endpoint}" if endpoint else "S3"
+    return Probed(server, f"{counted(files, 'file')} and {counted(folders, 'folder')} in {where}")

@@ -26,6 +26,7 @@ from lakeworks.connectors.credentials import redact, resolve_password
 from lakeworks.errors import TransientError, UserError
 
 if TYPE_CHECKING:
+    from lakeworks.connectors.probe import Probed
     from lakeworks.connectors.registry import ConnectorContext
 
 POLL_SECONDS = 1.0
@@ -296,3 +297,39 @@ class KafkaSource:
 def open_source(name: str, config: Config, context: ConnectorContext) -> KafkaSource:
     """A Kafka topic source."""
     return KafkaSource(name, config)
+
+
+def probe(name: str, config: Config, context: ConnectorContext, timeout: float) -> Probed:
+    """Reach the brokers (signing in when SASL is set) and list the topics."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    from lakeworks.connectors.probe import Probed, counted
+
+    password = resolve_password(name, config.sasl_password_env, config.sasl_password_encrypted)
+    settings = {
+        k: v
+        for k, v in client_settings(config, password).items()
+        if k not in ("group.id", "enable.auto.commit", "auto.offset.reset", "enable.partition.eof")
+    }
+    errors: list[str] = []
+    settings["error_cb"] = lambda err: errors.append(err.str())
+    settings["log_level"] = 0  # failures are reported below, not on the terminal
+    admin = AdminClient(settings)
+    try:
+        metadata = admin.list_topics(timeout=timeout)
+    except KafkaException as exc:
+        admin.poll(0)  # serves error_cb: why the brokers did not answer
+        reasons = list(dict.fromkeys(errors)) or [exc.args[0].str() if exc.args else str(exc)]
+        raise UserError(f"Kafka '{name}': {redact('; '.join(reasons))}") from None
+    brokers = len(metadata.brokers)
+    topics = sorted(t for t in metadata.topics if not t.startswith("__"))
+    listed = counted(len(topics), "topic") + (
+        f" ({', '.join(topics[:5])}…)" if len(topics) > 5 else ""
+    )
+    if 0 < len(topics) <= 5:
+        listed = f"{counted(len(topics), 'topic')} ({', '.join(topics)})"
+    return Probed(
+        f"Kafka cluster {metadata.cluster_id or ''}".strip(),
+        f"{counted(brokers, 'broker')}, {listed}",
+    )

@@ -34,6 +34,7 @@ from lakeworks.errors import LakeworksError, TransientError, UserError
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from lakeworks.connectors.probe import Probed
     from lakeworks.connectors.registry import ConnectorContext
 
 INSERT_ROWS = 5000
@@ -475,3 +476,27 @@ def connect(name: str, config: Config) -> Any:
 def translate_error(exc: BaseException, name: str) -> LakeworksError:
     """A driver error as a Lakeworks error (message redacted)."""
     return _translate(exc, name)
+
+
+def probe(name: str, config: Config, context: ConnectorContext, timeout: float) -> Probed:
+    """Connect and sign in, then read the server's version and count the database's
+    tables."""
+    from lakeworks.connectors.probe import Probed, counted, whole_seconds
+
+    seconds = min(config.connect_timeout, whole_seconds(timeout))
+    connection = _Connection(name, config.model_copy(update={"connect_timeout": seconds}))
+    conn = connection.connect()
+    try:
+        with connection.errors(), conn.cursor() as cur:
+            cur.execute("SELECT VERSION()")
+            version = str(cur.fetchone()[0])
+            cur.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = DATABASE()"
+            )
+            tables = int(cur.fetchone()[0])
+    finally:
+        conn.close()
+    product = "MariaDB" if "mariadb" in version.lower() else "MySQL"
+    return Probed(
+        f"{product} {version}", f"{counted(tables, 'table')} in database {config.database}"
+    )

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from lakeworks.connectors.postgres_sink import PostgresSink
+    from lakeworks.connectors.probe import Probed
     from lakeworks.connectors.registry import ConnectorContext
 
 
@@ -232,3 +233,28 @@ def open_sink(name: str, config: Config, context: ConnectorContext) -> PostgresS
     from lakeworks.connectors.postgres_sink import PostgresSink
 
     return PostgresSink(name, config)
+
+
+def probe(name: str, config: Config, context: ConnectorContext, timeout: float) -> Probed:
+    """Connect and sign in, then read the server's version and count the tables of the
+    schema it searches first."""
+    from lakeworks.connectors.probe import Probed, counted, whole_seconds
+
+    limited = config.model_copy(
+        update={"connect_timeout": min(config.connect_timeout, whole_seconds(timeout))}
+    )
+    connection = PgConnection(name, limited)
+    conn = connection.connect()
+    try:
+        with connection.errors():
+            conn.execute(f"SET statement_timeout = {int(timeout * 1000)}")
+            version = conn.execute("SHOW server_version").fetchone()
+            row = conn.execute(
+                "SELECT current_schema(), count(*) FROM information_schema.tables "
+                "WHERE table_schema = current_schema()"
+            ).fetchone()
+    finally:
+        conn.close()
+    schema, tables = (row[0], int(row[1])) if row else (None, 0)
+    server = f"PostgreSQL {version[0]}" if version else None
+    return Probed(server, f"{counted(tables, 'table')} in schema {schema or '(none)'}")

@@ -86,6 +86,11 @@ def _module(type_name: str, where: Location) -> ModuleType:
     return importlib.import_module(module)
 
 
+def connector_module(type_name: str) -> ModuleType:
+    """The module of connector type ``type_name`` (``UserError`` for an unknown type)."""
+    return _module(type_name, Location(key="type"))
+
+
 def supports(type_name: str, kind: Literal["source", "sink"]) -> bool | None:
     """Whether data sources of ``type_name`` can be read (``source``) or written
     (``sink``); None for an unknown type."""

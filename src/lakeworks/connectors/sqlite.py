@@ -25,6 +25,7 @@ from lakeworks.errors import TransientError, UserError
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from lakeworks.connectors.probe import Probed
     from lakeworks.connectors.registry import ConnectorContext
 
 
@@ -141,3 +142,19 @@ def open_source(name: str, config: Config, context: ConnectorContext) -> SQLiteS
     if not path.is_absolute() and context.root is not None:
         path = context.root / path
     return SQLiteSource(name, path)
+
+
+def probe(name: str, config: Config, context: ConnectorContext, timeout: float) -> Probed:
+    """Open the file read-only and count its tables."""
+    from lakeworks.connectors.probe import Probed, counted
+
+    source = open_source(name, config, context)
+    conn = source._connect()
+    try:
+        version = conn.execute("SELECT sqlite_version()").fetchone()[0]
+        tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()
+    except sqlite3.Error as exc:
+        raise UserError(f"SQLite data source '{name}': {exc} ({source.path})") from None
+    finally:
+        conn.close()
+    return Probed(f"SQLite {version}", f"{counted(int(tables[0]), 'table')} in {source.path}")

@@ -21,6 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from lakeworks.catalog.column_check import catalog_lookup
 from lakeworks.deploy.diff import FileDiff, compare, summarize, unified
 from lakeworks.deploy.models import (
     Deployment,
@@ -131,7 +132,7 @@ class DeploymentService:
                 f" of {self.env}",
                 hint="change something in the workspace first",
             )
-        report = validate_files(files)
+        report = validate_files(files, catalog=catalog_lookup(self.db, self.env))
         problems = list(report.problems)
         named = _workspace_name(files)
         if named is not None and named != self.workspace:

@@ -13,11 +13,15 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lakeworks.deploy.models import Problem
 from lakeworks.deploy.snapshot import write_files
 from lakeworks.errors import LakeworksError, UserError, ValidationFailed
 from lakeworks.spec.models import Workspace
+
+if TYPE_CHECKING:
+    from lakeworks.catalog.column_check import CatalogLookup
 
 
 @dataclass(frozen=True)
@@ -79,8 +83,14 @@ def layer_warnings(workspace: Workspace, writes: Mapping[str, frozenset[str]]) -
     return warnings
 
 
-def check_workspace(root: Path) -> tuple[Workspace | None, ValidationReport]:
-    """Load and check the workspace at ``root``; never raises for user problems."""
+def check_workspace(
+    root: Path, *, catalog: CatalogLookup | None = None, cache_dir: Path | None = None
+) -> tuple[Workspace | None, ValidationReport]:
+    """Load and check the workspace at ``root``; never raises for user problems.
+
+    ``catalog``: the Data Map's columns, so SQL is checked against catalogued tables
+    too (and reads of tables nobody writes and the catalog does not know are problems);
+    ``cache_dir``: where per-node results of the column check are kept between runs."""
     from lakeworks.alerts.loader import load_workspace_alerts
     from lakeworks.catalog.column_check import column_problems
     from lakeworks.connectors.registry import check_data_sources
@@ -100,7 +110,8 @@ def check_workspace(root: Path) -> tuple[Workspace | None, ValidationReport]:
         problems.extend(_problems(exc, root))
     else:
         warnings.extend(layer_warnings(workspace, {k: io.writes for k, io in graph.io.items()}))
-        for error in column_problems(workspace):
+        known = catalog(workspace) if catalog is not None else None
+        for error in column_problems(workspace, known, graph=graph, cache_dir=cache_dir):
             problems.extend(_problems(error, root))
     try:
         load_workspace_rules(workspace)
@@ -116,7 +127,9 @@ def check_workspace(root: Path) -> tuple[Workspace | None, ValidationReport]:
     return workspace, ValidationReport(problems, warnings)
 
 
-def validate_files(files: Mapping[str, str]) -> ValidationReport:
+def validate_files(
+    files: Mapping[str, str], *, catalog: CatalogLookup | None = None
+) -> ValidationReport:
     """Check deployment files as a workspace, in a temporary folder."""
     with tempfile.TemporaryDirectory(prefix="lakeworks-validate-") as tmp:
         root = Path(tmp)
@@ -124,5 +137,5 @@ def validate_files(files: Mapping[str, str]) -> ValidationReport:
             write_files(root, files)
         except UserError as exc:
             return ValidationReport(_problems(exc, root), [])
-        _, report = check_workspace(root)
+        _, report = check_workspace(root, catalog=catalog)
         return report

@@ -7,16 +7,23 @@ opened. ``schedule.node_io`` imports this module lazily for ``sync`` nodes.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
 
 from lakeworks.connectors.registry import supports
 from lakeworks.errors import UserError, ValidationFailed
 from lakeworks.integration.plan import parse_node
 from lakeworks.integration.spec import WAREHOUSE, SyncSpec
-from lakeworks.schedule.node_io import SAMPLE_CYCLE_TIME, NodeIO, register_node_io
+from lakeworks.schedule.node_io import (
+    SAMPLE_CYCLE_TIME,
+    SECOND_SAMPLE_CYCLE_TIME,
+    NodeIO,
+    register_node_io,
+)
 from lakeworks.spec.models import Node, NodeKind, Workspace
 from lakeworks.spec.yaml_source import LineMap
-from lakeworks.sql.params import ParamContext
+from lakeworks.sql.params import ParamContext, business_date
+from lakeworks.sql.partitions import PartitionUse, partition_use
 
 
 def sync_node_io(workspace: Workspace, node: Node) -> NodeIO:
@@ -35,11 +42,55 @@ def sync_node_io(workspace: Workspace, node: Node) -> NodeIO:
         line = line_map.line_of(("target", "table"))
         if line is not None:
             lines[table] = line
+    second = ParamContext(
+        cycle_time=SECOND_SAMPLE_CYCLE_TIME, parameters=workspace.parameters_for(node)
+    )
+    again, _, _ = parse_node(workspace, node, second)
     return NodeIO(
         reads=reads | _declared(node, "inputs"),
         writes=writes | _declared(node, "outputs"),
         write_lines=lines,
+        partitions=_partitions(
+            workspace, node, (spec, ctx.bizdate), (again, business_date(SECOND_SAMPLE_CYCLE_TIME))
+        ),
     )
+
+
+def _partitions(
+    workspace: Workspace, node: Node, first: tuple[SyncSpec, date], second: tuple[SyncSpec, date]
+) -> PartitionUse:
+    """The date partitions a sync writes (``target.partition``) and reads (a warehouse
+    source's ``where``), as offsets from the business date: rendered for two dates far
+    apart, a value that changes with the date is a parameter, one that does not is fixed."""
+    (spec, bizdate), (other, _) = first, second
+    writes: dict[str, tuple[str, int]] = {}
+    if spec.target.data_source == WAREHOUSE:
+        for column, value in spec.target.partition.items():
+            day = _day(value)
+            if day is not None and other.target.partition.get(column) != value:
+                writes[spec.target.table.lower()] = (column.lower(), (day - bizdate).days)
+                break
+    reads = PartitionUse()
+    source = spec.source
+    if source.data_source == WAREHOUSE and source.table and source.where:
+        query = f"SELECT * FROM {source.table} WHERE {source.where}"
+        again = f"SELECT * FROM {source.table} WHERE {other.source.where or 'TRUE'}"
+        try:
+            reads = partition_use(((query, bizdate), (again, bizdate)), workspace.dialect_for(node))
+        except UserError:
+            reads = PartitionUse()  # a filter Lakeworks cannot parse: every partition
+    return PartitionUse(reads.reads, writes)
+
+
+def _day(value: str) -> date | None:
+    """A partition value as a date (``20260401`` or ``2026-04-01``), else None."""
+    text = value.strip()
+    try:
+        if len(text) == 8 and text.isdigit():
+            return date(int(text[:4]), int(text[4:6]), int(text[6:]))
+        return date.fromisoformat(text) if len(text) == 10 else None
+    except ValueError:
+        return None
 
 
 def _check_data_sources(workspace: Workspace, spec: SyncSpec, line_map: LineMap) -> None:

@@ -94,7 +94,7 @@ class OutsideDependency:
 
     @property
     def state(self) -> str:
-        return self.instance.state.value if self.instance is not None else "not planned"
+        return self.instance.state.value if self.instance is not None else "not created yet"
 
     @property
     def produced(self) -> bool:
@@ -224,15 +224,42 @@ def start_backfill(
 def _wait_for_outside(
     db: Database, workspace: str, env: str, plan: BackfillPlan, created: list[Instance]
 ) -> None:
-    """Make the backfill's instances wait for the existing outside instances."""
-    keys = sorted({(node, cycle.replace(tzinfo=None)) for _, (node, cycle) in plan.outside_edges})
-    ids = SchedulingStore(db).scheduled_ids(workspace, env, keys)
-    edges = []
-    for index, (node, cycle) in plan.outside_edges:
-        parent = ids.get((node, cycle.replace(tzinfo=None)))
-        if parent is not None:
-            edges.append((created[index].id, parent))
-    InstanceRepository(db).add_dependencies(edges)
+    """Make the backfill's instances wait for the scheduled instances outside it: those
+    that exist at once, the others (not created yet) once the scheduler creates them."""
+    waits = [
+        (created[index].id, node, cycle.replace(tzinfo=None))
+        for index, (node, cycle) in plan.outside_edges
+    ]
+    SchedulingStore(db).wait_for_scheduled(workspace, env, waits)
+
+
+def describe_outside_wait(outside: list[OutsideDependency]) -> str | None:
+    """What ``--wait-outside`` waits for: how many outside instances, how many exist
+    (by state) and which are not created yet; None when there are none."""
+    if not outside:
+        return None
+    states: dict[str, int] = {}
+    later: dict[str, list[str]] = {}
+    for dep in outside:
+        if dep.instance is None:
+            later.setdefault(dep.ref.node_key, []).append(f"{dep.ref.local:%Y-%m-%d}")
+        else:
+            states[dep.state] = states.get(dep.state, 0) + 1
+    parts = [f"{count} {state}" for state, count in sorted(states.items())]
+    text = f"waits for {len(outside)} scheduled instances outside the backfill"
+    if parts:
+        text += f" ({', '.join(parts)})"
+    if later:
+        shown = "; ".join(
+            f"{node} {', '.join(days[:5])}{' …' if len(days) > 5 else ''}"
+            for node, days in sorted(later.items())
+        )
+        count = sum(len(days) for days in later.values())
+        text += (
+            f"; {count} of them are not created yet and are waited for once the scheduler"
+            f" creates and runs them: {shown}"
+        )
+    return text
 
 
 def progress(db: Database, run_id: int) -> BackfillProgress:

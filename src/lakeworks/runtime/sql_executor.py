@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 
@@ -14,7 +15,9 @@ from lakeworks.errors import (
     UserError,
 )
 from lakeworks.runtime.context import NodeResult, NodeRunContext
+from lakeworks.schedule.node_io import node_io
 from lakeworks.spec.outputs import rows_output
+from lakeworks.spec.suggest import closest
 from lakeworks.sql.params import render
 from lakeworks.sql.translate import ExecutableStatement, translate_script
 
@@ -46,6 +49,7 @@ def _counts(step: str, rows: int | None) -> bool:
 
 
 _QUOTED = re.compile(r'"([^"\n]+)"')
+_MISSING_TABLE = re.compile(r"Table with name ([\w.]+) does not exist", re.IGNORECASE)
 
 
 def _line_offset(source: str, message: str) -> int:
@@ -53,12 +57,34 @@ def _line_offset(source: str, message: str) -> int:
     identifier an engine error quotes (``Referenced column "totl" not found``), so the
     error points at the user's line rather than the translated statement's ``LINE 1``."""
     first = message.splitlines()[0] if message else ""
-    for name in _QUOTED.findall(first):
+    for name in [*_QUOTED.findall(first), *_MISSING_TABLE.findall(first)]:
         token = re.compile(rf"(?<![\w.]){re.escape(name)}(?!\w)", re.IGNORECASE)
         for offset, text in enumerate(source.splitlines()):
             if token.search(text.split("--", 1)[0]):
                 return offset
     return 0
+
+
+def _missing_table_hint(ctx: NodeRunContext, message: str) -> str | None:
+    """For an engine's "table does not exist": the closest names among the tables the
+    workspace's nodes write (also those not created yet) and the warehouse holds."""
+    found = _MISSING_TABLE.search(message)
+    if found is None:
+        return None
+    names: set[str] = set()
+    for other in ctx.workspace.nodes():
+        try:
+            names |= node_io(ctx.workspace, other).writes
+        except LakeworksError:
+            continue
+    with contextlib.suppress(LakeworksError):
+        names |= {t.name for t in ctx.engine.list_tables()}
+    close = closest(found.group(1), names)
+    already = [c for c in close if f'"{c}"' in message]
+    if not close or already == close:
+        return None  # the engine named the same tables already
+    shown = " or ".join(repr(c) for c in close)
+    return f"did you mean {shown}? (tables the workspace writes or the warehouse holds)"
 
 
 def _partition_columns(ctx: NodeRunContext) -> object:
@@ -145,7 +171,7 @@ def run_sql_node(ctx: NodeRunContext) -> NodeResult:
             if not message.startswith(f"{node.path.name}:"):
                 line = statement.line + _line_offset(statement.source, message)
                 message = f"{node.path.name}:{line}: {message}"
-            raise UserCodeError(message) from None
+            raise UserCodeError(message, hint=_missing_table_hint(ctx, message)) from None
         if statement.partition_spec is not None:
             register = getattr(ctx.engine, "register_partitions", None)
             if callable(register):

@@ -16,6 +16,7 @@ from lakeworks.errors import Location, UserError, ValidationFailed
 from lakeworks.schedule.node_io import NodeIO, node_io
 from lakeworks.spec.models import Node, Workspace
 from lakeworks.spec.outputs import binding_source
+from lakeworks.spec.suggest import did_you_mean
 from lakeworks.sql.partitions import Window, merge_windows
 
 
@@ -219,11 +220,13 @@ def build_graph(
                 graph.add_edge(Edge(writer, key, "table", table))
             elif existing_tables is not None and table not in existing_tables:
                 node = nodes[key]
+                suggestion = did_you_mean(table, [*existing_tables, *graph.writers])
                 problems.append(
                     UserError(
                         f"reads table '{table}', which no node writes and which does not exist",
                         location=Location(node.path, _line_mentioning(node, table)),
-                        hint="create the table, add the node that writes it, or fix the name",
+                        hint=suggestion
+                        or "create the table, add the node that writes it, or fix the name",
                     )
                 )
 

@@ -18,6 +18,7 @@ import builtins
 import logging
 import os
 import stat
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from lakeworks.connectors import credentials
-from lakeworks.errors import LakeworksError, NotFound, UserError
+from lakeworks.errors import Conflict, LakeworksError, NotFound, UserError
 from lakeworks.security.tables import stored_secrets
 from lakeworks.store.clock import utcnow
 from lakeworks.store.database import Database
@@ -186,11 +187,63 @@ def reference(workspace: str, name: str) -> str:
 
 
 class SecretStore:
-    """Encrypted secrets in the metadata store, per workspace."""
+    """Encrypted secrets in the metadata store, per workspace.
 
-    def __init__(self, db: Database, box: SecretBox) -> None:
+    ``key_file``: where the keys came from when they came from a file. A secret that
+    the keys in memory cannot decrypt is tried again after reading that file once more,
+    so a process keeps working after ``lakeworks secrets rotate-key`` ran elsewhere.
+    """
+
+    def __init__(self, db: Database, box: SecretBox, *, key_file: Path | None = None) -> None:
         self._db = db
         self.box = box
+        self.key_file = key_file
+        self._lock = threading.Lock()
+
+    def _decrypt(self, token: str) -> str:
+        box = self.box
+        try:
+            return box.decrypt(token)
+        except UserError:
+            if not self.reload_keys(box):
+                raise
+            return self.box.decrypt(token)
+
+    def reload_keys(self, seen: SecretBox | None = None) -> bool:
+        """Read the key file again; whether other keys were found (a process rotated
+        them). ``seen``: the box a failed decryption used (another thread may have
+        reloaded since)."""
+        if self.key_file is None:
+            return False
+        with self._lock:
+            if seen is not None and self.box is not seen:
+                return True
+            try:
+                keys = load_keys(self.key_file.parent, create=False).keys
+            except UserError:
+                return False
+            if keys == self.box.keys:
+                return False
+            self.box = SecretBox(keys)
+            return True
+
+    def rotate_key(self, *, keep_old: bool = False) -> Rotation:
+        """Rotate the key of the key file this store was opened with (see ``rotate_key``);
+        this store uses the new key at once."""
+        if self.key_file is None:
+            raise Conflict(
+                f"the secret key comes from {ENV_SECRET_KEY}, which a running server cannot change",
+                hint="run 'lakeworks secrets rotate-key' where the variable is set, then "
+                "set it to the printed key and restart",
+            )
+        with self._lock:
+            rotation = rotate_key(
+                self._db, KeySource(self.box.keys, self.key_file), keep_old=keep_old
+            )
+            self.box = SecretBox(
+                [rotation.new_key, *self.box.keys] if keep_old else [rotation.new_key]
+            )
+        return rotation
 
     def put(self, workspace: str, name: str, value: str, *, actor: str) -> None:
         """Store (or replace) a secret; only its ciphertext is written."""
@@ -225,7 +278,7 @@ class SecretStore:
             ).scalar_one_or_none()
         if token is None:
             raise NotFound(f"secret '{name}' does not exist in workspace '{workspace}'")
-        return self.box.decrypt(token)
+        return self._decrypt(token)
 
     def names(self, workspace: str) -> builtins.list[str]:
         c = stored_secrets.c
@@ -234,6 +287,13 @@ class SecretStore:
                 conn.execute(
                     sa.select(c.name).where(c.workspace == workspace).order_by(c.name)
                 ).scalars()
+            )
+
+    def count(self) -> int:
+        """How many secrets are stored, in every workspace."""
+        with self._db.read() as conn:
+            return int(
+                conn.execute(sa.select(sa.func.count()).select_from(stored_secrets)).scalar_one()
             )
 
     def delete(self, workspace: str, name: str) -> bool:
@@ -249,7 +309,7 @@ class SecretStore:
         if token.startswith(REFERENCE_PREFIX):
             workspace, _, name = token[len(REFERENCE_PREFIX) :].partition("/")
             return self.get(workspace, name)
-        return self.box.decrypt(token)
+        return self._decrypt(token)
 
     def install(self) -> None:
         """Make data source connectors decrypt through this store."""
@@ -295,7 +355,8 @@ def install_workspace_key(state_dir: Path, db: Database) -> bool:
     """
     if not os.environ.get(ENV_SECRET_KEY, "").strip() and not (state_dir / KEY_FILE).exists():
         return False
-    SecretStore(db, SecretBox(load_keys(state_dir, create=False).keys)).install()
+    source = load_keys(state_dir, create=False)
+    SecretStore(db, SecretBox(source.keys), key_file=source.path).install()
     return True
 
 

@@ -263,6 +263,34 @@ class SchedulingStore:
                     found[(node, cycle)] = id_
         return found
 
+    def wait_for_scheduled(
+        self, workspace: str, env: str, waits: Sequence[tuple[int, str, datetime]]
+    ) -> tuple[int, int]:
+        """Make instances wait for scheduled ones by ``(child id, node_key, cycle_time)``:
+        linked at once when the scheduled instance exists, else remembered as pending
+        and linked when the scheduler creates it. Returns (linked, pending)."""
+        wanted = [(c, node, to_utc_naive(cycle)) for c, node, cycle in waits]
+        if not wanted:
+            return 0, 0
+        with self._db.write() as conn:
+            found = self._ids(conn, workspace, env, [(n, t) for _, n, t in wanted])
+            edges = {(c, found[(n, t)]) for c, n, t in wanted if (n, t) in found}
+            pending = {(c, n, t) for c, n, t in wanted if (n, t) not in found}
+            if edges:
+                conn.execute(
+                    insert_ignoring(conn, _deps),
+                    [{"instance_id": c, "upstream_instance_id": p} for c, p in sorted(edges)],
+                )
+            if pending:
+                conn.execute(
+                    insert_ignoring(conn, _pending),
+                    [
+                        {"instance_id": c, "node_key": n, "cycle_time": t}
+                        for c, n, t in sorted(pending)
+                    ],
+                )
+        return len(edges), len(pending)
+
     def link_pending(self, workspace: str, env: str) -> int:
         """Turn pending upstream keys whose instance now exists into dependencies."""
         child = instances.alias("child")
@@ -277,8 +305,10 @@ class SchedulingStore:
                     sa.and_(
                         parent.c.workspace == child.c.workspace,
                         parent.c.env == child.c.env,
-                        parent.c.run_type == child.c.run_type,
-                        parent.c.run_key == child.c.run_key,
+                        # pending keys name scheduled instances: of a scheduled child,
+                        # or of a backfill that waits for those outside it
+                        parent.c.run_type == RunType.SCHEDULED.value,
+                        parent.c.run_key == "schedule",
                         parent.c.node_key == _pending.c.node_key,
                         parent.c.cycle_time == _pending.c.cycle_time,
                     ),

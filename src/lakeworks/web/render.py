@@ -67,7 +67,7 @@ def workspaces_of(request: Request, access: Access) -> list[str]:
     services = services_of(request)
     user = access.user
     if user.is_superuser:
-        return [w.name for w in services.workspaces.list()]
+        return services.workspace_names()
     return sorted(services.members.workspaces_of(user.id))
 
 
@@ -85,7 +85,8 @@ def page(
     """A console page in the frame: navigation, workspace and environment switch,
     search box, the user and their roles."""
     workspace = access.workspace
-    if workspace is not None and access.user.is_superuser:
+    switchable = workspaces_of(request, access)
+    if workspace is not None and access.user.is_superuser and workspace not in switchable:
         # members reach here only through their roles in a registered workspace; an
         # installation administrator may type any name: NotFound if it is not one
         services_of(request).record(workspace)
@@ -107,7 +108,7 @@ def page(
         "env_in_path": access.env is not None,
         "user": access.user,
         "roles": sorted(r.value for r in access.roles),
-        "workspaces": workspaces_of(request, access),
+        "workspaces": switchable,
         "nav": nav,
         "csrf_token": session.csrf_token if session is not None else "",
         "can": lambda name: access.can(Permission(name)),

@@ -34,7 +34,7 @@ def test_preview_of_a_workflow_with_its_outside_dependencies(api: Api) -> None:
         headers=operator,
     ).json()
     assert [(o["node"], o["state"]) for o in one["outside"]] == [
-        ("sales_pipeline.01_create_and_load_sales_raw", "not planned")
+        ("sales_pipeline.01_create_and_load_sales_raw", "not created yet")
     ]
     assert any("does not produce" in w for w in one["warnings"])
     upstream = api.client.post(

@@ -14,6 +14,7 @@ from lakeworks.spec.loader import load_workspace
 from lakeworks.store.models import InstanceState as S
 from lakeworks.store.models import RunState, RunType
 from lakeworks.store.repositories import LogRepository
+from lakeworks.store.scheduling import SchedulingStore
 from tests.integration.scheduler.conftest import WorldFactory
 from tests.integration.scheduler.world import World, node_text, utc, write_workspace
 
@@ -175,3 +176,58 @@ def test_dependencies_outside_are_listed_with_their_state_and_waited_for_on_requ
     assert done["20260410"] in (S.WAITING_TIME, S.WAITING_UPSTREAM)  # ods of 04-11 has not run
     world.at(utc(2026, 4, 11, 3))
     assert backfills.progress(world.db, run.id).run.state is RunState.SUCCESS
+
+
+def test_wait_outside_waits_for_scheduled_instances_not_created_yet(world: World) -> None:
+    world.settle()  # planned up to the day after 2026-04-10
+    ws = load_workspace(world.root)
+    asked = request(
+        node="dwd",
+        scope=BackfillScope.NODE,
+        date_ranges=((date(2026, 4, 12), date(2026, 4, 13)),),
+        wait_outside=True,
+    )
+    plan = backfills.preview(ws, asked)
+    outside = backfills.outside_dependencies(world.db, "demo", "prod", plan)
+    assert [(o.ref.node_key, o.ref.local.day, o.state) for o in outside] == [
+        ("etl.ods", 13, "not created yet"),
+        ("etl.ods", 14, "not created yet"),
+    ]
+    assert backfills.describe_outside_wait(outside) == (
+        "waits for 2 scheduled instances outside the backfill; 2 of them are not created"
+        " yet and are waited for once the scheduler creates and runs them:"
+        " etl.ods 2026-04-13, 2026-04-14"
+    )
+    run, _, created = backfills.start_backfill(world.db, "lena", ws, "prod", asked)
+    store = SchedulingStore(world.db)
+    ids = [i.id for i in created]
+
+    def upstream() -> list[tuple[str, int, bool]]:
+        refs = store.upstream_of(ids)
+        return sorted(
+            (r.node_key, r.cycle_time.day, r.instance_id is not None)
+            for i in ids
+            for r in refs[i]
+            if r.node_key == "etl.ods"  # outside; the backfill's own order is kept too
+        )
+
+    assert upstream() == [("etl.ods", 13, False), ("etl.ods", 14, False)]  # remembered by key
+    world.settle()
+    waiting = world.instances.list(run_id=run.id)
+    assert {i.state for i in waiting} <= {S.WAITING_TIME, S.WAITING_UPSTREAM}
+    world.at(utc(2026, 4, 13, 3))  # the scheduler creates and runs ods of 04-13
+    assert upstream() == [("etl.ods", 13, True), ("etl.ods", 14, True)]  # linked on creation
+    done = {i.bizdate: i.state for i in world.instances.list(run_id=run.id)}
+    assert done["20260412"] is S.SUCCESS
+    assert done["20260413"] in (S.WAITING_TIME, S.WAITING_UPSTREAM)
+    world.at(utc(2026, 4, 14, 3))
+    assert backfills.progress(world.db, run.id).run.state is RunState.SUCCESS
+    ods = {
+        i.cycle_time: i.finished_at
+        for i in world.instances.list(run_type=RunType.SCHEDULED)
+        if i.node_key == "etl.ods"
+    }
+    for instance in world.instances.list(run_id=run.id):
+        finished = ods[instance.cycle_time]
+        assert instance.started_at is not None and finished is not None
+        assert instance.started_at >= finished

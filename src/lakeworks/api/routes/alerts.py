@@ -221,17 +221,56 @@ def put_channel(
     services: Services,
     access: Access = guard(Perm.SOURCES_MANAGE),
 ) -> dict[str, Any]:
-    """Create or replace a channel; its secret is encrypted into the secret store."""
+    """Create or replace a channel; its secret is encrypted into the secret store. When
+    changing a channel, an omitted ``secret`` (and an omitted webhook ``url``) keeps the
+    stored one."""
     data = {k: v for k, v in body.channel.items() if k not in ("secret_encrypted",)}
+    secret_name = f"alert-channel-{name}"
+    previous = AlertStore(services.db).channels(workspace).get(name)
+    kept_url = getattr(previous, "url", None)
+    if (
+        "url" not in data
+        and kept_url
+        and previous is not None
+        and previous.type == data.get("type")
+    ):
+        data["url"] = kept_url  # a webhook URL may hold a token: the console never shows it
     if body.secret is not None:
-        secret_name = f"alert-channel-{name}"
-        services.secrets.put(workspace, secret_name, body.secret, actor=access.username)
         data["secret_encrypted"] = reference(workspace, secret_name)
+    elif previous is not None and previous.secret_encrypted == reference(workspace, secret_name):
+        data["secret_encrypted"] = previous.secret_encrypted  # kept: secrets are write-only
     channel = parse_channel(data)
+    if body.secret is not None:
+        services.secrets.put(workspace, secret_name, body.secret, actor=access.username)
     code = load_workspace_alerts(services.definition(workspace, "prod"))
     AlertStore(services.db).put_channel(workspace, name, channel, code)
     audit_detail(request, channel=name)
-    return {"name": name, "type": channel.type, "has_secret": body.secret is not None}
+    return {
+        "name": name,
+        "type": channel.type,
+        "has_secret": bool(channel.secret_env or channel.secret_encrypted),
+    }
+
+
+class ChannelDeleted(Out):
+    deleted: str
+
+
+@router.delete("/workspaces/{workspace}/alerts/channels/{name}", response_model=ChannelDeleted)
+def delete_channel(
+    workspace: str,
+    name: str,
+    request: Request,
+    services: Services,
+    access: Access = guard(Perm.SOURCES_MANAGE),
+) -> dict[str, Any]:
+    """Remove a channel added through the API (refused while a rule uses it) and its
+    stored secret."""
+    code = load_workspace_alerts(services.definition(workspace, "prod"))
+    AlertStore(services.db).delete_channel(workspace, name, code)
+    services.secrets.delete(workspace, f"alert-channel-{name}")
+    audit_detail(request, channel=name)
+    return {"deleted": name}
 
 
 @router.get("/workspaces/{workspace}/envs/{env}/alerts/incidents", response_model=IncidentList)

@@ -354,9 +354,16 @@ def validate(
     workspace: str, services: Services, access: Access = guard(Perm.CODE_READ)
 ) -> dict[str, Any]:
     """Validate the dev folder: settings, nodes, SQL, parameters, dependencies, rules."""
+    from lakeworks.catalog.column_check import catalog_lookup
     from lakeworks.deploy.validate import check_workspace
 
-    loaded, report = check_workspace(services.source(workspace).home)
+    home = services.source(workspace).home
+    state = home / ".lakeworks"
+    loaded, report = check_workspace(
+        home,
+        catalog=catalog_lookup(services.db, "dev"),
+        cache_dir=state / "cache" if state.is_dir() else None,
+    )
     nodes = len(loaded.nodes()) if loaded else 0
     return {
         "ok": report.ok,

@@ -293,3 +293,30 @@ def installation_audit(
         limit=limit,
         cursor=cursor,
     )
+
+
+class RotateKeyBody(Body):
+    keep_old: bool = False
+    """Keep the old key for decrypting too (e.g. for a backup made before)."""
+
+
+class RotateKeyOut(Out):
+    reencrypted: int
+    """How many stored secrets were re-encrypted with the new key."""
+    key_file: str
+    """The key file that now holds the new key (the key itself is never returned)."""
+
+
+@router.post("/secrets/rotate-key", response_model=RotateKeyOut)
+def rotate_secret_key(
+    body: RotateKeyBody,
+    request: Request,
+    services: Services,
+    access: Access = guard(Perm.INSTALLATION_ADMIN),
+) -> dict[str, Any]:
+    """Make a new secret key, re-encrypt every stored secret with it in one transaction
+    and use it at once (installation administrators; the key must come from the key
+    file, not from ``LAKEWORKS_SECRET_KEY``)."""
+    rotation = services.secrets.rotate_key(keep_old=body.keep_old)
+    audit_detail(request, reencrypted=rotation.reencrypted, keep_old=body.keep_old)
+    return {"reencrypted": rotation.reencrypted, "key_file": str(rotation.key_file)}

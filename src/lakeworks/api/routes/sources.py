@@ -3,10 +3,11 @@ the store. Secrets are write-only: responses say whether one is set, never its v
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 import yaml
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import ConfigDict, Field
 
 from lakeworks.api.auth import Access
@@ -41,6 +42,23 @@ class SourceOut(Out):
 
 class SourceList(Out):
     items: list[SourceOut]
+
+
+class ConnectionTestOut(Out):
+    """The outcome of a connection test; a failed connection is a result, not an error."""
+
+    name: str
+    type: str
+    ok: bool
+    seconds: float
+    server: str | None
+    """The server's product and version when it answered."""
+    detail: str | None
+    """What the test listed (tables, topics, files)."""
+    error: str | None
+    hint: str | None
+    message: str
+    """The whole outcome as one readable text."""
 
 
 def source_json(name: str, config: dict[str, Any]) -> dict[str, Any]:
@@ -153,3 +171,22 @@ def delete_source(
         services.secrets.delete(workspace, f"{name}.{field}")
     audit_detail(request, source=name)
     return {"ok": True}
+
+
+@router.post("/workspaces/{workspace}/data-sources/{name}/test", response_model=ConnectionTestOut)
+def test_source(
+    workspace: str,
+    name: str,
+    request: Request,
+    services: Services,
+    timeout: float = Query(default=10.0, ge=0.5, le=60),
+    access: Access = guard(Perm.SOURCES_MANAGE),
+) -> dict[str, Any]:
+    """Connect to the data source, sign in and list one thing within ``timeout``
+    seconds: latency and server version, or what failed and a hint."""
+    from lakeworks.integration.connection_test import check_connection
+
+    ws = services.definition(workspace, "dev")
+    result = check_connection(ws, name, timeout=timeout)
+    audit_detail(request, source=name, ok=result.ok)
+    return {**asdict(result), "message": result.render()}

@@ -138,6 +138,7 @@ def create_workspace(
         body.name, root, actor=access.username, require_approval=body.require_approval
     )
     services.grants.seed_defaults(record.name, access.username)
+    services.forget_workspace_names()
     audit_detail(request, workspace=record.name, root=record.root)
     return workspace_json(record)
 

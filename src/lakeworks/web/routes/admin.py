@@ -41,6 +41,8 @@ def admin(request: Request, workspace: str, access: Access = guard(Perm.MEMBERS_
         tokens=services.tokens.list(access.user.id),
         users=services.users.list(limit=500) if access.user.is_superuser else [],
         may_security=may_security,
+        key_file=str(services.secrets.key_file) if services.secrets.key_file else None,
+        secret_count=services.secrets.count() if access.user.is_superuser else 0,
     )
 
 

@@ -11,11 +11,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from lakeworks.alerts.loader import load_workspace_alerts
-from lakeworks.alerts.models import ChannelConfig, EmailChannel
+from lakeworks.alerts.models import ChannelConfig, EmailChannel, TriggerType
 from lakeworks.alerts.service import AlertStore
 from lakeworks.api.auth import Access, services_of
 from lakeworks.api.routes.common import guard
 from lakeworks.errors import LakeworksError
+from lakeworks.security.permissions import RUN_OR_OPERATE
 from lakeworks.security.permissions import Permission as Perm
 from lakeworks.web.render import page
 
@@ -42,8 +43,17 @@ def monitoring(
     incident = request.query_params.get("incident", "").strip()
     chosen = int(incident) if incident.isdigit() else None
     channels = None
+    stored_channels = store.channels(workspace)
     if access.can(Perm.SOURCES_READ):
-        channels = [_channel_row(n, c) for n, c in sorted(store.channels(workspace).items())]
+        channels = [_channel_row(n, c) for n, c in sorted(stored_channels.items())]
+    node_keys: list[str] = []
+    code_channels: list[str] = []
+    try:
+        ws = services.definition(workspace, env)
+        node_keys = sorted(n.key for n in ws.nodes())
+        code_channels = sorted(load_workspace_alerts(ws).channels)
+    except LakeworksError:
+        pass
     return page(
         request,
         "monitoring/monitoring.html",
@@ -57,7 +67,24 @@ def monitoring(
         rules=rules,
         channels=channels,
         problem=problem,
+        may_edit_rules=access.can(RUN_OR_OPERATE.for_env(env)),
+        api_rules={r.name: r.model_dump(mode="json") for source, r in rules if source == "api"},
+        trigger_types=[t.value for t in TriggerType],
+        channel_names=sorted({*code_channels, *stored_channels}),
+        node_keys=node_keys,
+        channel_settings=(
+            {n: _channel_form(c) for n, c in stored_channels.items()}
+            if access.can(Perm.SOURCES_MANAGE)
+            else {}
+        ),
     )
+
+
+def _channel_form(channel: ChannelConfig) -> dict[str, Any]:
+    """A channel's settings to fill the edit form: never its secret, nor a webhook's URL
+    (its path or query may hold a token; left empty, the stored one is kept)."""
+    hidden = {"secret_env", "secret_encrypted", "url"}
+    return {k: v for k, v in channel.model_dump(mode="json").items() if k not in hidden}
 
 
 def _channel_row(name: str, channel: ChannelConfig) -> dict[str, Any]:

@@ -83,26 +83,40 @@
     const error = (result.data && result.data.error) || {};
     const problems = (error.details && error.details.problems) || [];
     let placed = false;
-    for (const p of problems) {
-      const loc = Array.isArray(p.location) ? p.location : [];
-      const names = loc.filter((x) => typeof x === "string" && x !== "body");
-      for (const name of names.reverse()) {
+    // a key such as "trigger.minutes" names the field "trigger.minutes", else "minutes"
+    const keyNames = (key) => {
+      const parts = key.split(".");
+      return parts.map((_, i) => parts.slice(0, parts.length - i).join(".")).concat(parts.slice(1).reverse());
+    };
+    const single = error.details && error.details.location;
+    const all = problems.length ? problems : (single && single.key ? [{ message: error.message, location: single, hint: error.details.hint }] : []);
+    const unplaced = [];
+    for (const p of all) {
+      let names;
+      if (Array.isArray(p.location)) {
+        names = p.location.filter((x) => typeof x === "string" && x !== "body").reverse();
+      } else names = p.location && p.location.key ? keyNames(p.location.key) : [];
+      const text = p.message + (p.hint ? " — " + p.hint : "");
+      let here = false;
+      for (const name of names) {
         const slot = form.querySelector(`.field-error[data-for="${name}"]`);
         if (slot) {
-          slot.textContent = p.message;
+          slot.textContent = slot.textContent ? slot.textContent + "; " + text : text;
           const input = form.querySelector(`[name="${name}"]`);
           if (input) input.classList.add("invalid");
-          placed = true;
+          placed = here = true;
           break;
         }
       }
+      if (!here) unplaced.push(text);
     }
     const field = error.details && error.details.field;
     if (field) {
       const slot = form.querySelector(`.field-error[data-for="${field}"]`);
       if (slot) { slot.textContent = error.message; placed = true; }
     }
-    if (!placed && general) general.textContent = message(result);
+    if (general && unplaced.length && problems.length) general.textContent = unplaced.join("; ");
+    else if (!placed && general) general.textContent = message(result);
   }
 
   // Stream a plain-text log into an element until the server ends it.
