@@ -37,16 +37,28 @@ class Source:
         return rows[0] if rows else None
 
     def drop(self) -> None:
-        deadline = time.monotonic() + 30
-        while (found := self.slot_row()) is not None:
-            if not found[1]:
+        """Drop the slot (ending a session that still holds it after 30 s), the
+        publication and the schema — whatever the test left behind."""
+        try:
+            deadline = time.monotonic() + 30
+            while (found := self.slot_row()) is not None:
+                if found[1] and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                    continue
+                if found[1]:
+                    assert time.monotonic() < deadline + 30, "the slot stayed in use"
+                    self.sql(
+                        "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
+                        "WHERE slot_name = %s",
+                        [self.slot],
+                    )
+                    time.sleep(1)
+                    continue
                 self.sql("SELECT pg_drop_replication_slot(%s)", [self.slot])
-                break
-            assert time.monotonic() < deadline, "the slot stayed in use"
-            time.sleep(0.2)
-        self.sql(f"DROP PUBLICATION IF EXISTS {self.slot}")
-        self.sql(f"DROP SCHEMA {self.schema} CASCADE")
-        self.conn.close()
+        finally:
+            self.sql(f"DROP PUBLICATION IF EXISTS {self.slot}")
+            self.sql(f"DROP SCHEMA {self.schema} CASCADE")
+            self.conn.close()
 
 
 @pytest.fixture
