@@ -10,7 +10,10 @@ messages (id, timestamp, 3 numbers, 2 short strings). Measured in the same run:
 - freshness: messages produced at a steady rate while the stream runs; a message is
   fresh when the stream's committed position passes it; p95 of (fresh - produced).
 
-PostgreSQL CDC is not measured: CDC streams do not exist yet.
+- PostgreSQL CDC: a burst of committed changes (4 of 5 inserts, 1 of 5 updates, 1,000
+  rows a transaction) applied by ``lakeworks stream run`` of a ``postgres_cdc`` node
+  (started after the changes, timed until its committed position passes them), beside
+  ``pg_recvlogical`` (pgoutput) draining the same changes from a slot of its own.
 
     python benchmarks/stream_throughput.py            # 1,000,000 messages
     python benchmarks/stream_throughput.py --quick    # 20,000 messages, a smoke run
@@ -19,6 +22,7 @@ PostgreSQL CDC is not measured: CDC streams do not exist yet.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -27,11 +31,15 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
+RECEIVE_MAX_BYTES = 512 << 20
+sys.path.insert(0, str(Path(__file__).parent))
 
 
 def _free_port() -> int:
@@ -47,6 +55,7 @@ def _broker(data: Path) -> tuple[subprocess.Popen[bytes], str]:
         [program, "start", "--only", "kafka", "--kafka-port", str(port), "--data-dir", str(data)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,  # the launcher's broker is stopped with it (_stop_broker)
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -54,8 +63,19 @@ def _broker(data: Path) -> tuple[subprocess.Popen[bytes], str]:
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return process, f"127.0.0.1:{port}"
         time.sleep(0.1)
-    process.kill()
+    _stop_broker(process)
     raise RuntimeError("the noida-db broker did not start")
+
+
+def _stop_broker(process: subprocess.Popen[bytes]) -> None:
+    """Stop the launcher and its broker (the whole session it started)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=30)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
 
 
 def _topic(broker: str) -> str:
@@ -97,7 +117,13 @@ def _drain(broker: str, topic: str, count: int) -> float:
     from confluent_kafka import Consumer, TopicPartition
 
     consumer = Consumer(
-        {"bootstrap.servers": broker, "group.id": "drain", "enable.auto.commit": False}
+        {
+            "bootstrap.servers": broker,
+            "group.id": "drain",
+            "enable.auto.commit": False,
+            # as the stream's consumer: noida-db may answer beyond fetch.max.bytes
+            "receive.message.max.bytes": RECEIVE_MAX_BYTES,
+        }
     )
     consumer.assign([TopicPartition(topic, p, -2) for p in (0, 1)])
     started, seen = time.perf_counter(), 0
@@ -145,12 +171,54 @@ class Committed:
         return int(sum(json.loads(status.positions).values()))
 
 
-def _stream(root: Path) -> subprocess.Popen[bytes]:
+def _stream(root: Path, node: str = "bench.ev") -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [str(BIN / "lakeworks"), "stream", "run", "bench.ev", "-w", str(root)],
+        [str(BIN / "lakeworks"), "stream", "run", node, "-w", str(root)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def _stop(process: subprocess.Popen[bytes] | None) -> None:
+    if process is not None and process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+
+
+def _wait(check: Callable[[], bool], process: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + 1800
+    while not check():
+        if process.poll() is not None:
+            raise RuntimeError(f"the stream process ended before {what}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def _cdc(work: Path, count: int) -> tuple[float, float]:
+    """(seconds of pg_recvlogical's drain, seconds of the CDC stream) for ``count``
+    committed changes, the stream started after they were made."""
+    from cdc_bench import CdcBench, position
+
+    bench = CdcBench()
+    stream = None
+    try:
+        root = work / "cdc_ws"
+        bench.workspace(root)
+        committed = position(root, bench.name)
+        stream = _stream(root, "bench.cdc")  # creates the slot, copies the (empty) table
+        _wait(lambda: committed() > 0, stream, "the snapshot")
+        _stop(stream)
+        bench.drain_slot_create()
+        end = bench.changes(count)
+        drain_seconds = bench.drain(end)
+        started = time.perf_counter()
+        stream = _stream(root, "bench.cdc")
+        _wait(lambda: committed() >= end, stream, "the changes")
+        return drain_seconds, time.perf_counter() - started
+    finally:
+        _stop(stream)
+        bench.close()
 
 
 def main() -> int:
@@ -182,26 +250,36 @@ def main() -> int:
         producer = Producer({"bootstrap.servers": broker, "linger.ms": 0})
         produced: list[float] = []
         visible: list[float] = []
+
+        def sample() -> None:  # while producing: when each message became committed
+            deadline = time.monotonic() + 300
+            while len(visible) < fresh_count and time.monotonic() < deadline:
+                done = committed.count() - count
+                now = time.perf_counter()
+                visible.extend([now] * max(0, min(done, fresh_count) - len(visible)))
+                time.sleep(0.02)
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
         for i in range(fresh_count):
             producer.produce(topic, value=_message(count + i), partition=i % 2)
             producer.poll(0)
             produced.append(time.perf_counter())
             time.sleep(0.005)
         producer.flush(30)
-        while len(visible) < fresh_count:
-            done = committed.count() - count
-            now = time.perf_counter()
-            visible.extend([now] * max(0, min(done, fresh_count) - len(visible)))
-            time.sleep(0.02)
+        sampler.join()
+        if len(visible) < fresh_count:
+            raise RuntimeError("the stream did not commit the freshness messages")
         # messages of both partitions are committed together: count order is arrival order
         lags = sorted(v - p for p, v in zip(produced, visible, strict=True))
         p95 = lags[int(0.95 * (len(lags) - 1))]
+        _stop(stream)
+        stream = None
+        cdc_count = 20_000 if args.quick else 500_000
+        cdc_drain_seconds, cdc_seconds = _cdc(work, cdc_count)
     finally:
-        if stream is not None and stream.poll() is None:
-            stream.send_signal(signal.SIGTERM)
-            stream.wait(timeout=60)
-        broker_process.terminate()
-        broker_process.wait(timeout=30)
+        _stop(stream)
+        _stop_broker(broker_process)
         shutil.rmtree(work, ignore_errors=True)
     drain_rate = count / drain_seconds
     stream_rate = count / stream_seconds
@@ -212,7 +290,15 @@ def main() -> int:
         f"freshness over {fresh_count} messages at a 1 s flush: p95 {p95:.2f} s "
         f"(load average {os.getloadavg()[0]:.1f})"
     )
+    cdc_drain_rate = cdc_count / cdc_drain_seconds
+    cdc_rate = cdc_count / cdc_seconds
+    print(
+        f"{'pg_recvlogical drain':<28}{cdc_count:>12,}{cdc_drain_seconds:>10.2f}"
+        f"{cdc_drain_rate:>12,.0f}"
+    )
+    print(f"{'CDC stream into DuckDB':<28}{cdc_count:>12,}{cdc_seconds:>10.2f}{cdc_rate:>12,.0f}")
     print(f"RESULT kafka_stream_vs_drain {stream_rate / drain_rate:.3f} ratio (target >= 0.7)")
+    print(f"RESULT cdc_vs_drain {cdc_rate / cdc_drain_rate:.3f} ratio (target >= 0.7)")
     print(f"RESULT stream_freshness_p95 {p95:.3f} s (target < 2)")
     return 0
 

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -54,8 +55,9 @@ def _messages() -> tuple[list[tuple[bytes | None, bytes | None]], dict[int, int]
     return messages, final
 
 
-def _committed(root: Path) -> int:
-    """Messages the stream has committed, from its status (the store, not the warehouse)."""
+def _committed(root: Path, since: str = "") -> int:
+    """Messages the stream has committed, from its status (the store, not the warehouse);
+    0 until the status was written after ``since`` (an ISO time: by this process)."""
     out = subprocess.run(
         [LAKEWORKS, "stream", "status", "wf.ev", "-w", str(root), "--json"],
         capture_output=True,
@@ -65,6 +67,8 @@ def _committed(root: Path) -> int:
     if out.returncode != 0:
         return 0
     status = json.loads(out.stdout)[0]
+    if status["updated_at"] < since or status["state"] != "running":
+        return 0
     return sum(json.loads(status["positions"] or "{}").values())
 
 
@@ -78,8 +82,11 @@ def _start(root: Path) -> subprocess.Popen[bytes]:
 
 
 def _wait_committed(root: Path, at_least: int, stream: subprocess.Popen[bytes]) -> None:
+    """Until this process has committed ``at_least`` messages (an earlier process's
+    status does not count: a signal sent before this one is up would find no handler)."""
+    since = datetime.now(UTC).replace(tzinfo=None).isoformat()
     deadline = time.monotonic() + 300
-    while _committed(root) < at_least:
+    while _committed(root, since) < at_least:
         assert stream.poll() is None, "the stream process ended by itself"
         assert time.monotonic() < deadline, "the stream made no progress"
         time.sleep(0.3)

@@ -129,19 +129,20 @@ def reset(
 ) -> None:
     """Forget the stored position: the next start reads from the node's ``start``."""
     from lakeworks.cli.common import open_engine
-    from lakeworks.streaming import positions, service
+    from lakeworks.streaming import service
 
     ws = load(workspace)
     found = service.check_resettable(open_database(ws), ws, env, node)
     if not yes:
         typer.confirm(
             f"Forget the position of {found.key} in {env}? It will read again from "
-            "its 'start' setting",
+            "its 'start' setting (a PostgreSQL CDC stream drops its replication slot "
+            "and takes a new snapshot)",
             abort=True,
         )
     engine = open_engine(ws, env)
     try:
-        typer.echo(service.confirm_text(found.key, positions.reset_positions(engine, found.key)))
+        typer.echo(service.confirm_text(found.key, service.reset(engine, ws, env, found)))
     finally:
         engine.close()
 

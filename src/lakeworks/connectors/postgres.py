@@ -31,6 +31,7 @@ from lakeworks.errors import TransientError, UserError
 
 if TYPE_CHECKING:
     import psycopg
+    import pyarrow as pa
 
     from lakeworks.connectors.postgres_sink import PostgresSink
     from lakeworks.connectors.probe import Probed
@@ -59,6 +60,18 @@ class PostgresSource:
             description = cur.description or []
         return [plan_column(d.name, d.type_code, d.precision, d.scale) for d in description]
 
+    def schema(self, request: ReadRequest) -> pa.Schema:
+        """The Arrow schema ``read`` gives its batches (also when there are no rows)."""
+        import pyarrow as pa
+
+        conn = self._conn.connect()
+        try:
+            with self._conn.errors():
+                codecs = self._describe(conn, select_sql(request))
+        finally:
+            conn.close()
+        return pa.schema([(c.name, c.arrow_type) for c in codecs])
+
     def read(self, request: ReadRequest) -> Iterator[SourceBatch]:
         import pyarrow.compute as pc
 
@@ -71,6 +84,17 @@ class PostgresSource:
                 codecs = self._describe(conn, sql)
                 conn.commit()
                 conn.autocommit = True
+                snapshot = request.options.get("snapshot")
+                if snapshot:
+                    import psycopg.sql
+
+                    # a snapshot exported by a replication slot: read as of it
+                    conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    conn.execute(
+                        psycopg.sql.SQL("SET TRANSACTION SNAPSHOT {}").format(
+                            psycopg.sql.Literal(str(snapshot))
+                        )
+                    )
             exprs = ", ".join(c.expression for c in codecs)
             copy_sql = f"COPY (SELECT {exprs} FROM ({sql}) AS lw_r) TO STDOUT (FORMAT binary)"
             origin = request.describe()
@@ -89,9 +113,11 @@ class PostgresSource:
                 names.index(request.cursor_column) if request.cursor_column in names else None
             )
 
+            in_snapshot = bool(request.options.get("snapshot"))
+
             def batches() -> Iterator[DecodedBatch]:
                 with self._conn.errors():
-                    for _ in self._transport(conn, copy_sql, decoder, encoding):
+                    for _ in self._transport(conn, copy_sql, decoder, encoding, in_snapshot):
                         yield from decoder.ready()
                 yield from decoder.finish()
 
@@ -122,12 +148,16 @@ class PostgresSource:
         copy_sql: str,
         decoder: BinaryCopyDecoder,
         encoding: str,
+        in_snapshot: bool = False,
     ) -> Iterator[None]:
-        """The configured way to carry the COPY (``auto``: the fastest that applies)."""
+        """The configured way to carry the COPY (``auto``: the fastest that applies;
+        inside a snapshot only this connection's own: direct or psycopg)."""
         reader = self._conn.config.reader
         stream = decoder.stream
         if reader in ("auto", "direct") and pg_transport.plain_socket(conn):
             return pg_transport.direct(conn, copy_sql, stream, self.name)
+        if in_snapshot:
+            return pg_transport.libpq(conn, copy_sql, stream, self.name)
         if reader == "direct":
             raise UserError(
                 f"data source '{self.name}' asks for the direct reader, but the connection "

@@ -186,6 +186,24 @@ def describe_error(error: dict[str, Any]) -> tuple[str, str | None]:
     return message, None
 
 
+def _without_tags(data: Any, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """``loc`` without the tags pydantic puts in it for a union chosen by ``type``
+    (``source.postgres_cdc.tables`` is ``source.tables`` in the file)."""
+    out: list[str | int] = []
+    current = data
+    for part in loc:
+        if isinstance(current, dict) and part not in current and current.get("type") == part:
+            continue
+        out.append(part)
+        if isinstance(current, dict):
+            current = current.get(part)
+        elif isinstance(current, list) and isinstance(part, int) and part < len(current):
+            current = current[part]
+        else:
+            current = None
+    return tuple(out)
+
+
 def validate_model(model: type[M], data: Any, line_map: LineMap) -> M:
     """Validate ``data`` as ``model``; every problem is reported with its line."""
     if data is None:
@@ -200,7 +218,9 @@ def validate_model(model: type[M], data: Any, line_map: LineMap) -> M:
     except ValidationError as exc:
         problems: list[UserError] = []
         for error in exc.errors():
-            loc = tuple(p for p in error.get("loc", ()) if isinstance(p, str | int))
+            loc = _without_tags(
+                data, tuple(p for p in error.get("loc", ()) if isinstance(p, str | int))
+            )
             message, hint = describe_error(dict(error))
             problems.append(UserError(message, location=line_map.location(loc), hint=hint))
         if len(problems) == 1:

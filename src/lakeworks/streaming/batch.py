@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.json as pa_json
 
 from lakeworks.integration.convert import Converter
 from lakeworks.streaming.kafka import Message
@@ -48,6 +49,67 @@ def to_batch(rows: list[dict[str, Any]]) -> pa.RecordBatch:
     )
 
 
+def json_row(value: bytes) -> tuple[dict[str, Any] | None, str | None]:
+    """One JSON message as a row, or why it cannot be one."""
+    try:
+        parsed = json.loads(value)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return None, f"not JSON: {exc}"
+    if not isinstance(parsed, dict):
+        return None, "message is not a JSON object"
+    return parsed, None
+
+
+def _json_block(values: list[bytes]) -> pa.RecordBatch | None:
+    """All values decoded at once by Arrow's JSON reader (one line each), or None when
+    that is not possible (a value that is not a JSON object, types Arrow cannot
+    reconcile): then each message is decoded on its own and the bad ones set aside."""
+    buffer = b"\n".join(values)
+    if buffer.count(b"\n") != len(values) - 1 or b"\r" in buffer:
+        # line breaks are only whitespace between JSON tokens: blank them
+        buffer = b"\n".join(v.replace(b"\n", b" ").replace(b"\r", b" ") for v in values)
+    options = pa_json.ReadOptions(use_threads=False, block_size=len(buffer) + 1)
+    try:
+        table = pa_json.read_json(pa.BufferReader(buffer), read_options=options)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None
+    if table.num_rows != len(values) or table.num_columns == 0:
+        return None  # blank or empty-object messages: let the per-message path judge
+    return table.combine_chunks().to_batches()[0]
+
+
+def _with_meta(batch: pa.RecordBatch, messages: list[Message]) -> pa.RecordBatch:
+    first = messages[0].meta
+    if not first:
+        return batch
+    for name in first:
+        values = [(m.meta or {}).get(name) for m in messages]
+        batch = batch.append_column(name, _column(values))
+    return batch
+
+
+def decode_rows(messages: list[Message]) -> tuple[pa.RecordBatch, dict[int, str]]:
+    """The rows of messages with a value (decoded JSON in one block when possible),
+    and the index and reason of each message that could not become a row."""
+    if all(m.value is not None for m in messages):
+        values = [m.value for m in messages if m.value is not None]
+        block = _json_block(values)
+        if block is not None:
+            return _with_meta(block, messages), {}
+    rows: list[dict[str, Any]] = []
+    bad: dict[int, str] = {}
+    for index, m in enumerate(messages):
+        row: dict[str, Any] | None = m.row
+        if m.value is not None:
+            row, reason = json_row(m.value)
+            if row is None:
+                bad[index] = reason or "not JSON"
+                continue
+            row.update(m.meta or {})
+        rows.append(row or {})
+    return to_batch(rows), bad
+
+
 def _tombstone_key(message: Message, key: list[str]) -> tuple[Any, ...] | None:
     """The key columns of a delete message, from its Kafka key (a JSON object holding
     the key columns, or the bare value of a single key column)."""
@@ -64,6 +126,10 @@ def _tombstone_key(message: Message, key: list[str]) -> tuple[Any, ...] | None:
     return (parsed,) if len(key) == 1 else None
 
 
+def _same_key(key: tuple[Any, ...]) -> tuple[str | None, ...]:
+    return tuple(None if v is None else str(v) for v in key)
+
+
 def build(
     messages: list[Message], converter: Converter, key: list[str], upsert: bool
 ) -> FlushBatch:
@@ -74,8 +140,8 @@ def build(
     tombstones: list[Message] = []
     for m in messages:
         if m.reject is not None:
-            dirty.append(QuarantinedMessage(m.source, m.offset, m.reject, m.payload))
-        elif m.row is None:
+            dirty.append(QuarantinedMessage(m.source, m.offset, m.reject, m.payload_text()))
+        elif m.is_delete:
             if upsert:
                 tombstones.append(m)
         else:
@@ -83,12 +149,20 @@ def build(
     out = FlushBatch(rows=None, dirty=dirty)
     converted_rows: pa.RecordBatch | None = None
     if kept:
-        converted = converter.convert(to_batch([m.row or {} for m in kept]))
+        decoded, undecodable = decode_rows(kept)
+        for index, reason in undecodable.items():
+            m = kept[index]
+            dirty.append(QuarantinedMessage(m.source, m.offset, reason, m.payload_text()))
+        if undecodable:
+            kept = [m for i, m in enumerate(kept) if i not in undecodable]
+    if kept:
+        converted = converter.convert(decoded)
         bad = {d.index for d in converted.dirty}
         for d in converted.dirty:
             m = kept[d.index]
-            dirty.append(QuarantinedMessage(m.source, m.offset, d.reason, m.payload))
-        kept = [m for i, m in enumerate(kept) if i not in bad]
+            dirty.append(QuarantinedMessage(m.source, m.offset, d.reason, m.payload_text()))
+        if bad:
+            kept = [m for i, m in enumerate(kept) if i not in bad]
         converted_rows = converted.batch
     if not upsert:
         out.rows = converted_rows
@@ -108,10 +182,11 @@ def build(
             )
             continue
         events.append((position[id(m)], found, None))
-    latest: dict[tuple[Any, ...], tuple[int, int | None]] = {}
-    for seq, k, row_index in sorted(events, key=lambda e: e[0]):
-        latest[k] = (seq, row_index)
-    out.delete_keys = list(latest)
+    # keys compare by their text: a delete's key may arrive as text, a row's typed
+    latest: dict[tuple[str | None, ...], tuple[tuple[Any, ...], int | None]] = {}
+    for _seq, k, row_index in sorted(events, key=lambda e: e[0]):
+        latest[_same_key(k)] = (k, row_index)
+    out.delete_keys = [k for k, _ in latest.values()]
     take = sorted(i for _, i in latest.values() if i is not None)
     if converted_rows is not None and take:
         out.rows = converted_rows.take(pa.array(take, pa.int64()))

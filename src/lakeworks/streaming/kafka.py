@@ -11,20 +11,25 @@ import csv
 import io
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+
+import pyarrow as pa
 
 from lakeworks.connectors.credentials import redact, resolve_password
 from lakeworks.connectors.kafka import Config, client_settings
 from lakeworks.errors import TransientError, UserError
 from lakeworks.streaming.spec import StreamSource
 
+RECEIVE_MAX_BYTES = 512 << 20
 OFFSET_BEGINNING = -2
 OFFSET_END = -1
 
 
-@dataclass
+@dataclass(slots=True)
 class Message:
     """One decoded message. ``row`` is None for a tombstone (a null value) and for a
     message that could not be decoded (then ``reject`` says why)."""
@@ -36,6 +41,28 @@ class Message:
     key: str | None
     payload: str
     reject: str | None = None
+    value: bytes | None = None
+    """A JSON value not decoded yet: the flush decodes all of them in one Arrow block."""
+    meta: dict[str, Any] | None = None
+    """Message metadata columns (``_kafka_offset``…) of a ``value`` still encoded."""
+    table: str | None = None
+    """The target table when a source feeds several (else the node's target)."""
+    next_position: int | None = None
+    """The source's position after this message (default: the next offset)."""
+
+    def position_after(self) -> int:
+        return self.offset + 1 if self.next_position is None else self.next_position
+
+    @property
+    def is_delete(self) -> bool:
+        """A tombstone: no value at all (not a value that failed to decode)."""
+        return self.row is None and self.value is None and self.reject is None
+
+    def payload_text(self) -> str:
+        """The message as text for the quarantine (at most 1000 characters)."""
+        if self.payload or self.value is None:
+            return self.payload
+        return self.value[:4000].decode("utf-8", "replace")[:1000]
 
 
 def source_name(topic: str, partition: int) -> str:
@@ -50,15 +77,37 @@ def _parse_source(name: str) -> tuple[str, int]:
 class KafkaFollower:
     """A consumer assigned to every partition of the node's topics."""
 
-    def __init__(self, name: str, config: Config, spec: StreamSource) -> None:
+    def __init__(
+        self, name: str, config: Config, spec: StreamSource, root: Path | None = None
+    ) -> None:
         self.name = name
         self.config = config
         self.spec = spec
+        self._avro: Any = load_avro_schema(spec, root) if spec.format == "avro" else {}
         self._password = resolve_password(
             name, config.sasl_password_env, config.sasl_password_encrypted
         )
         self._consumer: Any = None
         self.sources: list[str] = []
+        self._names: dict[tuple[str, int], str] = {}
+        self.caught_up_at: datetime | None = None
+
+    truncates = False
+    """Kafka has no truncate: a flush need not look for one."""
+    snapshot_pending = False
+    """Kafka has no initial snapshot: a stream starts at its ``start``."""
+
+    def snapshot(self, batch_rows: int) -> Iterator[tuple[Any, Iterator[pa.RecordBatch]]]:
+        return iter(())
+
+    def snapshot_done(self) -> int:
+        return 0
+
+    def key_of(self, target: str) -> list[str]:
+        return []
+
+    def committed(self, positions: dict[str, int]) -> None:
+        """Nothing to tell the broker: positions live with the rows."""
 
     def _fail(self, exc: Exception) -> TransientError:
         return TransientError(f"Kafka '{self.name}': {redact(str(exc))}")
@@ -69,6 +118,9 @@ class KafkaFollower:
 
         settings = client_settings(self.config, self._password)
         settings["enable.partition.eof"] = False
+        # a broker may answer a fetch with more than fetch.max.bytes (noida-db does with
+        # large backlogs); librdkafka would refuse the answer and retry for ever
+        settings.setdefault("receive.message.max.bytes", RECEIVE_MAX_BYTES)
         self._consumer = Consumer(settings)
         timeout = self.config.timeout_seconds
         try:
@@ -126,6 +178,9 @@ class KafkaFollower:
 
         raw = self._consumer.consume(num_messages=max_messages, timeout=timeout)
         out: list[Message] = []
+        append = out.append
+        names = self._names
+        plain_json = self.spec.format == "json" and not self.spec.metadata
         for message in raw:
             error = message.error()
             if error is not None:
@@ -134,13 +189,45 @@ class KafkaFollower:
                 if error.fatal() or error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
                     raise TransientError(f"Kafka '{self.name}': {redact(str(error))}")
                 continue  # librdkafka reconnects by itself (broker down, transport)
-            out.append(self._decode(message))
+            value = message.value()
+            if plain_json and value is not None:
+                # the common case, kept lean: the value is decoded with its flush
+                source = names.get((message.topic(), message.partition()))
+                if source is None:
+                    source = self._source(message.topic(), message.partition())
+                key_bytes = message.key()
+                stamp_type, stamp = message.timestamp()
+                append(
+                    Message(
+                        source,
+                        message.offset(),
+                        stamp if stamp_type else None,
+                        None,
+                        None if key_bytes is None else key_bytes.decode("utf-8", "replace"),
+                        "",
+                        value=value,
+                    )
+                )
+            else:
+                append(self._decode(message))
         return out
 
-    def lag(self, positions: dict[str, int]) -> int | None:
+    def _source(self, topic: str, partition: int) -> str:
+        found = self._names.get((topic, partition))
+        if found is None:
+            found = self._names[(topic, partition)] = source_name(topic, partition)
+        return found
+
+    def lag(self, positions: dict[str, int]) -> dict[str, Any]:
         """Messages on the broker past the given positions (None when unknown)."""
+        return {"lag_messages": self._messages_behind(positions)}
+
+    def _messages_behind(self, positions: dict[str, int]) -> int | None:
+        """Also notes when nothing was behind: every message produced before the
+        question was asked is then committed (``caught_up_at``)."""
         from confluent_kafka import KafkaException, TopicPartition
 
+        asked = datetime.now(UTC).replace(tzinfo=None)
         total = 0
         for name in self.sources:
             topic, partition = _parse_source(name)
@@ -151,6 +238,8 @@ class KafkaFollower:
             except KafkaException:
                 return None
             total += max(0, high - max(positions.get(name, low), low))
+        if total == 0:
+            self.caught_up_at = asked
         return total
 
     def _decode(self, message: Any) -> Message:
@@ -158,15 +247,30 @@ class KafkaFollower:
         key = key_bytes.decode("utf-8", "replace") if key_bytes is not None else None
         stamp_type, stamp = message.timestamp()
         timestamp = stamp if stamp_type != 0 else None
-        source = source_name(message.topic(), message.partition())
-        offset = int(message.offset())
+        source = self._source(message.topic(), message.partition())
+        offset = message.offset()
+        fmt = self.spec.format
+        if fmt == "json" and value is not None:
+            meta = None
+            if self.spec.metadata:
+                meta = {
+                    f"_kafka_{field}": self._meta(message, field, key, timestamp)
+                    for field in self.spec.metadata
+                }
+            return Message(source, offset, timestamp, None, key, "", value=value, meta=meta)
         text = value.decode("utf-8", "replace") if value is not None else ""
         base = Message(source, offset, timestamp, None, key, text[:1000])
         if value is None:
             return base
         row: dict[str, Any]
-        fmt = self.spec.format
-        if fmt == "raw":
+        if fmt == "avro":
+            decoded, reason = self._avro_row(value)
+            if decoded is None:
+                base.reject = reason
+                base.payload = value[:500].hex()
+                return base
+            row = decoded
+        elif fmt == "raw":
             row = {"value": text}
         elif fmt == "csv":
             fields = next(csv.reader(io.StringIO(text)), [])
@@ -175,20 +279,30 @@ class KafkaFollower:
                 base.reject = f"CSV has {len(fields)} fields, expected {len(names)}"
                 return base
             row = dict(zip(names, fields, strict=True))
-        else:
-            try:
-                parsed = json.loads(value)
-            except (ValueError, UnicodeDecodeError) as exc:
-                base.reject = f"not JSON: {exc}"
-                return base
-            if not isinstance(parsed, dict):
-                base.reject = "message is not a JSON object"
-                return base
-            row = parsed
         for field in self.spec.metadata:
             row[f"_kafka_{field}"] = self._meta(message, field, key, timestamp)
         base.row = row
         return base
+
+    def _avro_row(self, value: bytes) -> tuple[dict[str, Any] | None, str]:
+        """One Avro value as a row (nested records stay nested), or why not."""
+        from fastavro import schemaless_reader
+
+        data = value
+        if self.spec.avro_framing == "confluent":
+            if len(value) < 5 or value[0] != 0:
+                return None, "not in the Confluent framing (magic byte 0, schema id)"
+            data = value[5:]
+        stream = io.BytesIO(data)
+        try:
+            record = schemaless_reader(stream, self._avro, None)
+        except Exception as exc:  # fastavro raises whatever the bytes lead it to
+            return None, f"not Avro of the schema: {type(exc).__name__}: {exc}"
+        if stream.tell() != len(data):
+            return None, f"not Avro of the schema: {len(data) - stream.tell()} bytes left over"
+        if not isinstance(record, dict):
+            return None, "the Avro schema is not a record"
+        return record, ""
 
     @staticmethod
     def _meta(message: Any, field: str, key: str | None, timestamp: int | None) -> Any:
@@ -213,7 +327,28 @@ class KafkaFollower:
             self._consumer = None
 
 
-def open_follower(name: str, raw_config: dict[str, Any], spec: StreamSource) -> KafkaFollower:
+def load_avro_schema(spec: StreamSource, root: Path | None) -> Any:
+    """The parsed ``avro_schema`` file of a stream (errors name the file)."""
+    from fastavro import parse_schema
+
+    assert spec.avro_schema is not None
+    path = Path(spec.avro_schema)
+    if not path.is_absolute() and root is not None:
+        path = root / path
+    try:
+        return parse_schema(json.loads(path.read_text(encoding="utf-8")))
+    except OSError as exc:
+        raise UserError(
+            f"avro_schema {spec.avro_schema}: {exc.strerror}",
+            hint="give the path of an .avsc file, relative to the workspace",
+        ) from None
+    except ValueError as exc:  # JSON errors and fastavro's schema errors
+        raise UserError(f"avro_schema {spec.avro_schema}: not an Avro schema: {exc}") from None
+
+
+def open_follower(
+    name: str, raw_config: dict[str, Any], spec: StreamSource, root: Path | None = None
+) -> KafkaFollower:
     """The follower of a ``kafka`` data source (``raw_config``: its lakeworks.yml entry)."""
     if raw_config.get("type") != "kafka":
         raise UserError(
@@ -226,4 +361,4 @@ def open_follower(name: str, raw_config: dict[str, Any], spec: StreamSource) -> 
         config = Config.model_validate(raw_config)
     except ValidationError as exc:
         raise UserError(f"data source '{name}': {exc.errors()[0]['msg']}") from None
-    return KafkaFollower(name, config, spec)
+    return KafkaFollower(name, config, spec, root)

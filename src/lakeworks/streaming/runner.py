@@ -16,14 +16,17 @@ import pyarrow as pa
 from lakeworks.connectors.sql_types import WAREHOUSE, column_type
 from lakeworks.engines.base import Engine, Session, WriteMode
 from lakeworks.errors import LakeworksError, TransientError, UserError
-from lakeworks.integration.convert import Converter
+from lakeworks.integration.convert import Converter, cast_column
 from lakeworks.spec.models import Node, Workspace
 from lakeworks.store.clock import utcnow
 from lakeworks.store.database import Database
 from lakeworks.streaming import positions as pos
 from lakeworks.streaming.batch import FlushBatch, build, to_batch
-from lakeworks.streaming.kafka import KafkaFollower, Message, open_follower
-from lakeworks.streaming.spec import StreamSpec, parse_stream
+from lakeworks.streaming.follower import Follower
+from lakeworks.streaming.kafka import Message, open_follower
+from lakeworks.streaming.positions import QuarantinedMessage
+from lakeworks.streaming.postgres_cdc import open_cdc_follower, slot_name
+from lakeworks.streaming.spec import CdcSource, StreamSpec, parse_stream
 from lakeworks.streaming.status import (
     FAILED,
     PAUSED,
@@ -34,6 +37,7 @@ from lakeworks.streaming.status import (
 )
 
 MAX_POLL_MESSAGES = 10_000
+SNAPSHOT_BATCH_ROWS = 100_000
 MAX_BACKOFF_SECONDS = 60.0
 CONTROL_SECONDS = 1.0
 """How often a running stream reads the operator's wish (pause, resume)."""
@@ -57,6 +61,43 @@ def _quote(name: str) -> str:
     return ".".join('"' + part.replace('"', '""') + '"' for part in name.split("."))
 
 
+def _cast_keys(keys: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """Deleted keys in the target's column types (a tombstone's key arrives as text)."""
+    types = {f.name.lower(): f.type for f in schema}
+    arrays = []
+    for name, array in zip(keys.schema.names, keys.columns, strict=True):
+        wanted = types.get(name.lower())
+        arrays.append(cast_column(array, wanted, name)[0] if wanted is not None else array)
+    return pa.RecordBatch.from_arrays(arrays, names=keys.schema.names)
+
+
+@dataclass
+class TargetWrite:
+    """One target table's part of a flush."""
+
+    table: str
+    key: list[str]
+    schema: pa.Schema | None = None
+    truncate: bool = False
+
+    def after_truncate(self, messages: list[Message]) -> list[Message]:
+        """The messages after the last truncate of the source table (which empties the
+        target first); tombstone-less truncates are told by their payload."""
+        last = -1
+        for index, m in enumerate(messages):
+            if (
+                m.row is None
+                and m.key is None
+                and m.reject is None
+                and m.payload.startswith("TRUNCATE ")
+            ):
+                last = index
+        if last < 0:
+            return messages
+        self.truncate = True
+        return messages[last + 1 :]
+
+
 class StreamRunner:
     """Follows one stream node until ``cancel`` is set (then flushes and returns)."""
 
@@ -73,6 +114,7 @@ class StreamRunner:
         instance_id: int | None = None,
     ) -> None:
         self.workspace = workspace
+        self.env = env
         self.engine = engine
         self.node = node
         self.spec = load_spec(node)
@@ -110,15 +152,21 @@ class StreamRunner:
 
     # -- following
 
-    def _source(self) -> KafkaFollower:
-        name = self.spec.source.data_source
+    def _source(self) -> Follower:
+        source = self.spec.source
+        name = source.data_source
         raw = self.workspace.config.data_sources.get(name)
         if raw is None:
             raise UserError(
                 f"unknown data source '{name}'",
                 hint="declare it under data_sources: in lakeworks.yml",
             )
-        return open_follower(name, raw, self.spec.source)
+        if isinstance(source, CdcSource):
+            slot = slot_name(self.workspace.name, self.env, self.node.key)
+            return open_cdc_follower(
+                name, raw, source, self.spec.target, slot, cancel=self.cancel, log=self.log
+            )
+        return open_follower(name, raw, source, self.workspace.root)
 
     def _follow(self) -> None:
         positions = pos.load_positions(self.engine, self.node.key)
@@ -126,8 +174,10 @@ class StreamRunner:
         follower = self._source()
         try:
             follower.open(positions)
+            if follower.snapshot_pending:
+                self._snapshot(follower, positions)
             self.log(
-                f"stream {self.node.key}: following {len(follower.sources)} partitions "
+                f"stream {self.node.key}: following {', '.join(follower.sources)} "
                 f"into {self.spec.target.table}"
             )
             self._report(state=RUNNING, instance_id=self.instance_id, last_error=None)
@@ -135,7 +185,34 @@ class StreamRunner:
         finally:
             follower.close()
 
-    def _loop(self, follower: KafkaFollower, positions: dict[str, int], dirty: int) -> None:
+    def _snapshot(self, follower: Follower, positions: dict[str, int]) -> None:
+        """Copy every table as of the source's snapshot, in one target transaction with
+        the position the snapshot stands for (a crash takes the snapshot again)."""
+        started = time.monotonic()
+        rows = 0
+        source = follower.sources[0]
+        with self.engine.transaction() as session:
+            for table, batches in follower.snapshot(SNAPSHOT_BATCH_ROWS):
+                if self.cancel.is_set():
+                    raise TransientError("stopped during the initial snapshot")
+                written = self.engine.write_arrow(
+                    table.target, batches, WriteMode.OVERWRITE, session=session
+                )
+                rows += written
+                self.log(f"snapshot: {table.qualified} -> {table.target}: {written:,} rows")
+            position = follower.snapshot_done()
+            pos.save_positions(session, self.node.key, {source: position}, utcnow())
+        positions[source] = position
+        seconds = time.monotonic() - started
+        self.totals.rows_out += rows
+        self.log(f"snapshot committed: {rows:,} rows in {seconds:.1f}s")
+        self._report(
+            rows_per_second=rows / seconds if seconds > 0 else 0.0,
+            last_flush_at=utcnow(),
+            positions=pos.positions_text(positions),
+        )
+
+    def _loop(self, follower: Follower, positions: dict[str, int], dirty: int) -> None:
         flush = self.spec.flush
         buffer: list[Message] = []
         last_flush = time.monotonic()
@@ -172,7 +249,7 @@ class StreamRunner:
 
     def _flush(
         self,
-        follower: KafkaFollower,
+        follower: Follower,
         messages: list[Message],
         positions: dict[str, int],
         dirty_before: int,
@@ -180,49 +257,62 @@ class StreamRunner:
     ) -> int:
         """Commit one flush; returns the quarantine's new size."""
         if not messages:
-            self._report(rows_per_second=0.0, lag_messages=follower.lag(positions), lag_seconds=0.0)
+            if follower.caught_up_at is not None:
+                self._watermark = max(
+                    self._watermark or follower.caught_up_at, follower.caught_up_at
+                )
+            self._report(rows_per_second=0.0, lag_seconds=0.0, **follower.lag(positions))
             return dirty_before
-        target = self.spec.target
-        upsert = target.mode == "upsert"
+        groups: dict[str, list[Message]] = {}
+        for m in messages:
+            groups.setdefault(m.table or self.spec.target.table, []).append(m)
         with self.engine.transaction() as session:
-            schema = self._target_schema(session)
-            converter = Converter(self.spec.column_specs(), schema, {}, target.key)
-            batch = build(messages, converter, target.key, upsert)
-            self._check_limits(batch, len(messages), dirty_before)
-            written = self._write(session, batch, schema)
+            planned: list[tuple[TargetWrite, FlushBatch]] = []
+            for table, group in groups.items():
+                target = TargetWrite(table, self.spec.target.key or follower.key_of(table))
+                if follower.truncates:
+                    group = target.after_truncate(group)
+                target.schema = self._target_schema(session, table)
+                converter = Converter(self.spec.column_specs(), target.schema, {}, target.key)
+                planned.append((target, build(group, converter, target.key, self.spec.upsert)))
+            dirty = [d for _, batch in planned for d in batch.dirty]
+            self._check_limits(dirty, len(messages), dirty_before)
+            written = sum(self._write(session, target, batch) for target, batch in planned)
             moved = dict(positions)
             for m in messages:
-                moved[m.source] = m.offset + 1
+                moved[m.source] = m.position_after()
             now = utcnow()
-            pos.save_quarantine(session, self.node.key, batch.dirty, now)
+            pos.save_quarantine(session, self.node.key, dirty, now)
             pos.save_positions(session, self.node.key, moved, now)
         positions.update(moved)
+        follower.committed(positions)
         stamps = [m.timestamp_ms for m in messages if m.timestamp_ms is not None]
         lag_seconds = None
         if stamps:
             lag_seconds = max(0.0, time.time() - max(stamps) / 1000)
-            self._watermark = datetime.fromtimestamp(max(stamps) / 1000, UTC).replace(tzinfo=None)
+            newest = datetime.fromtimestamp(max(stamps) / 1000, UTC).replace(tzinfo=None)
+            self._watermark = max(self._watermark or newest, newest)
         self.totals.rows_in += len(messages)
         self.totals.rows_out += written
-        self.totals.rows_dirty += len(batch.dirty)
+        self.totals.rows_dirty += len(dirty)
         self.totals.flushes += 1
-        for d in batch.dirty[:5]:
+        for d in dirty[:5]:
             self.log(f"quarantined {d.source}@{d.offset}: {d.reason}")
         self._report(
             rows_per_second=len(messages) / seconds if seconds > 0 else 0.0,
-            lag_messages=follower.lag(positions),
             lag_seconds=lag_seconds,
             last_flush_at=now,
             positions=pos.positions_text(positions),
+            **follower.lag(positions),
         )
-        return dirty_before + len(batch.dirty)
+        return dirty_before + len(dirty)
 
-    def _check_limits(self, batch: FlushBatch, count: int, dirty_before: int) -> None:
-        if not batch.dirty:
+    def _check_limits(self, dirty: list[QuarantinedMessage], count: int, dirty_before: int) -> None:
+        if not dirty:
             return
         limits = self.spec.dirty
-        total = dirty_before + len(batch.dirty)
-        first = batch.dirty[0]
+        total = dirty_before + len(dirty)
+        first = dirty[0]
         where = f"first: {first.source}@{first.offset}: {first.reason}"
         limit = limits.row_limit()
         if limit is not None and total > limit:
@@ -231,26 +321,27 @@ class StreamRunner:
                 f"{limit} ({where}); the position was not moved",
                 hint="fix the producer or raise dirty.max_rows, then start the stream again",
             )
-        if limits.max_ratio is not None and len(batch.dirty) / count > limits.max_ratio:
+        if limits.max_ratio is not None and len(dirty) / count > limits.max_ratio:
             raise UserError(
-                f"stream stopped: {len(batch.dirty)} of {count} messages of one flush are "
+                f"stream stopped: {len(dirty)} of {count} messages of one flush are "
                 f"dirty, over dirty.max_ratio {limits.max_ratio} ({where}); "
                 "the position was not moved",
                 hint="fix the producer or raise dirty.max_ratio, then start the stream again",
             )
 
-    def _target_schema(self, session: Session) -> pa.Schema | None:
-        table = self.spec.target.table
+    def _target_schema(self, session: Session, table: str) -> pa.Schema | None:
         try:
             return session.query_arrow(f"SELECT * FROM {_quote(table)} LIMIT 0").schema
         except LakeworksError:
             return None
 
-    def _write(self, session: Session, batch: FlushBatch, schema: pa.Schema | None) -> int:
-        table = self.spec.target.table
-        key = self.spec.target.key
+    def _write(self, session: Session, target: TargetWrite, batch: FlushBatch) -> int:
+        table, key, schema = target.table, target.key, target.schema
+        if target.truncate and schema is not None:
+            session.execute(f"DELETE FROM {_quote(table)}")
         if batch.delete_keys and schema is not None:
             keys = to_batch([dict(zip(key, k, strict=True)) for k in batch.delete_keys])
+            keys = _cast_keys(keys, schema)
             staged = "lakeworks_meta.stream_keys"
             self.engine.write_arrow(staged, [keys], WriteMode.OVERWRITE, session=session)
             cols = ", ".join(_quote(k) for k in key)
@@ -262,10 +353,10 @@ class StreamRunner:
         if rows is None or rows.num_rows == 0:
             return 0
         if schema is not None:
-            self._drift(session, rows, schema)
+            self._drift(session, table, rows, schema)
         return self.engine.write_arrow(table, [rows], WriteMode.APPEND, session=session)
 
-    def _drift(self, session: Session, rows: pa.RecordBatch, schema: pa.Schema) -> None:
+    def _drift(self, session: Session, table: str, rows: pa.RecordBatch, schema: pa.Schema) -> None:
         known = {n.lower() for n in schema.names}
         new = [f for f in rows.schema if f.name.lower() not in known]
         if not new:
@@ -273,16 +364,16 @@ class StreamRunner:
         if self.spec.schema_drift == "fail":
             raise UserError(
                 f"stream stopped: new field '{new[0].name}' is not a column of "
-                f"{self.spec.target.table} (schema_drift: fail); the position was not moved",
+                f"{table} (schema_drift: fail); the position was not moved",
                 hint="add the column to the table, map the fields with 'columns', "
                 "or set schema_drift: add",
             )
         for f in new:
             session.execute(
-                f"ALTER TABLE {_quote(self.spec.target.table)} ADD COLUMN "
+                f"ALTER TABLE {_quote(table)} ADD COLUMN "
                 f"{_quote(f.name)} {column_type(f.type, WAREHOUSE)}"
             )
-            self.log(f"schema drift: added column {f.name}")
+            self.log(f"schema drift: added column {f.name} to {table}")
 
     # -- status
 

@@ -9,8 +9,10 @@ are the operator's wish in ``stream_status``, read by the running stream every s
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import timedelta
 
+from lakeworks.engines.base import Engine
 from lakeworks.errors import Conflict, NotFound
 from lakeworks.runtime import ops
 from lakeworks.schedule.planning import node_run_settings
@@ -20,6 +22,8 @@ from lakeworks.store.database import Database
 from lakeworks.store.models import Instance, InstanceState, NewInstance, RunType
 from lakeworks.store.operations import OperationsStore
 from lakeworks.store.repositories import InstanceRepository, NodeVersionRepository, RunRepository
+from lakeworks.streaming import positions
+from lakeworks.streaming.spec import CdcSource
 from lakeworks.streaming.status import PAUSED, RUNNING, StreamStatus, StreamStatusStore
 
 ACTIVE = {InstanceState.WAITING_RESOURCES, InstanceState.RUNNING, InstanceState.WAITING_TIME}
@@ -135,6 +139,30 @@ def check_resettable(db: Database, workspace: Workspace, env: str, ref: str) -> 
     return node
 
 
+def reset(engine: Engine, workspace: Workspace, env: str, node: Node) -> ResetDone:
+    """Forget a stream's positions; a PostgreSQL CDC stream's replication slot and
+    publication are dropped too (the server stops keeping WAL for it, and the next
+    start takes a new snapshot)."""
+    from lakeworks.streaming.postgres_cdc import open_cdc_follower, slot_name
+    from lakeworks.streaming.runner import load_spec
+
+    forgotten = positions.reset_positions(engine, node.key)
+    spec = load_spec(node)
+    if not isinstance(spec.source, CdcSource):
+        return ResetDone(forgotten, None)
+    raw = workspace.config.data_sources.get(spec.source.data_source)
+    if raw is None:
+        return ResetDone(forgotten, None)
+    follower = open_cdc_follower(
+        spec.source.data_source,
+        raw,
+        spec.source,
+        spec.target,
+        slot_name(workspace.name, env, node.key),
+    )
+    return ResetDone(forgotten, follower.slot if follower.drop() else None)
+
+
 def statuses(db: Database, workspace: Workspace, env: str) -> list[StreamStatus]:
     """The status of every stream node that ever ran in this environment."""
     return StreamStatusStore(db, workspace.name, env).list()
@@ -148,8 +176,21 @@ def status(db: Database, workspace: Workspace, env: str, ref: str) -> StreamStat
     return found
 
 
-def confirm_text(node_key: str, forgotten: dict[str, int]) -> str:
+@dataclass(frozen=True)
+class ResetDone:
+    """What a reset forgot: positions, and the replication slot it dropped."""
+
+    forgotten: dict[str, int]
+    dropped_slot: str | None
+
+
+def confirm_text(node_key: str, done: ResetDone) -> str:
     """What a reset forgot, for its confirmation message."""
-    if not forgotten:
-        return f"{node_key}: no stored position"
-    return f"{node_key}: forgot positions {json.dumps(forgotten, sort_keys=True)}"
+    text = (
+        f"{node_key}: forgot positions {json.dumps(done.forgotten, sort_keys=True)}"
+        if done.forgotten
+        else f"{node_key}: no stored position"
+    )
+    if done.dropped_slot:
+        text += f"; dropped replication slot {done.dropped_slot} (the next start takes a snapshot)"
+    return text

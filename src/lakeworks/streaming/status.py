@@ -36,6 +36,8 @@ class StreamStatus:
     rows_per_second: float
     lag_messages: int | None
     lag_seconds: float | None
+    lag_bytes: int | None
+    """PostgreSQL CDC: WAL the replication slot holds beyond the committed position."""
     watermark: datetime | None
     last_flush_at: datetime | None
     restarts: int
@@ -110,6 +112,12 @@ class StreamStatusStore:
         return found.desired if found is not None else RUNNING
 
 
+def _behind(messages: Any, wal_bytes: Any) -> str:
+    if wal_bytes is not None:
+        return f"slot {int(wal_bytes):,} bytes"
+    return f"{'?' if messages is None else f'{messages:,}'} messages"
+
+
 def status_lines(status: StreamStatus) -> list[str]:
     """A stream's status as aligned lines (``stream status``, ``ops show``)."""
     s = status.as_dict()
@@ -121,7 +129,7 @@ def status_lines(status: StreamStatus) -> list[str]:
         + (f"  instance {s['instance_id']}" if s.get("instance_id") else ""),
         f"  rows in {s['rows_in']:,}  out {s['rows_out']:,}  quarantined {s['rows_dirty']:,}"
         f"  {rate:,.0f} rows/s",
-        f"  lag {'?' if lag is None else f'{lag:,}'} messages, "
+        f"  lag {_behind(lag, s.get('lag_bytes'))}, "
         f"{'?' if seconds is None else f'{float(str(seconds)):.1f}'} s behind"
         f"  last flush {s.get('last_flush_at') or 'never'}  restarts {s['restarts']}",
     ]

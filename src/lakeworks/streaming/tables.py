@@ -1,4 +1,4 @@
-"""Metadata store table of stream nodes (migration ``0018``): see the migration."""
+"""Metadata store table of stream nodes (migrations ``0018``, ``0023``): see the migration."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ stream_status = sa.Table(
     sa.Column("rows_per_second", sa.Float(), nullable=False),
     sa.Column("lag_messages", sa.BigInteger(), nullable=True),
     sa.Column("lag_seconds", sa.Float(), nullable=True),
+    sa.Column("lag_bytes", sa.BigInteger(), nullable=True),
     sa.Column("watermark", Timestamp, nullable=True),
     sa.Column("last_flush_at", Timestamp, nullable=True),
     sa.Column("restarts", sa.Integer(), nullable=False),

@@ -44,4 +44,4 @@ def test_start_pause_and_reset_a_stream(home: Path, api_factory: Callable[..., A
     wrong = api.client.post(reset, json={"confirm": "ev"}, headers=developer)
     assert wrong.status_code == 400 and NODE in wrong.json()["error"]["message"]
     done = api.client.post(reset, json={"confirm": NODE}, headers=developer).json()
-    assert done == {"node": NODE, "forgotten": {}}
+    assert done == {"node": NODE, "forgotten": {}, "dropped_slot": None}

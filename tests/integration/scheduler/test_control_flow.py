@@ -4,6 +4,7 @@ trigger node is released by one call before or after its upstream."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from lakeworks.controlflow.trigger import trigger_instance
 from lakeworks.errors import Conflict
 from lakeworks.spec.loader import load_workspace
 from lakeworks.store.models import InstanceState as S
+from lakeworks.streaming.status import StreamStatusStore
 from tests.integration.scheduler.conftest import WorldFactory
 from tests.integration.scheduler.world import node_text, utc, write_workspace
 
@@ -66,6 +68,36 @@ def test_a_scheduled_check_waits_without_a_slot_until_the_file_arrives(
     world.at(utc(2026, 4, 10, 2, 20, 2))
     assert world.one("ready", cycle).state == S.SUCCESS
     assert world.one("after", cycle).state == S.SUCCESS
+
+
+def test_a_stream_check_waits_until_the_stream_has_committed_past_the_cycle(
+    tmp_path: Path, new_world: WorldFactory
+) -> None:
+    root = write_workspace(tmp_path / "ws", {"report": node_text("echo go", depends_on=["fresh"])})
+    folder = root / "workflows" / "etl"
+    (folder / "orders.stream.yml").write_text(
+        "source: {data_source: events, topics: [orders]}\ntarget: {table: ods_orders}\n"
+    )
+    (folder / "fresh.check.yml").write_text("stream: etl.orders\ninterval_seconds: 600\n")
+    world = new_world(root, utc(2026, 4, 10, 2, 0))
+    statuses = StreamStatusStore(world.db, load_workspace(root).name, "prod")
+    world.settle()
+    cycle = utc(2026, 4, 10, 2)
+    waiting = world.one("fresh", cycle)
+    assert (waiting.state, waiting.reason) == (
+        S.WAITING_TIME,
+        "check 1/10: stream etl.orders has committed nothing yet (cycle time 2026-04-10 02:00:00)",
+    )
+    statuses.update("etl.orders", watermark=datetime(2026, 4, 10, 1, 59, 30))
+    world.at(utc(2026, 4, 10, 2, 10, 1))
+    assert world.one("fresh", cycle).reason == (
+        "check 2/10: stream etl.orders watermark 2026-04-10 01:59:30 has not passed the "
+        "cycle time 2026-04-10 02:00:00"
+    )
+    statuses.update("etl.orders", watermark=datetime(2026, 4, 10, 2, 0, 4))
+    world.at(utc(2026, 4, 10, 2, 20, 2))
+    assert world.one("fresh", cycle).state == S.SUCCESS
+    assert world.one("report", cycle).state == S.SUCCESS
 
 
 def test_a_trigger_releases_its_instance_before_or_after_the_upstream_and_only_once(

@@ -95,3 +95,76 @@ def test_over_the_dirty_limit_the_stream_stops_and_keeps_its_position(
     status = StreamStatusStore(world.db, "streamws", "dev").get("wf.ev")
     assert status is not None and status.state == "failed"
     assert status.last_error is not None and "max_rows" in status.last_error
+
+
+ORDER_SCHEMA = {
+    "type": "record",
+    "name": "Order",
+    "fields": [
+        {"name": "id", "type": "long"},
+        {"name": "amount", "type": "double"},
+        {"name": "note", "type": ["null", "string"], "default": None},
+    ],
+}
+
+
+def test_avro_values_in_confluent_framing(tmp_path: Path, kafka_broker: str) -> None:
+    import io
+
+    from fastavro import parse_schema, schemaless_writer
+
+    parsed = parse_schema(ORDER_SCHEMA)
+
+    def encode(record: dict[str, object]) -> bytes:
+        out = io.BytesIO()
+        out.write(b"\0\0\0\0\x07")  # magic byte, schema id 7
+        schemaless_writer(out, parsed, record)
+        return out.getvalue()
+
+    topic = new_topic(kafka_broker, partitions=1)
+    values = [
+        encode({"id": i, "amount": i * 1.5, "note": None if i % 2 else f"n{i}"}) for i in range(6)
+    ]
+    values[4] = b"\0\0\0\0\x07\xff"  # truncated: not a record of the schema
+    produce(kafka_broker, topic, [(None, v) for v in values], partitions=1)
+    (tmp_path / "order.avsc").write_text(json.dumps(ORDER_SCHEMA))
+    spec = _spec(topic, dirty={"max_rows": 1})
+    spec["source"] = {
+        "data_source": "events",
+        "topics": [topic],
+        "format": "avro",
+        "avro_schema": "order.avsc",
+        "avro_framing": "confluent",
+    }
+    world = StreamWorld(tmp_path, kafka_broker, spec)
+    world.run_until(6)
+    assert world.query("SELECT id, amount, note FROM ev_t ORDER BY id") == [
+        (0, 0.0, "n0"),
+        (1, 1.5, None),
+        (2, 3.0, "n2"),
+        (3, 4.5, None),
+        (5, 7.5, None),
+    ]
+    types = dict(
+        world.query(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = 'ev_t'"
+        )
+    )
+    assert types["id"] == "BIGINT" and types["amount"] == "DOUBLE"
+    [bad] = quarantined(world.engine, "wf.ev", 10)
+    assert (bad.offset, bad.reason.startswith("not Avro of the schema")) == (4, True)
+
+
+def test_a_missing_avro_schema_file_is_named(tmp_path: Path, kafka_broker: str) -> None:
+    topic = new_topic(kafka_broker, partitions=1)
+    spec = _spec(topic)
+    spec["source"] = {
+        "data_source": "events",
+        "topics": [topic],
+        "format": "avro",
+        "avro_schema": "schemas/nowhere.avsc",
+    }
+    world = StreamWorld(tmp_path, kafka_broker, spec)
+    with pytest.raises(UserError, match=r"avro_schema schemas/nowhere.avsc: No such file"):
+        world.run_until(1)

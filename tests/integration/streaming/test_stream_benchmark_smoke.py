@@ -8,10 +8,13 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+from tests.services import require_postgres
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
 
 def test_stream_throughput_quick(kafka_broker: str) -> None:
+    require_postgres()
     script = Path(__file__).parents[3] / "benchmarks" / "stream_throughput.py"
     done = subprocess.run(
         [sys.executable, str(script), "--quick"],
@@ -22,4 +25,4 @@ def test_stream_throughput_quick(kafka_broker: str) -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     results = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    assert results == ["kafka_stream_vs_drain", "stream_freshness_p95"]
+    assert results == ["kafka_stream_vs_drain", "cdc_vs_drain", "stream_freshness_p95"]

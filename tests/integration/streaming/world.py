@@ -48,12 +48,18 @@ def produce(
 class StreamWorld:
     """Writes the workspace and runs its stream node in this process."""
 
-    def __init__(self, root: Path, broker: str, spec: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        root: Path,
+        broker: str,
+        spec: dict[str, Any],
+        sources: dict[str, Any] | None = None,
+    ) -> None:
         self.root = root
         (root / "workflows" / "wf").mkdir(parents=True, exist_ok=True)
         config = {
             "name": "streamws",
-            "data_sources": {"events": {"type": "kafka", "bootstrap_servers": broker}},
+            "data_sources": sources or {"events": {"type": "kafka", "bootstrap_servers": broker}},
         }
         (root / "lakeworks.yml").write_text(yaml.safe_dump(config))
         self.write(spec)
@@ -66,15 +72,18 @@ class StreamWorld:
         text = yaml.safe_dump(spec, sort_keys=False)
         (self.root / "workflows" / "wf" / "ev.stream.yml").write_text(text)
 
-    def run_until(self, rows_in: int) -> StreamTotals:
-        """Run the stream until it has taken ``rows_in`` messages (then stop it)."""
+    def runner(self, cancel: threading.Event) -> StreamRunner:
         workspace = load_workspace(self.root)
         node = workspace.find_node("wf.ev")
         assert node is not None
-        cancel = threading.Event()
-        runner = StreamRunner(
+        return StreamRunner(
             workspace, "dev", self.engine, node, self.db, log=self.log.append, cancel=cancel
         )
+
+    def run_until(self, rows_in: int) -> StreamTotals:
+        """Run the stream until it has taken ``rows_in`` messages (then stop it)."""
+        cancel = threading.Event()
+        runner = self.runner(cancel)
         original = runner._report
 
         def report(**values: object) -> None:

@@ -13,7 +13,7 @@ from lakeworks.api.routes.common import Services, audit_detail, guard
 from lakeworks.errors import UserError
 from lakeworks.security.permissions import RUN_OR_OPERATE
 from lakeworks.security.permissions import Permission as Perm
-from lakeworks.streaming import positions, service
+from lakeworks.streaming import service
 from lakeworks.streaming.status import PAUSED, RUNNING
 
 router = APIRouter(tags=["real-time sync"])
@@ -41,6 +41,7 @@ class StreamOut(BaseModel):
     rows_per_second: float
     lag_messages: int | None
     lag_seconds: float | None
+    lag_bytes: int | None
     watermark: str | None
     last_flush_at: str | None
     restarts: int
@@ -66,6 +67,8 @@ class StreamResetOut(BaseModel):
     node: str
     forgotten: dict[str, int]
     """Positions forgotten, by source partition."""
+    dropped_slot: str | None = None
+    """PostgreSQL CDC: the replication slot dropped (the next start takes a snapshot)."""
 
 
 class ResetRequest(BaseModel):
@@ -139,6 +142,6 @@ def reset(
             f"confirm must be '{node.key}' to reset its position",
             hint='send {"confirm": "' + node.key + '"}',
         )
-    forgotten = positions.reset_positions(services.engine(workspace, env), node.key)
-    audit_detail(request, node=node.key, forgotten=forgotten)
-    return StreamResetOut(node=node.key, forgotten=forgotten)
+    done = service.reset(services.engine(workspace, env), ws, env, node)
+    audit_detail(request, node=node.key, forgotten=done.forgotten, dropped_slot=done.dropped_slot)
+    return StreamResetOut(node=node.key, forgotten=done.forgotten, dropped_slot=done.dropped_slot)

@@ -160,7 +160,7 @@ CREATE TABLE stream_status (
 	restarts INTEGER NOT NULL, 
 	last_error TEXT, 
 	positions TEXT, 
-	updated_at DATETIME NOT NULL, 
+	updated_at DATETIME NOT NULL, lag_bytes BIGINT, 
 	CONSTRAINT pk_stream_status PRIMARY KEY (workspace, env, node_key)
 );
 CREATE TABLE lakehouse_tables (
@@ -870,5 +870,5 @@ INSERT INTO "alembic_version" VALUES ('0008');
 INSERT INTO "alembic_version" VALUES ('0013');
 INSERT INTO "alembic_version" VALUES ('0015');
 INSERT INTO "alembic_version" VALUES ('0016');
-INSERT INTO "alembic_version" VALUES ('0018');
+INSERT INTO "alembic_version" VALUES ('0023');
 INSERT INTO "alembic_version" VALUES ('0024');

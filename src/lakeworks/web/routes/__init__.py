@@ -14,6 +14,7 @@ from lakeworks.web.routes import (
     ops,
     quality,
     query,
+    streams,
     studio,
 )
 
@@ -21,6 +22,7 @@ ROUTERS: list[APIRouter] = [
     frame.router,
     studio.router,
     ops.router,
+    streams.router,
     integration.router,
     quality.router,
     monitoring.router,
