@@ -297,7 +297,7 @@ def query(
         source_dialect=dialect or ws.config.sql_dialect,
         target_dialect=engine.capabilities.dialect,
         path="<query>",
-        partition_columns=getattr(engine, "partition_columns", None),
+        partition_columns=engine.partition_columns,
     )
     columns: list[str] = []
     rows: list[tuple[object, ...]] = []
