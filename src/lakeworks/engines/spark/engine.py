@@ -292,7 +292,7 @@ class SparkEngine:
             frame = handle.frame(query.sql(dialect="spark"))
             if exists:
                 return StatementResult(columns=[], rows=[])
-            arrow_schema = frame.limit(0).toArrow().schema
+            arrow_schema = _arrow_schema(frame)
             self.lakehouse.create_table(name, arrow_schema, partition_by)
             rows = self._write_frame(name, frame, WriteMode.OVERWRITE, None)
             return StatementResult(columns=[], rows=[], rowcount=rows)
@@ -305,7 +305,7 @@ class SparkEngine:
             f"CAST(NULL AS {c.args['kind'].sql(dialect='spark')}) AS {_q(c.name)}"
             for c in all_columns
         )
-        schema = handle.frame(f"SELECT {select} LIMIT 0").toArrow().schema
+        schema = _arrow_schema(handle.frame(f"SELECT {select}"))
         self.lakehouse.create_table(name, schema, partition_by)
         return StatementResult(columns=[], rows=[])
 
@@ -439,3 +439,10 @@ class SparkEngine:
 
 def _literal(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _arrow_schema(frame: Any) -> pa.Schema:
+    """The Arrow schema of a DataFrame from its analysed plan (no Spark job)."""
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    return to_arrow_schema(frame.schema, timezone="UTC")
