@@ -4,9 +4,9 @@ Generates ``ods_events`` (~10M rows over ten daily partitions, written into the 
 lakehouse as a sync would) and a 10-node MaxCompute-style pipeline over it (ODS → DWD
 → DWS → ADS, each node ``INSERT OVERWRITE ... PARTITION (ds='${bizdate}')``), then:
 
-(a) runs ``lakeworks run -w WS --bizdate 20260410`` as a new process with the default
-    configuration (Spark start-up, validation, every node, the quality gate and the Data
-    Map included);
+(a) runs ``lakeworks run -w WS --bizdate 20260410 --parallel 1`` as a new process with
+    the default configuration (Spark start-up, validation, every node, the quality gate
+    and the Data Map included; one node at a time, as the loop runs them);
 (b) runs the same statements, in native Spark SQL, on Spark tables over a copy of the
     same Parquet files, in one Spark session in a loop (this process: Spark start-up
     timed, then the loop).
@@ -194,7 +194,7 @@ def run_lakeworks(ws: Path) -> tuple[float, dict[str, tuple[float, int]], str]:
     env = dict(os.environ, SPARK_LOCAL_IP="127.0.0.1")
     started = time.perf_counter()
     done = subprocess.run(
-        [LAKEWORKS, "run", "-w", str(ws), "--bizdate", BIZDATE],
+        [LAKEWORKS, "run", "-w", str(ws), "--bizdate", BIZDATE, "--parallel", "1"],
         capture_output=True,
         text=True,
         check=False,
