@@ -33,7 +33,7 @@ from lakeworks.engines.lakehouse.catalog import Lakehouse
 from lakeworks.engines.lakehouse.duckdb_engine import LakehouseDuckDBEngine
 from lakeworks.engines.lakehouse.storage import open_storage
 from lakeworks.store.database import Database
-from lakeworks.store.models import InstanceState
+from lakeworks.store.models import InstanceState, RunType
 from lakeworks.store.repositories import AttemptRepository, InstanceRepository
 from tests.integration.scheduler.world import new_schema_url, scheduler_pg_database
 from tests.services import free_port
@@ -102,7 +102,10 @@ def write_workspace(root: Path, engine: str) -> Path:
     )
     flow = root / "workflows" / "daily"
     flow.mkdir(parents=True)
-    (flow / "workflow.yml").write_text('schedule:\n  cycle: day\n  at: "02:00"\n', "utf-8")
+    # the schedule ended before today: only the backfill's instances run
+    (flow / "workflow.yml").write_text(
+        'schedule:\n  cycle: day\n  at: "02:00"\n  end: "2026-04-10"\n', "utf-8"
+    )
     for name, sql in NODES.items():
         (flow / f"{name}.sql").write_text(sql.lstrip(), encoding="utf-8")
     return root
@@ -326,7 +329,7 @@ def test_scheduler_and_two_workers_on_three_hosts_share_the_lakehouse(
             repo = InstanceRepository(db)
 
             def all_done() -> bool:
-                found = repo.list(limit=1000)
+                found = [i for i in repo.list(limit=1000) if i.run_type is RunType.BACKFILL]
                 failed = [
                     i for i in found if i.state.is_terminal and i.state is not InstanceState.SUCCESS
                 ]

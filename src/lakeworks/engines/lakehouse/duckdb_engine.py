@@ -69,6 +69,9 @@ class LakehouseDuckDBSession(DuckDBSession):
         super().__init__(cursor, engine.catalog_lock)
         self._engine = engine
         self._registered: dict[str, int] = {}
+        self._read_only = False
+        """Inside ``BEGIN TRANSACTION READ ONLY``: writes to the lakehouse are refused
+        as DuckDB refuses writes to its own tables."""
 
     def refresh(self) -> None:
         """Bring the lakehouse views up to the tables' current versions."""
@@ -82,6 +85,12 @@ class LakehouseDuckDBSession(DuckDBSession):
         except SqlglotError:
             expression = None
         engine = self._engine
+        self._track_read_only(sql)
+        if self._read_only and _writes(expression):
+            raise UserCodeError(
+                "cannot write lakehouse tables in a read-only transaction",
+                hint="this session only reads",
+            )
         if isinstance(expression, exp.Create) and expression.kind == "TABLE":
             if not expression.args.get("properties") or not any(
                 isinstance(p, exp.TemporaryProperty)
@@ -101,6 +110,17 @@ class LakehouseDuckDBSession(DuckDBSession):
             )
         self.refresh()
         return super().execute(sql, params, max_rows=max_rows)
+
+    def _track_read_only(self, sql: str) -> None:
+        words = sql.upper().split()
+        if words[:1] == ["BEGIN"] and "READ" in words and "ONLY" in words:
+            self._read_only = True
+        elif words[:1] in (["COMMIT"], ["ROLLBACK"], ["ABORT"], ["END"]):
+            self._read_only = False
+
+    def rollback(self) -> None:
+        self._read_only = False
+        super().rollback()
 
     def query_arrow(self, sql: str, params: list[object] | None = None) -> pa.Table:
         self.refresh()
@@ -168,9 +188,11 @@ class LakehouseDuckDBEngine:
         shares; an S3 table is an Arrow dataset registered on ``cursor`` itself
         (``registered`` remembers which version each cursor has)."""
         versions = self.lakehouse.versions()
-        with self.catalog_lock:
+        with self.catalog_lock, self._conn.cursor() as views:
+            # views change through a cursor of their own: the session may be inside a
+            # (read-only) transaction, which keeps the views it started with
             for name in [n for n in self._views if n not in versions]:
-                cursor.execute(f"DROP VIEW IF EXISTS {_quote(name)}")
+                views.execute(f"DROP VIEW IF EXISTS {_quote(name)}")
                 del self._views[name]
             for name, version in versions.items():
                 if self._views.get(name) == version or registered.get(name) == version:
@@ -183,7 +205,7 @@ class LakehouseDuckDBEngine:
                     cursor.register(name, self.lakehouse.dataset(snapshot))
                     registered[name] = version
                     continue
-                cursor.execute(f"CREATE OR REPLACE VIEW {_quote(name)} AS {select}")
+                views.execute(f"CREATE OR REPLACE VIEW {_quote(name)} AS {select}")
                 self._views[name] = version
 
     # -- catalog ------------------------------------------------------------------
@@ -367,6 +389,15 @@ def write_lakehouse(
     return lakehouse.write(
         name, data, mode, partition=partition, key=key, partition_by=list(partition or [])
     ).rows_added
+
+
+def _writes(expression: exp.Expr | None) -> bool:
+    """Whether a statement changes lakehouse tables (or would, were it allowed)."""
+    if isinstance(expression, exp.Create | exp.Drop):
+        return expression.kind == "TABLE"
+    return isinstance(
+        expression, exp.Insert | exp.TruncateTable | exp.Delete | exp.Update | exp.Merge
+    )
 
 
 def _quote(name: str) -> str:
