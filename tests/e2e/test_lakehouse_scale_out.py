@@ -312,6 +312,8 @@ def test_scheduler_and_two_workers_on_three_hosts_share_the_lakehouse(
                 "backfill",
                 "start",
                 "--all",
+                "--parallel",
+                "3",
                 "--dates",
                 f"{DATES[0]}-{DATES[-1]}",
                 "-w",
