@@ -371,8 +371,15 @@ class SparkEngine:
         snapshot = lake.snapshot(name)
         staging_rel = f"{name}/_staging/{uuid.uuid4().hex}"
         staging = lake.storage.path(staging_rel)
+        # one static partition: its files need no partition folders, so Spark writes
+        # without partitionBy (which sorts every task's rows by the partition columns)
+        one_partition = bool(snapshot.partition_by) and set(static or {}) == set(
+            snapshot.partition_by
+        )
+        if one_partition:
+            frame = frame.drop(*snapshot.partition_by)
         writer = frame.write.mode("overwrite")
-        if snapshot.partition_by:
+        if snapshot.partition_by and not one_partition:
             writer = writer.partitionBy(*snapshot.partition_by)
         fs = lake.storage.filesystem
         added: list[DataFile] = []
@@ -386,8 +393,12 @@ class SparkEngine:
                 if info.type != pafs.FileType.File or not info.path.endswith(".parquet"):
                     continue
                 relative = info.path[len(staging) + 1 :]
-                values = dict(
-                    piece.split("=", 1) for piece in relative.split("/")[:-1] if "=" in piece
+                values = (
+                    dict(static or {})
+                    if one_partition
+                    else dict(
+                        piece.split("=", 1) for piece in relative.split("/")[:-1] if "=" in piece
+                    )
                 )
                 folder = partition_key(snapshot.partition_by, values)
                 final_rel = "/".join(
