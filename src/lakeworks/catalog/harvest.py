@@ -1,14 +1,14 @@
 """Harvest: read tables, columns, partitions and sizes from a warehouse engine, and
 what the workspace files say about them (owner, layer, tags, descriptions).
 
-Engines are asked through the ``Engine`` protocol (``list_tables``/``describe``) plus
-portable SQL for partition row counts; table sizes come from a per-dialect probe
-(``SIZE_PROBES``), chosen by ``engine.capabilities.dialect``.
+Engines are asked through the ``Engine`` protocol — ``list_tables``/``describe``,
+``all_partition_columns``, ``table_sizes`` — plus portable SQL for partition row counts,
+always on the engine's interactive side (DuckDB over a Spark lakehouse: no Spark job).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -30,30 +30,6 @@ DEFAULT_LAYERS: dict[str, str] = {"ods": "ods_", "dwd": "dwd_", "dws": "dws_", "
 
 DEFAULT_SCHEMAS = frozenset({"main", "public", ""})
 """Schemas whose tables are named without the schema (as node SQL names them)."""
-
-SizeProbe = Callable[[Session, str | None, str], int | None]
-
-
-def _duckdb_size(session: Session, schema: str | None, table: str) -> int | None:
-    """Bytes of the blocks a DuckDB table's checkpointed data occupies."""
-    qualified = f"{schema}.{table}" if schema else table
-    rows = session.execute(
-        "SELECT count(DISTINCT block_id) * (SELECT any_value(block_size) "
-        "FROM pragma_database_size()) FROM pragma_storage_info(?) WHERE persistent",
-        [qualified],
-    ).rows
-    size = int(str(rows[0][0])) if rows and rows[0][0] is not None else 0
-    return size or None
-
-
-def _postgres_size(session: Session, schema: str | None, table: str) -> int | None:
-    qualified = f'"{schema}"."{table}"' if schema else f'"{table}"'
-    rows = session.execute(f"SELECT pg_total_relation_size('{qualified}'::regclass)").rows
-    return int(str(rows[0][0])) if rows and rows[0][0] is not None else None
-
-
-SIZE_PROBES: dict[str, SizeProbe] = {"duckdb": _duckdb_size, "postgres": _postgres_size}
-"""How to read a table's size in bytes, per engine dialect (absent: sizes unknown)."""
 
 
 def catalog_name(schema: str | None, name: str) -> str:
@@ -89,24 +65,26 @@ def harvest_engine(
     Partition columns come from the engine when it records them, else from
     ``partition_columns`` (e.g. ``PARTITIONED BY`` in node code).
     """
+    engine = engine.interactive()
     declared = {k.lower(): tuple(v) for k, v in (partition_columns or {}).items()}
     if names is None:
         infos = engine.list_tables()
     else:
         infos = _described(engine, dict.fromkeys(n.lower() for n in names))
-    probe = SIZE_PROBES.get(engine.capabilities.dialect) if with_sizes else None
-    known_partitions = getattr(engine, "partition_columns", None)
-    every_partition = getattr(engine, "all_partition_columns", None)
-    if callable(every_partition):  # one query for all tables instead of one per table
+    sizes: dict[str, int] = {}
+    if with_sizes:
         try:
-            recorded: dict[str, list[str]] = every_partition()
+            sizes = engine.table_sizes([catalog_name(i.schema, i.name) for i in infos])
         except LakeworksError:
-            recorded = {}
-        known_partitions = lambda name: recorded.get(name.lower(), [])  # noqa: E731
+            sizes = {}
+    try:  # one query for all tables instead of one per table
+        recorded = engine.all_partition_columns()
+    except LakeworksError:
+        recorded = {}
     session = engine.session()
     try:
         return [
-            _harvest_one(session, engine, info, declared, probe, known_partitions, with_partitions)
+            _harvest_one(session, engine, info, declared, sizes, recorded, with_partitions)
             for info in infos
         ]
     finally:
@@ -149,18 +127,13 @@ def _harvest_one(
     engine: Engine,
     info: TableInfo,
     declared: Mapping[str, tuple[str, ...]],
-    probe: SizeProbe | None,
-    known_partitions: Callable[[str], list[str]] | None,
+    sizes: Mapping[str, int],
+    recorded: Mapping[str, list[str]],
     with_partitions: bool,
 ) -> HarvestedTable:
     name = catalog_name(info.schema, info.name)
     column_names = {c.name.lower() for c in info.columns}
-    parts: tuple[str, ...] = ()
-    if known_partitions is not None:
-        try:
-            parts = tuple(c.lower() for c in known_partitions(name))
-        except LakeworksError:
-            parts = ()
+    parts = tuple(c.lower() for c in recorded.get(name, []))
     if not parts:
         parts = declared.get(name, ())
     parts = tuple(p for p in parts if p in column_names)
@@ -170,12 +143,7 @@ def _harvest_one(
         )
         for c in info.columns
     )
-    size: int | None = None
-    if probe is not None:
-        try:
-            size = probe(session, info.schema, info.name)
-        except LakeworksError:
-            size = None
+    size = sizes.get(name)
     partitions: tuple[CatalogPartition, ...] | None = None
     row_count = info.row_count
     if parts and with_partitions and info.kind == "table":

@@ -52,6 +52,7 @@ GROUPS: list[tuple[str, str, str]] = [
     ("alerts", "app", "alerts"),
     ("processes", "register", "backfill, scheduler, worker"),
     ("dataservice", "app", "api"),
+    ("lakehouse", "app", "lakehouse"),
 ]
 
 

@@ -296,17 +296,18 @@ def query(
     ] = None,
     limit: Annotated[int, typer.Option("--limit", help="Rows shown at most.")] = 10000,
 ) -> None:
-    """Run ad-hoc SQL on the warehouse and print the result."""
+    """Run ad-hoc SQL on the warehouse and print the result (on DuckDB over the lakehouse
+    when the environment's engine is Spark)."""
     from lakeworks.sql.translate import translate_script
 
     ws = load(workspace)
-    engine = open_engine(ws, env)
+    engine = open_engine(ws, env).interactive()
     statements = translate_script(
         sql,
         source_dialect=dialect or ws.config.sql_dialect,
         target_dialect=engine.capabilities.dialect,
         path="<query>",
-        partition_columns=getattr(engine, "partition_columns", None),
+        partition_columns=engine.partition_columns,
     )
     columns: list[str] = []
     rows: list[tuple[object, ...]] = []

@@ -173,9 +173,7 @@ class _WarehouseWrite:
                 raise failure[0] from None
             raise
         if request.partition:
-            register = getattr(self.sink.engine, "register_partitions", None)
-            if register is not None and not self.sink.engine.capabilities.native_partitions:
-                register(request.table, list(request.partition))
+            self.sink.engine.register_partitions(request.table, list(request.partition))
         return rows
 
     def commit(self) -> None:

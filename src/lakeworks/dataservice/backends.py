@@ -61,13 +61,14 @@ class Backend(Protocol):
 
 
 class WarehouseBackend:
-    """Runs on an environment's warehouse engine (DuckDB today)."""
+    """Runs on an environment's interactive engine (DuckDB; over the lakehouse when the
+    batch engine is Spark)."""
 
     placeholder_style = "qmark"
     masks_in_query = True
 
     def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+        self.engine = engine.interactive()
 
     def query(
         self, sql: RenderedSql, timeout: float, masking: Sequence[MaskingRule] = ()
@@ -150,11 +151,6 @@ def _masked(session: Session, sql: RenderedSql, rules: Sequence[MaskingRule]) ->
 
     from lakeworks.security.rewrite import DIALECT, Relations, Rewriter
 
-    relations: Callable[[], tuple[str, list[Any]]] | None = getattr(session, "relations", None)
-    if relations is None:
-        raise QueryFailed(
-            "masking rules apply, but this warehouse cannot mask inside queries", 502, "backend"
-        )
     numbered = sql.parts[0] + "".join(
         f"${i}{part}" for i, part in enumerate(sql.parts[1:], start=1)
     )
@@ -164,7 +160,7 @@ def _masked(session: Session, sql: RenderedSql, rules: Sequence[MaskingRule]) ->
         raise QueryFailed(
             "the API's SQL cannot be checked for masking", 502, "definition"
         ) from None
-    current, known = relations()
+    current, known = session.relations()
     guarded = Rewriter(Relations(current, known), rules).statement(tree)
     return guarded.tree.sql(dialect=DIALECT)
 

@@ -1,7 +1,9 @@
 """The warehouse engine interface.
 
 An engine runs SQL in its own dialect for one environment (dev or prod) and moves data
-in and out as Apache Arrow. Services branch on ``capabilities``, never on the class.
+in and out as Apache Arrow. Everything a service needs from an engine is declared here:
+services branch on ``capabilities``, never on the class, and call nothing outside these
+protocols. ``lakeworks.testing.engines`` holds the contract every engine passes.
 """
 
 from __future__ import annotations
@@ -21,11 +23,10 @@ class EngineCapabilities:
     """What an engine can do; code asks these flags instead of checking types."""
 
     dialect: str
+    """The SQL dialect statements are translated to (sqlglot's name)."""
     supports_transactions: bool = False
-    supports_partition_overwrite: bool = False
-    concurrent_writers: bool = False
-    supports_arrow: bool = True
-    native_partitions: bool = False
+    """Statements of a session can be grouped into one transaction (``begin``/``commit``);
+    without it each write commits atomically on its own."""
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,10 @@ class WriteMode(StrEnum):
 
 @dataclass(frozen=True)
 class StatementResult:
-    """What one executed statement returned: columns and rows (small results only)."""
+    """What one executed statement returned: columns and rows (small results only).
+
+    ``rowcount`` is the number of rows a writing statement (``INSERT``, ``CREATE TABLE
+    ... AS``, ``UPDATE``, ``DELETE``) wrote or removed; None for queries."""
 
     columns: list[str]
     rows: list[tuple[object, ...]]
@@ -102,6 +106,24 @@ class Session(Protocol):
 
     def close(self) -> None: ...
 
+    def relations(self) -> tuple[str, list[RelationInfo]]:
+        """The current database and every table and view this session can name, with
+        columns in order (for resolving names exactly, e.g. masking)."""
+        ...
+
+    def builtin_functions(self) -> frozenset[str]:
+        """Lower-case names of the engine's built-in functions (empty: unknown)."""
+        ...
+
+    def user_functions(self) -> frozenset[str]:
+        """Lower-case names of functions and macros defined in the warehouse."""
+        ...
+
+    def prefer_builtin_functions(self) -> None:
+        """Resolve function names to built-ins before anything defined in the warehouse
+        for the rest of this session (a no-op where nothing can shadow a built-in)."""
+        ...
+
 
 @runtime_checkable
 class Engine(Protocol):
@@ -124,6 +146,29 @@ class Engine(Protocol):
     def list_tables(self) -> list[TableInfo]: ...
 
     def describe(self, name: str) -> TableInfo: ...
+
+    def partition_columns(self, table: str) -> list[str]:
+        """The partition columns of ``table`` (empty when it has none or is unknown)."""
+        ...
+
+    def all_partition_columns(self) -> dict[str, list[str]]:
+        """Partition columns of every table that has them, by lower-case table name."""
+        ...
+
+    def register_partitions(self, table: str, columns: Iterable[str]) -> None:
+        """Record ``columns`` as ``table``'s partition columns (``PARTITIONED BY`` of a
+        node, a sync's partition). Engines with native partitions know them already."""
+        ...
+
+    def table_sizes(self, names: Iterable[str] | None = None) -> dict[str, int]:
+        """Bytes stored per table (all, or only ``names``), by lower-case name; tables
+        whose size the engine cannot tell are absent."""
+        ...
+
+    def interactive(self) -> Engine:
+        """The engine for ad-hoc queries, previews, quality scans and data APIs over the
+        same tables: itself, or a lighter one (DuckDB over a Spark lakehouse)."""
+        ...
 
     def write_arrow(
         self,

@@ -18,12 +18,13 @@ import duckdb
 
 from lakeworks.engines.base import (
     ColumnInfo,
+    Engine,
     EngineCapabilities,
-    RelationInfo,
     StatementResult,
     TableInfo,
     WriteMode,
 )
+from lakeworks.engines.duckdb_introspection import DuckDBIntrospection, rowcount_of
 from lakeworks.errors import NotFound, TransientError, UserCodeError, UserError
 
 if TYPE_CHECKING:  # pyarrow is loaded by the Arrow paths only (it costs start-up time)
@@ -36,7 +37,6 @@ _connections: dict[str, duckdb.DuckDBPyConnection] = {}
 _connections_lock = threading.Lock()
 _partition_cache: dict[str, dict[str, list[str]]] = {}
 """Partition columns per warehouse (keyed like ``_connections``), read once."""
-_builtin_functions: frozenset[str] | None = None
 _catalog_locks: dict[int, threading.RLock] = {}
 """Per shared connection: held while a statement changes the catalog (CREATE, DROP,
 ALTER, COMMENT) outside a transaction. DuckDB fails the second of two concurrent
@@ -60,7 +60,9 @@ def _key(path: Path) -> str:
     return str(path.resolve()) if str(path) != ":memory:" else f":memory:{id(path)}"
 
 
-def _shared_connection(path: Path) -> duckdb.DuckDBPyConnection:
+def _shared_connection(
+    path: Path, settings: dict[str, str] | None = None
+) -> duckdb.DuckDBPyConnection:
     key = _key(path)
     with _connections_lock:
         conn = _connections.get(key)
@@ -68,7 +70,7 @@ def _shared_connection(path: Path) -> duckdb.DuckDBPyConnection:
             if str(path) != ":memory:":
                 path.parent.mkdir(parents=True, exist_ok=True)
             try:
-                conn = duckdb.connect(str(path))
+                conn = duckdb.connect(str(path), config=dict(settings or {}))
             except duckdb.IOException as exc:
                 raise TransientError(
                     f"cannot open warehouse {path}: {exc}",
@@ -90,7 +92,7 @@ def _translate_error(exc: duckdb.Error) -> Exception:
     return UserCodeError(message)
 
 
-class DuckDBSession:
+class DuckDBSession(DuckDBIntrospection):
     """One thread's cursor on the shared connection, with its own transaction."""
 
     def __init__(
@@ -99,13 +101,6 @@ class DuckDBSession:
         self._cursor = cursor
         self._catalog_lock = catalog_lock or threading.RLock()
         self._in_transaction = False
-        self._database: str | None = None
-
-    def database(self) -> str:
-        """The warehouse's database name (before any change to the search path)."""
-        if self._database is None:
-            self._database = str(self.execute("SELECT current_database()").rows[0][0])
-        return self._database
 
     def execute(
         self, sql: str, params: list[object] | None = None, *, max_rows: int | None = None
@@ -126,7 +121,8 @@ class DuckDBSession:
         except duckdb.Error as exc:
             raise _translate_error(exc) from None
         columns = [d[0] for d in description] if description else []
-        return StatementResult(columns=columns, rows=[tuple(r) for r in rows])
+        got = [tuple(r) for r in rows]
+        return StatementResult(columns=columns, rows=got, rowcount=rowcount_of(sql, columns, got))
 
     def query_arrow(self, sql: str, params: list[object] | None = None) -> pa.Table:
         try:
@@ -168,65 +164,6 @@ class DuckDBSession:
     def interrupt(self) -> None:
         self._cursor.interrupt()
 
-    def prefer_builtin_functions(self) -> None:
-        """Resolve function names to DuckDB's built-in functions before any macro defined
-        in the warehouse, for this session: a macro cannot stand in for a built-in.
-        (Unqualified tables created in this session would land in the system catalog:
-        callers qualify them.)"""
-        current = self.database().replace('"', '""')
-        path = f'system.main,system.pg_catalog,temp.main,"{current}".main'.replace("'", "''")
-        self.execute(f"SET search_path = '{path}'")
-
-    def builtin_functions(self) -> frozenset[str]:
-        """Names of DuckDB's built-in functions (read once per process)."""
-        global _builtin_functions
-        with _connections_lock:
-            if _builtin_functions is None:
-                rows = self.execute(
-                    "SELECT DISTINCT lower(function_name) FROM duckdb_functions() WHERE internal"
-                ).rows
-                _builtin_functions = frozenset(str(row[0]) for row in rows)
-            return _builtin_functions
-
-    def user_functions(self) -> frozenset[str]:
-        """Names of the functions and macros created in the warehouse (not built in)."""
-        rows = self.execute(
-            "SELECT DISTINCT lower(function_name) FROM duckdb_functions() WHERE NOT internal"
-        ).rows
-        return frozenset(str(row[0]) for row in rows)
-
-    def relations(self) -> tuple[str, list[RelationInfo]]:
-        """The current database and every table and view this session can name (its
-        temporary tables included), with columns in order."""
-        current = self.database()
-        columns: dict[tuple[str, str, str], list[ColumnInfo]] = {}
-        for database, schema, table, column, dtype in self.execute(
-            "SELECT database_name, schema_name, table_name, column_name, data_type "
-            "FROM duckdb_columns() WHERE NOT internal ORDER BY column_index"
-        ).rows:
-            key = (str(database), str(schema), str(table))
-            columns.setdefault(key, []).append(ColumnInfo(str(column), str(dtype)))
-        found: list[RelationInfo] = []
-        for database, schema, name, kind, sql, internal in self.execute(
-            "SELECT database_name, schema_name, table_name, 'table', NULL, internal "
-            "FROM duckdb_tables() UNION ALL "
-            "SELECT database_name, schema_name, view_name, 'view', sql, internal "
-            "FROM duckdb_views()"
-        ).rows:
-            key = (str(database), str(schema), str(name))
-            found.append(
-                RelationInfo(
-                    database=key[0],
-                    schema=key[1],
-                    name=key[2],
-                    kind=str(kind),
-                    sql=str(sql) if sql is not None else None,
-                    internal=bool(internal),
-                    columns=columns.get(key, []),
-                )
-            )
-        return current, found
-
     def close(self) -> None:
         self._cursor.close()
 
@@ -243,17 +180,22 @@ def _quote(name: str) -> str:
 class DuckDBEngine:
     """A DuckDB warehouse file for one environment."""
 
-    def __init__(self, path: Path, environment: str, name: str = "default") -> None:
+    def __init__(
+        self,
+        path: Path,
+        environment: str,
+        name: str = "default",
+        *,
+        settings: dict[str, str] | None = None,
+    ) -> None:
         self.name = name
         self.environment = environment
         self.path = path
+        self.settings = dict(settings or {})
+        """DuckDB configuration applied when this process opens the file."""
         self.capabilities = EngineCapabilities(
             dialect="duckdb",
             supports_transactions=True,
-            supports_partition_overwrite=False,
-            concurrent_writers=False,
-            supports_arrow=True,
-            native_partitions=False,
         )
         self._conn: duckdb.DuckDBPyConnection | None = None
         self._meta_ready = False
@@ -263,7 +205,7 @@ class DuckDBEngine:
         # running shell nodes) must not hold the file's lock
         if self._conn is None:
             try:
-                self._conn = _shared_connection(self.path)
+                self._conn = _shared_connection(self.path, self.settings)
             except TransientError:
                 from lakeworks.engines.duckdb_socket import RemoteSession, socket_path
 
@@ -282,7 +224,7 @@ class DuckDBEngine:
         if str(self.path) == ":memory:":
             return None
         if self._conn is None:
-            self._conn = _shared_connection(self.path)
+            self._conn = _shared_connection(self.path, self.settings)
         return WarehouseServer(self._conn, self.path).start()
 
     @contextmanager
@@ -442,6 +384,34 @@ class DuckDBEngine:
         if known is None:
             return self.all_partition_columns().get(table.lower(), [])
         return list(known.get(table.lower(), []))
+
+    def table_sizes(self, names: Iterable[str] | None = None) -> dict[str, int]:
+        """Bytes of the blocks each table's checkpointed data occupies (tables whose data
+        is not checkpointed yet are absent)."""
+        wanted = None if names is None else {n.lower() for n in names}
+        rows = self._run(
+            "SELECT schema_name, table_name FROM duckdb_tables() "
+            "WHERE database_name = current_database() AND schema_name <> ?",
+            [META_SCHEMA],
+        ).rows
+        sizes: dict[str, int] = {}
+        for schema, table in rows:
+            name = str(table).lower() if schema == "main" else f"{schema}.{table}".lower()
+            if wanted is not None and name not in wanted:
+                continue
+            found = self._run(
+                "SELECT count(DISTINCT block_id) * (SELECT any_value(block_size) "
+                "FROM pragma_database_size()) FROM pragma_storage_info(?) WHERE persistent",
+                [f"{schema}.{table}"],
+            ).rows
+            size = int(str(found[0][0])) if found and found[0][0] is not None else 0
+            if size:
+                sizes[name] = size
+        return sizes
+
+    def interactive(self) -> Engine:
+        """DuckDB answers ad-hoc queries itself."""
+        return self
 
     # -- bulk writes
 

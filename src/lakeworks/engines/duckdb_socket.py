@@ -28,6 +28,7 @@ import duckdb
 import pyarrow as pa
 
 from lakeworks.engines.base import StatementResult
+from lakeworks.engines.duckdb_introspection import DuckDBIntrospection, rowcount_of
 from lakeworks.errors import TransientError, UserCodeError
 
 _HEADER = struct.Struct(">I")
@@ -155,7 +156,7 @@ class WarehouseServer:
             client.close()
 
 
-class RemoteSession:
+class RemoteSession(DuckDBIntrospection):
     """A session on a warehouse another local process holds (its socket)."""
 
     def __init__(self, path: Path) -> None:
@@ -183,10 +184,6 @@ class RemoteSession:
             return None
         return pa.ipc.open_stream(payload).read_all()
 
-    def database(self) -> str:
-        """The warehouse's database name."""
-        return str(self.execute("SELECT current_database()").rows[0][0])
-
     def execute(
         self, sql: str, params: list[object] | None = None, *, max_rows: int | None = None
     ) -> StatementResult:
@@ -196,7 +193,8 @@ class RemoteSession:
         if max_rows is not None:
             table = table.slice(0, max_rows)
         rows = list(zip(*(column.to_pylist() for column in table.columns), strict=True))
-        return StatementResult(columns=list(table.column_names), rows=rows)
+        columns = list(table.column_names)
+        return StatementResult(columns=columns, rows=rows, rowcount=rowcount_of(sql, columns, rows))
 
     def query_arrow(self, sql: str, params: list[object] | None = None) -> pa.Table:
         return self._call(sql, params) or pa.table({})

@@ -82,11 +82,11 @@ class Evaluator:
         now: datetime,
         history: HistorySource | None = None,
     ) -> None:
-        self.engine = engine
+        self.engine = engine.interactive()
         self.params = params
         self.now = now
         self.history = history
-        self.dialect = engine.capabilities.dialect
+        self.dialect = self.engine.capabilities.dialect
 
     def evaluate(self, rules: Iterable[Rule]) -> list[RuleResult]:
         """Evaluate ``rules`` (any tables); results come back in the rules' order."""

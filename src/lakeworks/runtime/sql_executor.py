@@ -87,11 +87,6 @@ def _missing_table_hint(ctx: NodeRunContext, message: str) -> str | None:
     return f"did you mean {shown}? (tables the workspace writes or the warehouse holds)"
 
 
-def _partition_columns(ctx: NodeRunContext) -> object:
-    lookup = getattr(ctx.engine, "partition_columns", None)
-    return lookup if callable(lookup) else None
-
-
 def _execute(
     ctx: NodeRunContext, statement: ExecutableStatement, last: list[list[object]]
 ) -> int | None:
@@ -135,8 +130,8 @@ def _steps(
                     ctx.log(f"… {len(result.rows) - MAX_SHOWN_ROWS} more rows")
                 rows = len(result.rows)
                 last[:] = [list(row) for row in result.rows]
-            elif result.columns == ["Count"] and result.rows and _counts(step, rows):
-                rows = int(str(result.rows[-1][0]))
+            elif result.rowcount is not None and _counts(step, rows):
+                rows = result.rowcount
         return rows
     finally:
         ctx.on_interrupt.remove(session.interrupt)
@@ -152,7 +147,7 @@ def run_sql_node(ctx: NodeRunContext) -> NodeResult:
         target_dialect=ctx.engine.capabilities.dialect,
         path=node.path,
         first_line=node.span.first_code_line,
-        partition_columns=_partition_columns(ctx),  # type: ignore[arg-type]
+        partition_columns=ctx.engine.partition_columns,
     )
     reads: set[str] = set()
     writes: set[str] = set()
@@ -173,10 +168,8 @@ def run_sql_node(ctx: NodeRunContext) -> NodeResult:
                 message = f"{node.path.name}:{line}: {message}"
             raise UserCodeError(message, hint=_missing_table_hint(ctx, message)) from None
         if statement.partition_spec is not None:
-            register = getattr(ctx.engine, "register_partitions", None)
-            if callable(register):
-                table, columns = statement.partition_spec
-                register(table, columns)
+            table, columns = statement.partition_spec
+            ctx.engine.register_partitions(table, columns)
         elapsed_ms = (time.perf_counter() - started) * 1000
         suffix = f", {rows} rows" if rows is not None else ""
         ctx.log(f"  ok ({elapsed_ms:.0f} ms{suffix})")

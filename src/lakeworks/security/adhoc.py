@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
-from lakeworks.engines.base import Engine, RelationInfo, Session
+from lakeworks.engines.base import Engine, Session
 from lakeworks.errors import (
     LakeworksError,
     Location,
@@ -120,7 +120,7 @@ class AdhocQueries:
         max_rows: int = DEFAULT_MAX_ROWS,
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
     ) -> None:
-        self.engine = engine
+        self.engine = engine.interactive()
         self.env = env
         self.grants = list(grants)
         self.masking = list(masking)
@@ -186,13 +186,12 @@ class AdhocQueries:
         started = time.perf_counter()
         statements, reads, writes = self.check(sql, subjects, dialect=dialect, may_write=may_write)
         cap = min(limit or self.max_rows, self.max_rows)
-        partition_lookup = getattr(self.engine, "partition_columns", None)
         executable = translate_script(
             sql,
             source_dialect=dialect,
             target_dialect=self.engine.capabilities.dialect,
             path=QUERY_PATH,
-            partition_columns=partition_lookup,
+            partition_columns=self.engine.partition_columns,
         )
         rules = applicable_rules(self.masking, subjects.names)
         progress = _Progress(reads=set(reads))
@@ -201,9 +200,7 @@ class AdhocQueries:
         session = self.engine.session()
         deadline = _Deadline(session, self.timeout_seconds)
         try:
-            prefer = getattr(session, "prefer_builtin_functions", None)
-            if prefer is not None:
-                prefer()
+            session.prefer_builtin_functions()
             for index, item in enumerate(executable):
                 last_item = index == len(executable) - 1
                 where = Location(QUERY_PATH, item.line)
@@ -270,15 +267,6 @@ class AdhocQueries:
     ) -> str:
         """One translated statement, checked and rewritten (``security.rewrite``)."""
         dialect = self.engine.capabilities.dialect
-        relations: Callable[[], tuple[str, list[RelationInfo]]] | None = getattr(
-            session, "relations", None
-        )
-        if relations is None:
-            raise UserError(
-                f"ad-hoc SQL on a {dialect} warehouse cannot be checked",
-                location=where,
-                hint="query a DuckDB warehouse",
-            )
         unchecked = UserError(
             "this statement cannot be checked, so it does not run ad hoc",
             location=where,
@@ -290,7 +278,7 @@ class AdhocQueries:
             raise unchecked from None
         check_tree(tree, where)
         creates = statement_tables(tree).creates
-        current, known = relations()
+        current, known = session.relations()
         progress.relations = Relations(current, known)
         rewriter = Rewriter(progress.relations, rules, location=where)
         try:
@@ -315,11 +303,12 @@ class AdhocQueries:
         return text
 
     def _unknown_functions(self, session: Session, text: str) -> frozenset[str]:
-        builtins: Callable[[], frozenset[str]] | None = getattr(session, "builtin_functions", None)
-        defined: Callable[[], frozenset[str]] | None = getattr(session, "user_functions", None)
-        if builtins is None or defined is None:
-            return frozenset()
-        return unknown_functions(text, self.engine.capabilities.dialect, builtins, defined)
+        return unknown_functions(
+            text,
+            self.engine.capabilities.dialect,
+            session.builtin_functions,
+            session.user_functions,
+        )
 
     def preview(self, table: str, subjects: Subjects, *, limit: int = 50) -> QueryOutcome:
         """The first ``limit`` rows of ``table`` (grants, masking, deadline and row cap

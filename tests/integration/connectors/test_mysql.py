@@ -12,7 +12,7 @@ import pytest
 from lakeworks.connectors.base import ReadRequest, Sink, Source
 from lakeworks.connectors.registry import open_sink, open_source
 from lakeworks.errors import TransientError
-from tests.integration.connectors.contract import ROWS, SinkContract, SourceContract, new_name
+from lakeworks.testing.connectors import ROWS, SinkContract, SourceContract, new_name
 from tests.services import require_mysql
 
 pytestmark = pytest.mark.mysql

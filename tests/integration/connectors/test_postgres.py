@@ -15,7 +15,7 @@ import pytest
 from lakeworks.connectors.base import Sink, Source
 from lakeworks.connectors.registry import open_sink, open_source
 from lakeworks.errors import TransientError, UserError
-from tests.integration.connectors.contract import ROWS, SinkContract, SourceContract, new_name
+from lakeworks.testing.connectors import ROWS, SinkContract, SourceContract, new_name
 from tests.services import require_postgres
 
 pytestmark = pytest.mark.postgres

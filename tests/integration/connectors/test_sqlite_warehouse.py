@@ -13,7 +13,7 @@ import pytest
 from lakeworks.connectors.base import Sink, Source
 from lakeworks.connectors.registry import ConnectorContext, open_sink, open_source
 from lakeworks.engines.duckdb_engine import DuckDBEngine, close_all
-from tests.integration.connectors.contract import ROWS, SinkContract, SourceContract
+from lakeworks.testing.connectors import ROWS, SinkContract, SourceContract
 
 
 class TestSQLiteSource(SourceContract):

@@ -116,3 +116,33 @@ def test_the_warehouse_runs_read_only(tmp_path: Path) -> None:
         assert slow.value.status == 504
     finally:
         engine.close()
+
+
+def test_duckdb_over_the_lakehouse_runs_read_only_and_masks(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    import pyarrow as pa
+
+    from lakeworks.engines.lakehouse import duckdb_engine as lakehouse_duckdb
+    from lakeworks.engines.lakehouse.catalog import Lakehouse
+    from lakeworks.engines.lakehouse.duckdb_engine import LakehouseDuckDBEngine
+    from lakeworks.engines.lakehouse.storage import open_storage
+    from lakeworks.security.models import MaskingRule
+    from lakeworks.store.database import Database
+
+    with Database.open(f"sqlite:///{tmp_path / 'meta.db'}") as db:
+        lake = Lakehouse(db, open_storage(str(tmp_path / "lake")), "ws/prod")
+        lake.write("customers", pa.table({"id": [1, 2], "phone": ["13812345678", "13900001111"]}))
+        backend = WarehouseBackend(LakehouseDuckDBEngine(lake, "prod"))
+        try:
+            with pytest.raises(QueryFailed, match="read-only"):
+                backend.query(_sql("INSERT INTO customers VALUES (?, ?)", 3, "x"), 5)
+            assert lake.snapshot("customers").rows == 2
+            rule = MaskingRule(
+                1, "ws", "customers", "phone", "phone", (), datetime.now(UTC), "admin"
+            )
+            rows = backend.query(_sql("SELECT phone FROM customers ORDER BY id"), 5, [rule]).rows
+            assert rows and all(r[0] not in ("13812345678", "13900001111") for r in rows)
+            assert backend.query(_sql("SELECT count(*) FROM customers"), 5).rows == [(2,)]
+        finally:
+            lakehouse_duckdb.close_all()

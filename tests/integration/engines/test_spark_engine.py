@@ -1,25 +1,38 @@
-"""The Spark engine over a local lakehouse: one Spark session (local[2]) for the module."""
+"""The Spark engine over a local lakehouse: one Spark session (local[2]) for the module.
+
+It passes the engine contract (``lakeworks.testing.engines``); a Spark writer killed
+outright leaves the previous version and only files vacuum removes."""
 
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import pytest
 
-from lakeworks.engines.base import WriteMode
+from lakeworks.catalog.harvest import harvest_engine
+from lakeworks.engines.base import Engine, WriteMode
+from lakeworks.engines.lakehouse import duckdb_engine as lakehouse_duckdb
 from lakeworks.engines.lakehouse import duckdb_views
 from lakeworks.engines.lakehouse.catalog import Lakehouse
 from lakeworks.engines.lakehouse.storage import open_storage
+from lakeworks.engines.lakehouse.vacuum import vacuum
 from lakeworks.engines.spark.config import SparkEngineOptions, parse_options
 from lakeworks.engines.spark.engine import SparkEngine
-from lakeworks.engines.spark.session import stop_all
+from lakeworks.engines.spark.session import spark_session, stop_all
 from lakeworks.errors import UserCodeError, UserError
 from lakeworks.sql.translate import translate_script
 from lakeworks.store.database import Database
+from lakeworks.testing.engines import EngineContract
 
 pytest.importorskip("pyspark")
 
@@ -31,15 +44,36 @@ pytestmark = [
 ]
 
 
+OPTIONS = SparkEngineOptions(master="local[2]", shuffle_partitions=2)
+
+
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkEngine]:
+def spark() -> Iterator[None]:
+    """One Spark session for the whole module (starting Spark takes seconds)."""
     os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
+    spark_session(OPTIONS)
+    yield
+    stop_all()
+    lakehouse_duckdb.close_all()
+
+
+@pytest.fixture(scope="module")
+def engine(spark: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkEngine]:
     root = tmp_path_factory.mktemp("spark")
     with Database.open(f"sqlite:///{root / 'meta.db'}") as db:
         lake = Lakehouse(db, open_storage(str(root / "lake")), "ws/dev")
-        options = SparkEngineOptions(master="local[2]", shuffle_partitions=2)
-        yield SparkEngine(lake, options, "dev", "spark")
-        stop_all()
+        yield SparkEngine(lake, OPTIONS, "dev", "spark")
+
+
+class TestSparkEngineContract(EngineContract):
+    views_are_tables_of_the_engine = False  # Spark views are temporary, per session
+    inserts_per_thread = 2  # each INSERT is a Spark job and a commit
+
+    @pytest.fixture
+    def engine(self, spark: None, tmp_path: Path) -> Iterator[Engine]:
+        with Database.open(f"sqlite:///{tmp_path / 'meta.db'}") as db:
+            lake = Lakehouse(db, open_storage(str(tmp_path / "lake")), "ws/dev")
+            yield SparkEngine(lake, OPTIONS, "dev", "spark")
 
 
 def run(engine: SparkEngine, script: str) -> list[object]:
@@ -126,3 +160,97 @@ def test_options_are_typed() -> None:
     assert parse_options({"master": "spark://h:7077"}, engine="big").master == "spark://h:7077"
     with pytest.raises(UserError, match="masterr"):
         parse_options({"masterr": "local"}, engine="big")
+
+
+KILLED_WRITER = textwrap.dedent(
+    """
+    import os, sys
+    os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
+    from lakeworks.engines.lakehouse.catalog import Lakehouse
+    from lakeworks.engines.lakehouse.storage import open_storage
+    from lakeworks.engines.spark.config import SparkEngineOptions
+    from lakeworks.engines.spark.engine import SparkEngine
+    from lakeworks.store.database import Database
+
+    lake = Lakehouse(Database.open(sys.argv[1]), open_storage(sys.argv[2]), "ws/dev")
+    engine = SparkEngine(lake, SparkEngineOptions(master="local[1]"), "dev", "spark")
+    session = engine.session()
+    session.execute("SELECT 1")
+    print("started", flush=True)
+    session.execute(
+        "INSERT OVERWRITE TABLE big PARTITION (ds) "
+        "SELECT id, repeat('x', 200), CAST(id % 500 AS STRING) FROM range(3000000)"
+    )
+    print("committed", flush=True)
+    """
+)
+
+
+def test_a_killed_spark_write_leaves_the_previous_version(engine: SparkEngine) -> None:
+    lake = engine.lakehouse
+    run(
+        engine,
+        "CREATE TABLE big (id BIGINT, pad STRING) PARTITIONED BY (ds STRING);"
+        "INSERT INTO TABLE big PARTITION (ds = '0') SELECT 1, 'a';",
+    )
+    before = lake.snapshot("big")
+    table_dir = Path(lake.storage.path("big"))
+    known = {f.path for f in before.files}
+    url = lake.db.url
+    writer = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, url, lake.storage.root],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,  # Spark's JVM is killed with it
+    )
+    try:
+        assert writer.stdout is not None
+        assert writer.stdout.readline().strip() == "started"
+        deadline = time.monotonic() + 180
+        while not any((table_dir / "_staging").rglob("*.parquet")):
+            assert writer.poll() is None, "the write ended before it could be killed"
+            assert time.monotonic() < deadline, "Spark wrote no staging files"
+            time.sleep(0.05)
+        os.killpg(writer.pid, signal.SIGKILL)
+        writer.wait(timeout=30)
+    finally:
+        if writer.poll() is None:
+            os.killpg(writer.pid, signal.SIGKILL)
+            writer.wait()
+        if writer.stdout is not None:
+            writer.stdout.close()
+    assert lake.snapshot("big").version == before.version
+    assert engine.session().execute("SELECT count(*) FROM big").rows == [(1,)]
+    assert any(table_dir.rglob("*.parquet")) and len(list(table_dir.rglob("*.parquet"))) > 1
+    report = vacuum(lake, retain=timedelta(0))
+    assert report.orphan_files > 0
+    left = {str(p.relative_to(lake.storage.root)) for p in table_dir.rglob("*.parquet")}
+    assert left == known
+    assert not (table_dir / "_staging").exists() or not any((table_dir / "_staging").iterdir())
+
+
+def test_harvest_reads_spark_tables_through_duckdb(engine: SparkEngine) -> None:
+    run(
+        engine,
+        """
+        CREATE TABLE dws_harvest (region STRING, total DOUBLE) PARTITIONED BY (ds STRING);
+        INSERT OVERWRITE TABLE dws_harvest PARTITION (ds = '20260410')
+        SELECT 'east', 1.5 UNION ALL SELECT 'west', 2.5;
+        INSERT OVERWRITE TABLE dws_harvest PARTITION (ds = '20260411') SELECT 'east', 4.0;
+        """,
+    )
+    (found,) = harvest_engine(engine, names=["dws_harvest"])
+    assert [(c.name, c.is_partition) for c in found.columns] == [
+        ("region", False),
+        ("total", False),
+        ("ds", True),
+    ]
+    assert found.partition_columns == ("ds",)
+    assert found.row_count == 3
+    assert found.size_bytes == engine.lakehouse.snapshot("dws_harvest").bytes > 0
+    assert found.partitions is not None
+    assert [(p.spec, p.row_count) for p in found.partitions] == [
+        ("ds=20260410", 2),
+        ("ds=20260411", 1),
+    ]

@@ -97,11 +97,11 @@ def test_two_writers_of_one_partition_one_wins(lake: Lakehouse, tmp_path: Path) 
     lake.write("orders", orders("20260410", [2.0]), WriteMode.OVERWRITE_PARTITION)
     written = lake._write_file(base, {"ds": "20260410"}, orders("20260410", [3.0]))
     with pytest.raises(Conflict, match="partition ds=20260410"):
-        lake._commit(base, "overwrite_partition", [written], ["ds=20260410"])
+        lake.commit_files(base, "overwrite_partition", [written], ["ds=20260410"])
     assert lake.read("orders").column("amount").to_pylist() == [2.0]
     # another partition, and appends, do not conflict
     other = lake._write_file(base, {"ds": "20260411"}, orders("20260411", [4.0]))
-    lake._commit(base, "overwrite_partition", [other], ["ds=20260411"])
+    lake.commit_files(base, "overwrite_partition", [other], ["ds=20260411"])
     assert lake.snapshot("orders").partitions() == {"ds=20260410": 1, "ds=20260411": 1}
 
 

@@ -144,6 +144,39 @@ class Lakehouse:
             )
             return [str(r[0]) for r in rows]
 
+    def versions(self) -> dict[str, int]:
+        """The current version of every table (one query)."""
+        t = lakehouse_tables
+        with self.db.read() as conn:
+            rows = conn.execute(
+                sa.select(t.c.name, t.c.version).where(t.c.warehouse == self.warehouse)
+            ).all()
+        return {str(name): int(version) for name, version in rows}
+
+    def partition_columns(self) -> dict[str, list[str]]:
+        """Partition columns of every partitioned table (one query)."""
+        t = lakehouse_tables
+        with self.db.read() as conn:
+            rows = conn.execute(
+                sa.select(t.c.name, t.c.partition_by).where(t.c.warehouse == self.warehouse)
+            ).all()
+        found = {str(name): list(json.loads(str(parts))) for name, parts in rows}
+        return {name: parts for name, parts in found.items() if parts}
+
+    def sizes(self, names: Iterable[str] | None = None) -> dict[str, int]:
+        """Bytes of the current files of every table (or of ``names``), one query."""
+        f = lakehouse_files
+        query = (
+            sa.select(f.c.table_name, sa.func.sum(f.c.bytes))
+            .where(f.c.warehouse == self.warehouse, f.c.removed_version.is_(None))
+            .group_by(f.c.table_name)
+        )
+        if names is not None:
+            query = query.where(f.c.table_name.in_([n.lower() for n in names]))
+        with self.db.read() as conn:
+            rows = conn.execute(query).all()
+        return {str(name): int(size or 0) for name, size in rows}
+
     def snapshot(self, name: str, version: int | None = None) -> Snapshot:
         """The files of ``name`` at ``version`` (default: the current one)."""
         name = name.lower()
@@ -156,6 +189,12 @@ class Lakehouse:
             at = current if version is None else version
             if at > current or at < 0:
                 raise NotFound(f"table '{name}' has no version {at} (current: {current})")
+            oldest = row.vacuumed_version
+            if oldest is not None and at < int(oldest):
+                raise NotFound(
+                    f"version {at} of table '{name}' was cleaned up by a vacuum "
+                    f"(the oldest version kept is {oldest})"
+                )
             live = sa.or_(f.c.removed_version.is_(None), f.c.removed_version > at)
             files = conn.execute(
                 sa.select(f.c.path, f.c.partition_key, f.c.rows, f.c.bytes)
@@ -290,10 +329,10 @@ class Lakehouse:
                 replaced = None
             else:
                 replaced = list(groups)
-            return self._commit(base, mode.value, written, replaced)
+            return self.commit_files(base, mode.value, written, replaced)
         except BaseException:
             for f in written:
-                self._delete_quietly(f.path)
+                self.delete_quietly(f.path)
             raise
 
     def truncate(self, name: str, partition: dict[str, str] | None = None) -> CommitInfo:
@@ -304,7 +343,7 @@ class Lakehouse:
             values = {k.lower(): str(v) for k, v in partition.items()}
             self._check_partition(base, values)
             replaced = [partition_key(base.partition_by, values)]
-        return self._commit(base, "truncate", [], replaced)
+        return self.commit_files(base, "truncate", [], replaced)
 
     def _check_partition(self, base: Snapshot, values: dict[str, str]) -> None:
         if sorted(values) != sorted(base.partition_by):
@@ -388,11 +427,12 @@ class Lakehouse:
         size = self.storage.filesystem.get_file_info(target).size or 0
         return DataFile(relative, values, part.num_rows, int(size))
 
-    def _delete_quietly(self, relative: str) -> None:
+    def delete_quietly(self, relative: str) -> None:
+        """Delete a file of the warehouse; one already gone is no error."""
         with contextlib.suppress(OSError):
             self.storage.filesystem.delete_file(self.storage.path(relative))
 
-    def _commit(
+    def commit_files(
         self, base: Snapshot, operation: str, added: list[DataFile], replaced: list[str] | None
     ) -> CommitInfo:
         """Make ``added`` visible and retire ``replaced`` partitions (None: all) at once."""

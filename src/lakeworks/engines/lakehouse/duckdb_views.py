@@ -7,25 +7,34 @@ Nothing is copied: a local warehouse is read with DuckDB's own Parquet reader
 
 from __future__ import annotations
 
+import threading
+
 import duckdb
 import pyarrow as pa
 
 from lakeworks.engines.lakehouse.catalog import Lakehouse, Snapshot
 
-_DUCKDB_TYPES = {
-    pa.string(): "VARCHAR",
-    pa.large_string(): "VARCHAR",
-    pa.int64(): "BIGINT",
-    pa.int32(): "INTEGER",
-    pa.int16(): "SMALLINT",
-    pa.date32(): "DATE",
-    pa.float64(): "DOUBLE",
-    pa.bool_(): "BOOLEAN",
-}
+_types_conn: duckdb.DuckDBPyConnection | None = None
+_types_lock = threading.Lock()
 
 
-def _duckdb_type(arrow_type: pa.DataType) -> str:
-    return _DUCKDB_TYPES.get(arrow_type, "VARCHAR")
+def duckdb_types(schema: pa.Schema) -> list[str]:
+    """DuckDB's names for the types of ``schema``'s columns, as DuckDB reads them."""
+    global _types_conn
+    with _types_lock:
+        if _types_conn is None:
+            _types_conn = duckdb.connect(":memory:")
+        empty = schema.empty_table()
+        return [str(t) for t in _types_conn.from_arrow(empty).dtypes]
+
+
+def empty_sql(snapshot: Snapshot) -> str:
+    """``SELECT`` of no rows with the snapshot's columns and types (a table with no files)."""
+    columns = ", ".join(
+        f"CAST(NULL AS {t}) AS {_quote(f.name)}"
+        for f, t in zip(snapshot.schema, duckdb_types(snapshot.schema), strict=True)
+    )
+    return f"SELECT {columns} WHERE false"
 
 
 def _quote(name: str) -> str:
@@ -44,9 +53,12 @@ def view_sql(lakehouse: Lakehouse, snapshot: Snapshot) -> str | None:
     columns = ", ".join(_quote(c) for c in snapshot.schema.names)
     options = ""
     if snapshot.partition_by:
+        part_types = duckdb_types(
+            pa.schema([snapshot.schema.field(c) for c in snapshot.partition_by])
+        )
         types = ", ".join(
-            f"{_literal(c)}: {_literal(_duckdb_type(snapshot.schema.field(c).type))}"
-            for c in snapshot.partition_by
+            f"{_literal(c)}: {_literal(t)}"
+            for c, t in zip(snapshot.partition_by, part_types, strict=True)
         )
         options = f", hive_partitioning = true, hive_types = {{{types}}}"
     return f"SELECT {columns} FROM read_parquet([{files}]{options})"

@@ -1,7 +1,8 @@
 """The metadata store tables of the lakehouse (migration ``0016``).
 
 - ``lakehouse_tables``: one row per table of a warehouse: Arrow schema, partition
-  columns and the current version (the last commit).
+  columns, the current version (the last commit) and, after a vacuum (``0025``), the
+  oldest version still readable.
 - ``lakehouse_commits``: one row per version: operation, partitions touched, rows.
 - ``lakehouse_files``: the Parquet files; a file is part of version ``v`` when
   ``added_version <= v`` and (``removed_version`` is null or ``> v``).
@@ -21,6 +22,7 @@ lakehouse_tables = sa.Table(
     sa.Column("schema_json", sa.Text(), nullable=False),
     sa.Column("partition_by", sa.Text(), nullable=False),
     sa.Column("version", sa.Integer(), nullable=False),
+    sa.Column("vacuumed_version", sa.Integer(), nullable=True),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
 )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from lakeworks.errors import UserError
+from lakeworks.engines.options import parse_engine_options
 
 
 class SparkEngineOptions(BaseModel):
@@ -27,13 +27,4 @@ class SparkEngineOptions(BaseModel):
 
 
 def parse_options(options: dict[str, Any], *, engine: str) -> SparkEngineOptions:
-    try:
-        return SparkEngineOptions.model_validate(options)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']}" for e in exc.errors()
-        )
-        raise UserError(
-            f"engine '{engine}' (spark) has invalid options: {problems}",
-            hint="known options: master, warehouse, endpoint, shuffle_partitions, conf",
-        ) from None
+    return parse_engine_options(SparkEngineOptions, options, engine=engine, type_name="spark")

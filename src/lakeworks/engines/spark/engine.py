@@ -26,12 +26,16 @@ from sqlglot.errors import SqlglotError
 
 from lakeworks.engines.base import (
     ColumnInfo,
+    Engine,
     EngineCapabilities,
+    RelationInfo,
     StatementResult,
     TableInfo,
     WriteMode,
 )
+from lakeworks.engines.lakehouse import statements
 from lakeworks.engines.lakehouse.catalog import DataFile, Lakehouse, Snapshot, partition_key
+from lakeworks.engines.lakehouse.statements import bare_name as _bare
 from lakeworks.engines.spark.config import SparkEngineOptions
 from lakeworks.engines.spark.session import spark_session
 from lakeworks.errors import NotFound, UserCodeError, UserError
@@ -94,7 +98,7 @@ class SparkSessionHandle:
         if isinstance(expression, exp.Create) and expression.kind == "TABLE":
             return engine.create(self, expression)
         if isinstance(expression, exp.Insert):
-            return engine.insert(self, expression)
+            return engine.insert(self, expression, params)
         if isinstance(expression, exp.TruncateTable):
             return engine.truncate(expression)
         if isinstance(expression, exp.Drop) and expression.kind == "TABLE":
@@ -140,6 +144,24 @@ class SparkSessionHandle:
     def close(self) -> None:
         """The Spark session outlives its handles."""
 
+    def relations(self) -> tuple[str, list[RelationInfo]]:
+        """The lakehouse tables, as tables of the ``spark_catalog.default`` schema."""
+        return "spark_catalog", [
+            RelationInfo("spark_catalog", "default", t.name, "table", columns=t.columns)
+            for t in self._engine.list_tables()
+        ]
+
+    def builtin_functions(self) -> frozenset[str]:
+        """Spark's built-in functions (listed once per engine)."""
+        return self._engine.builtin_functions()
+
+    def user_functions(self) -> frozenset[str]:
+        """Functions are not defined in the lakehouse."""
+        return frozenset()
+
+    def prefer_builtin_functions(self) -> None:
+        """Nothing in the lakehouse shadows a built-in function."""
+
 
 class SparkEngine:
     """Spark SQL over the lakehouse tables of one environment."""
@@ -151,16 +173,11 @@ class SparkEngine:
         self.environment = environment
         self.lakehouse = lakehouse
         self.options = options
-        self.capabilities = EngineCapabilities(
-            dialect="spark",
-            supports_transactions=False,
-            supports_partition_overwrite=True,
-            concurrent_writers=True,
-            supports_arrow=True,
-            native_partitions=True,
-        )
+        self.capabilities = EngineCapabilities(dialect="spark", supports_transactions=False)
         self._exposed: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._builtins: frozenset[str] | None = None
+        self._interactive: Engine | None = None
 
     @property
     def spark(self) -> Any:
@@ -181,6 +198,30 @@ class SparkEngine:
         if not self.lakehouse.table_exists(_bare(table)):
             return []
         return self.lakehouse.snapshot(_bare(table)).partition_by
+
+    def all_partition_columns(self) -> dict[str, list[str]]:
+        return self.lakehouse.partition_columns()
+
+    def register_partitions(self, table: str, columns: Iterable[str]) -> None:
+        """Lakehouse tables know their partition columns (``PARTITIONED BY``)."""
+
+    def table_sizes(self, names: Iterable[str] | None = None) -> dict[str, int]:
+        return self.lakehouse.sizes(names)
+
+    def interactive(self) -> Engine:
+        """DuckDB over the same lakehouse: ad-hoc SQL, previews, quality scans and data
+        APIs read the tables Spark wrote without starting Spark."""
+        if self._interactive is None:
+            from lakeworks.engines.lakehouse.duckdb_engine import LakehouseDuckDBEngine
+
+            self._interactive = LakehouseDuckDBEngine(self.lakehouse, self.environment, self.name)
+        return self._interactive
+
+    def builtin_functions(self) -> frozenset[str]:
+        if self._builtins is None:
+            rows = self.spark.sql("SHOW SYSTEM FUNCTIONS").collect()
+            self._builtins = frozenset(str(r[0]).lower() for r in rows)
+        return self._builtins
 
     def list_tables(self) -> list[TableInfo]:
         return [self._info(self.lakehouse.snapshot(n)) for n in self.lakehouse.list_tables()]
@@ -241,67 +282,43 @@ class SparkEngine:
 
     # -- statements ---------------------------------------------------------------
     def create(self, handle: SparkSessionHandle, create: exp.Create) -> StatementResult:
-        target = create.this
-        table = target.this if isinstance(target, exp.Schema) else target
-        name = _bare(table.sql(dialect="spark"))
+        name = statements.create_target(create, "spark")
         exists = self.lakehouse.table_exists(name)
         if exists and not create.args.get("exists"):
             raise UserCodeError(f"table '{name}' already exists")
         query = create.expression
-        partition_by = _partition_by(create)
+        partition_by = statements.partition_by(create)
         if isinstance(query, exp.Query):
             frame = handle.frame(query.sql(dialect="spark"))
             if exists:
                 return StatementResult(columns=[], rows=[])
-            if not partition_by:
-                names = [c.name for c in create.find_all(exp.PartitionedByProperty)]
-                partition_by = names
-            arrow_schema = frame.limit(0).toArrow().schema
+            arrow_schema = _arrow_schema(frame)
             self.lakehouse.create_table(name, arrow_schema, partition_by)
             rows = self._write_frame(name, frame, WriteMode.OVERWRITE, None)
-            return StatementResult(columns=["Count"], rows=[(rows,)])
+            return StatementResult(columns=[], rows=[], rowcount=rows)
         if exists:
             return StatementResult(columns=[], rows=[])
-        columns = [c for c in target.expressions if isinstance(c, exp.ColumnDef)]
-        part_defs = _partition_defs(create)
-        all_columns = columns + [c for c in part_defs if c.name not in {x.name for x in columns}]
+        all_columns = statements.column_defs(create)
         if not all_columns:
             raise UserError(f"CREATE TABLE {name} declares no columns")
         select = ", ".join(
             f"CAST(NULL AS {c.args['kind'].sql(dialect='spark')}) AS {_q(c.name)}"
             for c in all_columns
         )
-        schema = handle.frame(f"SELECT {select} LIMIT 0").toArrow().schema
-        self.lakehouse.create_table(name, schema, [c.name for c in part_defs] or partition_by)
+        schema = _arrow_schema(handle.frame(f"SELECT {select}"))
+        self.lakehouse.create_table(name, schema, partition_by)
         return StatementResult(columns=[], rows=[])
 
-    def insert(self, handle: SparkSessionHandle, insert: exp.Insert) -> StatementResult:
-        target = insert.this
-        table = target.this if isinstance(target, exp.Schema) else target
-        static: dict[str, str] = {}
-        partition = table.args.get("partition") if isinstance(table, exp.Table) else None
-        if not isinstance(partition, exp.Partition):
-            partition = insert.args.get("partition")
-        dynamic: list[str] = []
-        items = partition.expressions if isinstance(partition, exp.Partition) else []
-        for item in items:
-            if isinstance(item, exp.EQ):
-                value = item.expression
-                static[item.this.name.lower()] = (
-                    value.name if isinstance(value, exp.Literal) else value.sql("spark")
-                )
-            else:
-                dynamic.append(item.name.lower())
-        name = _bare(exp.table_name(table) if isinstance(table, exp.Table) else table.sql())
+    def insert(
+        self, handle: SparkSessionHandle, insert: exp.Insert, params: list[object] | None = None
+    ) -> StatementResult:
+        target = statements.insert_target(insert, "spark")
+        name, static = target.table, target.static
         if not self.lakehouse.table_exists(name):
             raise UserCodeError(f"table '{name}' does not exist", hint="create it first")
         snapshot = self.lakehouse.snapshot(name)
-        query = insert.expression
-        frame = handle.frame(query.sql(dialect="spark"))
-        expected = [c for c in snapshot.schema.names if c not in static]
-        if isinstance(target, exp.Schema) and target.expressions:
-            listed = [c.name.lower() for c in target.expressions]
-            expected = listed + [c for c in expected if c not in listed and c in dynamic]
+        frame = handle.frame(insert.expression.sql(dialect="spark"), params)
+        expected = target.expected_columns(snapshot.schema.names)
         if len(frame.columns) != len(expected):
             raise UserCodeError(
                 f"INSERT into '{name}' gives {len(frame.columns)} columns, the table takes "
@@ -317,21 +334,17 @@ class SparkEngine:
             for c in snapshot.schema.names
         ]
         frame = frame.selectExpr(*casts)
-        if insert.args.get("overwrite"):
+        if target.overwrite:
             mode = WriteMode.OVERWRITE_PARTITION if snapshot.partition_by else WriteMode.OVERWRITE
         else:
             mode = WriteMode.APPEND
         rows = self._write_frame(name, frame, mode, static or None)
-        return StatementResult(columns=["Count"], rows=[(rows,)])
+        return StatementResult(columns=[], rows=[], rowcount=rows)
 
     def truncate(self, truncate: exp.TruncateTable) -> StatementResult:
         for table in truncate.expressions:
             name = _bare(exp.table_name(table))
-            partition = truncate.args.get("partition")
-            values = None
-            if partition is not None:
-                values = {e.this.name.lower(): e.expression.name for e in partition.expressions}
-            self.lakehouse.truncate(name, values)
+            self.lakehouse.truncate(name, statements.truncated_partition(truncate))
         return StatementResult(columns=[], rows=[])
 
     def drop(self, drop: exp.Drop) -> StatementResult:
@@ -358,8 +371,15 @@ class SparkEngine:
         snapshot = lake.snapshot(name)
         staging_rel = f"{name}/_staging/{uuid.uuid4().hex}"
         staging = lake.storage.path(staging_rel)
+        # one static partition: its files need no partition folders, so Spark writes
+        # without partitionBy (which sorts every task's rows by the partition columns)
+        one_partition = bool(snapshot.partition_by) and set(static or {}) == set(
+            snapshot.partition_by
+        )
+        if one_partition:
+            frame = frame.drop(*snapshot.partition_by)
         writer = frame.write.mode("overwrite")
-        if snapshot.partition_by:
+        if snapshot.partition_by and not one_partition:
             writer = writer.partitionBy(*snapshot.partition_by)
         fs = lake.storage.filesystem
         added: list[DataFile] = []
@@ -373,8 +393,12 @@ class SparkEngine:
                 if info.type != pafs.FileType.File or not info.path.endswith(".parquet"):
                     continue
                 relative = info.path[len(staging) + 1 :]
-                values = dict(
-                    piece.split("=", 1) for piece in relative.split("/")[:-1] if "=" in piece
+                values = (
+                    dict(static or {})
+                    if one_partition
+                    else dict(
+                        piece.split("=", 1) for piece in relative.split("/")[:-1] if "=" in piece
+                    )
                 )
                 folder = partition_key(snapshot.partition_by, values)
                 final_rel = "/".join(
@@ -395,10 +419,10 @@ class SparkEngine:
                 )
             else:
                 replaced = None
-            return lake._commit(snapshot, mode.value, added, replaced).rows_added
+            return lake.commit_files(snapshot, mode.value, added, replaced).rows_added
         except BaseException:
             for d in added:
-                lake._delete_quietly(d.path)
+                lake.delete_quietly(d.path)
             raise
         finally:
             fs.delete_dir(staging) if fs.get_file_info(
@@ -416,48 +440,20 @@ class SparkEngine:
         session: Any = None,
     ) -> int:
         """Sync writes: one lakehouse commit per call (``session`` is not needed)."""
-        data = list(batches)
-        if not data:
-            if mode in (WriteMode.OVERWRITE, WriteMode.OVERWRITE_PARTITION) and (
-                self.lakehouse.table_exists(_bare(table))
-            ):
-                self.lakehouse.truncate(_bare(table), partition)
-            return 0
-        return self.lakehouse.write(
-            _bare(table),
-            data,
-            mode,
-            partition=partition,
-            key=key,
-            partition_by=list(partition or []),
-        ).rows_added
+        from lakeworks.engines.lakehouse.duckdb_engine import write_lakehouse
+
+        return write_lakehouse(self.lakehouse, table, batches, mode, partition=partition, key=key)
 
     def close(self) -> None:
         """The Spark session is shared by the process; ``session.stop_all`` ends it."""
-
-
-def _bare(name: str) -> str:
-    return name.strip('`"').split(".")[-1].strip('`"').lower()
 
 
 def _literal(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def _partition_defs(create: exp.Create) -> list[exp.ColumnDef]:
-    found: list[exp.ColumnDef] = []
-    for prop in create.find_all(exp.PartitionedByProperty):
-        schema = prop.this
-        for item in schema.expressions if isinstance(schema, exp.Schema) else []:
-            if isinstance(item, exp.ColumnDef) and item.args.get("kind") is not None:
-                found.append(item)
-    return found
+def _arrow_schema(frame: Any) -> pa.Schema:
+    """The Arrow schema of a DataFrame from its analysed plan (no Spark job)."""
+    from pyspark.sql.pandas.types import to_arrow_schema
 
-
-def _partition_by(create: exp.Create) -> list[str]:
-    names: list[str] = []
-    for prop in create.find_all(exp.PartitionedByProperty):
-        schema = prop.this
-        items = schema.expressions if isinstance(schema, exp.Schema | exp.Tuple) else [schema]
-        names.extend(i.name.lower() for i in items if i.name)
-    return names
+    return to_arrow_schema(frame.schema, timezone="UTC")

@@ -111,6 +111,40 @@ CREATE TABLE instance_events (
 	CONSTRAINT fk_instance_events_instance_id_instances FOREIGN KEY(instance_id) REFERENCES instances (id) ON DELETE CASCADE
 );
 CREATE INDEX ix_instance_events_instance ON instance_events (instance_id, id);
+CREATE TABLE lakehouse_tables (
+	warehouse VARCHAR NOT NULL, 
+	name VARCHAR NOT NULL, 
+	schema_json TEXT NOT NULL, 
+	partition_by TEXT NOT NULL, 
+	version INTEGER NOT NULL, 
+	created_at DATETIME NOT NULL, 
+	updated_at DATETIME NOT NULL, vacuumed_version INTEGER, 
+	CONSTRAINT pk_lakehouse_tables PRIMARY KEY (warehouse, name)
+);
+CREATE TABLE lakehouse_commits (
+	warehouse VARCHAR NOT NULL, 
+	table_name VARCHAR NOT NULL, 
+	version INTEGER NOT NULL, 
+	operation VARCHAR NOT NULL, 
+	partitions_json TEXT, 
+	rows_added BIGINT NOT NULL, 
+	rows_total BIGINT NOT NULL, 
+	committed_at DATETIME NOT NULL, 
+	CONSTRAINT pk_lakehouse_commits PRIMARY KEY (warehouse, table_name, version)
+);
+CREATE TABLE lakehouse_files (
+	id INTEGER NOT NULL, 
+	warehouse VARCHAR NOT NULL, 
+	table_name VARCHAR NOT NULL, 
+	path VARCHAR NOT NULL, 
+	partition_key VARCHAR NOT NULL, 
+	rows BIGINT NOT NULL, 
+	bytes BIGINT NOT NULL, 
+	added_version INTEGER NOT NULL, 
+	removed_version INTEGER, 
+	CONSTRAINT pk_lakehouse_files PRIMARY KEY (id)
+);
+CREATE INDEX ix_lakehouse_files_table ON lakehouse_files (warehouse, table_name, removed_version);
 CREATE TABLE instance_outputs (
 	instance_id INTEGER NOT NULL, 
 	value TEXT NOT NULL, 
@@ -163,40 +197,6 @@ CREATE TABLE stream_status (
 	updated_at DATETIME NOT NULL, lag_bytes BIGINT, 
 	CONSTRAINT pk_stream_status PRIMARY KEY (workspace, env, node_key)
 );
-CREATE TABLE lakehouse_tables (
-	warehouse VARCHAR NOT NULL, 
-	name VARCHAR NOT NULL, 
-	schema_json TEXT NOT NULL, 
-	partition_by TEXT NOT NULL, 
-	version INTEGER NOT NULL, 
-	created_at DATETIME NOT NULL, 
-	updated_at DATETIME NOT NULL, 
-	CONSTRAINT pk_lakehouse_tables PRIMARY KEY (warehouse, name)
-);
-CREATE TABLE lakehouse_commits (
-	warehouse VARCHAR NOT NULL, 
-	table_name VARCHAR NOT NULL, 
-	version INTEGER NOT NULL, 
-	operation VARCHAR NOT NULL, 
-	partitions_json TEXT, 
-	rows_added BIGINT NOT NULL, 
-	rows_total BIGINT NOT NULL, 
-	committed_at DATETIME NOT NULL, 
-	CONSTRAINT pk_lakehouse_commits PRIMARY KEY (warehouse, table_name, version)
-);
-CREATE TABLE lakehouse_files (
-	id INTEGER NOT NULL, 
-	warehouse VARCHAR NOT NULL, 
-	table_name VARCHAR NOT NULL, 
-	path VARCHAR NOT NULL, 
-	partition_key VARCHAR NOT NULL, 
-	rows BIGINT NOT NULL, 
-	bytes BIGINT NOT NULL, 
-	added_version INTEGER NOT NULL, 
-	removed_version INTEGER, 
-	CONSTRAINT pk_lakehouse_files PRIMARY KEY (id)
-);
-CREATE INDEX ix_lakehouse_files_table ON lakehouse_files (warehouse, table_name, removed_version);
 CREATE TABLE alert_signals (
 	id INTEGER NOT NULL, 
 	instance_id INTEGER NOT NULL, 
@@ -869,6 +869,6 @@ INSERT INTO "alembic_version" VALUES ('0007');
 INSERT INTO "alembic_version" VALUES ('0008');
 INSERT INTO "alembic_version" VALUES ('0013');
 INSERT INTO "alembic_version" VALUES ('0015');
-INSERT INTO "alembic_version" VALUES ('0016');
 INSERT INTO "alembic_version" VALUES ('0023');
 INSERT INTO "alembic_version" VALUES ('0024');
+INSERT INTO "alembic_version" VALUES ('0025');

@@ -1,4 +1,5 @@
-"""The contract every source and sink passes, subclassed per connector.
+"""The contract every source and sink passes, subclassed per connector (a plugin
+subclasses it too: ``from lakeworks.testing.connectors import SourceContract``).
 
 A source subclass provides ``make_source`` over a table holding ``ROWS``; a sink
 subclass provides ``make_sink`` and ``read_back``.

@@ -1,0 +1,356 @@
+"""The Spark engine on the path users run: ``lakeworks run`` of a ``type: spark`` workspace.
+
+Generates ``ods_events`` (~10M rows over ten daily partitions, written into the dev
+lakehouse as a sync would) and a 10-node MaxCompute-style pipeline over it (ODS → DWD
+→ DWS → ADS, each node ``INSERT OVERWRITE ... PARTITION (ds='${bizdate}')``), then:
+
+(a) runs ``lakeworks run -w WS --bizdate 20260410 --parallel 1`` as a new process with
+    the default configuration (Spark start-up, validation, every node, the quality gate
+    and the Data Map included; one node at a time, as the loop runs them);
+(b) runs the same statements, in native Spark SQL, on Spark tables over a copy of the
+    same Parquet files, in one Spark session in a loop (this process: Spark start-up
+    timed, then the loop).
+
+``spark_overhead_per_node`` = ((a) - (b: start-up + loop)) / nodes: what Lakeworks adds
+per node beyond the work Spark does. Then DuckDB over the lakehouse (the interactive
+engine) answers an aggregate over the pipeline's DWD output, against the same query on
+a native DuckDB table holding the same rows: ``duckdb_lakehouse_vs_native``.
+
+    .venv/bin/python benchmarks/spark_engine.py            # ~10M rows
+    .venv/bin/python benchmarks/spark_engine.py --quick    # smoke size (200k rows)
+
+Prints a table, then ``RESULT`` lines. Exits 0 when it ran.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+LAKEWORKS = str(Path(sys.executable).with_name("lakeworks"))
+BIZDATE = "20260410"
+DAYS = [f"202604{d:02d}" for d in range(1, 11)]
+
+WORKSPACE = """name: sparkbench
+sql_dialect: maxcompute
+engines:
+  default:
+    type: spark
+    options:
+      master: local[2]
+      shuffle_partitions: 4
+environments:
+  dev:
+    engine: default
+  prod:
+    engine: default
+"""
+
+# (node, SQL in MaxCompute style; ${bizdate} rendered by Lakeworks)
+PIPELINE: list[tuple[str, str]] = [
+    (
+        "dwd_events",
+        "CREATE TABLE IF NOT EXISTS dwd_events (user_id BIGINT, item_id BIGINT, amount DOUBLE,"
+        " kind STRING) PARTITIONED BY (ds STRING);\n"
+        "INSERT OVERWRITE TABLE dwd_events PARTITION (ds = '${bizdate}')\n"
+        "SELECT user_id, item_id, amount, kind FROM ods_events\n"
+        "WHERE ds = '${bizdate}' AND amount > 0;",
+    ),
+    (
+        "dws_user_day",
+        "CREATE TABLE IF NOT EXISTS dws_user_day (user_id BIGINT, events BIGINT, total DOUBLE)"
+        " PARTITIONED BY (ds STRING);\n"
+        "INSERT OVERWRITE TABLE dws_user_day PARTITION (ds = '${bizdate}')\n"
+        "SELECT user_id, COUNT(1), SUM(amount) FROM dwd_events WHERE ds = '${bizdate}'\n"
+        "GROUP BY user_id;",
+    ),
+    (
+        "dws_item_day",
+        "CREATE TABLE IF NOT EXISTS dws_item_day (item_id BIGINT, buyers BIGINT, total DOUBLE)"
+        " PARTITIONED BY (ds STRING);\n"
+        "INSERT OVERWRITE TABLE dws_item_day PARTITION (ds = '${bizdate}')\n"
+        "SELECT item_id, COUNT(DISTINCT user_id), SUM(amount) FROM dwd_events\n"
+        "WHERE ds = '${bizdate}' GROUP BY item_id;",
+    ),
+    (
+        "dws_kind_day",
+        "CREATE TABLE IF NOT EXISTS dws_kind_day (kind STRING, events BIGINT, total DOUBLE)"
+        " PARTITIONED BY (ds STRING);\n"
+        "INSERT OVERWRITE TABLE dws_kind_day PARTITION (ds = '${bizdate}')\n"
+        "SELECT kind, COUNT(1), SUM(amount) FROM dwd_events WHERE ds = '${bizdate}'\n"
+        "GROUP BY kind;",
+    ),
+    (
+        "ads_top_users",
+        "CREATE TABLE IF NOT EXISTS ads_top_users (user_id BIGINT, total DOUBLE)"
+        " PARTITIONED BY (ds STRING);\n"
+        "INSERT OVERWRITE TABLE ads_top_users PARTITION (ds = '${bizdate}')\n"
+        "SELECT user_id, total FROM dws_user_day WHERE ds = '${bizdate}'\n"
+        "ORDER BY total DESC LIMIT 100;",
+    ),
+    (
+        "ads_top_items",
+        "CREATE TABLE IF NOT EXISTS ads_top_items (item_id BIGINT, total DOUBLE)"
+        " PARTITIONED BY (ds STRING);\n"
+        "INSERT OVERWRITE TABLE ads_top_items PARTITION (ds = '${bizdate}')\n"
+        "SELECT item_id, total FROM dws_item_day WHERE ds = '${bizdate}'\n"
+        "ORDER BY total DESC LIMIT 100;",
+    ),
+    (
+        "ads_kind_share",
+        "CREATE TABLE IF NOT EXISTS ads_kind_share (kind STRING, share DOUBLE)"
+        " PARTITIONED BY (ds STRING);\n"
+        "INSERT OVERWRITE TABLE ads_kind_share PARTITION (ds = '${bizdate}')\n"
+        "SELECT kind, total / SUM(total) OVER () FROM dws_kind_day WHERE ds = '${bizdate}';",
+    ),
+    (
+        "ads_user_tiers",
+        "CREATE TABLE IF NOT EXISTS ads_user_tiers (tier STRING, users BIGINT)"
+        " PARTITIONED BY (ds STRING);\n"
+        "INSERT OVERWRITE TABLE ads_user_tiers PARTITION (ds = '${bizdate}')\n"
+        "SELECT CASE WHEN total >= 500 THEN 'gold' WHEN total >= 100 THEN 'silver'"
+        " ELSE 'bronze' END, COUNT(1) FROM dws_user_day WHERE ds = '${bizdate}'\n"
+        "GROUP BY CASE WHEN total >= 500 THEN 'gold' WHEN total >= 100 THEN 'silver'"
+        " ELSE 'bronze' END;",
+    ),
+    (
+        "ads_day_summary",
+        "CREATE TABLE IF NOT EXISTS ads_day_summary (events BIGINT, users BIGINT, total DOUBLE)"
+        " PARTITIONED BY (ds STRING);\n"
+        "INSERT OVERWRITE TABLE ads_day_summary PARTITION (ds = '${bizdate}')\n"
+        "SELECT SUM(events), COUNT(1), SUM(total) FROM dws_user_day WHERE ds = '${bizdate}';",
+    ),
+    (
+        "ads_item_buyers",
+        "CREATE TABLE IF NOT EXISTS ads_item_buyers (buyers BIGINT, items BIGINT)"
+        " PARTITIONED BY (ds STRING);\n"
+        "INSERT OVERWRITE TABLE ads_item_buyers PARTITION (ds = '${bizdate}')\n"
+        "SELECT buyers, COUNT(1) FROM dws_item_day WHERE ds = '${bizdate}' GROUP BY buyers;",
+    ),
+]
+
+INTERACTIVE_QUERY = (
+    "SELECT kind, COUNT(*) AS n, SUM(amount) AS total, COUNT(DISTINCT user_id) AS users "
+    "FROM dwd_events GROUP BY kind ORDER BY kind"
+)
+
+
+def events(rows: int, day: str, seed: int) -> pa.Table:
+    """``rows`` generated events of one day (deterministic)."""
+    ids = pa.array(range(seed * rows, (seed + 1) * rows), pa.int64())
+    kinds = pa.array(["view", "cart", "buy", "refund"])
+    return pa.table(
+        {
+            "user_id": pc.bit_wise_and(pc.multiply(ids, 2654435761), 0xFFFF),
+            "item_id": pc.bit_wise_and(pc.multiply(ids, 40503), 0x3FFF),
+            "amount": pc.subtract(
+                pc.divide(pc.cast(pc.bit_wise_and(ids, 1023), pa.float64()), 4.0), 5.0
+            ),
+            "kind": pc.take(kinds, pc.bit_wise_and(ids, 3)),
+            "ds": pa.array([day] * rows),
+        }
+    )
+
+
+def generate(ws: Path, rows: int) -> None:
+    """The workspace, its pipeline, and ``ods_events`` in the dev lakehouse."""
+    from lakeworks.engines.base import WriteMode
+    from lakeworks.engines.registry import lakehouse_for
+    from lakeworks.spec.loader import load_workspace
+
+    (ws / "lakeworks.yml").write_text(WORKSPACE, encoding="utf-8")
+    flow = ws / "workflows" / "daily"
+    flow.mkdir(parents=True)
+    (flow / "workflow.yml").write_text('schedule:\n  cycle: day\n  at: "02:00"\n', "utf-8")
+    for node, sql in PIPELINE:
+        (flow / f"{node}.sql").write_text(sql + "\n", encoding="utf-8")
+    lake = lakehouse_for(load_workspace(ws), "dev")
+    assert lake is not None
+    per_day = rows // len(DAYS)
+    for n, day in enumerate(DAYS):
+        lake.write(
+            "ods_events",
+            events(per_day, day, n),
+            WriteMode.OVERWRITE_PARTITION,
+            partition_by=["ds"],
+        )
+    lake.db.close()
+
+
+def run_lakeworks(ws: Path) -> tuple[float, dict[str, tuple[float, int]], str]:
+    """Wall seconds of ``lakeworks run``; per node the insert's ms and rows (its log)."""
+    env = dict(os.environ, SPARK_LOCAL_IP="127.0.0.1")
+    started = time.perf_counter()
+    done = subprocess.run(
+        [LAKEWORKS, "run", "-w", str(ws), "--bizdate", BIZDATE, "--parallel", "1"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"lakeworks run failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    inserts: dict[str, tuple[float, int]] = {}
+    inserting: set[str] = set()  # nodes run in parallel: their lines interleave
+    for line in done.stderr.splitlines():
+        match = re.match(r"\[(\w+)\] line \d+: INSERT", line)
+        if match:
+            inserting.add(match.group(1))
+            continue
+        ok = re.match(r"\[(\w+)\]\s+ok \((\d+) ms, (\d+) rows\)", line)
+        if ok and ok.group(1) in inserting:
+            inserts[ok.group(1)] = (float(ok.group(2)), int(ok.group(3)))
+            inserting.discard(ok.group(1))
+    return elapsed, inserts, done.stdout
+
+
+def spark_statements(lake_root: Path) -> tuple[list[str], list[tuple[str, str]]]:
+    """Set-up (not timed) and the pipeline in native Spark SQL over Spark tables."""
+    setup = [
+        f"CREATE TABLE ods_events USING parquet LOCATION '{lake_root}/ods_events'",
+        "MSCK REPAIR TABLE ods_events",
+    ]
+    loop: list[tuple[str, str]] = []
+    for node, sql in PIPELINE:
+        create, insert = (s.strip() for s in sql.replace("${bizdate}", BIZDATE).split(";")[:2])
+        columns = create.split(" PARTITIONED BY")[0].rstrip()[:-1]
+        create = f"{columns}, ds STRING) USING parquet PARTITIONED BY (ds)"
+        loop.append((node, create))
+        loop.append((node, insert))
+    return setup, loop
+
+
+def run_direct(work: Path, lake_root: Path) -> tuple[float, float, dict[str, tuple[float, int]]]:
+    """Spark start-up seconds, loop seconds, and per node the insert's ms and rows."""
+    os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
+    from pyspark.sql import SparkSession
+
+    started = time.perf_counter()
+    spark = (
+        SparkSession.builder.master("local[2]")
+        .appName("direct")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
+        .config("spark.sql.warehouse.dir", str(work / "spark-warehouse"))
+        .config("spark.sql.ansi.enabled", "false")
+        .config("spark.sql.sources.partitionColumnTypeInference.enabled", "false")
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    spark.sql("SELECT 1").collect()
+    start_s = time.perf_counter() - started
+    setup, loop = spark_statements(lake_root)
+    for sql in setup:
+        spark.sql(sql).collect()
+    inserts: dict[str, tuple[float, int]] = {}
+    began = time.perf_counter()
+    for node, sql in loop:
+        t0 = time.perf_counter()
+        spark.sql(sql).collect()
+        if sql.startswith("INSERT"):
+            ms = (time.perf_counter() - t0) * 1000
+            rows = spark.sql(f"SELECT COUNT(*) FROM {node} WHERE ds = '{BIZDATE}'").collect()
+            inserts[node] = (ms, int(rows[0][0]))
+    loop_s = time.perf_counter() - began
+    spark.stop()
+    return start_s, loop_s, inserts
+
+
+def interactive_ratio(ws: Path, repeats: int) -> tuple[float, float, int]:
+    """Median seconds of the query through DuckDB over the lakehouse and on a native
+    DuckDB table of the same rows; and the rows the query read."""
+    from lakeworks.engines.registry import engine_for
+    from lakeworks.spec.loader import load_workspace
+
+    engine = engine_for(load_workspace(ws), "dev").interactive()
+    session = engine.session()
+    rows = int(str(session.execute("SELECT COUNT(*) FROM dwd_events").rows[0][0]))
+    lake_times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        session.execute(INTERACTIVE_QUERY)
+        lake_times.append(time.perf_counter() - t0)
+    native = duckdb.connect(str(ws / "native.duckdb"))
+    native.register("source", session.query_arrow("SELECT * FROM dwd_events"))
+    native.execute("CREATE TABLE dwd_events AS SELECT * FROM source")
+    native.unregister("source")
+    native.execute("CHECKPOINT")
+    session.close()
+    native_times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        native.execute(INTERACTIVE_QUERY).fetchall()
+        native_times.append(time.perf_counter() - t0)
+    native.close()
+    return statistics.median(lake_times), statistics.median(native_times), rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smoke size: 200k rows")
+    parser.add_argument("--rows", type=int, default=10_000_000, help="ods_events rows")
+    args = parser.parse_args()
+    rows = 200_000 if args.quick else args.rows
+    root = Path(tempfile.mkdtemp(prefix="lw-spark-"))
+    try:
+        ws = root / "ws"
+        ws.mkdir()
+        generate(ws, rows)
+        load = os.getloadavg()[0]
+        run_s, lw_inserts, _out = run_lakeworks(ws)
+        lake_root = ws / ".lakeworks" / "lakehouse" / "dev"
+        start_s, loop_s, direct_inserts = run_direct(root, lake_root)
+        lake_s, native_s, dwd_rows = interactive_ratio(ws, 3 if args.quick else 5)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    nodes = len(PIPELINE)
+    direct_s = start_s + loop_s
+    overhead_ms = (run_s - direct_s) / nodes * 1000
+    print(f"ods_events rows: {rows:,}; load average at start: {load:.1f}")
+    print(f"{'':<34}{'seconds':>10}")
+    print(f"{'lakeworks run (10 nodes)':<34}{run_s:>10.2f}")
+    print(f"{'direct: Spark start-up':<34}{start_s:>10.2f}")
+    print(f"{'direct: 10 nodes in one session':<34}{loop_s:>10.2f}")
+    print()
+    print(f"{'node':<18}{'lakeworks ms':>14}{'direct ms':>11}{'rows':>12}")
+    for node, _sql in PIPELINE:
+        lw_ms, lw_rows = lw_inserts.get(node, (float("nan"), 0))
+        d_ms, d_rows = direct_inserts.get(node, (float("nan"), 0))
+        print(f"{node:<18}{lw_ms:>14.0f}{d_ms:>11.0f}{lw_rows:>12,}")
+        if lw_rows != d_rows:
+            print(f"  rows differ: lakeworks {lw_rows}, direct {d_rows}")
+    lw_dwd = lw_inserts.get("dwd_events", (float("nan"), 0))
+    d_dwd = direct_inserts.get("dwd_events", (float("nan"), 0))
+    lw_rate = lw_dwd[1] / (lw_dwd[0] / 1000) if lw_dwd[0] else 0.0
+    d_rate = d_dwd[1] / (d_dwd[0] / 1000) if d_dwd[0] else 0.0
+    print()
+    print(
+        f"DuckDB over the lakehouse: {lake_s * 1000:.1f} ms; native DuckDB table: "
+        f"{native_s * 1000:.1f} ms ({dwd_rows:,} rows)"
+    )
+    print(f"RESULT spark_overhead_per_node {overhead_ms:.0f} ms (target < 200)")
+    print(
+        f"RESULT spark_insert_overwrite_rows_per_s {lw_rate:.0f} rows/s "
+        f"(direct Spark in the same run: {d_rate:.0f})"
+    )
+    print(f"RESULT duckdb_lakehouse_vs_native {lake_s / native_s:.2f} ratio (target <= 1.5)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
