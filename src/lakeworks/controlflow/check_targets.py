@@ -68,13 +68,14 @@ def watermark_holds(
 
     key = _node_key(ctx, ref, NodeKind.STREAM)
     status = StreamStatusStore(db, ctx.workspace.name, ctx.env).get(key)
+    cycle = f"{cycle_utc:%Y-%m-%d %H:%M:%S} UTC"
     if status is None or status.watermark is None:
-        return False, f"stream {key} has no watermark yet"
-    holds = status.watermark >= cycle_utc
-    word = "at or past" if holds else "before"
-    return holds, (
-        f"watermark of stream {key} is {status.watermark:%Y-%m-%d %H:%M:%S} UTC, "
-        f"{word} {cycle_utc:%Y-%m-%d %H:%M} UTC"
+        return False, f"stream {key} has committed nothing yet (cycle time {cycle})"
+    mark = status.watermark
+    if mark >= cycle_utc:
+        return True, f"stream {key} has passed {cycle} (watermark {mark:%Y-%m-%d %H:%M:%S} UTC)"
+    return False, (
+        f"stream {key} watermark {mark:%Y-%m-%d %H:%M:%S} UTC has not passed the cycle time {cycle}"
     )
 
 

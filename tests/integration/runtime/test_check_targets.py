@@ -124,13 +124,17 @@ def test_a_check_waits_for_a_stream_watermark(tmp_path: Path) -> None:
         },
         config=SOURCES,
     )
-    assert "stream rt.ev has no watermark yet" in (run(root, "p.streamed")["streamed"].reason or "")
+    waiting = run(root, "p.streamed")["streamed"].reason or ""
+    assert "stream rt.ev has committed nothing yet (cycle time 2026-04-12 00:00:00 UTC)" in waiting
     db = store(root)
     try:
         status = StreamStatusStore(db, "cf", "dev")
         status.update("rt.ev", watermark=datetime(2026, 4, 11, 22, 0))
         behind = run(root, "p.streamed")["streamed"]
-        assert "2026-04-11 22:00:00 UTC, before 2026-04-12 00:00 UTC" in (behind.reason or "")
+        assert (
+            "watermark 2026-04-11 22:00:00 UTC has not passed "
+            "the cycle time 2026-04-12 00:00:00 UTC" in (behind.reason or "")
+        )
         status.update("rt.ev", watermark=datetime(2026, 4, 12, 0, 1))
         assert str(run(root, "p.streamed")["streamed"].state) == "success"
     finally:

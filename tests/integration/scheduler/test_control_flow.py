@@ -86,13 +86,14 @@ def test_a_stream_check_waits_until_the_stream_has_committed_past_the_cycle(
     waiting = world.one("fresh", cycle)
     assert (waiting.state, waiting.reason) == (
         S.WAITING_TIME,
-        "check 1/10: stream etl.orders has committed nothing yet (cycle time 2026-04-10 02:00:00)",
+        "check 1/10: stream etl.orders has committed nothing yet "
+        "(cycle time 2026-04-10 02:00:00 UTC)",
     )
     statuses.update("etl.orders", watermark=datetime(2026, 4, 10, 1, 59, 30))
     world.at(utc(2026, 4, 10, 2, 10, 1))
     assert world.one("fresh", cycle).reason == (
-        "check 2/10: stream etl.orders watermark 2026-04-10 01:59:30 has not passed the "
-        "cycle time 2026-04-10 02:00:00"
+        "check 2/10: stream etl.orders watermark 2026-04-10 01:59:30 UTC has not passed the "
+        "cycle time 2026-04-10 02:00:00 UTC"
     )
     statuses.update("etl.orders", watermark=datetime(2026, 4, 10, 2, 0, 4))
     world.at(utc(2026, 4, 10, 2, 20, 2))
