@@ -26,7 +26,7 @@ from lakeworks.catalog.tables import (
     lineage_unresolved,
 )
 from lakeworks.spec.models import Node, Workspace
-from lakeworks.store.database import Database
+from lakeworks.store.database import Database, serialize_writers
 from lakeworks.store.schema import node_versions
 
 FILTER = "filter"
@@ -89,6 +89,9 @@ def save_lineage(
     scope = {"workspace": ws_name, "env": env}
     keys = [i.node_key for i in items]
     with db.write() as conn:
+        # two workers replacing the same nodes' lineage at once would both delete, then
+        # both insert: one would hit the unique constraint
+        serialize_writers(conn, f"lineage/{ws_name}/{env}")
         for table in (
             lineage_nodes,
             lineage_table_edges,

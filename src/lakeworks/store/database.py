@@ -379,3 +379,11 @@ def _shipped_heads() -> frozenset[str]:
 def _escape(value: str) -> str:
     """Escape ``%`` for alembic's ConfigParser interpolation."""
     return value.replace("%", "%%")
+
+
+def serialize_writers(conn: sa.Connection, name: str) -> None:
+    """Make concurrent transactions that call this with the same ``name`` take turns
+    until they commit (a PostgreSQL transaction-level advisory lock); SQLite has one
+    writer at a time already."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
