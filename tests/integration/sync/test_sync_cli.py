@@ -21,7 +21,6 @@ import pytest
 import yaml
 from typer.testing import CliRunner, Result
 
-from lakeworks.bootstrap import install_services
 from lakeworks.cli.app import _register_groups, app
 
 
@@ -38,10 +37,10 @@ def _lakeworks(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def in_process(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    """``lakeworks`` run in this process, in the current folder (as the command runs)."""
+    """``lakeworks`` run in this process, in the current folder, with the services the
+    suite installs (see ``tests/conftest.py``)."""
     monkeypatch.delenv("LAKEWORKS_DATABASE_URL", raising=False)
     monkeypatch.delenv("LAKEWORKS_SECRET_KEY", raising=False)
-    install_services()
     _register_groups()
     return CliRunner()
 
