@@ -1,8 +1,7 @@
 """``lakeworks sync`` commands as a user runs them.
 
-The first tests start a real ``lakeworks`` process per step; the cursor and dirty-row
-tests, which are about what the commands say rather than about separate processes, run
-their many steps in this process.
+The run, validate and terminal tests start a real ``lakeworks`` process per step; the
+cursor and dirty-row tests, about what the commands say, run their steps in this process.
 """
 
 from __future__ import annotations
@@ -17,11 +16,9 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import yaml
-from typer.testing import CliRunner, Result
 
-from lakeworks.cli.app import _register_groups, app
+from tests.in_process import lakeworks
 
 
 def _lakeworks(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -33,20 +30,6 @@ def _lakeworks(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         timeout=120,
         check=False,
     )
-
-
-@pytest.fixture
-def in_process(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    """``lakeworks`` run in this process, in the current folder, with the services the
-    suite installs (see ``tests/conftest.py``)."""
-    monkeypatch.delenv("LAKEWORKS_DATABASE_URL", raising=False)
-    monkeypatch.delenv("LAKEWORKS_SECRET_KEY", raising=False)
-    _register_groups()
-    return CliRunner()
-
-
-def _invoke(runner: CliRunner, *args: str, stdin: str | None = None) -> Result:
-    return runner.invoke(app, list(args), input=stdin)
 
 
 def _workspace(root: Path, rows: int = 250) -> None:
@@ -137,10 +120,7 @@ def test_validate_and_run_name_the_line_of_an_unknown_column_type(tmp_path: Path
     assert where in ran.stderr
 
 
-def test_sync_dirty_shows_a_runs_quarantined_rows(
-    tmp_path: Path, in_process: CliRunner, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(tmp_path)
+def test_sync_dirty_shows_a_runs_quarantined_rows(tmp_path: Path) -> None:
     _workspace(tmp_path, rows=10)
     conn = sqlite3.connect(tmp_path / "src.db")
     conn.execute("UPDATE t SET v = CASE WHEN id IN (3, 7) THEN 'bad' ELSE id END")
@@ -152,62 +132,61 @@ def test_sync_dirty_shows_a_runs_quarantined_rows(
         "columns: [id, {source: v, type: bigint}]\n"
         "dirty: {max_rows: 5}\n"
     )
-    ran = _invoke(in_process, "sync", "run", "ods_t")
+    ran = lakeworks("sync", "run", "ods_t", cwd=tmp_path)
     assert "8 rows written, 2 dirty" in ran.stdout and "(run 1," in ran.stdout, ran.stderr
-    shown = _invoke(in_process, "sync", "dirty", "1")
-    assert shown.exit_code == 0, shown.stderr
+    shown = lakeworks("sync", "dirty", "1", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()
     assert lines[0] == "run 1 ingest.ods_t (success): 2 dirty rows"
     assert lines[1].startswith("t row 4: column 'v'")  # rows count from 1: id 3 is row 4
     assert json.loads(lines[2]) == {"id": 3, "v": "bad"}
     assert lines[3].startswith("t row 8: column 'v'")
-    first = _invoke(in_process, "sync", "dirty", "1", "--limit", "1")
+    first = lakeworks("sync", "dirty", "1", "--limit", "1", cwd=tmp_path)
     assert first.stdout.splitlines()[-1] == "showing the first 1 of 2"
-    as_json = json.loads(_invoke(in_process, "sync", "dirty", "1", "--json").stdout)
+    as_json = json.loads(lakeworks("sync", "dirty", "1", "--json", cwd=tmp_path).stdout)
     assert (as_json["run"], as_json["node"], as_json["rows_dirty"]) == (1, "ingest.ods_t", 2)
     assert [item["position"] for item in as_json["items"]] == ["t row 4", "t row 8"]
     assert json.loads(as_json["items"][1]["row"]) == {"id": 7, "v": "bad"}
-    missing = _invoke(in_process, "sync", "dirty", "99")
-    assert missing.exit_code == 1 and "sync run 99 does not exist" in missing.stderr
-    elsewhere = _invoke(in_process, "sync", "dirty", "1", "-e", "prod")
-    assert elsewhere.exit_code == 1
+    missing = lakeworks("sync", "dirty", "99", cwd=tmp_path)
+    assert missing.returncode == 1 and "sync run 99 does not exist" in missing.stderr
+    elsewhere = lakeworks("sync", "dirty", "1", "-e", "prod", cwd=tmp_path)
+    assert elsewhere.returncode == 1
 
 
-def test_sync_cursor_shows_sets_and_resets_the_mark(
-    tmp_path: Path, in_process: CliRunner, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(tmp_path)
+def test_sync_cursor_shows_sets_and_resets_the_mark(tmp_path: Path) -> None:
     _workspace(tmp_path)
     (tmp_path / "workflows" / "ingest" / "ods_t.sync.yml").write_text(
         "source: {data_source: src, table: t, cursor: id}\ntarget: {table: ods_t}\n"
     )
     assert "no cursor; the next run reads everything" in (
-        _invoke(in_process, "sync", "cursor", "ods_t").stdout
+        lakeworks("sync", "cursor", "ods_t", cwd=tmp_path).stdout
     )
-    _invoke(in_process, "sync", "run", "ods_t")
-    shown = _invoke(in_process, "sync", "cursor", "ods_t")
+    lakeworks("sync", "run", "ods_t", cwd=tmp_path)
+    shown = lakeworks("sync", "cursor", "ods_t", cwd=tmp_path)
     assert shown.stdout.startswith("ingest.ods_t (dev): cursor 249 (run 1, ")
 
-    declined = _invoke(in_process, "sync", "cursor", "ods_t", "--set", "199", stdin="n\n")
-    assert declined.exit_code == 1
+    declined = lakeworks("sync", "cursor", "ods_t", "--set", "199", cwd=tmp_path, stdin="n\n")
+    assert declined.returncode == 1
     assert "Set the cursor of ingest.ods_t (dev) from 249 to 199?" in declined.stdout
-    assert "cursor 249 (run 1" in _invoke(in_process, "sync", "cursor", "ods_t").stdout
+    assert "cursor 249 (run 1" in lakeworks("sync", "cursor", "ods_t", cwd=tmp_path).stdout
 
-    confirmed = _invoke(in_process, "sync", "cursor", "ods_t", "--set", "199", stdin="y\n")
-    assert confirmed.exit_code == 0, confirmed.stderr
+    confirmed = lakeworks("sync", "cursor", "ods_t", "--set", "199", cwd=tmp_path, stdin="y\n")
+    assert confirmed.returncode == 0, confirmed.stderr
     assert "ingest.ods_t (dev): cursor 249 -> 199" in confirmed.stdout
-    assert "cursor 199 (set by hand" in _invoke(in_process, "sync", "cursor", "ods_t").stdout
-    again = _invoke(in_process, "sync", "run", "ods_t")
+    assert "cursor 199 (set by hand" in lakeworks("sync", "cursor", "ods_t", cwd=tmp_path).stdout
+    again = lakeworks("sync", "run", "ods_t", cwd=tmp_path)
     assert "ingest.ods_t: 50 rows written" in again.stdout  # ids 200..249
 
-    reset = _invoke(in_process, "sync", "cursor", "ods_t", "--reset", "--yes")
-    assert reset.exit_code == 0, reset.stderr
+    reset = lakeworks("sync", "cursor", "ods_t", "--reset", "--yes", cwd=tmp_path)
+    assert reset.returncode == 0, reset.stderr
     assert "ingest.ods_t (dev): cursor 249 -> none; the next run reads everything" in reset.stdout
-    assert "ingest.ods_t: 250 rows written" in _invoke(in_process, "sync", "run", "ods_t").stdout
+    assert (
+        "ingest.ods_t: 250 rows written" in lakeworks("sync", "run", "ods_t", cwd=tmp_path).stdout
+    )
 
-    text = _invoke(in_process, "sync", "cursor", "ods_t", "--set", "2024-01-01 10:00", "-y")
+    text = lakeworks("sync", "cursor", "ods_t", "--set", "2024-01-01 10:00", "-y", cwd=tmp_path)
     assert 'cursor 249 -> "2024-01-01 10:00"' in text.stdout
-    both = _invoke(in_process, "sync", "cursor", "ods_t", "--reset", "--set", "1")
-    assert both.exit_code == 2 and "not both" in both.stderr
-    other = _invoke(in_process, "sync", "cursor", "nope")
-    assert other.exit_code == 2 and "no sync node named 'nope'" in other.stderr
+    both = lakeworks("sync", "cursor", "ods_t", "--reset", "--set", "1", cwd=tmp_path)
+    assert both.returncode == 2 and "not both" in both.stderr
+    other = lakeworks("sync", "cursor", "nope", cwd=tmp_path)
+    assert other.returncode == 2 and "no sync node named 'nope'" in other.stderr
