@@ -41,7 +41,10 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# Byte-compiled once up front: every `lakeworks` process a test starts then loads .pyc
+# files instead of compiling the sources again (PYTHONDONTWRITEBYTECODE stops that cache).
 test: install lint
+	$(BIN)/python -m compileall -q src tests benchmarks
 	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
 
 # Rebuild the console's bundled scripts (editor, graph) from frontend/ with the locked

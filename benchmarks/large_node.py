@@ -8,6 +8,7 @@ shows the time per size, so a superlinear step stands out.
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,10 +24,16 @@ def _lakeworks() -> str:
     return str(Path(sys.executable).parent / "lakeworks")
 
 
-def _workspace(root: Path, size: int) -> Path:
+def _example(root: Path) -> Path:
     subprocess.run(
         [_lakeworks(), "init", str(root), "--example", "sales"], check=True, capture_output=True
     )
+    return root
+
+
+def _workspace(example: Path, root: Path, size: int) -> Path:
+    """A copy of the example workspace with one SQL node of ``size`` bytes of INSERTs."""
+    shutil.copytree(example, root)
     lines, total, i = [], 0, 0
     while total < size:
         line = ROW.format(i=i)
@@ -56,9 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [100_000, 200_000] if args.quick else [1_000_000, 2_000_000, 4_000_000]
     figures: dict[int, float] = {}
     with tempfile.TemporaryDirectory(prefix="lakeworks-bench-") as tmp:
-        baseline = _validate(_workspace(Path(tmp) / "base", 0))
+        example = _example(Path(tmp) / "example")
+        baseline = _validate(_workspace(example, Path(tmp) / "base", 0))
         for size in sizes:
-            figures[size] = _validate(_workspace(Path(tmp) / f"ws{size}", size))
+            figures[size] = _validate(_workspace(example, Path(tmp) / f"ws{size}", size))
     print(f"{'node size':>10} {'validate s':>11} {'s per MB':>9}")
     print(f"{'(none)':>10} {baseline:>11.2f} {'':>9}")
     for size, seconds in figures.items():

@@ -49,6 +49,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--nodes", type=int, default=40)
     parser.add_argument("--quick", action="store_true", help="smoke run with 5 nodes")
+    parser.add_argument(
+        "--repeats", type=int, default=2, help="runs per mode; the best one counts (default 2)"
+    )
     args = parser.parse_args()
     nodes = 5 if args.quick else args.nodes
     from lakeworks.runtime.sandbox import current
@@ -58,7 +61,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="lakeworks-sandbox-bench-") as tmp:
         root = Path(tmp) / "ws"
         generate(root, nodes)
-        for _ in range(2):
+        for _ in range(args.repeats):
             for mode in ("off", "auto"):
                 elapsed = run_once(root, mode)
                 best[mode] = min(best.get(mode, elapsed), elapsed)

@@ -12,7 +12,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "partition_backfil
 
 def test_partition_backfill_benchmark_runs_quick() -> None:
     done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick"],
+        [sys.executable, str(SCRIPT), "--dates", "3"],
         capture_output=True,
         text=True,
         timeout=300,

@@ -1,12 +1,21 @@
-"""Partition windows inferred from SQL, as ``lakeworks validate`` and ``render`` show them."""
+"""Partition windows inferred from SQL, as ``lakeworks validate`` and ``render`` show them.
+
+The commands run in this process (``tests/e2e/test_cli.py`` and the backfill benchmark
+test start them as real processes)."""
 
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
-from tests.e2e.test_cli import lw
+from tests.in_process import lakeworks
 from tests.integration.scheduler.test_partition_backfill import NODES
+
+
+def lw(*args: str) -> subprocess.CompletedProcess[str]:
+    """``lakeworks ARGS`` (each names its workspace with ``-w``)."""
+    return lakeworks(*args, cwd=Path.cwd())
 
 
 def pipeline(root: Path, ads_header: str = "") -> Path:

@@ -1,4 +1,7 @@
-"""``lakeworks map`` as a user runs it: after a run, the map answers at once."""
+"""``lakeworks map`` as a user runs it: after a run, the map answers at once.
+
+The first test starts a real ``lakeworks`` process per step; the second, about what the
+commands say, runs its steps in this process."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import sys
 from pathlib import Path
 
 from lakeworks.spec.init import init_workspace
+from tests.in_process import lakeworks
 
 
 def _lakeworks(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -57,15 +61,15 @@ def test_run_then_show_impact_lineage_and_search(tmp_path: Path) -> None:
 
 def test_an_empty_map_is_built_on_first_use_and_errors_are_clear(tmp_path: Path) -> None:
     root = init_workspace(tmp_path / "lab", example="sales")
-    impact = _lakeworks("map", "impact", "sales_raw", cwd=root)
+    impact = lakeworks("map", "impact", "sales_raw", cwd=root)
     assert impact.returncode == 0, impact.stderr
     assert "building it first" in impact.stderr
     assert "sales_daily" in impact.stdout
 
-    missing = _lakeworks("map", "impact", "no_such_table", cwd=root)
+    missing = lakeworks("map", "impact", "no_such_table", cwd=root)
     assert missing.returncode == 1
     assert "no table 'no_such_table'" in missing.stderr
     assert "hint: build the map first" in missing.stderr
 
-    built = _lakeworks("map", "build", "--json", cwd=root)
+    built = lakeworks("map", "build", "--json", cwd=root)
     assert json.loads(built.stdout)["nodes"] == 2

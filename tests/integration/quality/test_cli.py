@@ -1,4 +1,7 @@
-"""``lakeworks quality`` as a user runs it."""
+"""``lakeworks quality`` as a user runs it.
+
+The first test starts a real ``lakeworks`` process per step; the others, about what the
+commands say, run their steps in this process."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.in_process import lakeworks
 from tests.integration.quality.test_gate import NODES, RULES
 
 
@@ -78,16 +82,16 @@ def test_a_weak_rule_that_fails_is_shown_as_not_blocking(tmp_path: Path) -> None
     _workspace(root)
     rules_file = root / "workflows" / "orders" / "ods_orders.quality.yml"
     rules_file.write_text(RULES.format(strength="weak", max_ratio=5))
-    assert _lakeworks("run", "--bizdate", "20260410", "-q", cwd=root).returncode == 0
-    stored = json.loads(_lakeworks("quality", "results", "ods_orders", "--json", cwd=root).stdout)
+    assert lakeworks("run", "--bizdate", "20260410", "-q", cwd=root).returncode == 0
+    stored = json.loads(lakeworks("quality", "results", "ods_orders", "--json", cwd=root).stdout)
     nulls = [s for s in stored if s["rule"] == "ods_orders_email_nulls"]
     assert [(s["verdict"], s["strength"], s["blocked"]) for s in nulls] == [("fail", "weak", False)]
 
 
 def test_passing_check_exits_zero(tmp_path: Path) -> None:
     root = _workspace(tmp_path / "ws", max_ratio=50)
-    assert _lakeworks("run", "--bizdate", "20260410", "-q", cwd=root).returncode == 0
-    check = _lakeworks(
+    assert lakeworks("run", "--bizdate", "20260410", "-q", cwd=root).returncode == 0
+    check = lakeworks(
         "quality",
         "run",
         "ods_orders",
@@ -106,7 +110,7 @@ def test_passing_check_exits_zero(tmp_path: Path) -> None:
 
 def test_bad_rule_file_and_unknown_table_are_clear_errors(tmp_path: Path) -> None:
     root = _workspace(tmp_path / "ws")
-    unknown = _lakeworks("quality", "run", "nowhere", cwd=root)
+    unknown = lakeworks("quality", "run", "nowhere", cwd=root)
     assert unknown.returncode == 1
     assert "no quality rules are attached to table 'nowhere'" in unknown.stderr
     assert "tables with rules: ods_orders" in unknown.stderr
@@ -115,7 +119,7 @@ def test_bad_rule_file_and_unknown_table_are_clear_errors(tmp_path: Path) -> Non
     rules_file.write_text(
         rules_file.read_text().replace("fail: {max: 5}", "fail: {max: 500}") + "    colum: x\n"
     )
-    broken = _lakeworks("quality", "rules", cwd=root)
+    broken = lakeworks("quality", "rules", cwd=root)
     assert broken.returncode == 2
     assert "ods_orders.quality.yml:11 (key 'rules.1.colum'): unknown key 'colum'" in broken.stderr
     assert "ods_orders.quality.yml:8 (key 'rules.0.fail.max')" in broken.stderr

@@ -11,7 +11,7 @@ SCRIPT = Path(__file__).resolve().parents[3] / "benchmarks" / "node_sandbox.py"
 
 def test_node_sandbox_benchmark_runs_quick() -> None:
     done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick"],
+        [sys.executable, str(SCRIPT), "--nodes", "2", "--repeats", "1"],
         capture_output=True,
         text=True,
         timeout=300,

@@ -1,4 +1,8 @@
-"""``lakeworks sync run`` and ``lakeworks sync runs`` as a user runs them."""
+"""``lakeworks sync`` commands as a user runs them.
+
+The run, validate and terminal tests start a real ``lakeworks`` process per step; the
+cursor and dirty-row tests, about what the commands say, run their steps in this process.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ import time
 from pathlib import Path
 
 import yaml
+
+from tests.in_process import lakeworks
 
 
 def _lakeworks(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -126,37 +132,25 @@ def test_sync_dirty_shows_a_runs_quarantined_rows(tmp_path: Path) -> None:
         "columns: [id, {source: v, type: bigint}]\n"
         "dirty: {max_rows: 5}\n"
     )
-    ran = _lakeworks("sync", "run", "ods_t", cwd=tmp_path)
+    ran = lakeworks("sync", "run", "ods_t", cwd=tmp_path)
     assert "8 rows written, 2 dirty" in ran.stdout and "(run 1," in ran.stdout, ran.stderr
-    shown = _lakeworks("sync", "dirty", "1", cwd=tmp_path)
+    shown = lakeworks("sync", "dirty", "1", cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()
     assert lines[0] == "run 1 ingest.ods_t (success): 2 dirty rows"
     assert lines[1].startswith("t row 4: column 'v'")  # rows count from 1: id 3 is row 4
     assert json.loads(lines[2]) == {"id": 3, "v": "bad"}
     assert lines[3].startswith("t row 8: column 'v'")
-    first = _lakeworks("sync", "dirty", "1", "--limit", "1", cwd=tmp_path)
+    first = lakeworks("sync", "dirty", "1", "--limit", "1", cwd=tmp_path)
     assert first.stdout.splitlines()[-1] == "showing the first 1 of 2"
-    as_json = json.loads(_lakeworks("sync", "dirty", "1", "--json", cwd=tmp_path).stdout)
+    as_json = json.loads(lakeworks("sync", "dirty", "1", "--json", cwd=tmp_path).stdout)
     assert (as_json["run"], as_json["node"], as_json["rows_dirty"]) == (1, "ingest.ods_t", 2)
     assert [item["position"] for item in as_json["items"]] == ["t row 4", "t row 8"]
     assert json.loads(as_json["items"][1]["row"]) == {"id": 7, "v": "bad"}
-    missing = _lakeworks("sync", "dirty", "99", cwd=tmp_path)
+    missing = lakeworks("sync", "dirty", "99", cwd=tmp_path)
     assert missing.returncode == 1 and "sync run 99 does not exist" in missing.stderr
-    elsewhere = _lakeworks("sync", "dirty", "1", "-e", "prod", cwd=tmp_path)
+    elsewhere = lakeworks("sync", "dirty", "1", "-e", "prod", cwd=tmp_path)
     assert elsewhere.returncode == 1
-
-
-def _lakeworks_input(text: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(Path(sys.executable).parent / "lakeworks"), *args],
-        cwd=cwd,
-        input=text,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_sync_cursor_shows_sets_and_resets_the_mark(tmp_path: Path) -> None:
@@ -165,34 +159,34 @@ def test_sync_cursor_shows_sets_and_resets_the_mark(tmp_path: Path) -> None:
         "source: {data_source: src, table: t, cursor: id}\ntarget: {table: ods_t}\n"
     )
     assert "no cursor; the next run reads everything" in (
-        _lakeworks("sync", "cursor", "ods_t", cwd=tmp_path).stdout
+        lakeworks("sync", "cursor", "ods_t", cwd=tmp_path).stdout
     )
-    _lakeworks("sync", "run", "ods_t", cwd=tmp_path)
-    shown = _lakeworks("sync", "cursor", "ods_t", cwd=tmp_path)
+    lakeworks("sync", "run", "ods_t", cwd=tmp_path)
+    shown = lakeworks("sync", "cursor", "ods_t", cwd=tmp_path)
     assert shown.stdout.startswith("ingest.ods_t (dev): cursor 249 (run 1, ")
 
-    declined = _lakeworks_input("n\n", "sync", "cursor", "ods_t", "--set", "199", cwd=tmp_path)
+    declined = lakeworks("sync", "cursor", "ods_t", "--set", "199", cwd=tmp_path, stdin="n\n")
     assert declined.returncode == 1
     assert "Set the cursor of ingest.ods_t (dev) from 249 to 199?" in declined.stdout
-    assert "cursor 249 (run 1" in _lakeworks("sync", "cursor", "ods_t", cwd=tmp_path).stdout
+    assert "cursor 249 (run 1" in lakeworks("sync", "cursor", "ods_t", cwd=tmp_path).stdout
 
-    confirmed = _lakeworks_input("y\n", "sync", "cursor", "ods_t", "--set", "199", cwd=tmp_path)
+    confirmed = lakeworks("sync", "cursor", "ods_t", "--set", "199", cwd=tmp_path, stdin="y\n")
     assert confirmed.returncode == 0, confirmed.stderr
     assert "ingest.ods_t (dev): cursor 249 -> 199" in confirmed.stdout
-    assert "cursor 199 (set by hand" in _lakeworks("sync", "cursor", "ods_t", cwd=tmp_path).stdout
-    again = _lakeworks("sync", "run", "ods_t", cwd=tmp_path)
+    assert "cursor 199 (set by hand" in lakeworks("sync", "cursor", "ods_t", cwd=tmp_path).stdout
+    again = lakeworks("sync", "run", "ods_t", cwd=tmp_path)
     assert "ingest.ods_t: 50 rows written" in again.stdout  # ids 200..249
 
-    reset = _lakeworks("sync", "cursor", "ods_t", "--reset", "--yes", cwd=tmp_path)
+    reset = lakeworks("sync", "cursor", "ods_t", "--reset", "--yes", cwd=tmp_path)
     assert reset.returncode == 0, reset.stderr
     assert "ingest.ods_t (dev): cursor 249 -> none; the next run reads everything" in reset.stdout
     assert (
-        "ingest.ods_t: 250 rows written" in _lakeworks("sync", "run", "ods_t", cwd=tmp_path).stdout
+        "ingest.ods_t: 250 rows written" in lakeworks("sync", "run", "ods_t", cwd=tmp_path).stdout
     )
 
-    text = _lakeworks("sync", "cursor", "ods_t", "--set", "2024-01-01 10:00", "-y", cwd=tmp_path)
+    text = lakeworks("sync", "cursor", "ods_t", "--set", "2024-01-01 10:00", "-y", cwd=tmp_path)
     assert 'cursor 249 -> "2024-01-01 10:00"' in text.stdout
-    both = _lakeworks("sync", "cursor", "ods_t", "--reset", "--set", "1", cwd=tmp_path)
+    both = lakeworks("sync", "cursor", "ods_t", "--reset", "--set", "1", cwd=tmp_path)
     assert both.returncode == 2 and "not both" in both.stderr
-    other = _lakeworks("sync", "cursor", "nope", cwd=tmp_path)
+    other = lakeworks("sync", "cursor", "nope", cwd=tmp_path)
     assert other.returncode == 2 and "no sync node named 'nope'" in other.stderr
