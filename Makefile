@@ -13,7 +13,10 @@ $(BIN)/lakeworks: pyproject.toml src/lakeworks/connectors/_pgcopy.c
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(BIN)/lakeworks
 
+# Byte-compiled here because the install is editable: with PYTHONDONTWRITEBYTECODE set,
+# every `lakeworks` command would otherwise compile its sources again at start-up.
 install: $(BIN)/lakeworks sandbox
+	$(BIN)/python -m compileall -q src
 
 # bubblewrap confines Python and shell nodes (docs/security.md); installed when missing.
 sandbox:
@@ -44,7 +47,7 @@ lint: install
 # Byte-compiled once up front: every `lakeworks` process a test starts then loads .pyc
 # files instead of compiling the sources again (PYTHONDONTWRITEBYTECODE stops that cache).
 test: install lint
-	$(BIN)/python -m compileall -q src tests benchmarks
+	$(BIN)/python -m compileall -q tests benchmarks
 	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
 
 # Rebuild the console's bundled scripts (editor, graph) from frontend/ with the locked
