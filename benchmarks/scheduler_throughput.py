@@ -41,7 +41,11 @@ from lakeworks.spec.loader import load_workspace
 from lakeworks.spec.models import Workspace
 from lakeworks.store.database import Database
 from lakeworks.store.models import InstanceState, NewInstance, RunType
-from lakeworks.store.repositories import InstanceRepository, RunRepository
+from lakeworks.store.repositories import (
+    InstanceRepository,
+    NodeVersionRepository,
+    RunRepository,
+)
 from lakeworks.store.schema import instance_events, instances
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -75,6 +79,10 @@ def admin(url: str) -> psycopg.Connection[tuple[object, ...]]:
 def create_instances(db: Database, ws: Workspace, count: int, run_type: RunType) -> list[int]:
     run = RunRepository(db).create(ws.name, "prod", run_type, "bench", "scheduler benchmark")
     keys = [n.key for n in ws.nodes()]
+    # the node versions a backfill records with its instances (``backfill start``)
+    versions = NodeVersionRepository(db).record_many(
+        ws.name, "prod", [(n.key, n.code, n.header.model_dump_json()) for n in ws.nodes()]
+    )
     start = datetime(2026, 1, 1)
     items = [
         NewInstance(
@@ -87,6 +95,7 @@ def create_instances(db: Database, ws: Workspace, count: int, run_type: RunType)
             run_type=run_type,
             run_key=run.run_key,
             run_id=run.id,
+            node_version=versions[keys[i % len(keys)]],
         )
         for i in range(count)
     ]

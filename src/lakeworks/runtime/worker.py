@@ -291,10 +291,16 @@ class Worker:
             self._drain(grace_seconds)
         finally:
             listener.stop()
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            for executor in self._executors.values():
-                executor.followups.close(timeout=grace_seconds)
+            self.close(wait=False, timeout=grace_seconds)
             handle.close()
+
+    def close(self, *, wait: bool = True, timeout: float = 30.0) -> None:
+        """Stop the slot threads (after the runs in them, with ``wait``) and the
+        follow-up drainers (after the queued work, up to ``timeout``): no thread of this
+        worker touches the store afterwards."""
+        self._pool.shutdown(wait=wait, cancel_futures=not wait)
+        for executor in self._executors.values():
+            executor.followups.close(timeout=timeout)
 
     def _drain(self, grace_seconds: float) -> None:
         deadline = time.monotonic() + grace_seconds

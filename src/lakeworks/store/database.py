@@ -193,6 +193,7 @@ class Database:
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
+        self._autocommit_reads = engine.dialect.name == "postgresql"
         # SQLite allows one writer: threads of this process queue on a lock rather
         # than on SQLite's busy handler, which sleeps in growing steps while it waits.
         self._local_writers = (
@@ -240,8 +241,16 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[sa.Connection]:
-        """A connection for reading; its transaction is rolled back at the end."""
+        """A connection for reading (never for writing: nothing it does is kept).
+
+        On PostgreSQL each statement runs on its own (autocommit), which under READ
+        COMMITTED sees exactly what it would inside a transaction, without the
+        ``BEGIN`` and ``ROLLBACK`` round trips; on SQLite the transaction is rolled
+        back at the end.
+        """
         with self._translated(), self.engine.connect() as conn:
+            if self._autocommit_reads:
+                conn.execution_options(isolation_level="AUTOCOMMIT")
             yield conn
 
     @contextmanager
