@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import heapq
 import os
+import resource
 import signal
 import statistics
 import subprocess
@@ -268,8 +269,11 @@ def main() -> int:
                 with db.write() as conn:  # statistics, as autovacuum keeps them
                     conn.exec_driver_sql("ANALYZE")
                 started = time.perf_counter()
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 run_processes(root, url_text, ids, db, args.workers, args.slots, 30 + count / 10)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
                 wall = time.perf_counter() - started
+                cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
                 figures = measure(db, ids, args.slots)
             finally:
                 db.close()
@@ -282,6 +286,9 @@ def main() -> int:
         ("scheduler + workers", f"1 + {args.workers} x {args.slots} slots", ""),
         ("first queued -> last done", f"{figures['seconds']:.2f}", "s"),
         ("wall time incl. process start", f"{wall:.2f}", "s"),
+        ("CPU of scheduler + workers (start-up incl.)", f"{cpu:.2f}", "s"),
+        ("CPU per instance", f"{cpu / count * 1000:.2f}", "ms"),
+        ("load average (1 min) at the end", f"{os.getloadavg()[0]:.1f}", ""),
         ("throughput", f"{rate:.0f}", "inst/s"),
         ("dispatch latency p50", f"{figures['p50']:.1f}", "ms"),
         ("dispatch latency p95", f"{figures['p95']:.1f}", "ms"),
