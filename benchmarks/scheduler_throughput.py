@@ -159,6 +159,13 @@ def measure(db: Database, ids: list[int], slots: int) -> dict[str, float]:
         by_worker.setdefault(row.worker, []).append((row.started_at, row.finished_at, row.id))
     latency: list[float] = []
     waits: list[float] = []
+    overlap = 0  # the most runs one worker held at once: never more than its slots
+    for runs in by_worker.values():
+        edges = sorted([(s, 1) for s, _, _ in runs] + [(f, -1) for _, f, _ in runs])
+        held = 0
+        for _, step in edges:
+            held += step
+            overlap = max(overlap, held)
     for runs in by_worker.values():
         runs.sort()
         free: list[datetime] = [datetime.min] * slots
@@ -180,6 +187,7 @@ def measure(db: Database, ids: list[int], slots: int) -> dict[str, float]:
         "wait_p50": statistics.median(waits) * 1000,
         "wait_p95": percentile(waits, 0.95) * 1000,
         "failed": float(failed),
+        "overlap": float(overlap),
     }
 
 
@@ -295,6 +303,7 @@ def main() -> int:
         ("dispatch latency max", f"{figures['max']:.1f}", "ms"),
         ("queue wait p50 / p95", f"{figures['wait_p50']:.0f} / {figures['wait_p95']:.0f}", "ms"),
         ("failed instances", f"{figures['failed']:.0f}", ""),
+        ("most runs held by one worker", f"{figures['overlap']:.0f} of {args.slots}", "slots"),
         ("baseline: no-op node in a loop", f"{1 / plain:.0f}", "runs/s"),
         ("baseline: InstanceExecutor loop", f"{1 / through_store:.0f}", "runs/s"),
         ("scheduled vs executor loop", f"{rate * through_store:.2f}", "ratio"),
