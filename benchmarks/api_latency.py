@@ -295,6 +295,7 @@ def main() -> None:
             fill_seconds = fill(db, count)
         token = prepare(url, home)
         port = _free_port()
+        server_log = work / "server.log"
         server = subprocess.Popen(  # the server as a user starts it (no scheduler: the
             # filled instances are history, not work to plan)
             [LAKEWORKS, "up", "-w", str(home), "--port", str(port), "--no-scheduler"],
@@ -303,11 +304,11 @@ def main() -> None:
                 "LAKEWORKS_DATABASE_URL": url,
                 "LAKEWORKS_ADMIN_PASSWORD": "bench-admin-password",
             },
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=server_log.open("wb"),
+            stderr=subprocess.STDOUT,
         )
         base = f"http://127.0.0.1:{port}"
-        _wait_up(base, server)
+        _wait_up(base, server, server_log)
         rng = random.Random(7)
         node = f"/api/workspaces/{WORKSPACE}/workflows/sales_pipeline/nodes/02_build_sales_daily"
         warm = instance_paths(count, rng)[:50] + [("node read", node)] * 10
@@ -350,13 +351,14 @@ def main() -> None:
     print(f"RESULT api_requests_per_second {rps:.0f} req/s")
 
 
-def _wait_up(base: str, server: subprocess.Popen[bytes]) -> None:
+def _wait_up(base: str, server: subprocess.Popen[bytes], log: Path) -> None:
     import httpx
 
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise SystemExit("the API server process exited")
+            tail = log.read_text(errors="replace")[-3000:]
+            raise SystemExit(f"the API server process exited ({server.returncode}):\n{tail}")
         try:
             if httpx.get(f"{base}/api/openapi.json", timeout=1).status_code == 200:
                 return

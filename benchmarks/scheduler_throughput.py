@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import heapq
 import os
+import resource
 import signal
 import statistics
 import subprocess
@@ -41,7 +42,11 @@ from lakeworks.spec.loader import load_workspace
 from lakeworks.spec.models import Workspace
 from lakeworks.store.database import Database
 from lakeworks.store.models import InstanceState, NewInstance, RunType
-from lakeworks.store.repositories import InstanceRepository, RunRepository
+from lakeworks.store.repositories import (
+    InstanceRepository,
+    NodeVersionRepository,
+    RunRepository,
+)
 from lakeworks.store.schema import instance_events, instances
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -75,6 +80,10 @@ def admin(url: str) -> psycopg.Connection[tuple[object, ...]]:
 def create_instances(db: Database, ws: Workspace, count: int, run_type: RunType) -> list[int]:
     run = RunRepository(db).create(ws.name, "prod", run_type, "bench", "scheduler benchmark")
     keys = [n.key for n in ws.nodes()]
+    # the node versions a backfill records with its instances (``backfill start``)
+    versions = NodeVersionRepository(db).record_many(
+        ws.name, "prod", [(n.key, n.code, n.header.model_dump_json()) for n in ws.nodes()]
+    )
     start = datetime(2026, 1, 1)
     items = [
         NewInstance(
@@ -87,6 +96,7 @@ def create_instances(db: Database, ws: Workspace, count: int, run_type: RunType)
             run_type=run_type,
             run_key=run.run_key,
             run_id=run.id,
+            node_version=versions[keys[i % len(keys)]],
         )
         for i in range(count)
     ]
@@ -149,6 +159,13 @@ def measure(db: Database, ids: list[int], slots: int) -> dict[str, float]:
         by_worker.setdefault(row.worker, []).append((row.started_at, row.finished_at, row.id))
     latency: list[float] = []
     waits: list[float] = []
+    overlap = 0  # the most runs one worker held at once: never more than its slots
+    for runs in by_worker.values():
+        edges = sorted([(s, 1) for s, _, _ in runs] + [(f, -1) for _, f, _ in runs])
+        held = 0
+        for _, step in edges:
+            held += step
+            overlap = max(overlap, held)
     for runs in by_worker.values():
         runs.sort()
         free: list[datetime] = [datetime.min] * slots
@@ -170,6 +187,7 @@ def measure(db: Database, ids: list[int], slots: int) -> dict[str, float]:
         "wait_p50": statistics.median(waits) * 1000,
         "wait_p95": percentile(waits, 0.95) * 1000,
         "failed": float(failed),
+        "overlap": float(overlap),
     }
 
 
@@ -259,8 +277,11 @@ def main() -> int:
                 with db.write() as conn:  # statistics, as autovacuum keeps them
                     conn.exec_driver_sql("ANALYZE")
                 started = time.perf_counter()
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 run_processes(root, url_text, ids, db, args.workers, args.slots, 30 + count / 10)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
                 wall = time.perf_counter() - started
+                cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
                 figures = measure(db, ids, args.slots)
             finally:
                 db.close()
@@ -273,12 +294,16 @@ def main() -> int:
         ("scheduler + workers", f"1 + {args.workers} x {args.slots} slots", ""),
         ("first queued -> last done", f"{figures['seconds']:.2f}", "s"),
         ("wall time incl. process start", f"{wall:.2f}", "s"),
+        ("CPU of scheduler + workers (start-up incl.)", f"{cpu:.2f}", "s"),
+        ("CPU per instance", f"{cpu / count * 1000:.2f}", "ms"),
+        ("load average (1 min) at the end", f"{os.getloadavg()[0]:.1f}", ""),
         ("throughput", f"{rate:.0f}", "inst/s"),
         ("dispatch latency p50", f"{figures['p50']:.1f}", "ms"),
         ("dispatch latency p95", f"{figures['p95']:.1f}", "ms"),
         ("dispatch latency max", f"{figures['max']:.1f}", "ms"),
         ("queue wait p50 / p95", f"{figures['wait_p50']:.0f} / {figures['wait_p95']:.0f}", "ms"),
         ("failed instances", f"{figures['failed']:.0f}", ""),
+        ("most runs held by one worker", f"{figures['overlap']:.0f} of {args.slots}", "slots"),
         ("baseline: no-op node in a loop", f"{1 / plain:.0f}", "runs/s"),
         ("baseline: InstanceExecutor loop", f"{1 / through_store:.0f}", "runs/s"),
         ("scheduled vs executor loop", f"{rate * through_store:.2f}", "ratio"),

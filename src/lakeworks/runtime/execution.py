@@ -32,6 +32,7 @@ from lakeworks.runtime.context import NodeResult, NodeRunContext
 from lakeworks.runtime.executors import executor_for
 from lakeworks.runtime.followups import FollowupDrainer, payload
 from lakeworks.runtime.logsink import InstanceLog
+from lakeworks.runtime.run_ends import EndWriter
 from lakeworks.schedule.retries import RetryPolicy
 from lakeworks.spec.models import Node, RunMode, Workspace
 from lakeworks.spec.outputs import (
@@ -45,7 +46,7 @@ from lakeworks.sql.params import ParamContext
 from lakeworks.store.clock import utcnow
 from lakeworks.store.database import Database
 from lakeworks.store.followups import new_row
-from lakeworks.store.leases import finish_if_held, start_here
+from lakeworks.store.leases import RunEnd, start_here
 from lakeworks.store.models import Instance, InstanceState
 from lakeworks.store.outputs import OutputRepository
 from lakeworks.store.repositories import AttemptRepository, InstanceRepository, LogRepository
@@ -125,6 +126,8 @@ class InstanceExecutor:
         self.attempts = AttemptRepository(db)
         self.logs = LogRepository(db)
         self.outputs = OutputRepository(db)
+        self.ends = EndWriter(db)
+        """Records run ends; those of concurrent runs share one transaction."""
         self._running: dict[int, NodeRunContext] = {}
         self._lock = threading.Lock()
         self.followups = FollowupDrainer(db, lambda: self.workspace, engine, env, owner=worker)
@@ -328,20 +331,21 @@ class InstanceExecutor:
         """A check that does not hold yet: wait (no slot held) and run it again later."""
         retry_at = self.clock() + timedelta(seconds=waiting.delay_seconds)
         log(waiting.message)
-        updated = finish_if_held(
-            self.db,
-            instance.id,
-            worker=self.worker,
-            attempt=instance.attempts,
-            to_state=InstanceState.WAITING_TIME,
-            reason=waiting.message,
-            attempt_state=InstanceState.SUCCESS,
-            attempt_error=None,
-            log_lines=log.drain(),
-            actor=self.worker if held else "system",
-            now=self.clock(),
-            fields={"next_attempt_at": retry_at, "max_attempts": ctx.attempt + 1},
-            channel=self.done_channel if held else None,
+        updated = self.ends.finish(
+            RunEnd(
+                instance_id=instance.id,
+                worker=self.worker,
+                attempt=instance.attempts,
+                to_state=InstanceState.WAITING_TIME,
+                reason=waiting.message,
+                attempt_state=InstanceState.SUCCESS,
+                attempt_error=None,
+                log_lines=log.drain(),
+                actor=self.worker if held else "system",
+                now=self.clock(),
+                fields={"next_attempt_at": retry_at, "max_attempts": ctx.attempt + 1},
+                channel=self.done_channel if held else None,
+            )
         )
         if updated is None:
             updated = self.instances.get(instance.id)
@@ -444,21 +448,22 @@ class InstanceExecutor:
                 owner=self.followups.owner,
                 at=fields["finished_at"] if "finished_at" in fields else self.clock(),
             )
-        updated = finish_if_held(
-            self.db,
-            instance.id,
-            worker=self.worker,
-            attempt=instance.attempts,
-            to_state=target,
-            reason=why,
-            attempt_state=state,
-            attempt_error=reason,
-            log_lines=log.drain(),
-            actor=self.worker if held else "system",
-            now=self.clock(),
-            fields=fields,
-            channel=self.done_channel if held else None,
-            followup=followup,
+        updated = self.ends.finish(
+            RunEnd(
+                instance_id=instance.id,
+                worker=self.worker,
+                attempt=instance.attempts,
+                to_state=target,
+                reason=why,
+                attempt_state=state,
+                attempt_error=reason,
+                log_lines=log.drain(),
+                actor=self.worker if held else "system",
+                now=self.clock(),
+                fields=fields,
+                channel=self.done_channel if held else None,
+                followup=followup,
+            )
         )
         if followup is not None:
             self.followups.notify()

@@ -39,15 +39,24 @@ class DefinitionRecorder:
             found = self._versions.get((env, node.key))
         if found is not None:
             return found
-        version = pinned_versions(self.source, env).get(node.key)
-        if version is None:
-            header = node.header.model_dump_json()
-            repo = NodeVersionRepository(self.db)
-            version = repo.record(workspace.name, env, node.key, node.code, header).version
+        versions = self._all_versions(workspace, env)
         with self._lock:
             if workspace is self._workspace:
-                self._versions[(env, node.key)] = version
-        return version
+                self._versions.update({(env, key): v for key, v in versions.items()})
+        return versions[node.key]
+
+    def _all_versions(self, workspace: Workspace, env: str) -> dict[str, int]:
+        """Every node's version: pinned by the release, else recorded (one transaction)."""
+        versions = pinned_versions(self.source, env)
+        unpinned = [
+            (n.key, n.code, n.header.model_dump_json())
+            for n in workspace.nodes()
+            if n.key not in versions
+        ]
+        if unpinned:
+            repo = NodeVersionRepository(self.db)
+            versions.update(repo.record_many(workspace.name, env, unpinned))
+        return versions
 
     def record(self, workspace: Workspace, instance: Instance, *, actor: str) -> Instance:
         """``instance`` with the node version and attempts of ``workspace``'s node."""

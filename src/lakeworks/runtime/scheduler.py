@@ -257,17 +257,18 @@ class Scheduler:
 
     def _sync_nodes(self, model: _Model) -> None:
         ws = model.workspace
-        versions = NodeVersionRepository(self.db)
         pinned = pinned_versions(self.source, self.env)
+        nodes = model.resolver.nodes
+        unpinned = [
+            (key, nodes[key].code, nodes[key].header.model_dump_json())
+            for key in model.planner.settings
+            if key not in pinned
+        ]
+        recorded = NodeVersionRepository(self.db).record_many(ws.name, self.env, unpinned)
         rows = []
         for key, settings in model.planner.settings.items():
             node = model.resolver.nodes[key]
-            if key in pinned:
-                model.versions[key] = pinned[key]
-            else:
-                model.versions[key] = versions.record(
-                    ws.name, self.env, key, node.code, node.header.model_dump_json()
-                ).version
+            model.versions[key] = pinned[key] if key in pinned else recorded[key]
             policy = node.settings.rerun_policy
             rows.append(
                 (

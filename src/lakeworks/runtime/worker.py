@@ -17,7 +17,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from lakeworks.engines.base import Engine
@@ -78,7 +78,6 @@ def default_engine(workspace: Workspace, env: str) -> Engine:
 class _Job:
     instance: Instance
     executor: InstanceExecutor
-    future: Future[None] | None = None
 
 
 class Worker:
@@ -117,6 +116,7 @@ class Worker:
         self._finished = 0
         self._executors: dict[int, InstanceExecutor] = {}
         self._overrides: dict[int, dict[str, str]] = {}
+        self._stopping = threading.Event()
         self.completed = 0
 
     @property
@@ -183,9 +183,36 @@ class Worker:
         with self._lock:
             self._busy[group] += 1
             self._jobs[instance.id] = job
-        job.future = self._pool.submit(self._run, group, job)
+        self._pool.submit(self._run, group, job)
 
     def _run(self, group: str, job: _Job) -> None:
+        """Run ``job`` in its slot, then keep the slot busy with the next queued instance
+        of its group while there is one (a claim from this thread saves the hand-over
+        to the claiming loop; the slot is given back when the queue is empty). The next
+        instance is registered before the finished one is removed, so the worker never
+        looks idle while its slot goes on."""
+        current: _Job | None = job
+        try:
+            while current is not None:
+                following: _Job | None = None
+                try:
+                    self._run_one(current)
+                    following = self._next_in_slot(group, current.executor)
+                finally:
+                    with self._lock:
+                        self._jobs.pop(current.instance.id, None)
+                        if following is not None:
+                            self._jobs[following.instance.id] = following
+                        self._finished += 1
+                        self.completed += 1
+                    self.bell.ring()  # the loop announces the end (``on_done``)
+                current = following
+        finally:
+            with self._lock:
+                self._busy[group] -= 1
+            self.bell.ring()
+
+    def _run_one(self, job: _Job) -> None:
         instance = job.instance
         try:
             instance = self.definitions.record(job.executor.workspace, instance, actor=self.name)
@@ -204,13 +231,30 @@ class Worker:
             self.log(f"instance {instance.id}: the run could not be recorded: {exc}")
             for line in traceback.format_exc().splitlines():
                 self.log(line)
-        finally:
-            with self._lock:
-                self._busy[group] -= 1
-                self._jobs.pop(instance.id, None)
-                self._finished += 1
-                self.completed += 1
-            self.bell.ring()
+
+    def _next_in_slot(self, group: str, executor: InstanceExecutor) -> _Job | None:
+        """The next instance for a slot that just became free, claimed here; None when
+        the worker is stopping, the definition changed or nothing is queued."""
+        if self._stopping.is_set():
+            return None
+        try:
+            workspace = self.source.current(self.env)
+            if workspace is not executor.workspace:
+                return None  # the claiming loop switches to the new definition
+            instances = claim(
+                self.db,
+                worker=self.name,
+                lease_seconds=self.lease_clock_seconds,
+                limit=1,
+                group=group,
+                workspace=workspace.name,
+                env=self.env,
+                now=self.clock.now(),
+            )
+        except Exception as exc:  # the claiming loop reports and retries
+            self.log(f"worker: a slot could not claim: {type(exc).__name__}: {exc}")
+            return None
+        return _Job(instances[0], executor) if instances else None
 
     def _overrides_for(self, run_id: int | None) -> dict[str, str]:
         if run_id is None:
@@ -237,7 +281,7 @@ class Worker:
         lost = sorted(set(jobs) - held)
         for id_ in lost:
             job = jobs[id_]
-            if job.future is not None and not job.future.done() and job.executor.stop(id_):
+            if job.executor.stop(id_):
                 self.log(f"instance {id_} was stopped or taken over elsewhere: interrupting it")
         return lost
 
@@ -288,16 +332,19 @@ class Worker:
                     continue
                 wait = min(self.config.poll_seconds, max(0.0, next_renew - time.monotonic()))
                 self.bell.wait(wait)
+            self._stopping.set()
             self._drain(grace_seconds)
         finally:
             listener.stop()
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self.close_followups(timeout=grace_seconds)
+            self.close(wait=False, timeout=grace_seconds)
             handle.close()
 
-    def close_followups(self, timeout: float = 30.0) -> None:
-        """Finish the Data Map follow-ups queued here (up to ``timeout``) and stop their
-        threads, so that nothing holds a store connection after the worker."""
+    def close(self, *, wait: bool = True, timeout: float = 30.0) -> None:
+        """Stop the slot threads (after the runs in them, with ``wait``) and the
+        follow-up drainers (after the queued work, up to ``timeout``): no thread of this
+        worker touches the store afterwards."""
+        self._stopping.set()
+        self._pool.shutdown(wait=wait, cancel_futures=not wait)
         for executor in self._executors.values():
             executor.followups.close(timeout=timeout)
 

@@ -14,7 +14,9 @@ import contextlib
 import functools
 import os
 import re
+import select
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,6 +37,9 @@ MIGRATION_LOCK_KEY = 0x6C616B65776F726B
 """The PostgreSQL advisory lock taken (per database) while migrating."""
 
 _WRITE_OPTION = "lakeworks_write"
+PING_AFTER_IDLE_SECONDS = 30.0
+"""A pooled PostgreSQL connection idle this long is pinged before it is used again."""
+_IDLE_SINCE = "lakeworks_idle_since"
 
 
 def default_database_url(state_dir: Path) -> str:
@@ -122,6 +127,52 @@ def _with_custom_plans(url: URL) -> URL:
     return url.update_query_dict({"options": options})
 
 
+def _has_input(dbapi_connection: Any) -> bool:
+    """Whether the server sent something to an idle connection (an error, a close).
+
+    A server that restarts or ends a session (``pg_terminate_backend``, an idle
+    timeout) writes its reason and closes the socket, which then polls readable.
+    """
+    try:
+        fd = dbapi_connection.fileno()
+    except Exception:
+        return True
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
+    return bool(poller.poll(0))
+
+
+def _check_liveness_on_checkout(engine: sa.Engine) -> None:
+    """Ping a pooled connection before use only when it may be dead.
+
+    ``pool_pre_ping`` costs a round trip before every transaction; a worker's run
+    records several. Instead a connection is pinged when its socket has input while
+    idle (the server closed it or reported an error) or when it has been idle for
+    ``PING_AFTER_IDLE_SECONDS``; a failed ping makes the pool replace it (and every
+    connection older than it) before the caller sees anything.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get(_IDLE_SINCE)
+        if idle_since is None:  # a new connection: it just answered
+            return
+        fresh = time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS
+        if fresh and not _has_input(dbapi_connection):
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise sa.exc.DisconnectionError(f"pooled connection is gone: {exc}") from exc
+        if not alive:
+            raise sa.exc.DisconnectionError("pooled connection did not answer")
+
+
 def _is_transient(exc: sa.exc.DBAPIError, dialect: str) -> bool:
     if exc.connection_invalidated:
         return True
@@ -142,6 +193,7 @@ class Database:
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
+        self._autocommit_reads = engine.dialect.name == "postgresql"
         # SQLite allows one writer: threads of this process queue on a lock rather
         # than on SQLite's busy handler, which sleeps in growing steps while it waits.
         self._local_writers = (
@@ -159,7 +211,8 @@ class Database:
         if parsed.get_backend_name() == "sqlite":
             engine = _sqlite_engine(parsed)
         else:
-            engine = sa.create_engine(_with_custom_plans(parsed), pool_pre_ping=True)
+            engine = sa.create_engine(_with_custom_plans(parsed))
+            _check_liveness_on_checkout(engine)
         db = cls(engine)
         try:
             db.ping()
@@ -202,8 +255,16 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[sa.Connection]:
-        """A connection for reading; its transaction is rolled back at the end."""
+        """A connection for reading (never for writing: nothing it does is kept).
+
+        On PostgreSQL each statement runs on its own (autocommit), which under READ
+        COMMITTED sees exactly what it would inside a transaction, without the
+        ``BEGIN`` and ``ROLLBACK`` round trips; on SQLite the transaction is rolled
+        back at the end.
+        """
         with self._translated(), self.engine.connect() as conn:
+            if self._autocommit_reads:
+                conn.execution_options(isolation_level="AUTOCOMMIT")
             yield conn
 
     @contextmanager

@@ -9,6 +9,7 @@ elsewhere now) can never overwrite the newer attempt.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -266,6 +267,25 @@ def start_here(
     return claimed
 
 
+@dataclass(frozen=True)
+class RunEnd:
+    """The end of one claimed run, as ``finish_many`` records it."""
+
+    instance_id: int
+    worker: str
+    attempt: int
+    to_state: InstanceState
+    reason: str | None
+    attempt_state: InstanceState
+    attempt_error: str | None = None
+    log_lines: Sequence[str] = ()
+    actor: str = "system"
+    now: datetime | None = None
+    fields: Mapping[str, Any] | None = None
+    channel: str | None = None
+    followup: Mapping[str, Any] | None = None
+
+
 def finish_if_held(
     db: Database,
     instance_id: int,
@@ -283,74 +303,162 @@ def finish_if_held(
     channel: str | None = None,
     followup: Mapping[str, Any] | None = None,
 ) -> Instance | None:
-    """End a claimed run in one transaction, moving the instance on only if ``worker``
-    still holds ``attempt`` of it. ``followup``: a row of the follow-up queue
-    (``store.followups.new_row``), written with the end whether or not it is held (the
-    work happened either way).
+    """End one claimed run (``finish_many`` of one ``RunEnd``)."""
+    end = RunEnd(
+        instance_id=instance_id,
+        worker=worker,
+        attempt=attempt,
+        to_state=to_state,
+        reason=reason,
+        attempt_state=attempt_state,
+        attempt_error=attempt_error,
+        log_lines=log_lines,
+        actor=actor,
+        now=now,
+        fields=fields,
+        channel=channel,
+        followup=followup,
+    )
+    return finish_many(db, [end])[0]
 
-    The attempt's outcome and the last log lines are written either way (a run that
-    lost its lease still leaves its record); the instance moves to ``to_state`` (with
-    an event, and a notification on ``channel``) only while held. None when the
-    instance was stopped, reclaimed or finished by someone else meanwhile.
+
+def finish_many(db: Database, ends: Sequence[RunEnd]) -> list[Instance | None]:
+    """End claimed runs in one transaction, moving each instance on only if its worker
+    still holds that attempt. A ``followup`` (a row of the follow-up queue,
+    ``store.followups.new_row``) is written with its end whether or not it is held
+    (the work happened either way).
+
+    Each attempt's outcome and last log lines are written either way (a run that lost
+    its lease still leaves its record); an instance moves to its ``to_state`` (with an
+    event, and a notification on its ``channel``) only while held. Returns, in the
+    order of ``ends``, the updated instance, or None for one that was stopped,
+    reclaimed or finished by someone else meanwhile. Statements are per batch, not
+    per run: runs that end together cost one transaction of a few statements.
     """
-    at = utcnow() if now is None else to_utc_naive(now)
-    values = state_changes(to_state, at, reason, settable_values(fields or {}))
-    columns = tuple(sorted(values))
-    ended = {"state": attempt_state.value, "finished_at": at, "error": attempt_error}
+    if not ends:
+        return []
+    stamped = [(end, utcnow() if end.now is None else to_utc_naive(end.now)) for end in ends]
     with db.write() as conn:
-        updated = conn.execute(
-            _END_ATTEMPT,
-            {
-                "a_instance": instance_id,
-                "a_number": attempt,
-                "a_state": ended["state"],
-                "a_at": at,
-                "a_error": attempt_error,
-            },
-        )
-        if not updated.rowcount:  # no attempt row to end (claimed without one): record it
-            conn.execute(
-                insert_ignoring(conn, attempts).values(
-                    instance_id=instance_id, number=attempt, worker=worker, started_at=at, **ended
-                )
-            )
-        if log_lines:
-            conn.execute(
-                _ADD_LOGS,
-                [
-                    {"instance_id": instance_id, "attempt": attempt, "created_at": at, "text": t}
-                    for t in log_lines
-                ],
-            )
-        if followup is not None:
-            enqueue(conn, [followup])
-        row = conn.execute(
-            _finish_statement(columns),
-            {
-                "f_id": instance_id,
-                "f_worker": worker,
-                "f_attempt": attempt,
-                **{f"v_{name}": values[name] for name in columns},
-            },
-        ).one_or_none()
-        if row is None:
-            return None
+        _end_attempts(conn, stamped)
+        lines = [
+            {"instance_id": end.instance_id, "attempt": end.attempt, "created_at": at, "text": t}
+            for end, at in stamped
+            for t in end.log_lines
+        ]
+        if lines:
+            conn.execute(_ADD_LOGS, lines)
+        enqueue(conn, [end.followup for end, _ in stamped if end.followup is not None])
+        rows = _move_held(conn, stamped)
+        held = [(end, at) for end, at in stamped if end.instance_id in rows]
         add_events(
             conn,
             [
                 {
-                    "instance_id": instance_id,
+                    "instance_id": end.instance_id,
                     "created_at": at,
-                    "actor": actor,
+                    "actor": end.actor,
                     "action": "finish",
                     "from_state": _RUNNING,
-                    "to_state": to_state.value,
-                    "detail": reason,
+                    "to_state": end.to_state.value,
+                    "detail": end.reason,
                 }
+                for end, at in held
             ],
         )
-        notify(conn, channel)
-    return instance_from_mapping(row._mapping)
+        for channel in dict.fromkeys(end.channel for end, _ in held if end.channel):
+            notify(conn, channel)
+    return [rows.get(end.instance_id) for end in ends]
+
+
+def _end_attempts(conn: sa.Connection, stamped: Sequence[tuple[RunEnd, datetime]]) -> None:
+    updated = conn.execute(
+        _END_ATTEMPT,
+        [
+            {
+                "a_instance": end.instance_id,
+                "a_number": end.attempt,
+                "a_state": end.attempt_state.value,
+                "a_at": at,
+                "a_error": end.attempt_error,
+            }
+            for end, at in stamped
+        ],
+    )
+    if updated.rowcount == len(stamped):
+        return
+    # some runs were claimed without an attempt row: record theirs (the others exist)
+    conn.execute(
+        insert_ignoring(conn, attempts),
+        [
+            {
+                "instance_id": end.instance_id,
+                "number": end.attempt,
+                "worker": end.worker,
+                "started_at": at,
+                "state": end.attempt_state.value,
+                "finished_at": at,
+                "error": end.attempt_error,
+            }
+            for end, at in stamped
+        ],
+    )
+
+
+def _move_held(
+    conn: sa.Connection, stamped: Sequence[tuple[RunEnd, datetime]]
+) -> dict[int, Instance]:
+    """Move the held instances to their end states; the moved ones by id."""
+    groups: dict[tuple[str, ...], list[tuple[RunEnd, dict[str, Any]]]] = {}
+    for end, at in stamped:
+        values = state_changes(end.to_state, at, end.reason, settable_values(end.fields or {}))
+        groups.setdefault(tuple(sorted(values)), []).append((end, values))
+    moved: dict[int, Instance] = {}
+    for columns, members in groups.items():
+        if len(members) == 1:
+            end, values = members[0]
+            result = conn.execute(
+                _finish_statement(columns),
+                {
+                    "f_id": end.instance_id,
+                    "f_worker": end.worker,
+                    "f_attempt": end.attempt,
+                    **{f"v_{name}": values[name] for name in columns},
+                },
+            )
+        else:
+            result = conn.execute(_finish_group_statement(columns, members))
+        for row in result:
+            instance = instance_from_mapping(row._mapping)
+            moved[instance.id] = instance
+    return moved
+
+
+def _finish_group_statement(
+    columns: tuple[str, ...], members: Sequence[tuple[RunEnd, Mapping[str, Any]]]
+) -> Any:
+    """One UPDATE for several held runs ending with the same columns: each column's
+    value picked by instance id (``CASE id WHEN … THEN …``)."""
+    holders = [(end.instance_id, end.worker, end.attempt) for end, _ in members]
+    return (
+        sa.update(instances)
+        .where(
+            sa.tuple_(_c.id, _c.worker, _c.attempts).in_(holders),
+            _c.state == _RUNNING,
+        )
+        .values(
+            {
+                name: sa.case(
+                    {
+                        end.instance_id: sa.bindparam(None, values[name], type_=_c[name].type)
+                        for end, values in members
+                    },
+                    value=_c.id,
+                )
+                for name in columns
+            }
+        )
+        .returning(*instances.c)
+    )
 
 
 def reclaim(

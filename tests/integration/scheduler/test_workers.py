@@ -210,8 +210,7 @@ def test_a_worker_that_lost_its_lease_cannot_overwrite_the_new_attempt(
         while other.running():
             time.sleep(0.02)
     finally:
-        other._pool.shutdown(wait=True)
-        other.close_followups()
+        other.close()
     world.wait_idle()  # the stalled worker's run ends too, and must change nothing
     done = InstanceRepository(world.db).get(first)
     assert (done.state, done.worker, done.attempts) == (S.SUCCESS, "other", 2)

@@ -166,8 +166,7 @@ class World:
 
     def close(self) -> None:
         self.wait_idle()
-        self.worker._pool.shutdown(wait=True)
-        self.worker.close_followups()
+        self.worker.close()
         self.db.close()
 
     def at(self, moment: datetime) -> PassReport:

@@ -77,3 +77,37 @@ def test_two_processes_migrating_at_once_take_turns(pg_schema_url: str) -> None:
 def test_an_unreachable_server_is_a_transient_error() -> None:
     with pytest.raises(TransientError, match="unavailable"):
         Database.open("postgresql+psycopg://postgres@127.0.0.1:1/test?connect_timeout=2")
+
+
+def test_a_pooled_connection_the_server_ended_is_replaced_before_use(pg_schema_url: str) -> None:
+    """No round trip before each transaction, yet a session the server ended while it
+    sat in the pool (a restart, ``pg_terminate_backend``) never fails the next caller."""
+    with Database.open(pg_schema_url) as db:
+        with db.read() as conn:
+            pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+        admin = sa.create_engine(db.engine.url, poolclass=sa.pool.NullPool)
+        try:
+            with admin.connect() as conn:
+                ended = conn.execute(
+                    sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}
+                ).scalar_one()
+        finally:
+            admin.dispose()
+        assert ended
+        time.sleep(0.5)  # the server closes the socket
+        with db.write() as conn:
+            again = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+        assert again != pid
+
+
+def test_a_busy_connection_is_not_pinged_before_each_transaction(
+    pg_schema_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Database.open(pg_schema_url) as db:
+        pings: list[object] = []
+        ping = db.engine.dialect.do_ping
+        monkeypatch.setattr(db.engine.dialect, "do_ping", lambda c: pings.append(c) or ping(c))
+        for _ in range(5):
+            with db.write() as conn:
+                assert conn.execute(sa.text("SELECT 42")).scalar_one() == 42
+        assert pings == []
