@@ -49,7 +49,7 @@ def test_a_scheduled_week_of_control_flow_matches_the_model(
             start=week_start, days=7, fails=fails, outputs=outputs, duplicate_scheduler=False
         ),
     )
-    clock = SimulatedClock(week_start, 7200.0, time.time() + 5.0)  # a day every 12 s
+    clock = SimulatedClock(week_start, 7200.0, time.time() + 12.0)  # a day every 12 s
     run = procs(root, LAKEWORKS_CLOCK=clock.spec())
     since = ("--since", week_start.isoformat())  # a slow start still plans the whole week
     run.start("scheduler", "scheduler", *FOLDER, *since, "--no-worker", "--interval", "0.25")

@@ -307,7 +307,8 @@ def test_two_schedulers_and_three_workers_match_the_model_over_a_week(
             duplicate_scheduler=False,
         ),
     )
-    clock = SimulatedClock(week_start, 14400.0, time.time() + 2.0)  # a day every 6 s
+    # a day every 8 s, from when five processes have had time to start on a busy machine
+    clock = SimulatedClock(week_start, 10800.0, time.time() + 12.0)
     run = procs(root, LAKEWORKS_CLOCK=clock.spec())
     for n in (1, 2):
         run.start(f"scheduler-{n}", "scheduler", *FOLDER, "--no-worker", "--interval", "0.25")
