@@ -31,7 +31,7 @@ def _status(root: Path) -> dict[str, object]:
 
 
 def _until(root: Path, check: str, value: object) -> dict[str, object]:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # a scheduler and a stream start on a busy machine
     while True:
         status = _status(root)
         if status[check] == value:
