@@ -5,7 +5,7 @@ VENV := .venv
 TEST_WORKERS ?= 2
 BIN := $(VENV)/bin
 
-.PHONY: install sandbox up example test lint clean console-assets
+.PHONY: install bytecode sandbox up example test lint clean console-assets
 
 $(BIN)/lakeworks: pyproject.toml src/lakeworks/connectors/_pgcopy.c
 	$(PYTHON) -m venv $(VENV)
@@ -13,10 +13,12 @@ $(BIN)/lakeworks: pyproject.toml src/lakeworks/connectors/_pgcopy.c
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(BIN)/lakeworks
 
-# Byte-compiled here because the install is editable: with PYTHONDONTWRITEBYTECODE set,
-# every `lakeworks` command would otherwise compile its sources again at start-up.
-install: $(BIN)/lakeworks sandbox
-	$(BIN)/python -m compileall -q src
+install: $(BIN)/lakeworks bytecode sandbox
+
+# Compiled modules, as a wheel install has them: every command starts from bytecode,
+# even where PYTHONDONTWRITEBYTECODE is set (it stops only the writing of new files).
+bytecode: $(BIN)/lakeworks
+	$(BIN)/python -m compileall -q src/lakeworks
 
 # bubblewrap confines Python and shell nodes (docs/security.md); installed when missing.
 sandbox:

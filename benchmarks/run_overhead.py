@@ -19,6 +19,7 @@ Prints a table, then ``RESULT`` lines. Exits 0 when it ran.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import random
 import resource
@@ -141,6 +142,27 @@ def measure(shape: str, nodes: int) -> Figures:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def bytecode_note() -> str:
+    """How many of the package's modules start from up-to-date bytecode.
+
+    Without it every start compiles them (``PYTHONDONTWRITEBYTECODE`` set and no
+    ``make install``): about 0.15 CPU-s a user of a wheel install never pays.
+    """
+    spec = importlib.util.find_spec("lakeworks")
+    if spec is None or not spec.submodule_search_locations:
+        return "bytecode: lakeworks package not found"
+    sources = [p for d in spec.submodule_search_locations for p in Path(d).rglob("*.py")]
+    fresh = 0
+    for source in sources:
+        cached = Path(importlib.util.cache_from_source(str(source)))
+        if cached.exists() and cached.stat().st_mtime >= source.stat().st_mtime:
+            fresh += 1
+    note = f"bytecode: {fresh} of {len(sources)} lakeworks modules compiled"
+    if fresh < len(sources) and os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        note += " (PYTHONDONTWRITEBYTECODE is set: run `make bytecode` for a user's start-up)"
+    return note
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smoke size: 20 nodes per shape")
@@ -150,6 +172,7 @@ def main() -> int:
     counts = [20] if args.quick else (args.nodes or [200, 1000])
     shapes = args.shape or list(SHAPES)
 
+    print(bytecode_note(), flush=True)
     print(
         f"{'shape':<14}{'nodes':>7}{'run s':>8}{'direct s':>10}{'ms/node':>9}"
         f"{'run cpu s':>11}{'direct cpu s':>14}{'cpu ms/node':>13}{'Data Map tables':>17}",

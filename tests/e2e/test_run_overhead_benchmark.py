@@ -24,3 +24,4 @@ def test_the_run_overhead_benchmark_runs_at_smoke_size() -> None:
     assert "RESULT run_overhead_per_node_cli " in done.stdout
     assert "(target < 5)" in done.stdout
     assert "Data Map incomplete" not in done.stdout
+    assert "lakeworks modules compiled" in done.stdout

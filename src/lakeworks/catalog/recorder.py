@@ -17,8 +17,9 @@ import sqlalchemy as sa
 
 from lakeworks.catalog import lineage_store, run_lineage
 from lakeworks.catalog.harvest import harvest_engine, workspace_annotations
-from lakeworks.catalog.lineage_index import analyse_workspace, code_digest
+from lakeworks.catalog.lineage_index import NodeLineage, analyse_workspace, code_digest
 from lakeworks.catalog.listener import SchemaLookup, datasets, run_info
+from lakeworks.catalog.models import HarvestedTable
 from lakeworks.catalog.openlineage import Emitter, run_event
 from lakeworks.catalog.repository import CatalogRepository
 from lakeworks.catalog.tables import catalog_tables, lineage_nodes
@@ -122,14 +123,43 @@ class DataMapRecorder:
         repo = CatalogRepository(db, workspace.name, env)
         written = sorted({w.table for writes, _ in entries for w in writes if ":" not in w.table})
         harvested = harvest_engine(engine, names=written, with_sizes=False) if written else []
-        if harvested:
-            repo.save_harvest(engine.name, harvested, now=utcnow())
-            touch(db, workspace.name, env, [h.name for h in harvested], at=utcnow())
         nodes = {i.node.key: i.node for i in ok}
         stored = stored_digests(db, workspace.name, env, list(nodes))
         changed = [k for k, n in nodes.items() if stored.get(k) != code_digest(n)]
-        if not changed:
-            return
+        items: list[NodeLineage] = []
+        failed: Exception | None = None
+        if changed:
+            try:
+                items = self._column_lineage(ok, entries, harvested, changed, db)
+            except Exception as exc:  # the harvest is still recorded, then reported
+                failed = exc
+        annotations = workspace_annotations(workspace, items) if items else []
+        if harvested:
+            # a table the annotations cover gets its search document once, from annotate
+            repo.save_harvest(
+                engine.name,
+                harvested,
+                now=utcnow(),
+                indexed_later={a.name for a in annotations},
+            )
+            touch(db, workspace.name, env, [h.name for h in harvested], at=utcnow())
+        if failed is not None:
+            raise failed
+        if changed:
+            lineage_store.save_lineage(db, workspace, env, items, now=utcnow())
+            repo.annotate(engine.name, annotations)
+
+    @staticmethod
+    def _column_lineage(
+        ok: Sequence[FinishedInstance],
+        entries: Sequence[tuple[list[run_lineage.TableWrite], set[str]]],
+        harvested: Sequence[HarvestedTable],
+        changed: list[str],
+        db: Database,
+    ) -> list[NodeLineage]:
+        """Column lineage of the ``changed`` nodes: just-harvested columns, then the
+        catalog's."""
+        workspace, env = ok[-1].workspace, ok[-1].env
         fresh = {h.name: tuple(c.name for c in h.columns) for h in harvested}
         catalog = SchemaLookup(db, workspace.name, env)
         catalog.preload(
@@ -138,15 +168,12 @@ class DataMapRecorder:
             for t in (*reads, *(w.table for w in writes))
             if t not in fresh
         )
-        known = _Known(fresh, catalog)
-        items = analyse_workspace(
+        return analyse_workspace(
             workspace,
-            known,
+            _Known(fresh, catalog),
             versions=lineage_store.stored_versions(db, workspace.name, env, keys=changed),
             only=changed,
         )
-        lineage_store.save_lineage(db, workspace, env, items, now=utcnow())
-        repo.annotate(engine.name, workspace_annotations(workspace, items))
 
     def _emit(self, item: FinishedInstance, db: Database) -> None:
         assert self.emitter is not None

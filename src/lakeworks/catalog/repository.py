@@ -9,7 +9,7 @@ table's search document in the same transaction.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -47,11 +47,13 @@ class CatalogRepository:
         *,
         now: datetime,
         complete: bool = False,
+        indexed_later: Collection[str] = (),
     ) -> int:
         """Store what harvest found in ``source``; returns how many tables changed.
 
         With ``complete`` the harvest covered the whole source: tables it did not find
-        are marked absent (their workspace annotations are kept).
+        are marked absent (their workspace annotations are kept). The search documents
+        of ``indexed_later`` are left to the caller's ``annotate`` that follows.
         """
         t = catalog_tables
         with self.db.write() as conn:
@@ -123,7 +125,9 @@ class CatalogRepository:
                         .where(t.c.id.in_(chunk))
                         .values(present=False, row_count=None, size_bytes=None)
                     )
-            self._reindex(conn, [by_name[tb.name] for tb in tables], columns)
+            self._reindex(
+                conn, [by_name[tb.name] for tb in tables if tb.name not in indexed_later], columns
+            )
         return len(tables)
 
     def annotate(self, source: str, annotations: Sequence[TableAnnotation]) -> None:

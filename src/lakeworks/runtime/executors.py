@@ -50,9 +50,22 @@ def _load_builtin() -> None:
 
 
 def _register_builtin() -> None:
-    from lakeworks.runtime import process_executor, sql_executor, virtual_executor
+    from lakeworks.runtime import sql_executor, virtual_executor
 
     _executors.setdefault(NodeKind.SQL, sql_executor.run_sql_node)
-    _executors.setdefault(NodeKind.PYTHON, process_executor.run_python_node)
-    _executors.setdefault(NodeKind.SHELL, process_executor.run_shell_node)
+    _executors.setdefault(NodeKind.PYTHON, _python_node)
+    _executors.setdefault(NodeKind.SHELL, _shell_node)
     _executors.setdefault(NodeKind.VIRTUAL, virtual_executor.run_virtual_node)
+
+
+def _python_node(ctx: NodeRunContext) -> NodeResult:
+    # the child-process machinery (sandbox, subprocess) loads when a node needs it
+    from lakeworks.runtime.process_executor import run_python_node
+
+    return run_python_node(ctx)
+
+
+def _shell_node(ctx: NodeRunContext) -> NodeResult:
+    from lakeworks.runtime.process_executor import run_shell_node
+
+    return run_shell_node(ctx)

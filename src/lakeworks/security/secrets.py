@@ -22,15 +22,18 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from lakeworks.connectors import credentials
 from lakeworks.errors import Conflict, LakeworksError, NotFound, UserError
 from lakeworks.security.tables import stored_secrets
 from lakeworks.store.clock import utcnow
 from lakeworks.store.database import Database
+
+if TYPE_CHECKING:
+    from cryptography.fernet import MultiFernet
 
 ENV_SECRET_KEY = "LAKEWORKS_SECRET_KEY"
 KEY_FILE = "secret.key"
@@ -79,9 +82,15 @@ def install_log_redaction(names: Iterable[str] = SERVER_LOGGERS) -> int:
 
 
 class SecretBox:
-    """Encrypts and decrypts with the operator's keys (the first one encrypts)."""
+    """Encrypts and decrypts with the operator's keys (the first one encrypts).
+
+    ``cryptography`` loads with the first box: commands on a workspace without a key
+    (``lakeworks run`` most often) never need it.
+    """
 
     def __init__(self, keys: list[bytes]) -> None:
+        from cryptography.fernet import Fernet, MultiFernet
+
         if not keys:
             raise UserError("no secret key given")
         try:
@@ -92,10 +101,12 @@ class SecretBox:
                 hint="a key is 32 random bytes, URL-safe base64 (lakeworks secrets new-key)",
             ) from None
         self.keys = list(keys)
-        self._multi = MultiFernet(self._fernets)
+        self._multi: MultiFernet = MultiFernet(self._fernets)
 
     @staticmethod
     def new_key() -> bytes:
+        from cryptography.fernet import Fernet
+
         return Fernet.generate_key()
 
     def encrypt(self, plain: str) -> str:
@@ -103,6 +114,8 @@ class SecretBox:
         return self._multi.encrypt(plain.encode()).decode()
 
     def decrypt(self, token: str) -> str:
+        from cryptography.fernet import InvalidToken
+
         try:
             plain = self._multi.decrypt(token.encode()).decode()
         except (InvalidToken, ValueError):
@@ -115,6 +128,8 @@ class SecretBox:
 
     def rotate(self, token: str) -> str:
         """``token`` re-encrypted with the first key."""
+        from cryptography.fernet import InvalidToken
+
         try:
             return self._multi.rotate(token.encode()).decode()
         except (InvalidToken, ValueError):

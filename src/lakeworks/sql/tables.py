@@ -138,6 +138,8 @@ def cte_references(expression: exp.Expr) -> dict[int, exp.CTE]:
     scope analysis fails nothing is a CTE (fail closed).
     """
     found: dict[int, exp.CTE] = {}
+    if expression.find(exp.CTE) is None:
+        return found  # no WITH anywhere: the scope analysis cannot find one
     try:
         scopes = traverse_scope(expression)
     except (SqlglotError, RecursionError, ValueError, KeyError):

@@ -173,3 +173,42 @@ def test_a_run_analyses_a_changed_node_against_the_harvested_catalog(
     finally:
         engine.close()
         db.close()
+
+
+def test_a_run_makes_each_written_table_searchable_by_columns_and_annotations(
+    setup: tuple[Workspace, Database, Engine], events_file: Path
+) -> None:
+    ws, db, engine = setup
+    assert ManualRunner(ws, db, engine, "dev").run(date(2026, 4, 11)).ok
+    dm = DataMap(db, ws, "dev")
+    # a harvested column and the writing node's description land in one search document
+    by_column = {h.ref: h for h in dm.search("revenue_total")}
+    assert "columns" in by_column["sales_daily"].matched
+    by_docs = {h.ref: h for h in dm.search("daily order count")}
+    assert "docs" in by_docs["sales_daily"].matched
+    assert {h.ref for h in dm.search("data-eng")} >= {"sales_raw", "sales_daily"}
+
+
+def test_a_failing_column_lineage_still_records_the_harvest_and_says_why(
+    setup: tuple[Workspace, Database, Engine],
+    events_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lakeworks.catalog import recorder
+    from lakeworks.store.logs import LogRepository
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("lineage exploded")
+
+    monkeypatch.setattr(recorder, "analyse_workspace", broken)
+    ws, db, engine = setup
+    summary = ManualRunner(ws, db, engine, "dev").run(date(2026, 4, 11))
+    assert summary.ok  # the Data Map never fails the instance it observes
+    dm = DataMap(db, ws, "dev")
+    daily = dm.table("sales_daily")
+    assert daily.present and daily.row_count == 3
+    assert "revenue_total" in {c.name for c in daily.columns}
+    assert "sales_daily" in {h.ref for h in dm.search("revenue_total")}
+    instance = next(i for i in summary.instances if i.node_key.endswith("02_build_sales_daily"))
+    lines = [line.text for line in LogRepository(db).read(instance.id)]
+    assert any("Data Map failed" in t and "lineage exploded" in t for t in lines)
