@@ -21,6 +21,7 @@ import os
 import socket
 import struct
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,25 @@ _HEADER = struct.Struct(">I")
 def socket_path(database: Path) -> Path:
     """Where the holder of ``database`` serves it."""
     return database.with_name(database.name + ".sock")
+
+
+_MAX_ADDRESS = 100
+"""Bytes a unix socket address may have (108 on Linux, with room to spare)."""
+
+
+@contextlib.contextmanager
+def socket_address(path: Path) -> Iterator[str]:
+    """An address for binding or connecting to ``path``: the path itself, or — when a
+    workspace lies too deep for a unix socket address — the same file reached through
+    an open handle on its folder (``/proc/self/fd/N/name``)."""
+    if len(os.fsencode(str(path))) <= _MAX_ADDRESS or not Path("/proc/self/fd").is_dir():
+        yield str(path)
+        return
+    folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        yield f"/proc/self/fd/{folder}/{path.name}"
+    finally:
+        os.close(folder)
 
 
 def _send(sock: socket.socket, body: bytes) -> None:
@@ -96,7 +116,11 @@ class WarehouseServer:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old = os.umask(0o177)
         try:
-            sock.bind(str(self.path))
+            with socket_address(self.path) as address:
+                sock.bind(address)
+        except OSError:
+            sock.close()
+            raise
         finally:
             os.umask(old)
         sock.listen(16)
@@ -162,7 +186,8 @@ class RemoteSession(DuckDBIntrospection):
     def __init__(self, path: Path) -> None:
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            self._sock.connect(str(path))
+            with socket_address(path) as address:
+                self._sock.connect(address)
         except OSError as exc:
             self._sock.close()
             raise TransientError(

@@ -36,3 +36,21 @@ def test_a_remote_session_reads_writes_and_keeps_types(tmp_path: Path) -> None:
         server.stop()
         conn.close()
     assert not socket_path(database).exists()
+
+
+def test_a_warehouse_in_a_deep_folder_is_served_too(tmp_path: Path) -> None:
+    deep = tmp_path.joinpath(*["a_rather_long_folder_name"] * 6)
+    deep.mkdir(parents=True)
+    database = deep / "dev.duckdb"
+    assert len(str(socket_path(database))) > 108  # more than a socket address may hold
+    conn = duckdb.connect(str(database))
+    server = WarehouseServer(conn, database).start()
+    try:
+        assert socket_path(database).stat().st_mode & 0o077 == 0  # the file, beside it
+        session = RemoteSession(socket_path(database))
+        assert session.execute("SELECT 41 + 1").rows == [(42,)]
+        session.close()
+    finally:
+        server.stop()
+        conn.close()
+    assert not socket_path(database).exists()
