@@ -156,7 +156,7 @@ def serve(
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             assert process.poll() is None, log.read_text()
             try:

@@ -7,18 +7,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import yaml
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from tests.e2e.console.conftest import ADMIN_PASSWORD, Console, shot, sign_in
+from tests.e2e.console.conftest import ADMIN_PASSWORD, Console, serve, shot, sign_in
 from tests.integration.streaming.pg_source import Source
-from tests.services import free_port, require_chromium
+from tests.services import require_chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.slow]
 WORKSPACE = "stream-lab"
@@ -71,43 +69,8 @@ def stream_console(tmp_path: Path, source: Source) -> Iterator[Console]:
         check=False,
     )
     assert deployed.returncode == 0, deployed.stderr
-    port = free_port()
-    log = tmp_path / "server.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [LAKEWORKS, "up", "-w", str(root), "--port", str(port), "--grace", "5"],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            assert process.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{base}/login", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            pytest.fail(f"the server did not answer:\n{log.read_text()}")
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=chromium,
-                args=["--no-sandbox", "--disable-background-networking"],
-            )
-            try:
-                yield Console(base, root, tmp_path / "unused.flag", log, browser)
-            finally:
-                browser.close()
-    finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+    with serve(root, env, tmp_path, chromium) as (base, log, browser):
+        yield Console(base, root, tmp_path / "unused.flag", log, browser)
 
 
 def test_start_watch_pause_and_stop_a_stream(
