@@ -19,15 +19,21 @@ from lakeworks.store.clock import utcnow
 from lakeworks.store.database import Database
 from lakeworks.store.schema import Id, Timestamp, instance_dependencies, instances, metadata
 
+
+def _instance_key(table: str) -> sa.Column[int]:
+    """The instance a row belongs to (deleted with it): the key of these tables."""
+    return sa.Column(
+        "instance_id",
+        Id,
+        sa.ForeignKey("instances.id", ondelete="CASCADE", name=f"fk_{table}_instance"),
+        primary_key=True,
+    )
+
+
 instance_outputs = sa.Table(
     "instance_outputs",
     metadata,
-    sa.Column(
-        "instance_id",
-        Id,
-        sa.ForeignKey("instances.id", ondelete="CASCADE", name="fk_instance_outputs_instance"),
-        primary_key=True,
-    ),
+    _instance_key("instance_outputs"),
     sa.Column("value", sa.Text(), nullable=False),
     sa.Column("created_at", Timestamp, nullable=False),
 )
@@ -35,12 +41,7 @@ instance_outputs = sa.Table(
 loop_iterations = sa.Table(
     "loop_iterations",
     metadata,
-    sa.Column(
-        "instance_id",
-        Id,
-        sa.ForeignKey("instances.id", ondelete="CASCADE", name="fk_loop_iterations_instance"),
-        primary_key=True,
-    ),
+    _instance_key("loop_iterations"),
     sa.Column("offset", sa.Integer(), primary_key=True),
     sa.Column("item", sa.Text(), nullable=False),
     sa.Column("run_id", Id, nullable=True),
@@ -51,12 +52,7 @@ loop_iterations = sa.Table(
 instance_triggers = sa.Table(
     "instance_triggers",
     metadata,
-    sa.Column(
-        "instance_id",
-        Id,
-        sa.ForeignKey("instances.id", ondelete="CASCADE", name="fk_instance_triggers_instance"),
-        primary_key=True,
-    ),
+    _instance_key("instance_triggers"),
     sa.Column("actor", sa.String(), nullable=False),
     sa.Column("triggered_at", Timestamp, nullable=False),
 )
@@ -64,12 +60,7 @@ instance_triggers = sa.Table(
 check_observations = sa.Table(
     "check_observations",
     metadata,
-    sa.Column(
-        "instance_id",
-        Id,
-        sa.ForeignKey("instances.id", ondelete="CASCADE", name="fk_check_observations_instance"),
-        primary_key=True,
-    ),
+    _instance_key("check_observations"),
     sa.Column("fingerprint", sa.Text(), nullable=False),
     sa.Column("since", Timestamp, nullable=False),
 )
