@@ -216,6 +216,7 @@ class StreamRunner:
     def _loop(self, follower: Follower, positions: dict[str, int], dirty: int) -> None:
         flush = self.spec.flush
         buffer: list[Message] = []
+        buffered = 0  # source messages in the buffer (a change block holds many)
         last_flush = time.monotonic()
         next_control = last_flush + CONTROL_SECONDS
         paused = False
@@ -226,7 +227,7 @@ class StreamRunner:
                 wanted = self.status.desired(self.node.key) if self.status else RUNNING
                 if wanted == PAUSED and not paused:
                     dirty = self._flush(follower, buffer, positions, dirty, now - last_flush)
-                    buffer, last_flush, paused = [], now, True
+                    buffer, buffered, last_flush, paused = [], 0, now, True
                     self._report(state=PAUSED, rows_per_second=0.0)
                     self.log("stream paused")
                 elif wanted != PAUSED and paused:
@@ -237,12 +238,14 @@ class StreamRunner:
                 self.cancel.wait(CONTROL_SECONDS / 4)
                 continue
             wait = max(0.01, min(0.2, flush.seconds - (now - last_flush)))
-            room = max(1, min(MAX_POLL_MESSAGES, flush.rows - len(buffer)))
-            buffer.extend(follower.poll(room, wait))
+            room = max(1, min(MAX_POLL_MESSAGES, flush.rows - buffered))
+            polled = follower.poll(room, wait)
+            buffer.extend(polled)
+            buffered += change_count(polled)
             now = time.monotonic()
-            if len(buffer) >= flush.rows or now - last_flush >= flush.seconds:
+            if buffered >= flush.rows or now - last_flush >= flush.seconds:
                 dirty = self._flush(follower, buffer, positions, dirty, now - last_flush)
-                buffer, last_flush = [], now
+                buffer, buffered, last_flush = [], 0, now
         if buffer:
             self._flush(follower, buffer, positions, dirty, time.monotonic() - last_flush)
 
