@@ -38,7 +38,14 @@ from lakeworks.connectors.pg_connection import Config, PgConnection
 from lakeworks.errors import LakeworksError, TransientError, UserError
 from lakeworks.streaming.changes import ChangeBlock
 from lakeworks.streaming.kafka import Message
-from lakeworks.streaming.pgoutput import Decoder, ProtocolError, decode, lsn_text, parse_lsn
+from lakeworks.streaming.pgoutput import (
+    ProtocolError,
+    RelationChanges,
+    decode,
+    lsn_text,
+    parse_lsn,
+)
+from lakeworks.streaming.replication import ReplicationReader
 from lakeworks.streaming.spec import CdcSource, StreamTarget
 
 if TYPE_CHECKING:
@@ -51,8 +58,6 @@ IDLE_CONFIRM_SECONDS = 5.0
 CLOCK_SECONDS = 0.5
 """How often an idle stream asks the server's clock (to know when it was caught up)."""
 RELEASE_SECONDS = 5.0
-STATUS_SECONDS = 10.0
-"""How often the replication stream tells the server its position unasked."""
 SLOT_WAIT_NOTICE_SECONDS = 5.0
 
 
@@ -104,9 +109,7 @@ class CdcFollower:
         self._replication: psycopg.Connection[Any] | None = None
         self.snapshot_name: str | None = None
         self.snapshot_lsn: int | None = None
-        self._stream_conn: Any = None
-        self._cursor: Any = None
-        self._decoder: Decoder | None = None
+        self._reader: ReplicationReader | None = None
         self._read_upto = 0
         """The end of the last transaction read (or held by the target, at the start)."""
         self._confirmed = 0
@@ -338,102 +341,38 @@ class CdcFollower:
 
     # -- changes
 
-    def _stream(self) -> Any:
+    def _stream(self) -> ReplicationReader:
         """The replication stream, started at what the target holds (opened on first use)."""
-        if self._cursor is not None:
-            return self._cursor
-        import psycopg2
-        import psycopg2.extras
-
-        kwargs: dict[str, Any] = {}
-        password = self._pg.password
-        if password is not None:
-            kwargs["password"] = password.get_secret_value()
-        try:
-            self._stream_conn = psycopg2.connect(
+        if self._reader is None:
+            password = self._pg.password
+            reader = ReplicationReader(
+                self.name,
                 self._pg.conninfo(),
-                connection_factory=psycopg2.extras.LogicalReplicationConnection,
-                **kwargs,
+                password.get_secret_value() if password is not None else None,
+                self.slot,
+                self._read_upto,
+                self._confirmed,
             )
-            cursor = self._stream_conn.cursor()
-            cursor.start_replication(
-                slot_name=self.slot,
-                decode=False,
-                start_lsn=self._read_upto,
-                options={"proto_version": "1", "publication_names": self.slot},
-                status_interval=STATUS_SECONDS,
-            )
-            cursor.send_feedback(write_lsn=self._read_upto, flush_lsn=self._read_upto)
+            reader.start()
+            self._reader = reader
             self._confirmed = max(self._confirmed, self._read_upto)
-        except psycopg2.Error as exc:
-            raise self._stream_error(exc) from None
-        self._cursor = cursor
-        self._decoder = Decoder(self._read_upto)
-        return cursor
-
-    def _stream_error(self, exc: Exception) -> Exception:
-        import psycopg2
-        from psycopg2 import errors
-
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-        if isinstance(exc, errors.UndefinedObject):
-            return UserError(
-                f"PostgreSQL '{self.name}': replication slot '{self.slot}' was dropped "
-                "while the stream ran",
-                hint="reset the stream (lakeworks stream reset) to take a new snapshot",
-            )
-        if isinstance(
-            exc,
-            psycopg2.ProgrammingError | psycopg2.NotSupportedError | errors.InsufficientPrivilege,
-        ):
-            return UserError(f"PostgreSQL '{self.name}': replication stream: {message}")
-        return TransientError(
-            f"PostgreSQL '{self.name}': replication stream: {message}",
-            hint="the connection failed; the stream reconnects",
-        )
+        return self._reader
 
     def poll(self, max_messages: int, timeout: float) -> list[Message]:
         """The changes of whole transactions committed after what was read (at least
         ``max_messages`` changes when there are that many), one block per table."""
-        import psycopg2
-
-        cursor = self._stream()
-        decoder = self._decoder
-        assert decoder is not None
-        deadline = time.monotonic() + timeout
-        read, feed = cursor.read_message, decoder.feed
-        try:
-            while True:
-                message = read()
-                if message is None:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        break
-                    select.select([self._stream_conn], [], [], remaining)
-                    continue
-                if feed(message.payload) and (
-                    decoder.count >= max_messages or time.monotonic() >= deadline
-                ):
-                    break
-        except psycopg2.Error as exc:
-            raise self._stream_error(exc) from None
-        except (OSError, ValueError) as exc:  # the socket went away under select
-            raise TransientError(f"PostgreSQL '{self.name}': replication stream: {exc}") from None
-        except ProtocolError as exc:
-            raise UserError(f"PostgreSQL '{self.name}': replication stream: {exc}") from None
-        out = self._blocks(decoder)
+        reader = self._stream()
+        out = self._blocks(reader.take(max_messages, timeout), reader.committed_ms)
         if out:
             self._unflushed = True
-            self._read_upto = max(self._read_upto, decoder.end_lsn)
         else:
-            self._idle(cursor, decoder)
+            self._idle(reader)
         return out
 
-    def _blocks(self, decoder: Decoder) -> list[Message]:
-        stamp = decoder.committed_ms
+    def _blocks(self, taken: list[RelationChanges], stamp: int | None) -> list[Message]:
         out: list[Message] = []
         try:
-            for changes in decoder.take():
+            for changes in taken:
                 table = self.tables.get(changes.relation.qualified)
                 if table is None:
                     continue  # a table of the publication no longer selected
@@ -472,13 +411,13 @@ class CdcFollower:
         out.sort(key=lambda m: m.offset)  # the last one holds the furthest position
         return out
 
-    def _idle(self, cursor: Any, decoder: Decoder) -> None:
+    def _idle(self, reader: ReplicationReader) -> None:
         """Nothing new: note when the stream was last known to be caught up with the
         server, and let a quiet slot move past WAL holding nothing of the captured
         tables (so that it holds no WAL on a busy server)."""
-        if decoder.in_transaction:
+        if reader.in_transaction:
             return
-        received = int(cursor.wal_end or 0)
+        received = reader.wal_end
         if self._clock is not None and received >= self._clock[1]:
             self.caught_up_at = self._clock[0]
             self._clock = None
@@ -489,7 +428,7 @@ class CdcFollower:
             )[0]
             self._clock = (server_now, parse_lsn(str(wal)))
             self._clock_asked = now
-            self._feedback(cursor, reply=True)
+            reader.confirm(self._confirmed, reply=True)
         if (
             not self._unflushed
             and received > self._confirmed
@@ -497,17 +436,7 @@ class CdcFollower:
         ):
             self._idle_confirmed = now
             self._confirmed = received
-            self._feedback(cursor)
-
-    def _feedback(self, cursor: Any, reply: bool = False) -> None:
-        import psycopg2
-
-        try:
-            cursor.send_feedback(
-                write_lsn=self._confirmed, flush_lsn=self._confirmed, reply=reply, force=True
-            )
-        except psycopg2.Error as exc:
-            raise self._stream_error(exc) from None
+            reader.confirm(received)
 
     def key_of(self, target: str) -> list[str]:
         """The key columns of a target table."""
@@ -522,8 +451,8 @@ class CdcFollower:
         self._unflushed = False
         if lsn is not None and lsn > self._confirmed:
             self._confirmed = lsn
-            if self._cursor is not None:
-                self._feedback(self._cursor)
+            if self._reader is not None:
+                self._reader.confirm(lsn)
 
     def lag(self, positions: dict[str, int]) -> dict[str, Any]:
         """Bytes of WAL the slot holds back beyond what the target has."""
@@ -550,12 +479,13 @@ class CdcFollower:
             self.close()
 
     def close(self) -> None:
-        streaming = self._stream_conn is not None
-        for conn in (self._stream_conn, self._replication):
-            if conn is not None:
-                with contextlib.suppress(Exception):  # a broken connection: nothing to close
-                    conn.close()
-        self._stream_conn = self._cursor = self._decoder = None
+        streaming = self._reader is not None
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        if self._replication is not None:
+            with contextlib.suppress(Exception):  # a broken connection: nothing to close
+                self._replication.close()
         self._replication = None
         if streaming and self._conn is not None:
             with contextlib.suppress(LakeworksError):
