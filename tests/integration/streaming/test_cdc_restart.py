@@ -21,7 +21,7 @@ import yaml
 
 from lakeworks.engines.registry import engine_for
 from lakeworks.spec.loader import load_workspace
-from tests.integration.streaming.pg_cluster import Cluster, cluster  # noqa: F401 (fixture)
+from tests.integration.streaming.pg_cluster import Cluster
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 LAKEWORKS = str(Path(sys.executable).parent / "lakeworks")
@@ -61,7 +61,9 @@ class Writer:
                                 [rng.randint(1, next_id)],
                             )
                         else:
-                            conn.execute("DELETE FROM items WHERE id = %s", [rng.randint(1, next_id)])
+                            conn.execute(
+                                "DELETE FROM items WHERE id = %s", [rng.randint(1, next_id)]
+                            )
                 self.committed += 1
             except psycopg.OperationalError:
                 self.failed += 1

@@ -136,7 +136,7 @@ def test_transactions_already_applied_are_skipped() -> None:
 def test_a_malformed_row_is_named() -> None:
     decoder = Decoder()
     _feed(decoder, _begin(1), _relation(), b"I" + REL + b"N" + _tuple(b"1"), _commit(5))
-    with pytest.raises(ProtocolError, match="shop.orders: change message 0: .*column count"):
+    with pytest.raises(ProtocolError, match=r"shop\.orders: change message 0: .*column count"):
         decode(decoder.take()[0])
 
 
