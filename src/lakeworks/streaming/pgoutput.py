@@ -19,6 +19,8 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lakeworks.errors import UserError
+
 PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 OP_COLUMN = "_lw_op"
 """The kind of change of each decoded row (int8): ``INSERT``, ``UPDATE`` or ``DELETE``."""
@@ -262,8 +264,13 @@ def _typed(array: pa.Array, type_oid: int) -> pa.Array:
 def decode(changes: RelationChanges) -> DecodedRows:
     """Every change of a relation decoded at once (an update with its old key gives a
     delete of that key first)."""
-    from lakeworks.streaming import _pgoutput
-
+    try:
+        from lakeworks.streaming import _pgoutput
+    except ImportError:  # pragma: no cover - only without a built package
+        raise UserError(
+            "the pgoutput change decoder is not built",
+            hint="reinstall Lakeworks where a C compiler is available (pip install -e .)",
+        ) from None
     relation = changes.relation
     try:
         rows, ops, origins, toast, columns = _pgoutput.columns(
