@@ -415,9 +415,9 @@ class CdcFollower:
         """Nothing new: note when the stream was last known to be caught up with the
         server, and let a quiet slot move past WAL holding nothing of the captured
         tables (so that it holds no WAL on a busy server)."""
-        if reader.in_transaction:
-            return
-        received = reader.wal_end
+        received = reader.quiet_position()
+        if received is None:
+            return  # changes came in meanwhile: the next poll takes them
         if self._clock is not None and received >= self._clock[1]:
             self.caught_up_at = self._clock[0]
             self._clock = None

@@ -102,9 +102,13 @@ class ReplicationReader:
             self._lock.notify_all()
             return changes
 
-    @property
-    def in_transaction(self) -> bool:
-        return self.decoder.in_transaction
+    def quiet_position(self) -> int | None:
+        """The server's position as of its last message when every change before it
+        was taken (none held, no transaction open), else None."""
+        with self._lock:
+            if self.decoder.done or self.decoder.in_transaction:
+                return None
+            return self.wal_end
 
     @property
     def end_lsn(self) -> int:
@@ -165,6 +169,8 @@ class ReplicationReader:
             self._fail(UserError(f"PostgreSQL '{self.name}': replication stream: {exc}"))
         except (OSError, ValueError) as exc:  # the socket went away under select
             self._fail(TransientError(f"PostgreSQL '{self.name}': replication stream: {exc}"))
+        except Exception as exc:  # never a silent stop: the stream restarts and says why
+            self._fail(TransientError(f"PostgreSQL '{self.name}': replication reader: {exc!r}"))
 
     def _send_feedback(self) -> None:
         with self._lock:
