@@ -15,11 +15,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Strict(BaseModel):
-    """Base for user-written config: unknown keys are errors."""
+    """Base for user-written config: unknown keys are errors.
 
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, use_attribute_docstrings=True, defer_build=True
-    )
+    The docstring under each field documents it; ``spec.reference`` reads them from the
+    source for ``docs/settings.md`` (pydantic's ``use_attribute_docstrings`` would parse
+    every model's source at each start of every command).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class RunMode(StrEnum):
