@@ -10,6 +10,7 @@ import ast
 import enum
 import functools
 import inspect
+import itertools
 import sys
 import textwrap
 import types
@@ -100,7 +101,7 @@ def _attribute_docs(cls: type) -> dict[str, str]:
     tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
     body = tree.body[0].body if isinstance(tree.body[0], ast.ClassDef) else []
     docs: dict[str, str] = {}
-    for statement, following in zip(body, body[1:], strict=False):
+    for statement, following in itertools.pairwise(body):
         if (
             isinstance(statement, ast.AnnAssign)
             and isinstance(statement.target, ast.Name)
@@ -116,9 +117,9 @@ def description(model: type[BaseModel], name: str) -> str | None:
     """A field's ``description``, else the docstring under it where it is declared."""
     field = model.model_fields[name]
     if field.description is not None:
-        return typing.cast(str, field.description)
+        return field.description
     for cls in model.__mro__:
-        if name in cls.__dict__.get("__annotations__", {}):
+        if name in inspect.get_annotations(cls):
             return _attribute_docs(cls).get(name)
     return None
 
