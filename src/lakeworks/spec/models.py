@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from lakeworks.spec.kinds import NodeKind as NodeKind
+
 
 class Strict(BaseModel):
     """Base for user-written config: unknown keys are errors.
@@ -35,26 +37,6 @@ class RerunPolicy(StrEnum):
     ALWAYS = "always"
     AFTER_FAILURE = "after_failure"
     NEVER = "never"
-
-
-class NodeKind(StrEnum):
-    SQL = "sql"
-    PYTHON = "python"
-    SHELL = "shell"
-    SYNC = "sync"
-    STREAM = "stream"
-    VIRTUAL = "virtual"
-    BRANCH = "branch"
-    MERGE = "merge"
-    FOREACH = "foreach"
-    HTTP = "http"
-    CHECK = "check"
-    DOWHILE = "dowhile"
-    TRIGGER = "trigger"
-    SUBFLOW = "subflow"
-    """A ``*.subflow.yml`` node: runs another workflow of the workspace as a unit."""
-    QUALITY = "quality"
-    """A ``*.quality.yml`` rule file with a ``schedule``: its rules on their own cycle."""
 
 
 class Defaults(Strict):
