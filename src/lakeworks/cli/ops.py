@@ -157,7 +157,7 @@ def list_command(
 ) -> None:
     """List instances, newest first, filtered by date, workflow, node, state, owner."""
     from lakeworks.runtime.ops import InstanceFilter, list_instances
-    from lakeworks.runtime.runner import parse_bizdate
+    from lakeworks.schedule.bizdates import parse_bizdate
     from lakeworks.store.models import RunType
 
     ws, db, zone = _open(workspace)
@@ -502,7 +502,7 @@ def trigger_command(
 ) -> None:
     """Release the instance of a trigger node (once); it runs when its upstream is done."""
     from lakeworks.controlflow.trigger import find_instance, trigger_instance
-    from lakeworks.runtime.runner import parse_bizdate
+    from lakeworks.schedule.bizdates import parse_bizdate
 
     if (instance_id is None) == (node is None) or (node is not None and bizdate is None):
         raise UserError(
