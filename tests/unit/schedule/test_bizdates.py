@@ -15,7 +15,7 @@ def test_both_spellings_name_the_same_day(text: str) -> None:
     assert parse_bizdate(text) == date(2026, 4, 11)
 
 
-@pytest.mark.parametrize("text", ["2026041", "20261341", "yesterday", ""])
+@pytest.mark.parametrize("text", ["2026-04-31", "20261341", "yesterday", ""])
 def test_a_date_that_is_not_one_is_refused_with_the_form_to_use(text: str) -> None:
     with pytest.raises(UserError) as caught:
         parse_bizdate(text)
