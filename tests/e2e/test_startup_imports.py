@@ -106,6 +106,13 @@ def test_a_group_command_runs_with_only_its_own_group_loaded(tmp_path: Path) -> 
     assert loaded & GROUP_MODULES == {"lakeworks.cli.server"}
 
 
+def test_the_help_of_a_group_loads_neither_the_store_nor_the_warehouse(tmp_path: Path) -> None:
+    loaded, output = modules_loaded(tmp_path, "ops", "--help")
+    assert "set-success" in output
+    for heavy in ("sqlalchemy", "sqlglot", "duckdb", "lakeworks.runtime.ops"):
+        assert heavy not in loaded, f"lakeworks ops --help imports {heavy}"
+
+
 def test_an_unknown_command_is_told_the_nearest_names(tmp_path: Path) -> None:
     _, output = modules_loaded(tmp_path, "opz")
     assert "No such command 'opz'. Did you mean 'ops'?" in output
