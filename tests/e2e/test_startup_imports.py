@@ -8,6 +8,7 @@ exactly what the commands themselves say.
 
 from __future__ import annotations
 
+import importlib.abc
 import inspect
 import os
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 import typer
 import typer.main
+from typer.testing import CliRunner
 
 from lakeworks.cli import groups
 
@@ -135,3 +137,27 @@ def test_run_loads_no_other_command_group_nor_server_parts(tmp_path: Path) -> No
     others = ("pyarrow", "croniter")  # no table data in Python; a daily schedule, no cron
     for unneeded in (*server_parts, *display, *others):
         assert unneeded not in loaded, f"lakeworks run imports {unneeded}"
+
+
+class _ExtraNotInstalled(importlib.abc.MetaPathFinder):
+    """Makes ``lakeworks.cli.needs_extra`` fail as a group whose extra is missing does."""
+
+    def find_spec(self, name: str, path: object, target: object = None) -> None:
+        if name == "lakeworks.cli.needs_extra":
+            raise ImportError("No module named 'not_installed_driver'", name="not_installed_driver")
+
+
+def test_a_group_whose_extra_is_missing_is_no_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(groups, "GROUPS", [*groups.GROUPS, ("needs_extra", "app", "extra")])
+    monkeypatch.setattr(groups, "LISTED", {**groups.LISTED, "extra": ("needs_extra", "Extra.")})
+    monkeypatch.setattr(sys, "meta_path", [_ExtraNotInstalled(), *sys.meta_path])
+    root = typer.Typer(cls=groups.LazyGroups, add_completion=False)
+
+    @root.callback()
+    def _root() -> None:
+        """A root like ``lakeworks``'s."""
+
+    result = CliRunner().invoke(root, ["extra", "list"], env={"NO_COLOR": "1"})
+    assert result.exit_code == 2
+    assert "No such command 'extra'" in result.output
+    assert "Traceback" not in result.output
