@@ -22,6 +22,7 @@ import pyarrow as pa
 from lakeworks.connectors.credentials import redact, resolve_password
 from lakeworks.connectors.kafka import Config, client_settings
 from lakeworks.errors import TransientError, UserError
+from lakeworks.streaming.json_values import JsonSchemaValues, load_json_schema
 from lakeworks.streaming.spec import StreamSource
 
 RECEIVE_MAX_BYTES = 512 << 20
@@ -107,6 +108,13 @@ class KafkaFollower:
         self.config = config
         self.spec = spec
         self._avro: Any = load_avro_schema(spec, root) if spec.format == "avro" else {}
+        self._json_schema: JsonSchemaValues | None = None
+        if spec.format == "json_schema" and spec.json_schema is not None:
+            self._json_schema = load_json_schema(spec.json_schema, spec.json_schema_framing, root)
+        self.value_types: dict[str, pa.DataType] = (
+            self._json_schema.types if self._json_schema is not None else {}
+        )
+        """Column types the values' schema gives (json_schema)."""
         self._password = resolve_password(
             name, config.sasl_password_env, config.sasl_password_encrypted
         )
@@ -278,7 +286,13 @@ class KafkaFollower:
         source = self._source(message.topic(), message.partition())
         offset = message.offset()
         fmt = self.spec.format
-        if fmt == "json" and value is not None:
+        if fmt in ("json", "json_schema") and value is not None:
+            if self._json_schema is not None:
+                checked, reason = self._json_schema.check(value)
+                if checked is None:
+                    text = value[:4000].decode("utf-8", "replace")[:1000]
+                    return Message(source, offset, timestamp, None, key, text, reject=reason)
+                value = checked
             meta = None
             if self.spec.metadata:
                 meta = {

@@ -309,7 +309,7 @@ class StreamRunner:
                 table = self.spec.target.table
                 target = TargetWrite(table, self.spec.target.key)
                 target.schema = self._target_schema(session, table)
-                converter = Converter(self.spec.column_specs(), target.schema, {}, target.key)
+                converter = self._converter(follower, target)
                 fast = build_blocks(blocks, converter)
                 if fast is not None:
                     planned.append((target, fast))
@@ -320,7 +320,7 @@ class StreamRunner:
                 if follower.truncates:
                     group = target.after_truncate(group)
                 target.schema = self._target_schema(session, table)
-                converter = Converter(self.spec.column_specs(), target.schema, {}, target.key)
+                converter = self._converter(follower, target)
                 planned.append((target, build(group, converter, target.key, self.spec.upsert)))
             dirty = [d for _, batch in planned for d in batch.dirty]
             self._check_limits(dirty, len(pending), dirty_before)
@@ -350,6 +350,14 @@ class StreamRunner:
             **follower.lag(positions),
         )
         return dirty_before + len(dirty)
+
+    def _converter(self, follower: Follower, target: TargetWrite) -> Converter:
+        """The column mapping; without one, the values' schema types the columns."""
+        mapping = self.spec.column_specs()
+        converter = Converter(mapping, target.schema, {}, target.key)
+        if mapping is None and isinstance(follower, KafkaFollower):
+            converter.explicit.update(follower.value_types)
+        return converter
 
     def _check_limits(self, dirty: list[QuarantinedMessage], count: int, dirty_before: int) -> None:
         if not dirty:
