@@ -5,6 +5,7 @@ positions; a supervisor reconnects after transient failures with backoff.
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Callable
@@ -183,8 +184,12 @@ class StreamRunner:
                 f"into {self.spec.target.table}"
             )
             self._report(state=RUNNING, instance_id=self.instance_id, last_error=None)
+            # what is alive now (modules, the workspace) lives as long as the stream:
+            # keep it out of the collector's passes, which the stream's garbage triggers
+            gc.freeze()
             self._loop(follower, positions, dirty_before)
         finally:
+            gc.unfreeze()
             follower.close()
 
     def _snapshot(self, follower: Follower, positions: dict[str, int]) -> None:
