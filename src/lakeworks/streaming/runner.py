@@ -245,16 +245,24 @@ class StreamRunner:
         next_control = last_flush + CONTROL_SECONDS
         paused = False
         running: Future[int] | None = None
+
+        def settle() -> None:
+            """Wait for the flush in progress; its lag is asked for here, between polls
+            (beside a poll the broker answers the consumer's pending fetch first)."""
+            nonlocal dirty, running
+            if running is not None:
+                dirty, running = running.result(), None  # a failed flush raises here
+                self._report(**follower.lag(positions))
+
         while not self.cancel.is_set():
             if running is not None and running.done():
-                dirty, running = running.result(), None  # a failed flush raises here
+                settle()
             now = time.monotonic()
             if now >= next_control:
                 next_control = now + CONTROL_SECONDS
                 wanted = self.status.desired(self.node.key) if self.status else RUNNING
                 if wanted == PAUSED and not paused:
-                    if running is not None:
-                        dirty, running = running.result(), None
+                    settle()
                     dirty = self._flush(follower, buffer, positions, dirty, now - last_flush)
                     buffer, last_flush, paused = Pending(), now, True
                     self._report(state=PAUSED, rows_per_second=0.0)
@@ -271,17 +279,15 @@ class StreamRunner:
             buffer.add(follower.poll(room, wait))
             now = time.monotonic()
             if len(buffer) >= flush.rows or now - last_flush >= flush.seconds:
-                if running is not None:
-                    dirty, running = running.result(), None
-                if flusher is None:
+                settle()
+                if flusher is None or not len(buffer):
                     dirty = self._flush(follower, buffer, positions, dirty, now - last_flush)
                 else:
                     running = flusher.submit(
-                        self._flush, follower, buffer, positions, dirty, now - last_flush
+                        self._flush, follower, buffer, positions, dirty, now - last_flush, False
                     )
                 buffer, last_flush = Pending(), now
-        if running is not None:
-            dirty = running.result()
+        settle()
         if len(buffer):
             self._flush(follower, buffer, positions, dirty, time.monotonic() - last_flush)
 
@@ -294,8 +300,10 @@ class StreamRunner:
         positions: dict[str, int],
         dirty_before: int,
         seconds: float,
+        with_lag: bool = True,
     ) -> int:
-        """Commit one flush; returns the quarantine's new size."""
+        """Commit one flush; returns the quarantine's new size. ``with_lag``: ask the
+        broker how far behind the new positions are (else the caller does)."""
         if not len(pending):
             if follower.caught_up_at is not None:
                 self._watermark = max(
@@ -352,7 +360,7 @@ class StreamRunner:
             lag_seconds=lag_seconds,
             last_flush_at=now,
             positions=pos.positions_text(positions),
-            **follower.lag(positions),
+            **(follower.lag(positions) if with_lag else {}),
         )
         return dirty_before + len(dirty)
 
