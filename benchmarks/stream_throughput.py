@@ -113,6 +113,12 @@ def _fill(broker: str, topic: str, count: int) -> None:
     producer.flush(60)
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a running process, all its threads (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _drain(broker: str, topic: str, count: int) -> float:
     from confluent_kafka import Consumer, TopicPartition
 
@@ -237,7 +243,9 @@ def main() -> int:
     try:
         topic = _topic(broker)
         _fill(broker, topic, count)
+        cpu_before = time.process_time()
         drain_seconds = _drain(broker, topic, count)
+        drain_cpu = time.process_time() - cpu_before
         root = work / "ws"
         _workspace(root, broker, topic)
         committed = Committed(root)
@@ -248,6 +256,7 @@ def main() -> int:
                 raise RuntimeError("the stream process ended")
             time.sleep(0.05)
         stream_seconds = time.perf_counter() - started
+        stream_cpu = _cpu_seconds(stream.pid)  # start-up included
         # freshness: a steady trickle while the stream runs
         from confluent_kafka import Producer
 
@@ -287,9 +296,15 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
     drain_rate = count / drain_seconds
     stream_rate = count / stream_seconds
-    print(f"{'step':<28}{'messages':>12}{'seconds':>10}{'msgs/s':>12}")
-    print(f"{'bare consumer drain':<28}{count:>12,}{drain_seconds:>10.2f}{drain_rate:>12,.0f}")
-    print(f"{'stream into DuckDB':<28}{count:>12,}{stream_seconds:>10.2f}{stream_rate:>12,.0f}")
+    print(f"{'step':<28}{'messages':>12}{'seconds':>10}{'msgs/s':>12}{'CPU s':>8}")
+    print(
+        f"{'bare consumer drain':<28}{count:>12,}{drain_seconds:>10.2f}{drain_rate:>12,.0f}"
+        f"{drain_cpu:>8.2f}"
+    )
+    print(
+        f"{'stream into DuckDB':<28}{count:>12,}{stream_seconds:>10.2f}{stream_rate:>12,.0f}"
+        f"{stream_cpu:>8.2f}"
+    )
     print(
         f"freshness over {fresh_count} messages at a 1 s flush: p95 {p95:.2f} s "
         f"(load average {os.getloadavg()[0]:.1f})"

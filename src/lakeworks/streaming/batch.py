@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.json as pa_json
 
 from lakeworks.integration.convert import Converter
-from lakeworks.streaming.kafka import Message
+from lakeworks.streaming.kafka import Message, MessageBlock
 from lakeworks.streaming.positions import QuarantinedMessage
 
 
@@ -110,6 +110,32 @@ def decode_rows(messages: list[Message]) -> tuple[pa.RecordBatch, dict[int, str]
             row.update(m.meta or {})
         rows.append(row or {})
     return to_batch(rows), bad
+
+
+def _message_at(blocks: list[MessageBlock], index: int) -> Message:
+    for block in blocks:
+        if index < len(block):
+            return block.decode(block.raw[index])
+        index -= len(block)
+    raise IndexError(index)
+
+
+def build_blocks(blocks: list[MessageBlock], converter: Converter) -> FlushBatch | None:
+    """Append rows of plain JSON blocks, decoded in one Arrow block; None when they
+    hold a tombstone or a value that is not a JSON object (then ``build`` takes the
+    messages one by one and sets the bad ones aside)."""
+    values = [v for block in blocks for v in block.values]
+    if None in values:
+        return None
+    decoded = _json_block(values)  # type: ignore[arg-type]  # no None, checked above
+    if decoded is None:
+        return None
+    converted = converter.convert(decoded)
+    dirty = []
+    for d in converted.dirty:
+        m = _message_at(blocks, d.index)
+        dirty.append(QuarantinedMessage(m.source, m.offset, d.reason, m.payload_text()))
+    return FlushBatch(rows=converted.batch, dirty=dirty)
 
 
 def _tombstone_key(message: Message, key: list[str]) -> tuple[Any, ...] | None:

@@ -1,8 +1,8 @@
 """What a stream node follows: the shape every source of stream nodes has.
 
 A follower opens at the committed positions, may first hand over an initial snapshot
-(PostgreSQL CDC), then returns decoded messages; after each target commit it is told
-the new positions (a replication slot is advanced only then).
+(PostgreSQL CDC), then returns decoded messages (or blocks of undecoded ones); after
+each target commit it is told the new positions (a replication slot is advanced only then).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from lakeworks.streaming.kafka import Message
+from lakeworks.streaming.kafka import Message, MessageBlock
 
 
 class SnapshotTable(Protocol):
@@ -47,7 +47,7 @@ class Follower(Protocol):
         """The snapshot is committed; returns the position it stands for."""
         ...
 
-    def poll(self, max_messages: int, timeout: float) -> list[Message]: ...
+    def poll(self, max_messages: int, timeout: float) -> list[Message] | MessageBlock: ...
 
     def key_of(self, target: str) -> list[str]:
         """The key columns of a target table known to the source (else none)."""

@@ -11,7 +11,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +22,7 @@ import pyarrow as pa
 from lakeworks.connectors.credentials import redact, resolve_password
 from lakeworks.connectors.kafka import Config, client_settings
 from lakeworks.errors import TransientError, UserError
+from lakeworks.streaming.json_values import JsonSchemaValues, load_json_schema
 from lakeworks.streaming.spec import StreamSource
 
 RECEIVE_MAX_BYTES = 512 << 20
@@ -65,6 +66,29 @@ class Message:
         return self.value[:4000].decode("utf-8", "replace")[:1000]
 
 
+@dataclass(slots=True)
+class MessageBlock:
+    """Consecutive plain JSON messages of one poll, kept as the consumer gave them: the
+    flush decodes their values in one Arrow block, and only when that fails (or rows
+    replace each other by key) are they turned into one ``Message`` each."""
+
+    values: list[bytes | None]
+    """Each message's value (None: a tombstone), in arrival order."""
+    ends: dict[str, int]
+    """The position after each source's last message."""
+    newest_ms: int | None
+    """The newest timestamp of the sources' last messages."""
+    raw: list[Any]
+    """The consumer's messages, for ``messages()``."""
+    decode: Callable[[Any], Message]
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def messages(self) -> list[Message]:
+        return [self.decode(m) for m in self.raw]
+
+
 def source_name(topic: str, partition: int) -> str:
     return f"{topic}[{partition}]"
 
@@ -84,11 +108,19 @@ class KafkaFollower:
         self.config = config
         self.spec = spec
         self._avro: Any = load_avro_schema(spec, root) if spec.format == "avro" else {}
+        self._json_schema: JsonSchemaValues | None = None
+        if spec.format == "json_schema" and spec.json_schema is not None:
+            self._json_schema = load_json_schema(spec.json_schema, spec.json_schema_framing, root)
+        self.value_types: dict[str, pa.DataType] = (
+            self._json_schema.types if self._json_schema is not None else {}
+        )
+        """Column types the values' schema gives (json_schema)."""
         self._password = resolve_password(
             name, config.sasl_password_env, config.sasl_password_encrypted
         )
         self._consumer: Any = None
         self.sources: list[str] = []
+        self._topic_names: list[str] = []
         self._names: dict[tuple[str, int], str] = {}
         self.caught_up_at: datetime | None = None
 
@@ -128,6 +160,7 @@ class KafkaFollower:
         except KafkaException as exc:
             raise self._fail(exc) from None
         topics = self._topics(set(metadata.topics))
+        self._topic_names = topics
         assignment: list[Any] = []
         by_time: list[Any] = []
         stamp = self._start_ms()
@@ -172,45 +205,48 @@ class KafkaFollower:
         moment = datetime.fromisoformat(self.spec.start)
         return int(moment.timestamp() * 1000)
 
-    def poll(self, max_messages: int, timeout: float) -> list[Message]:
-        """Up to ``max_messages`` decoded messages (fewer when ``timeout`` passes)."""
+    def poll(self, max_messages: int, timeout: float) -> list[Message] | MessageBlock:
+        """Up to ``max_messages`` messages (fewer when ``timeout`` passes): plain JSON
+        values as one block, other formats decoded one by one."""
+        raw = self._consumer.consume(num_messages=max_messages, timeout=timeout)
+        if not raw:
+            return []
+        failed = [m for m in raw if m.error() is not None]
+        if failed:
+            self._check(failed)
+            raw = [m for m in raw if m.error() is None]
+        if self.spec.format == "json" and not self.spec.metadata:
+            return self._block(raw)
+        return [self._decode(message) for message in raw]
+
+    def _check(self, failed: list[Any]) -> None:
+        """Raise for errors the consumer cannot get over by itself."""
         from confluent_kafka import KafkaError
 
-        raw = self._consumer.consume(num_messages=max_messages, timeout=timeout)
-        out: list[Message] = []
-        append = out.append
-        names = self._names
-        plain_json = self.spec.format == "json" and not self.spec.metadata
-        for message in raw:
+        for message in failed:
             error = message.error()
-            if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
-                    continue
-                if error.fatal() or error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
-                    raise TransientError(f"Kafka '{self.name}': {redact(str(error))}")
-                continue  # librdkafka reconnects by itself (broker down, transport)
-            value = message.value()
-            if plain_json and value is not None:
-                # the common case, kept lean: the value is decoded with its flush
-                source = names.get((message.topic(), message.partition()))
-                if source is None:
-                    source = self._source(message.topic(), message.partition())
-                key_bytes = message.key()
-                stamp_type, stamp = message.timestamp()
-                append(
-                    Message(
-                        source,
-                        message.offset(),
-                        stamp if stamp_type else None,
-                        None,
-                        None if key_bytes is None else key_bytes.decode("utf-8", "replace"),
-                        "",
-                        value=value,
-                    )
-                )
-            else:
-                append(self._decode(message))
-        return out
+            if error.code() == KafkaError._PARTITION_EOF:
+                continue
+            if error.fatal() or error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                raise TransientError(f"Kafka '{self.name}': {redact(str(error))}")
+            # else: librdkafka reconnects by itself (broker down, transport)
+
+    def _block(self, raw: list[Any]) -> MessageBlock:
+        """Plain JSON messages kept as their values and each partition's last message:
+        no Python work per message beyond reading its value."""
+        if len(self._topic_names) == 1:
+            topic = self._topic_names[0]
+            last = {(topic, p): m for p, m in {m.partition(): m for m in raw}.items()}
+        else:
+            last = {(m.topic(), m.partition()): m for m in raw}
+        ends: dict[str, int] = {}
+        newest: int | None = None
+        for (topic, partition), message in last.items():
+            ends[self._source(topic, partition)] = message.offset() + 1
+            stamp_type, stamp = message.timestamp()
+            if stamp_type and (newest is None or stamp > newest):
+                newest = stamp
+        return MessageBlock([m.value() for m in raw], ends, newest, raw, self._decode)
 
     def _source(self, topic: str, partition: int) -> str:
         found = self._names.get((topic, partition))
@@ -250,7 +286,13 @@ class KafkaFollower:
         source = self._source(message.topic(), message.partition())
         offset = message.offset()
         fmt = self.spec.format
-        if fmt == "json" and value is not None:
+        if fmt in ("json", "json_schema") and value is not None:
+            if self._json_schema is not None:
+                checked, reason = self._json_schema.check(value)
+                if checked is None:
+                    text = value[:4000].decode("utf-8", "replace")[:1000]
+                    return Message(source, offset, timestamp, None, key, text, reject=reason)
+                value = checked
             meta = None
             if self.spec.metadata:
                 meta = {

@@ -5,9 +5,11 @@ positions; a supervisor reconnects after transient failures with backoff.
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -21,10 +23,11 @@ from lakeworks.spec.models import Node, Workspace
 from lakeworks.store.clock import utcnow
 from lakeworks.store.database import Database
 from lakeworks.streaming import positions as pos
-from lakeworks.streaming.batch import FlushBatch, build, to_batch
-from lakeworks.streaming.changes import ChangeBlock, build_changes, change_count
+from lakeworks.streaming.batch import FlushBatch, build, build_blocks, to_batch
+from lakeworks.streaming.changes import ChangeBlock, build_changes
 from lakeworks.streaming.follower import Follower
-from lakeworks.streaming.kafka import Message, open_follower
+from lakeworks.streaming.kafka import KafkaFollower, Message, open_follower
+from lakeworks.streaming.pending import Pending
 from lakeworks.streaming.positions import QuarantinedMessage
 from lakeworks.streaming.postgres_cdc import open_cdc_follower, slot_name
 from lakeworks.streaming.spec import CdcSource, StreamSpec, parse_stream
@@ -182,8 +185,12 @@ class StreamRunner:
                 f"into {self.spec.target.table}"
             )
             self._report(state=RUNNING, instance_id=self.instance_id, last_error=None)
+            # what is alive now (modules, the workspace) lives as long as the stream:
+            # keep it out of the collector's passes, which the stream's garbage triggers
+            gc.freeze()
             self._loop(follower, positions, dirty_before)
         finally:
+            gc.unfreeze()
             follower.close()
 
     def _snapshot(self, follower: Follower, positions: dict[str, int]) -> None:
@@ -214,20 +221,51 @@ class StreamRunner:
         )
 
     def _loop(self, follower: Follower, positions: dict[str, int], dirty: int) -> None:
+        """Poll and flush. A Kafka stream commits each flush on a thread of its own
+        while the next messages are read (Arrow and DuckDB release the GIL); one flush
+        at a time, so each one starts from the positions the previous one committed."""
+        flusher = (
+            ThreadPoolExecutor(1, "stream-flush") if isinstance(follower, KafkaFollower) else None
+        )
+        try:
+            self._poll_and_flush(follower, positions, dirty, flusher)
+        finally:
+            if flusher is not None:
+                flusher.shutdown(wait=True)
+
+    def _poll_and_flush(
+        self,
+        follower: Follower,
+        positions: dict[str, int],
+        dirty: int,
+        flusher: ThreadPoolExecutor | None,
+    ) -> None:
         flush = self.spec.flush
-        buffer: list[Message] = []
-        buffered = 0  # source messages in the buffer (a change block holds many)
+        buffer = Pending()
         last_flush = time.monotonic()
         next_control = last_flush + CONTROL_SECONDS
         paused = False
+        running: Future[int] | None = None
+
+        def settle() -> None:
+            """Wait for the flush in progress; its lag is asked for here, between polls
+            (beside a poll the broker answers the consumer's pending fetch first)."""
+            nonlocal dirty, running
+            if running is not None:
+                dirty, running = running.result(), None  # a failed flush raises here
+                self._report(**follower.lag(positions))
+
         while not self.cancel.is_set():
+            if running is not None and running.done():
+                settle()
             now = time.monotonic()
             if now >= next_control:
                 next_control = now + CONTROL_SECONDS
                 wanted = self.status.desired(self.node.key) if self.status else RUNNING
                 if wanted == PAUSED and not paused:
+                    settle()
                     dirty = self._flush(follower, buffer, positions, dirty, now - last_flush)
-                    buffer, buffered, last_flush, paused = [], 0, now, True
+                    buffer, last_flush, paused = Pending(), now, True
                     self._report(state=PAUSED, rows_per_second=0.0)
                     self.log("stream paused")
                 elif wanted != PAUSED and paused:
@@ -238,15 +276,20 @@ class StreamRunner:
                 self.cancel.wait(CONTROL_SECONDS / 4)
                 continue
             wait = max(0.01, min(0.2, flush.seconds - (now - last_flush)))
-            room = max(1, min(MAX_POLL_MESSAGES, flush.rows - buffered))
-            polled = follower.poll(room, wait)
-            buffer.extend(polled)
-            buffered += change_count(polled)
+            room = max(1, min(MAX_POLL_MESSAGES, flush.rows - len(buffer)))
+            buffer.add(follower.poll(room, wait))
             now = time.monotonic()
-            if buffered >= flush.rows or now - last_flush >= flush.seconds:
-                dirty = self._flush(follower, buffer, positions, dirty, now - last_flush)
-                buffer, buffered, last_flush = [], 0, now
-        if buffer:
+            if len(buffer) >= flush.rows or now - last_flush >= flush.seconds:
+                settle()
+                if flusher is None or not len(buffer):
+                    dirty = self._flush(follower, buffer, positions, dirty, now - last_flush)
+                else:
+                    running = flusher.submit(
+                        self._flush, follower, buffer, positions, dirty, now - last_flush, False
+                    )
+                buffer, last_flush = Pending(), now
+        settle()
+        if len(buffer):
             self._flush(follower, buffer, positions, dirty, time.monotonic() - last_flush)
 
     # -- flushing
@@ -254,67 +297,85 @@ class StreamRunner:
     def _flush(
         self,
         follower: Follower,
-        messages: list[Message],
+        pending: Pending,
         positions: dict[str, int],
         dirty_before: int,
         seconds: float,
+        with_lag: bool = True,
     ) -> int:
-        """Commit one flush; returns the quarantine's new size."""
-        if not messages:
+        """Commit one flush; returns the quarantine's new size. ``with_lag``: ask the
+        broker how far behind the new positions are (else the caller does)."""
+        if not len(pending):
             if follower.caught_up_at is not None:
                 self._watermark = max(
                     self._watermark or follower.caught_up_at, follower.caught_up_at
                 )
             self._report(rows_per_second=0.0, lag_seconds=0.0, **follower.lag(positions))
             return dirty_before
+        blocks = None if self.spec.upsert else pending.blocks()
         groups: dict[str, list[Message]] = {}
-        for m in messages:
-            groups.setdefault(m.table or self.spec.target.table, []).append(m)
+        if blocks is None:
+            for m in pending.messages():
+                groups.setdefault(m.table or self.spec.target.table, []).append(m)
         with self.engine.transaction() as session:
             planned: list[tuple[TargetWrite, FlushBatch]] = []
+            if blocks is not None:
+                table = self.spec.target.table
+                target = TargetWrite(table, self.spec.target.key)
+                target.schema = self._target_schema(session, table)
+                converter = self._converter(follower, target)
+                fast = build_blocks(blocks, converter)
+                if fast is not None:
+                    planned.append((target, fast))
+                else:
+                    groups = {table: pending.messages()}
             for table, group in groups.items():
                 target = TargetWrite(table, self.spec.target.key or follower.key_of(table))
                 if follower.truncates:
                     group = target.after_truncate(group)
                 target.schema = self._target_schema(session, table)
-                converter = Converter(self.spec.column_specs(), target.schema, {}, target.key)
+                converter = self._converter(follower, target)
                 if group and isinstance(group[0], ChangeBlock):
-                    blocks = [m for m in group if isinstance(m, ChangeBlock)]
-                    planned.append((target, build_changes(blocks, converter, target.key)))
+                    changes = [m for m in group if isinstance(m, ChangeBlock)]
+                    planned.append((target, build_changes(changes, converter, target.key)))
                 else:
                     planned.append((target, build(group, converter, target.key, self.spec.upsert)))
-            count = change_count(messages)
             dirty = [d for _, batch in planned for d in batch.dirty]
-            self._check_limits(dirty, count, dirty_before)
+            self._check_limits(dirty, len(pending), dirty_before)
             written = sum(self._write(session, target, batch) for target, batch in planned)
-            moved = dict(positions)
-            for m in messages:
-                moved[m.source] = m.position_after()
+            moved = {**positions, **pending.ends}
             now = utcnow()
             pos.save_quarantine(session, self.node.key, dirty, now)
             pos.save_positions(session, self.node.key, moved, now)
         positions.update(moved)
         follower.committed(positions)
-        stamps = [m.timestamp_ms for m in messages if m.timestamp_ms is not None]
         lag_seconds = None
-        if stamps:
-            lag_seconds = max(0.0, time.time() - max(stamps) / 1000)
-            newest = datetime.fromtimestamp(max(stamps) / 1000, UTC).replace(tzinfo=None)
+        if pending.newest_ms is not None:
+            lag_seconds = max(0.0, time.time() - pending.newest_ms / 1000)
+            newest = datetime.fromtimestamp(pending.newest_ms / 1000, UTC).replace(tzinfo=None)
             self._watermark = max(self._watermark or newest, newest)
-        self.totals.rows_in += count
+        self.totals.rows_in += len(pending)
         self.totals.rows_out += written
         self.totals.rows_dirty += len(dirty)
         self.totals.flushes += 1
         for d in dirty[:5]:
             self.log(f"quarantined {d.source}@{d.offset}: {d.reason}")
         self._report(
-            rows_per_second=count / seconds if seconds > 0 else 0.0,
+            rows_per_second=len(pending) / seconds if seconds > 0 else 0.0,
             lag_seconds=lag_seconds,
             last_flush_at=now,
             positions=pos.positions_text(positions),
-            **follower.lag(positions),
+            **(follower.lag(positions) if with_lag else {}),
         )
         return dirty_before + len(dirty)
+
+    def _converter(self, follower: Follower, target: TargetWrite) -> Converter:
+        """The column mapping; without one, the values' schema types the columns."""
+        mapping = self.spec.column_specs()
+        converter = Converter(mapping, target.schema, {}, target.key)
+        if mapping is None and isinstance(follower, KafkaFollower):
+            converter.explicit.update(follower.value_types)
+        return converter
 
     def _check_limits(self, dirty: list[QuarantinedMessage], count: int, dirty_before: int) -> None:
         if not dirty:

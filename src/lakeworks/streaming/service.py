@@ -15,7 +15,6 @@ from datetime import timedelta
 from lakeworks.engines.base import Engine
 from lakeworks.errors import Conflict, NotFound
 from lakeworks.runtime import ops
-from lakeworks.schedule.planning import node_run_settings
 from lakeworks.spec.models import Node, NodeKind, Workspace
 from lakeworks.store.clock import utcnow
 from lakeworks.store.database import Database
@@ -56,6 +55,8 @@ def _active_instance(db: Database, status: StreamStatus | None) -> Instance | No
 def start(db: Database, actor: str, workspace: Workspace, env: str, ref: str) -> Instance:
     """Queue a long-lived instance of a stream node for a worker; refused when one is
     already queued or running."""
+    from lakeworks.schedule.planning import node_run_settings  # not on `stream run`'s path
+
     node = stream_node(workspace, ref)
     statuses = StreamStatusStore(db, workspace.name, env)
     active = _active_instance(db, statuses.get(node.key))

@@ -5,6 +5,7 @@ source:
   data_source: events_kafka      # a kafka data source of lakeworks.yml
   topics: [orders]               # or pattern: "^orders\\..*"
   format: json                   # json | csv | raw | avro (avro_schema: x.avsc)
+                                 # | json_schema (json_schema: x.schema.json)
   csv_columns: [id, amount]      # csv: the names of the fields, in order
   start: earliest                # earliest | latest | an ISO timestamp (first start only)
   metadata: [partition, offset]  # key, headers, timestamp, partition, offset, topic
@@ -44,12 +45,16 @@ class StreamSource(Strict):
     data_source: str
     topics: list[str] = Field(default_factory=list)
     pattern: str | None = None
-    format: Literal["json", "csv", "raw", "avro"] = "json"
+    format: Literal["json", "csv", "raw", "avro", "json_schema"] = "json"
     csv_columns: list[str] = Field(default_factory=list)
     avro_schema: str | None = None
     """avro: the record schema (``.avsc`` file, relative to the workspace)."""
     avro_framing: Literal["none", "confluent"] = "none"
     """avro: ``confluent`` values start with a magic byte and a 4-byte schema id."""
+    json_schema: str | None = None
+    """json_schema: the JSON Schema of the values (a file relative to the workspace)."""
+    json_schema_framing: Literal["none", "confluent"] = "none"
+    """json_schema: ``confluent`` values start with a magic byte and a 4-byte schema id."""
     start: str = "earliest"
     metadata: list[Literal["key", "headers", "timestamp", "partition", "offset", "topic"]] = Field(
         default_factory=list
@@ -86,6 +91,10 @@ class StreamSource(Strict):
             raise ValueError("format csv needs csv_columns (the field names, in order)")
         if self.format == "avro" and not self.avro_schema:
             raise ValueError("format avro needs avro_schema (an .avsc file of the workspace)")
+        if self.format == "json_schema" and not self.json_schema:
+            raise ValueError(
+                "format json_schema needs json_schema (a JSON Schema file of the workspace)"
+            )
         return self
 
 

@@ -80,6 +80,33 @@ def test_poison_message_is_quarantined_with_its_offset(tmp_path: Path, kafka_bro
     assert "not JSON" in bad[(f"{topic}[0]", 3)]
 
 
+def test_plain_json_flushes_in_blocks_and_still_sets_bad_messages_aside(
+    tmp_path: Path, kafka_broker: str
+) -> None:
+    """Without metadata columns JSON values are decoded a flush at a time; a poison
+    message (and a tombstone, which an append stream skips) sends that flush down the
+    message-by-message path."""
+    topic = new_topic(kafka_broker)
+    messages: list[tuple[bytes | None, bytes | None]] = [
+        (None, json.dumps({"id": i, "name": f"n{i}"}).encode()) for i in range(3000)
+    ]
+    messages[1234] = (None, b'{"id": 1234, "name": ')  # cut short
+    messages[2001] = (None, None)
+    produce(kafka_broker, topic, messages)
+    spec = _spec(topic, dirty={"max_rows": 1})
+    spec["source"] = {"data_source": "events", "topics": [topic]}
+    world = StreamWorld(tmp_path, kafka_broker, spec)
+    totals = world.run_until(3000)
+    assert (totals.rows_in, totals.rows_out, totals.rows_dirty) == (3000, 2998, 1)
+    expected = sum(range(3000)) - 1234 - 2001
+    assert world.query("SELECT count(*), count(DISTINCT id), sum(id) FROM ev_t") == [
+        (2998, 2998, expected)
+    ]
+    assert load_positions(world.engine, "wf.ev") == {f"{topic}[0]": 1500, f"{topic}[1]": 1500}
+    [bad] = quarantined(world.engine, "wf.ev", 10)
+    assert (bad.source, bad.offset, bad.reason[:8]) == (f"{topic}[0]", 617, "not JSON")
+
+
 def test_over_the_dirty_limit_the_stream_stops_and_keeps_its_position(
     tmp_path: Path, kafka_broker: str
 ) -> None:
