@@ -77,7 +77,10 @@ def _user_error(exc: Exception) -> Exception:
 
 
 class SparkSessionHandle:
-    """A thread's handle on the engine's Spark session (Spark has no transactions)."""
+    """A thread's handle on the engine's Spark session (Spark has no transactions).
+
+    Works alike on a driver in this process and on a Spark Connect client: operations
+    are tagged (not job groups, which Connect lacks) so ``interrupt`` can stop them."""
 
     def __init__(self, engine: SparkEngine) -> None:
         self._engine = engine
@@ -112,7 +115,9 @@ class SparkSessionHandle:
     def frame(self, sql: str, params: list[object] | None = None) -> Any:
         """A Spark DataFrame of ``sql`` with the lakehouse tables it names in view."""
         self._engine.expose(sql)
-        self.spark.sparkContext.setJobGroup(self._group, "lakeworks", True)
+        # the operations this thread starts carry this handle's tag (``interrupt``)
+        self.spark.clearTags()
+        self.spark.addTag(self._group)
         try:
             return self.spark.sql(sql, args=params) if params else self.spark.sql(sql)
         except Exception as exc:
@@ -139,7 +144,7 @@ class SparkSessionHandle:
         """See ``begin``."""
 
     def interrupt(self) -> None:
-        self.spark.sparkContext.cancelJobGroup(self._group)
+        self.spark.interruptTag(self._group)
 
     def close(self) -> None:
         """The Spark session outlives its handles."""
@@ -388,6 +393,13 @@ class SparkEngine:
                 writer.parquet(f"file://{staging}")
             except Exception as exc:
                 raise _user_error(exc) from None
+            if fs.get_file_info(f"{staging}/_SUCCESS").type != pafs.FileType.File:
+                raise UserError(
+                    f"Spark ({self.options.master}) wrote '{name}' where this process "
+                    f"cannot see it: {staging} is not on a disk the Spark driver shares",
+                    hint="with a cluster or a Spark Connect server on other machines, "
+                    "use an s3:// warehouse or a folder mounted at the same path everywhere",
+                )
             infos = fs.get_file_info(pafs.FileSelector(staging, recursive=True))
             for info in infos:
                 if info.type != pafs.FileType.File or not info.path.endswith(".parquet"):
@@ -456,4 +468,6 @@ def _arrow_schema(frame: Any) -> pa.Schema:
     """The Arrow schema of a DataFrame from its analysed plan (no Spark job)."""
     from pyspark.sql.pandas.types import to_arrow_schema
 
-    return to_arrow_schema(frame.schema, timezone="UTC")
+    schema = to_arrow_schema(frame.schema, timezone="UTC")
+    # Spark Connect marks generated column names in the field metadata: not table data
+    return pa.schema([field.remove_metadata() for field in schema])
