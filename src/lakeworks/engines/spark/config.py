@@ -8,7 +8,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lakeworks.engines.options import parse_engine_options
 
-
 MASTER_PREFIXES = ("local", "spark://", "sc://", "yarn", "k8s://")
 
 

@@ -109,7 +109,10 @@ class SparkSessionHandle:
         frame = self.frame(sql, params)
         if not frame.columns and max_rows is None:
             return StatementResult(columns=[], rows=[])
-        rows = frame.take(max_rows) if max_rows is not None else frame.collect()
+        try:
+            rows = frame.take(max_rows) if max_rows is not None else frame.collect()
+        except Exception as exc:
+            raise _user_error(exc) from None
         return StatementResult(columns=list(frame.columns), rows=[tuple(r) for r in rows])
 
     def frame(self, sql: str, params: list[object] | None = None) -> Any:
@@ -393,7 +396,9 @@ class SparkEngine:
                 writer.parquet(f"file://{staging}")
             except Exception as exc:
                 raise _user_error(exc) from None
-            if fs.get_file_info(f"{staging}/_SUCCESS").type != pafs.FileType.File:
+            # a driver elsewhere (a Spark Connect server on another machine) wrote to
+            # its own disk: committing would publish an empty version
+            if fs.get_file_info(staging).type != pafs.FileType.Directory:
                 raise UserError(
                     f"Spark ({self.options.master}) wrote '{name}' where this process "
                     f"cannot see it: {staging} is not on a disk the Spark driver shares",
