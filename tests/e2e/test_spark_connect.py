@@ -26,7 +26,7 @@ from lakeworks.engines.lakehouse.storage import open_storage
 from lakeworks.engines.spark.config import SparkEngineOptions
 from lakeworks.engines.spark.engine import SparkEngine
 from lakeworks.engines.spark.session import spark_session, stop_all
-from lakeworks.errors import TransientError, UserCodeError
+from lakeworks.errors import TransientError, UserCodeError, UserError
 from lakeworks.store.database import Database
 from tests.services import free_port
 
@@ -189,3 +189,10 @@ def test_an_unreachable_connect_server_is_reported_at_once() -> None:
         TransientError, match=f"cannot reach the Spark Connect server at 127.0.0.1:{port}"
     ):
         spark_session(SparkEngineOptions(master=f"sc://127.0.0.1:{port}"))
+
+
+def test_a_setting_the_connect_server_refuses_is_named(connect_url: str) -> None:
+    stop_all()  # a process keeps one session per master: start a new one
+    options = SparkEngineOptions(master=connect_url, conf={"spark.ui.enabled": "true"})
+    with pytest.raises(UserError, match="refuses the setting spark.ui.enabled=true"):
+        spark_session(options)

@@ -105,6 +105,7 @@ def _connect(spark_session_type: Any, options: SparkEngineOptions) -> Any:
         try:
             session.conf.set(key, value)
         except Exception as exc:
+            session.stop()
             raise UserError(
                 f"the Spark Connect server refuses the setting {key}={value}: "
                 f"{str(exc).strip().splitlines()[0]}",
