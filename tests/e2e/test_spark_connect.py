@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -186,7 +187,8 @@ def test_interrupt_stops_a_statement_running_on_the_connect_server(engine: Spark
 def test_an_unreachable_connect_server_is_reported_at_once() -> None:
     port = free_port()
     with pytest.raises(
-        TransientError, match=f"cannot reach the Spark Connect server at 127.0.0.1:{port}"
+        TransientError,
+        match=re.escape(f"cannot reach the Spark Connect server at 127.0.0.1:{port}"),
     ):
         spark_session(SparkEngineOptions(master=f"sc://127.0.0.1:{port}"))
 
@@ -194,5 +196,5 @@ def test_an_unreachable_connect_server_is_reported_at_once() -> None:
 def test_a_setting_the_connect_server_refuses_is_named(connect_url: str) -> None:
     stop_all()  # a process keeps one session per master: start a new one
     options = SparkEngineOptions(master=connect_url, conf={"spark.ui.enabled": "true"})
-    with pytest.raises(UserError, match="refuses the setting spark.ui.enabled=true"):
+    with pytest.raises(UserError, match=re.escape("refuses the setting spark.ui.enabled=true")):
         spark_session(options)
