@@ -37,7 +37,7 @@ from lakeworks.engines.lakehouse import statements
 from lakeworks.engines.lakehouse.catalog import DataFile, Lakehouse, Snapshot, partition_key
 from lakeworks.engines.lakehouse.statements import bare_name as _bare
 from lakeworks.engines.spark.config import SparkEngineOptions
-from lakeworks.engines.spark.session import spark_session
+from lakeworks.engines.spark.session import is_connect, spark_session
 from lakeworks.errors import NotFound, UserCodeError, UserError
 
 _ARROW_TO_SPARK = {
@@ -79,12 +79,14 @@ def _user_error(exc: Exception) -> Exception:
 class SparkSessionHandle:
     """A thread's handle on the engine's Spark session (Spark has no transactions).
 
-    Works alike on a driver in this process and on a Spark Connect client: operations
-    are tagged (not job groups, which Connect lacks) so ``interrupt`` can stop them."""
+    ``interrupt`` cancels the handle's job group on a driver in this process, its
+    tagged operations on a Spark Connect client (Connect has no job groups; on a
+    driver, tags set by the running thread are not cancelled from another one)."""
 
     def __init__(self, engine: SparkEngine) -> None:
         self._engine = engine
         self._group = f"lakeworks-{uuid.uuid4().hex}"
+        self._connect = is_connect(engine.options.master)
 
     @property
     def spark(self) -> Any:
@@ -118,9 +120,12 @@ class SparkSessionHandle:
     def frame(self, sql: str, params: list[object] | None = None) -> Any:
         """A Spark DataFrame of ``sql`` with the lakehouse tables it names in view."""
         self._engine.expose(sql)
-        # the operations this thread starts carry this handle's tag (``interrupt``)
-        self.spark.clearTags()
-        self.spark.addTag(self._group)
+        # the jobs this thread starts belong to this handle (``interrupt``)
+        if self._connect:
+            self.spark.clearTags()
+            self.spark.addTag(self._group)
+        else:
+            self.spark.sparkContext.setJobGroup(self._group, "lakeworks", True)
         try:
             return self.spark.sql(sql, args=params) if params else self.spark.sql(sql)
         except Exception as exc:
@@ -147,7 +152,10 @@ class SparkSessionHandle:
         """See ``begin``."""
 
     def interrupt(self) -> None:
-        self.spark.interruptTag(self._group)
+        if self._connect:
+            self.spark.interruptTag(self._group)
+        else:
+            self.spark.sparkContext.cancelJobGroup(self._group)
 
     def close(self) -> None:
         """The Spark session outlives its handles."""
