@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -154,6 +155,27 @@ def test_a_failing_statement_leaves_the_table_as_it_was(engine: SparkEngine) -> 
     assert engine.session().execute("SELECT x FROM t_fail").rows == [(1,)]
     staging = Path(engine.lakehouse.storage.path("t_fail")) / "_staging"
     assert not any(staging.rglob("*.parquet"))
+
+
+def test_interrupt_stops_a_running_statement(engine: SparkEngine) -> None:
+    session = engine.session()
+    outcome: list[object] = []
+
+    def endless() -> None:
+        try:
+            outcome.append(session.execute("SELECT SUM(id % 7) FROM range(1000000000000)"))
+        except Exception as exc:
+            outcome.append(exc)
+
+    runner = threading.Thread(target=endless, daemon=True)
+    runner.start()
+    deadline = time.monotonic() + 240
+    while runner.is_alive() and time.monotonic() < deadline:
+        session.interrupt()  # until the statement, started some time after the thread, ends
+        runner.join(timeout=1)
+    assert not runner.is_alive(), "the statement was not interrupted"
+    assert len(outcome) == 1 and isinstance(outcome[0], UserCodeError), outcome
+    assert session.execute("SELECT 1 AS one").rows == [(1,)]
 
 
 def test_options_are_typed() -> None:

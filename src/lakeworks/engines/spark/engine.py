@@ -37,7 +37,7 @@ from lakeworks.engines.lakehouse import statements
 from lakeworks.engines.lakehouse.catalog import DataFile, Lakehouse, Snapshot, partition_key
 from lakeworks.engines.lakehouse.statements import bare_name as _bare
 from lakeworks.engines.spark.config import SparkEngineOptions
-from lakeworks.engines.spark.session import spark_session
+from lakeworks.engines.spark.session import is_connect, spark_session
 from lakeworks.errors import NotFound, UserCodeError, UserError
 
 _ARROW_TO_SPARK = {
@@ -77,11 +77,16 @@ def _user_error(exc: Exception) -> Exception:
 
 
 class SparkSessionHandle:
-    """A thread's handle on the engine's Spark session (Spark has no transactions)."""
+    """A thread's handle on the engine's Spark session (Spark has no transactions).
+
+    ``interrupt`` cancels the handle's job group on a driver in this process, its
+    tagged operations on a Spark Connect client (Connect has no job groups; on a
+    driver, tags set by the running thread are not cancelled from another one)."""
 
     def __init__(self, engine: SparkEngine) -> None:
         self._engine = engine
         self._group = f"lakeworks-{uuid.uuid4().hex}"
+        self._connect = is_connect(engine.options.master)
 
     @property
     def spark(self) -> Any:
@@ -106,13 +111,21 @@ class SparkSessionHandle:
         frame = self.frame(sql, params)
         if not frame.columns and max_rows is None:
             return StatementResult(columns=[], rows=[])
-        rows = frame.take(max_rows) if max_rows is not None else frame.collect()
+        try:
+            rows = frame.take(max_rows) if max_rows is not None else frame.collect()
+        except Exception as exc:
+            raise _user_error(exc) from None
         return StatementResult(columns=list(frame.columns), rows=[tuple(r) for r in rows])
 
     def frame(self, sql: str, params: list[object] | None = None) -> Any:
         """A Spark DataFrame of ``sql`` with the lakehouse tables it names in view."""
         self._engine.expose(sql)
-        self.spark.sparkContext.setJobGroup(self._group, "lakeworks", True)
+        # the jobs this thread starts belong to this handle (``interrupt``)
+        if self._connect:
+            self.spark.clearTags()
+            self.spark.addTag(self._group)
+        else:
+            self.spark.sparkContext.setJobGroup(self._group, "lakeworks", True)
         try:
             return self.spark.sql(sql, args=params) if params else self.spark.sql(sql)
         except Exception as exc:
@@ -139,7 +152,10 @@ class SparkSessionHandle:
         """See ``begin``."""
 
     def interrupt(self) -> None:
-        self.spark.sparkContext.cancelJobGroup(self._group)
+        if self._connect:
+            self.spark.interruptTag(self._group)
+        else:
+            self.spark.sparkContext.cancelJobGroup(self._group)
 
     def close(self) -> None:
         """The Spark session outlives its handles."""
@@ -388,6 +404,15 @@ class SparkEngine:
                 writer.parquet(f"file://{staging}")
             except Exception as exc:
                 raise _user_error(exc) from None
+            # a driver elsewhere (a Spark Connect server on another machine) wrote to
+            # its own disk: committing would publish an empty version
+            if fs.get_file_info(staging).type != pafs.FileType.Directory:
+                raise UserError(
+                    f"Spark ({self.options.master}) wrote '{name}' where this process "
+                    f"cannot see it: {staging} is not on a disk the Spark driver shares",
+                    hint="with a cluster or a Spark Connect server on other machines, "
+                    "use an s3:// warehouse or a folder mounted at the same path everywhere",
+                )
             infos = fs.get_file_info(pafs.FileSelector(staging, recursive=True))
             for info in infos:
                 if info.type != pafs.FileType.File or not info.path.endswith(".parquet"):
@@ -456,4 +481,6 @@ def _arrow_schema(frame: Any) -> pa.Schema:
     """The Arrow schema of a DataFrame from its analysed plan (no Spark job)."""
     from pyspark.sql.pandas.types import to_arrow_schema
 
-    return to_arrow_schema(frame.schema, timezone="UTC")
+    schema = to_arrow_schema(frame.schema, timezone="UTC")
+    # Spark Connect marks generated column names in the field metadata: not table data
+    return pa.schema([field.remove_metadata() for field in schema])
