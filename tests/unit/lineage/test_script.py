@@ -80,3 +80,20 @@ def test_unreadable_text_is_one_problem_not_an_exception() -> None:
 
 def test_node_sql_is_read_as_maxcompute() -> None:
     assert default_dialect() == "maxcompute"
+
+
+def test_lineage_of_a_script_that_ran_leaves_the_shared_parse_unchanged() -> None:
+    # the analysis rewrites its trees; translation reuses the parse of the same text
+    from lakeworks.sql.script import parse_script
+
+    before = [p.expression.sql() for p in parse_script(SCRIPT, default_dialect())]
+    first = script_lineage(SCRIPT)
+    again = script_lineage(SCRIPT)
+    assert [p.expression.sql() for p in parse_script(SCRIPT, default_dialect())] == before
+    assert again == first
+
+
+def test_a_script_with_a_bad_statement_still_has_lineage_for_the_others() -> None:
+    result = script_lineage("SELECT FROM WHERE;\nINSERT INTO t SELECT a FROM s;\n")
+    assert [s.line for s in result.statements][-1] == 2
+    assert result.statements[-1].target == "t"
