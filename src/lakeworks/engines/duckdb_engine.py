@@ -269,6 +269,8 @@ class DuckDBEngine:
         return (parts[-2], parts[-1]) if len(parts) > 1 else ("main", parts[0])
 
     def list_tables(self, names: Collection[str] | None = None) -> list[TableInfo]:
+        only: str
+        params: list[object]
         only, params = "", [META_SCHEMA]
         if names is not None:
             only, params = " AND list_contains(?, lower({}))", [META_SCHEMA, sorted(names)]
@@ -312,6 +314,8 @@ class DuckDBEngine:
     def _columns_by_table(
         self, names: Collection[str] | None = None
     ) -> dict[tuple[str, str], list[ColumnInfo]]:
+        only: str
+        params: list[object] | None
         only, params = "", None
         if names is not None:
             only, params = " AND list_contains(?, lower(table_name))", [sorted(names)]
