@@ -189,11 +189,13 @@ class ManualRunner:
     ) -> RunSummary:
         """Create the run and carry it out to the end."""
         started = time.perf_counter()
+        if self.exits_after:
+            exempt_long_lived()  # the modules and the workspace
         run, created, graph = self.create(
             bizdate, targets, actor=actor, overrides=overrides, description=description
         )
         if self.exits_after:
-            exempt_long_lived()  # the workspace, its parsed SQL, the modules
+            exempt_long_lived()  # the parsed SQL of every node
         try:
             final = self.carry_out(run, created, graph, overrides)
         finally:
