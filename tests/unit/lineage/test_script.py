@@ -83,14 +83,17 @@ def test_node_sql_is_read_as_maxcompute() -> None:
 
 
 def test_lineage_of_a_script_that_ran_leaves_the_shared_parse_unchanged() -> None:
-    # the analysis rewrites its trees; translation reuses the parse of the same text
+    # a run's lineage copies the trees its translation parsed, then rewrites the copies
+    from lakeworks.sql.lineage import parse_statements, statements_lineage
     from lakeworks.sql.script import parse_script
 
-    before = [p.expression.sql() for p in parse_script(SCRIPT, default_dialect())]
-    first = script_lineage(SCRIPT)
-    again = script_lineage(SCRIPT)
-    assert [p.expression.sql() for p in parse_script(SCRIPT, default_dialect())] == before
-    assert again == first
+    dialect = default_dialect()
+    before = [p.expression.sql() for p in parse_script(SCRIPT, dialect)]
+    own = statements_lineage(parse_statements(SCRIPT, dialect), {}, dialect=dialect)
+    for _ in range(2):
+        shared = parse_statements(SCRIPT, dialect, shared=True)
+        assert statements_lineage(shared, {}, dialect=dialect) == own
+    assert [p.expression.sql() for p in parse_script(SCRIPT, dialect)] == before
 
 
 def test_a_script_with_a_bad_statement_still_has_lineage_for_the_others() -> None:
