@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 
 .PHONY: install bytecode sandbox up example test lint clean console-assets
 
-$(BIN)/lakeworks: pyproject.toml src/lakeworks/connectors/_pgcopy.c
+$(BIN)/lakeworks: pyproject.toml src/lakeworks/connectors/_pgcopy.c src/lakeworks/streaming/_pgoutput.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'

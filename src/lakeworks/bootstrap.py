@@ -10,15 +10,19 @@ start-up stays fast.
 from __future__ import annotations
 
 from datetime import datetime
-
-import sqlalchemy as sa
+from typing import TYPE_CHECKING
 
 from lakeworks.runtime import hooks
-from lakeworks.runtime.context import NodeResult, NodeRunContext
 from lakeworks.runtime.executors import register_executor
-from lakeworks.spec.models import NodeKind, Workspace
+from lakeworks.spec.kinds import NodeKind
 from lakeworks.store import observers
-from lakeworks.store.database import Database
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from lakeworks.runtime.context import NodeResult, NodeRunContext
+    from lakeworks.spec.models import Workspace
+    from lakeworks.store.database import Database
 
 
 def _quality_gate(ctx: NodeRunContext, result: NodeResult) -> hooks.CheckOutcome:

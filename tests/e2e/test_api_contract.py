@@ -9,10 +9,7 @@ matches its documented schema. Raw HTTP requests (paths sent as-is, forged
 from __future__ import annotations
 
 import http.client
-import os
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +26,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from lakeworks.spec.init import init_workspace
-from tests.services import free_port
+from tests.services import lakeworks_command, server_env, start_server, stop_server
 
 ADMIN_PASSWORD = "contract-admin-password"
 PASSWORD = "contract-user-password"
@@ -69,10 +66,6 @@ SKIPPED = {
 }
 
 
-def _lakeworks() -> str:
-    return str(Path(sys.executable).parent / "lakeworks")
-
-
 @dataclass
 class Server:
     base: str
@@ -103,30 +96,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     init_workspace(workspace, "sales")
     _run_pipeline(workspace)
     _add_test_objects(workspace)
-    port = free_port()
     output = tmp / "server.log"
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("LAKEWORKS_DATABASE_URL", "LAKEWORKS_SECRET_KEY")
-    }
-    env["LAKEWORKS_ADMIN_PASSWORD"] = ADMIN_PASSWORD
-    command = [_lakeworks(), "up", "-w", str(workspace), "--port", str(port), "--no-scheduler"]
-    command += ["--trusted-proxy", "127.0.0.1"]  # so a test can speak for other addresses
-    with output.open("wb") as sink:
-        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)
-    base = f"http://127.0.0.1:{port}"
+    env = server_env(ADMIN_PASSWORD)
+    options = ["--no-scheduler", "--trusted-proxy", "127.0.0.1"]  # a test speaks for others
+    process, base = start_server(workspace, env, output, *options, ready="/api/openapi.json")
+    port = int(base.rsplit(":", 1)[1])
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert process.poll() is None, output.read_text()
-            try:
-                if httpx.get(f"{base}/api/openapi.json", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            pytest.fail(f"the server did not answer:\n{output.read_text()}")
         admin = _token(base, "admin", ADMIN_PASSWORD)
         tokens = {"admin": admin}
         with httpx.Client(
@@ -144,18 +119,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         _set_cursor(workspace)
         yield Server(base, port, workspace, output, tokens)
     finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        stop_server(process)
 
 
 def _run_pipeline(workspace: Path) -> None:
     """Build the example's tables in dev (the data API ``sales/daily`` reads one)."""
     done = subprocess.run(
-        [_lakeworks(), "run", "-w", str(workspace)], capture_output=True, text=True, timeout=120
+        [lakeworks_command(), "run", "-w", str(workspace)],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -193,7 +166,7 @@ def _add_stored_objects(admin: httpx.Client) -> None:
 
 
 def _set_cursor(workspace: Path) -> None:
-    command = [_lakeworks(), "sync", "cursor", "ods_orders", "--set", "42", "--yes"]
+    command = [lakeworks_command(), "sync", "cursor", "ods_orders", "--set", "42", "--yes"]
     done = subprocess.run(
         [*command, "-w", str(workspace)], capture_output=True, text=True, timeout=60
     )
@@ -278,7 +251,7 @@ def test_strangers_cannot_lock_out_admin_and_the_audit_log_has_their_address(
         entries = admin.get("/api/audit", params={"action": "login", "limit": 50}).json()["items"]
     assert {e["client_ip"] for e in entries if e["status"] == 429} == {"203.0.113.77"}
     unlocked = subprocess.run(
-        [_lakeworks(), "users", "unlock", "admin", "-w", str(server.workspace)],
+        [lakeworks_command(), "users", "unlock", "admin", "-w", str(server.workspace)],
         capture_output=True,
         text=True,
         timeout=60,

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ import yaml
 from sqlalchemy.engine import make_url
 
 from lakeworks.spec.init import init_workspace
-from tests.services import free_port, require_postgres
+from tests.services import lakeworks_command, require_postgres, start_server
 
 pytestmark = pytest.mark.slow
 
@@ -34,10 +33,6 @@ sql: |
 parameters:
   - {name: region, type: string}
 """
-
-
-def _lakeworks() -> str:
-    return str(Path(sys.executable).parent / "lakeworks")
 
 
 @pytest.fixture
@@ -86,7 +81,7 @@ def setup(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
 
 def _cli(env: dict[str, str], root: Path, *args: str) -> str:
     done = subprocess.run(
-        [_lakeworks(), "api", *args, "-w", str(root)],
+        [lakeworks_command(), "api", *args, "-w", str(root)],
         env=env,
         capture_output=True,
         text=True,
@@ -97,25 +92,7 @@ def _cli(env: dict[str, str], root: Path, *args: str) -> str:
 
 
 def _serve(env: dict[str, str], root: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [_lakeworks(), "up", "-w", str(root), "--port", str(port), "--no-scheduler"],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert process.poll() is None, log.read_text()
-        try:
-            if httpx.get(f"{base}/dataservice/openapi.json", timeout=1).status_code == 200:
-                return process, base
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    process.kill()
-    raise AssertionError(f"the server did not answer:\n{log.read_text()}")
+    return start_server(root, env, log, "--no-scheduler", ready="/dataservice/openapi.json")
 
 
 def test_limits_hold_across_two_server_processes(

@@ -9,9 +9,7 @@ declares a data source gets its settings and password as variables, without the 
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +18,7 @@ import httpx
 import pytest
 
 from lakeworks.spec.init import init_workspace
-from tests.services import free_port, require_sandbox
+from tests.services import lakeworks_command, require_sandbox, server_env, serving
 
 ADMIN_PASSWORD = "admin-pass-isolation-7f3"
 DEV_PASSWORD = "dev-pass-isolation-2c9"
@@ -75,24 +73,15 @@ def _sandboxed() -> None:
     require_sandbox()
 
 
-def _lakeworks() -> str:
-    return str(Path(sys.executable).parent / "lakeworks")
-
-
 def _env(**extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("LAKEWORKS_DATABASE_URL", "LAKEWORKS_SECRET_KEY")
-    }
-    env["LAKEWORKS_ADMIN_PASSWORD"] = ADMIN_PASSWORD
+    env = server_env(ADMIN_PASSWORD)
     env.update(extra)
     return env
 
 
 def lw(*args: str, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [_lakeworks(), *args],
+        [lakeworks_command(), *args],
         capture_output=True,
         text=True,
         input=stdin,
@@ -177,31 +166,9 @@ def test_an_unknown_connection_fails_validation_and_the_run_with_a_hint(workspac
 
 @pytest.fixture
 def server(with_developer: Path, tmp_path: Path) -> Iterator[str]:
-    port = free_port()
     log = tmp_path / "server.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [_lakeworks(), "up", "-w", str(with_developer), "--port", str(port), "--no-scheduler"],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            env=_env(),
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            assert process.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{base}/api/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        else:
-            pytest.fail(f"the server did not answer:\n{log.read_text()}")
+    with serving(with_developer, _env(), log, "--no-scheduler") as (_, base):
         yield base
-    finally:
-        process.terminate()
-        process.wait(30)
 
 
 def test_a_dev_run_through_the_server_cannot_make_its_developer_an_admin(

@@ -9,11 +9,9 @@ response, no server output and no stored log line.
 
 from __future__ import annotations
 
-import os
 import signal
 import stat
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +23,7 @@ import sqlalchemy as sa
 from lakeworks.spec.init import init_workspace
 from lakeworks.store.database import Database
 from lakeworks.store.schema import instance_logs, instances
-from tests.services import free_port
+from tests.services import server_env, serving
 
 pytestmark = pytest.mark.slow
 
@@ -40,10 +38,6 @@ echo "slow node done"
 """
 
 
-def _lakeworks() -> str:
-    return str(Path(sys.executable).parent / "lakeworks")
-
-
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
     root = tmp_path / "ws"
@@ -54,38 +48,10 @@ def workspace(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def server(workspace: Path, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
-    port = free_port()
     output = tmp_path / "server.log"
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("LAKEWORKS_DATABASE_URL", "LAKEWORKS_SECRET_KEY")
-    }
-    env["LAKEWORKS_ADMIN_PASSWORD"] = ADMIN_PASSWORD
-    with output.open("wb") as sink:
-        process = subprocess.Popen(
-            [_lakeworks(), "up", "-w", str(workspace), "--port", str(port), "--grace", "20"],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert process.poll() is None, output.read_text()
-            try:
-                if httpx.get(f"{base}/api/openapi.json", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            pytest.fail(f"the server did not answer:\n{output.read_text()}")
-        yield process, base, output
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(10)
+    env = server_env(ADMIN_PASSWORD)
+    with serving(workspace, env, output, "--grace", "20", ready="/api/openapi.json") as served:
+        yield served[0], served[1], output
 
 
 def _wait(client: httpx.Client, path: str, done: object, seconds: float = 60) -> dict[str, object]:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-
 import typer
 
 from lakeworks import __version__
 from lakeworks.bootstrap import install_services
-from lakeworks.cli import develop
+from lakeworks.cli import develop, groups
 from lakeworks.cli.common import ENV_RULE
 
 app = typer.Typer(
@@ -17,43 +15,17 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=groups.LazyGroups,
 )
 
 develop.register(app)
 
 
 def _register_groups() -> None:
-    """Attach each sub-command group; a group whose extra is not installed is left out."""
-    import importlib
-
-    for module_name, attr, name in GROUPS:
-        try:
-            module = importlib.import_module(f"lakeworks.cli.{module_name}")
-        except ImportError as exc:
-            if exc.name and exc.name.startswith("lakeworks"):
-                raise
-            continue
-        group = getattr(module, attr)
-        if isinstance(group, typer.Typer):
-            app.add_typer(group, name=name)
-        else:
-            group(app)
-
-
-GROUPS: list[tuple[str, str, str]] = [
-    # (module in lakeworks.cli, attribute, group name); a callable attribute registers itself
-    ("quality", "app", "quality"),
-    ("server", "register", "server"),
-    ("sync", "app", "sync"),
-    ("datasources", "app", "datasources"),
-    ("stream", "app", "stream"),
-    ("map", "register", "map"),
-    ("ops", "register", "ops"),
-    ("alerts", "app", "alerts"),
-    ("processes", "register", "backfill, scheduler, worker"),
-    ("dataservice", "app", "api"),
-    ("lakehouse", "app", "lakehouse"),
-]
+    """Attach every sub-command group now (the command itself imports each group only
+    when a command line names it); a group whose extra is not installed is left out."""
+    for module_name, _, _ in groups.GROUPS:
+        groups.register(app, module_name)
 
 
 def _version(value: bool) -> None:
@@ -71,22 +43,7 @@ def _root(
     """Lakeworks: develop, schedule, operate and govern data pipelines."""
 
 
-def _names_a_development_command(args: list[str]) -> bool:
-    """Whether the command line names one of ``develop``'s commands (``run``, ``query``…).
-
-    Those need none of the other groups, whose modules take a noticeable share of a
-    short command's start-up to import and build.
-    """
-    own = {
-        str(c.name or getattr(c.callback, "__name__", "")).replace("_", "-")
-        for c in app.registered_commands
-    }
-    return bool(args) and args[0] in own
-
-
 def main() -> None:
     """Entry point of the ``lakeworks`` command."""
     install_services()
-    if not _names_a_development_command(sys.argv[1:]):
-        _register_groups()
     app()

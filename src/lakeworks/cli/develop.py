@@ -161,7 +161,8 @@ def render(
     """Show the code a node would run for a business date, parameters filled in."""
     from lakeworks.errors import UserError
     from lakeworks.runtime.execution import local_cycle_time, param_context
-    from lakeworks.runtime.runner import cycle_time_for, parse_bizdate
+    from lakeworks.runtime.runner import cycle_time_for
+    from lakeworks.schedule.bizdates import parse_bizdate
     from lakeworks.spec.models import NodeKind
     from lakeworks.sql.params import render as render_text
 
@@ -258,7 +259,8 @@ def run(
     """Run a workspace, workflows or nodes for a business date, in dependency order."""
     from datetime import date, timedelta
 
-    from lakeworks.runtime.runner import ManualRunner, parse_bizdate, summary_json
+    from lakeworks.runtime.runner import ManualRunner, summary_json
+    from lakeworks.schedule.bizdates import parse_bizdate
     from lakeworks.security.secrets import install_workspace_key
 
     ws = load(workspace)

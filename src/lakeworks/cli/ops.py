@@ -157,7 +157,7 @@ def list_command(
 ) -> None:
     """List instances, newest first, filtered by date, workflow, node, state, owner."""
     from lakeworks.runtime.ops import InstanceFilter, list_instances
-    from lakeworks.runtime.runner import parse_bizdate
+    from lakeworks.schedule.bizdates import parse_bizdate
     from lakeworks.store.models import RunType
 
     ws, db, zone = _open(workspace)
@@ -334,16 +334,19 @@ def _report(result: ActionResult, zone: ZoneInfo) -> None:
         raise typer.Exit(1)
 
 
-def _action(
-    name: str, help_text: str, call: Callable[[Database, str, list[int]], ActionResult]
-) -> None:
+def _action(name: str, help_text: str, call: str) -> None:
+    """A command that applies ``runtime.ops.<call>`` to instances (loaded when it runs)."""
+
     @handle_errors
     def command(
         ids: IdsArgument, workspace: WorkspaceOption = Path("."), actor: ActorOption = None
     ) -> None:
+        from lakeworks.runtime import ops
+
+        action: Callable[[Database, str, list[int]], ActionResult] = getattr(ops, call)
         _, db, zone = _open(workspace)
         try:
-            result = call(db, actor_name(actor), ids)
+            result = action(db, actor_name(actor), ids)
         finally:
             db.close()
         _report(result, zone)
@@ -353,15 +356,13 @@ def _action(
 
 
 def _install_actions() -> None:
-    from lakeworks.runtime import ops
-
-    _action("run-now", "Queue waiting instances now (time and upstream not checked).", ops.run_now)
-    _action("set-success", "Mark instances successful without running them.", ops.set_success)
-    _action("stop", "Stop running instances (kills the work) or waiting ones.", ops.stop)
-    _action("suspend", "Hold waiting instances until resumed.", ops.suspend)
-    _action("resume", "Let suspended instances run again.", ops.resume)
-    _action("freeze", "Freeze waiting instances (they and their downstream wait).", ops.freeze)
-    _action("unfreeze", "Let frozen instances run again.", ops.unfreeze)
+    _action("run-now", "Queue waiting instances now (time and upstream not checked).", "run_now")
+    _action("set-success", "Mark instances successful without running them.", "set_success")
+    _action("stop", "Stop running instances (kills the work) or waiting ones.", "stop")
+    _action("suspend", "Hold waiting instances until resumed.", "suspend")
+    _action("resume", "Let suspended instances run again.", "resume")
+    _action("freeze", "Freeze waiting instances (they and their downstream wait).", "freeze")
+    _action("unfreeze", "Let frozen instances run again.", "unfreeze")
 
 
 _install_actions()
@@ -502,7 +503,7 @@ def trigger_command(
 ) -> None:
     """Release the instance of a trigger node (once); it runs when its upstream is done."""
     from lakeworks.controlflow.trigger import find_instance, trigger_instance
-    from lakeworks.runtime.runner import parse_bizdate
+    from lakeworks.schedule.bizdates import parse_bizdate
 
     if (instance_id is None) == (node is None) or (node is not None and bizdate is None):
         raise UserError(

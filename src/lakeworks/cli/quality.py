@@ -113,7 +113,7 @@ def run_command(
     """
     from lakeworks.quality.gate import decide
     from lakeworks.quality.manual import run_table
-    from lakeworks.runtime.runner import parse_bizdate
+    from lakeworks.schedule.bizdates import parse_bizdate
 
     ws = load(workspace)
     day = parse_bizdate(bizdate) if bizdate else date.today() - timedelta(days=1)

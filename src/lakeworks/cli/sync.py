@@ -53,7 +53,8 @@ def run(
     from lakeworks.cli.common import is_tty, open_engine
     from lakeworks.integration.service import SyncService
     from lakeworks.runtime.execution import local_cycle_time, param_context
-    from lakeworks.runtime.runner import cycle_time_for, parse_bizdate
+    from lakeworks.runtime.runner import cycle_time_for
+    from lakeworks.schedule.bizdates import parse_bizdate
     from lakeworks.security.secrets import install_workspace_key
 
     ws = load(workspace)

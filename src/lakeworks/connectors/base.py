@@ -42,7 +42,7 @@ groups (DuckDB ingests such batches fastest and with the least memory)."""
 class ConnectorConfig(BaseModel):
     """Base of every connector's config: ``type`` selects the implementation."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     type: str
 

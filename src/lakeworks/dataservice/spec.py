@@ -26,7 +26,7 @@ DEFAULT_MAX_PAGE_SIZE = 2000
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 def split_type(type_: str) -> tuple[str, bool]:

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from lakeworks.errors import UserError
-from lakeworks.runtime.context import NodeResult, NodeRunContext
-from lakeworks.spec.models import NodeKind
+from lakeworks.spec.kinds import NodeKind
 
-Executor = Callable[[NodeRunContext], NodeResult]
+if TYPE_CHECKING:
+    from lakeworks.runtime.context import NodeResult, NodeRunContext
+
+Executor = Callable[["NodeRunContext"], "NodeResult"]
 
 _executors: dict[NodeKind, Executor] = {}
 

@@ -23,12 +23,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from lakeworks.runtime.context import NodeResult, NodeRunContext
-from lakeworks.schedule.states import InstanceState
-from lakeworks.spec.models import Node, Workspace
-
 if TYPE_CHECKING:
     from lakeworks.engines.base import Engine
+    from lakeworks.runtime.context import NodeResult, NodeRunContext
+    from lakeworks.schedule.states import InstanceState
+    from lakeworks.spec.models import Node, Workspace
     from lakeworks.store.database import Database
 
 
@@ -39,7 +38,7 @@ class CheckOutcome:
     warnings: tuple[str, ...] = ()
 
 
-AfterSuccessCheck = Callable[[NodeRunContext, NodeResult], CheckOutcome]
+AfterSuccessCheck = Callable[["NodeRunContext", "NodeResult"], CheckOutcome]
 
 
 class InstanceListener(Protocol):
@@ -79,7 +78,7 @@ class BatchListener(Protocol):
     ) -> None: ...
 
 
-PassHook = Callable[["Database", Workspace, str, datetime], None]
+PassHook = Callable[["Database", "Workspace", str, datetime], None]
 """``(store, workspace, env, now)`` after a scheduler pass."""
 
 _checks: list[AfterSuccessCheck] = []

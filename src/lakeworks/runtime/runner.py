@@ -333,17 +333,6 @@ class ManualRunner:
         return list(final.values())
 
 
-def parse_bizdate(text: str) -> date:
-    """A business date given as YYYYMMDD or YYYY-MM-DD."""
-    cleaned = text.replace("-", "")
-    try:
-        return datetime.strptime(cleaned, "%Y%m%d").date()
-    except ValueError:
-        raise UserError(
-            f"invalid business date '{text}'", hint="write it as YYYYMMDD, e.g. 20260411"
-        ) from None
-
-
 def summary_json(summary: RunSummary) -> str:
     """The summary as JSON (for ``--format json``)."""
     return json.dumps(

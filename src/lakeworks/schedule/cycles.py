@@ -26,8 +26,6 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import CroniterError, croniter
-
 from lakeworks.errors import Location, UserError
 from lakeworks.spec.models import ScheduleSpec
 
@@ -150,6 +148,8 @@ def _normalize_cron(expr: str, location: Location | None) -> str:
     if dow.upper().endswith("L") and dow[:-1].isdigit():
         fields[4] = "L" + dow[:-1]
     normalized = " ".join(fields)
+    from croniter import CroniterError, croniter  # loaded by cron schedules only
+
     try:
         croniter(normalized)
     except (CroniterError, ValueError, KeyError) as exc:
@@ -193,6 +193,8 @@ class Schedule:
         self.sub_daily = spec.cycle in ("minute", "hour")
         self._walls: tuple[time, ...] = ()
         if cron is not None:
+            from croniter import croniter
+
             expanded = croniter(cron).expanded
             minutes, hours = expanded[0], expanded[1]
             fixed = len(minutes) == 1 and len(hours) == 1 and "*" not in (minutes[0], hours[0])
@@ -255,6 +257,8 @@ class Schedule:
         begin = datetime.combine(day, time(0)) - timedelta(seconds=1)
         stop = datetime.combine(day + ONE_DAY, time(0))
         walls: list[time] = []
+        from croniter import croniter
+
         it = croniter(self._cron, begin)
         while True:
             fire = it.get_next(datetime)

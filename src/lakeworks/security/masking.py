@@ -139,11 +139,23 @@ def apply_masks(
     return masked
 
 
+def _sql_stars(text: str) -> str:
+    return f"regexp_replace({text}, '(?s).', '*', 'g')"
+
+
 def _sql_keep(text: str, head: int, tail: int) -> str:
+    """``_keep`` in SQL, built only of functions DuckDB knows cannot fail (constant
+    positions and patterns, no arithmetic): a filter of the query on another column is
+    then pushed below the masking projection instead of running after every row is
+    masked."""
+    middle = f"regexp_replace({text}, '(?s)^.{{{head}}}(.*).{{{tail}}}$', '\\1')"
+    parts = [f"substr({text}, 1, {head})"] if head else []
+    parts.append(_sql_stars(middle))
+    if tail:
+        parts.append(f"regexp_extract({text}, '(?s).{{{tail}}}$')")
     return (
-        f"CASE WHEN length({text}) <= {head + tail} THEN repeat('*', length({text})) "
-        f"ELSE left({text}, {head}) || repeat('*', length({text}) - {head + tail}) "
-        f"|| right({text}, {tail}) END"
+        f"CASE WHEN length({text}) <= {head + tail} THEN {_sql_stars(text)} "
+        f"ELSE {' || '.join(parts)} END"
     )
 
 
@@ -154,16 +166,16 @@ def mask_sql(method: str, column: str, type_sql: str) -> str:
     column's type). No expression can fail, so no error message can echo a value.
     """
     text = f"CAST({column} AS VARCHAR)"
-    at = f"strpos({text}, '@')"
     bodies = {
         "full": "'***'",
-        "hash": f"left(sha256({text}), 16)",
+        "hash": f"substr(sha256({text}), 1, 16)",
         "phone": _sql_keep(text, 3, 4),
         "id_number": _sql_keep(text, 3, 4),
         "last4": _sql_keep(text, 0, 4),
         "email": (
-            f"CASE WHEN {at} = 0 THEN {_sql_keep(text, 1, 0)} "
-            f"ELSE left({text}, 1) || '***@' || substr({text}, {at} + 1) END"
+            f"CASE WHEN strpos({text}, '@') = 0 THEN {_sql_keep(text, 1, 0)} "
+            f"ELSE regexp_extract({text}, '^[^@]') || '***@' "
+            f"|| regexp_replace({text}, '^[^@]*@', '') END"
         ),
     }
     if method == "null":

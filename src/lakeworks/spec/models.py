@@ -13,13 +13,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from lakeworks.spec.kinds import NodeKind as NodeKind
+
 
 class Strict(BaseModel):
-    """Base for user-written config: unknown keys are errors."""
+    """Base for user-written config: unknown keys are errors.
 
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, use_attribute_docstrings=True, defer_build=True
-    )
+    The docstring under each field documents it; ``spec.reference`` reads them from the
+    source for ``docs/settings.md`` (pydantic's ``use_attribute_docstrings`` would parse
+    every model's source at each start of every command).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class RunMode(StrEnum):
@@ -32,26 +37,6 @@ class RerunPolicy(StrEnum):
     ALWAYS = "always"
     AFTER_FAILURE = "after_failure"
     NEVER = "never"
-
-
-class NodeKind(StrEnum):
-    SQL = "sql"
-    PYTHON = "python"
-    SHELL = "shell"
-    SYNC = "sync"
-    STREAM = "stream"
-    VIRTUAL = "virtual"
-    BRANCH = "branch"
-    MERGE = "merge"
-    FOREACH = "foreach"
-    HTTP = "http"
-    CHECK = "check"
-    DOWHILE = "dowhile"
-    TRIGGER = "trigger"
-    SUBFLOW = "subflow"
-    """A ``*.subflow.yml`` node: runs another workflow of the workspace as a unit."""
-    QUALITY = "quality"
-    """A ``*.quality.yml`` rule file with a ``schedule``: its rules on their own cycle."""
 
 
 class Defaults(Strict):

@@ -6,8 +6,13 @@ that it is current, so the documentation never drifts from what Lakeworks accept
 
 from __future__ import annotations
 
+import ast
 import enum
+import functools
+import inspect
+import itertools
 import sys
+import textwrap
 import types
 import typing
 from pathlib import Path
@@ -90,6 +95,35 @@ def _default(field: typing.Any) -> str:
     return f"`{field.default}`"
 
 
+@functools.cache
+def _attribute_docs(cls: type) -> dict[str, str]:
+    """The docstring under each field annotated in ``cls`` itself (not its bases)."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    body = tree.body[0].body if isinstance(tree.body[0], ast.ClassDef) else []
+    docs: dict[str, str] = {}
+    for statement, following in itertools.pairwise(body):
+        if (
+            isinstance(statement, ast.AnnAssign)
+            and isinstance(statement.target, ast.Name)
+            and isinstance(following, ast.Expr)
+            and isinstance(following.value, ast.Constant)
+            and isinstance(following.value.value, str)
+        ):
+            docs[statement.target.id] = inspect.cleandoc(following.value.value)
+    return docs
+
+
+def description(model: type[BaseModel], name: str) -> str | None:
+    """A field's ``description``, else the docstring under it where it is declared."""
+    field = model.model_fields[name]
+    if field.description is not None:
+        return field.description
+    for cls in model.__mro__:
+        if name in inspect.get_annotations(cls):
+            return _attribute_docs(cls).get(name)
+    return None
+
+
 def _one_line(text: str | None) -> str:
     return " ".join((text or "").split()).replace("``", "`").replace("|", "\\|")
 
@@ -111,7 +145,7 @@ def section(title: str, model: type[BaseModel], intro: str) -> list[str]:
         key = field.alias or name
         lines.append(
             f"| `{key}` | {_type_name(field.annotation)} | {_default(field)} |"
-            f" {_one_line(field.description)} |"
+            f" {_one_line(description(model, name))} |"
         )
     lines.append("")
     return lines

@@ -9,21 +9,30 @@ inserts.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
-from lakeworks.store.schema import instance_events
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 EventRows = Sequence[Mapping[str, Any]]
 """``instance_events`` values: instance_id, created_at, actor, action, from_state,
 to_state, detail."""
 
-Observer = Callable[[sa.Connection, EventRows], None]
+Observer = Callable[["sa.Connection", EventRows], None]
 
 _observers: list[Observer] = []
-_INSERT = sa.insert(instance_events)
+
+
+@functools.cache
+def _insert() -> sa.Insert:
+    # built at first use: registering an observer loads no SQLAlchemy
+    import sqlalchemy as sa
+
+    from lakeworks.store.schema import instance_events
+
+    return sa.insert(instance_events)
 
 
 def register(observer: Observer) -> None:
@@ -41,6 +50,6 @@ def add_events(conn: sa.Connection, rows: EventRows) -> None:
     """Insert ``instance_events`` rows and tell every observer, on ``conn``."""
     if not rows:
         return
-    conn.execute(_INSERT, list(rows))
+    conn.execute(_insert(), list(rows))
     for observer in tuple(_observers):
         observer(conn, rows)

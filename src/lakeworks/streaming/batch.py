@@ -25,6 +25,8 @@ class FlushBatch:
 
     rows: pa.RecordBatch | None
     delete_keys: list[tuple[Any, ...]] = field(default_factory=list)
+    delete_batch: pa.RecordBatch | None = None
+    """Keys to delete first, as columns (instead of ``delete_keys``)."""
     dirty: list[QuarantinedMessage] = field(default_factory=list)
 
 

@@ -3,46 +3,49 @@
 Lakeworks creates and names a publication of the selected tables and a logical
 replication slot (``pgoutput``) for the node. On the first start the slot is created
 with an exported snapshot: every table is copied as of that snapshot (binary COPY, as
-batch sync reads PostgreSQL), and the changes committed after it follow. Changes are
-read with ``pg_logical_slot_peek_binary_changes`` — reading never moves the slot; it is
-advanced (``pg_replication_slot_advance``) only after the target committed the rows
-together with the position, so the server keeps whatever is not yet safely written.
+batch sync reads PostgreSQL), and the changes committed after it follow on the
+streaming replication protocol (psycopg2's replication connection, as ``pg_recvlogical``
+reads them): the server decodes while the stream applies. The slot's flushed position is
+confirmed to the server only after the target committed the rows together with the
+position, so the server keeps whatever is not yet safely written. Each table's changes
+of a poll are decoded at once into Arrow columns (see ``pgoutput``).
 
 Positions are LSNs: the end of the last applied transaction, stored as the source
-``pg:<slot>`` with the rows. A transaction ending at or before it is skipped, so a crash
-between the target's commit and the slot's advance repeats nothing.
+``pg:<slot>`` with the rows. The stream restarts there, and a transaction ending at or
+before it is skipped, so a crash between the target's commit and the confirmation
+repeats nothing. A lost connection (a restarted server) is a transient error: the
+supervisor reconnects with backoff and the stream resumes from the stored position.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import hashlib
-import json
 import re
 import select
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from lakeworks.connectors.base import ReadRequest, quote_ident
 from lakeworks.connectors.pg_connection import Config, PgConnection
-from lakeworks.errors import TransientError, UserError
+from lakeworks.errors import LakeworksError, TransientError, UserError
+from lakeworks.streaming.changes import ChangeBlock
 from lakeworks.streaming.kafka import Message
 from lakeworks.streaming.pgoutput import (
-    UNCHANGED_TOAST,
-    Change,
-    Decoder,
     ProtocolError,
-    Relation,
-    Transaction,
+    RelationChanges,
+    decode,
     lsn_text,
     parse_lsn,
 )
+from lakeworks.streaming.replication import ReplicationReader
 from lakeworks.streaming.spec import CdcSource, StreamTarget
 
 if TYPE_CHECKING:
@@ -50,11 +53,11 @@ if TYPE_CHECKING:
 
     from lakeworks.connectors.postgres import PostgresSource
 
-_INTEGER_TYPES = {20, 21, 23, 26}  # int8, int2, int4, oid
-_FLOAT_TYPES = {700, 701}  # float4, float8
-_BOOL_TYPE = 16
 _SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
 IDLE_CONFIRM_SECONDS = 5.0
+CLOCK_SECONDS = 0.5
+"""How often an idle stream asks the server's clock (to know when it was caught up)."""
+RELEASE_SECONDS = 5.0
 SLOT_WAIT_NOTICE_SECONDS = 5.0
 
 
@@ -76,20 +79,6 @@ def slot_name(workspace: str, env: str, node_key: str) -> str:
         return base
     digest = hashlib.sha1(base.encode()).hexdigest()[:8]
     return f"{base[:54]}_{digest}"
-
-
-def _typed(value: object, type_oid: int) -> object:
-    """A text value as Python number or boolean where PostgreSQL's type says so (the
-    target's casts do the rest), so keys of rows and of deletes compare alike."""
-    if not isinstance(value, str):
-        return value
-    if type_oid in _INTEGER_TYPES:
-        return int(value)
-    if type_oid in _FLOAT_TYPES:
-        return float(value)
-    if type_oid == _BOOL_TYPE:
-        return value == "t"
-    return value
 
 
 class CdcFollower:
@@ -120,11 +109,16 @@ class CdcFollower:
         self._replication: psycopg.Connection[Any] | None = None
         self.snapshot_name: str | None = None
         self.snapshot_lsn: int | None = None
+        self._reader: ReplicationReader | None = None
         self._read_upto = 0
-        self._skip_rows = 0
-        """Messages of the slot's stream read already (the slot has not moved past them)."""
+        """The end of the last transaction read (or held by the target, at the start)."""
+        self._confirmed = 0
+        """The position last confirmed to the server."""
         self._unflushed = False
         self._idle_confirmed = 0.0
+        self._clock: tuple[datetime, int] | None = None
+        """The server's time and WAL position asked while idle, until the stream passes it."""
+        self._clock_asked = 0.0
         self.caught_up_at: datetime | None = None
 
     # -- setting up
@@ -154,8 +148,7 @@ class CdcFollower:
                 )
             self._read_upto = positions[self.source]
             confirmed = slot[1]
-            if confirmed is not None and parse_lsn(confirmed) < self._read_upto:
-                self.committed(positions)  # the target committed; the slot had not moved
+            self._confirmed = parse_lsn(confirmed) if confirmed is not None else 0
             return
         if slot is not None:
             self._drop_slot()  # a snapshot that never committed: start it again
@@ -348,117 +341,102 @@ class CdcFollower:
 
     # -- changes
 
+    def _stream(self) -> ReplicationReader:
+        """The replication stream, started at what the target holds (opened on first use)."""
+        if self._reader is None:
+            password = self._pg.password
+            reader = ReplicationReader(
+                self.name,
+                self._pg.conninfo(),
+                password.get_secret_value() if password is not None else None,
+                self.slot,
+                self._read_upto,
+                self._confirmed,
+            )
+            reader.start()
+            self._reader = reader
+            self._confirmed = max(self._confirmed, self._read_upto)
+        return self._reader
+
     def poll(self, max_messages: int, timeout: float) -> list[Message]:
         """The changes of whole transactions committed after what was read (at least
-        ``max_messages`` changes when there are that many)."""
-        started = time.monotonic()
-        server_now, wal_end = self._sql(
-            "SELECT clock_timestamp() AT TIME ZONE 'UTC', pg_current_wal_lsn()::text"
-        )[0]
-        try:
-            rows = self._sql(
-                "SELECT data FROM pg_logical_slot_peek_binary_changes(%s, %s::pg_lsn, %s, "
-                "'proto_version', '1', 'publication_names', %s)",
-                [self.slot, wal_end, self._skip_rows + max_messages, self.slot],
-            )
-        except UserError as exc:
-            if "does not exist" in str(exc):
-                raise UserError(
-                    f"PostgreSQL '{self.name}': replication slot '{self.slot}' was dropped "
-                    "while the stream ran",
-                    hint="reset the stream (lakeworks stream reset) to take a new snapshot",
-                ) from None
-            raise
-        decoder = Decoder()
-        out: list[Message] = []
-        try:
-            for index, (data,) in enumerate(rows):
-                tx = decoder.feed(bytes(data))
-                if tx is None:
-                    continue
-                self._skip_rows = index + 1
-                if tx.end_lsn > self._read_upto:
-                    out.extend(self._messages(tx))
-                    self._read_upto = tx.end_lsn
-        except ProtocolError as exc:
-            raise UserError(f"PostgreSQL '{self.name}': replication stream: {exc}") from None
+        ``max_messages`` changes when there are that many), one block per table."""
+        reader = self._stream()
+        out = self._blocks(reader.take(max_messages, timeout), reader.committed_ms)
         if out:
             self._unflushed = True
         else:
-            self.caught_up_at = server_now
-            if not self._unflushed:
-                self._confirm_idle(parse_lsn(str(wal_end)))
-            remaining = timeout - (time.monotonic() - started)
-            if remaining > 0:
-                time.sleep(remaining)
+            self._idle(reader)
         return out
 
-    def _messages(self, tx: Transaction) -> list[Message]:
-        stamp = int(tx.committed_at.replace(tzinfo=UTC).timestamp() * 1000)
+    def _blocks(self, taken: list[RelationChanges], stamp: int | None) -> list[Message]:
         out: list[Message] = []
-        for change in tx.changes:
-            table = self.tables.get(change.relation.qualified)
-            if table is None:
-                continue  # a table of the publication no longer selected
-            out.extend(self._change(change, table, tx.end_lsn, stamp))
+        try:
+            for changes in taken:
+                table = self.tables.get(changes.relation.qualified)
+                if table is None:
+                    continue  # a table of the publication no longer selected
+                if changes.truncated_at is not None:
+                    at = changes.truncated_at
+                    out.append(
+                        Message(
+                            self.source,
+                            at,
+                            stamp,
+                            None,
+                            None,
+                            "TRUNCATE " + changes.relation.qualified,
+                            table=table.target,
+                            next_position=at,
+                        )
+                    )
+                if changes.payloads:
+                    end = changes.lsns[-1]
+                    out.append(
+                        ChangeBlock(
+                            self.source,
+                            end,
+                            stamp,
+                            None,
+                            None,
+                            "",
+                            table=table.target,
+                            next_position=end,
+                            changes=decode(changes),
+                            count=len(changes.payloads),
+                        )
+                    )
+        except ProtocolError as exc:
+            raise UserError(f"PostgreSQL '{self.name}': replication stream: {exc}") from None
+        out.sort(key=lambda m: m.offset)  # the last one holds the furthest position
         return out
 
-    def _change(self, change: Change, table: CapturedTable, lsn: int, stamp: int) -> list[Message]:
-        relation = change.relation
-
-        def message(row: dict[str, Any] | None, key: str | None, payload: str) -> Message:
-            return Message(
-                self.source,
-                lsn,
-                stamp,
-                row,
-                key,
-                payload[:1000],
-                table=table.target,
-                next_position=lsn,
-            )
-
-        if change.action == "T":
-            return [message(None, None, "TRUNCATE " + relation.qualified)]
-        out: list[Message] = []
-        old = self._row(relation, change.old) if change.old is not None else None
-        if change.action == "D":
-            key = self._key(relation, table, old)
-            return [message(None, key, json.dumps(old, default=str))]
-        assert change.new is not None
-        new = self._row(relation, change.new)
-        if change.action == "U" and old is not None:
-            old_key = self._key(relation, table, old)
-            if old_key != self._key(relation, table, new):
-                out.append(message(None, old_key, json.dumps(old, default=str)))
-        missing = [c for c, v in new.items() if v is UNCHANGED_TOAST]
-        if missing:
-            for column in missing:
-                new[column] = old.get(column) if old is not None else UNCHANGED_TOAST
-            if any(v is UNCHANGED_TOAST for v in new.values()):
-                rejected = message(None, None, json.dumps({"table": relation.qualified}))
-                rejected.reject = (
-                    f"{relation.qualified}: the unchanged large value of column "
-                    f"'{missing[0]}' was not sent"
-                )
-                rejected.table = table.target
-                return [*out, rejected]
-        out.append(message(new, None, json.dumps(new, default=str)))
-        return out
-
-    @staticmethod
-    def _row(relation: Relation, values: list[object]) -> dict[str, Any]:
-        return {
-            column: _typed(value, type_oid)
-            for column, type_oid, value in zip(
-                relation.columns, relation.type_oids, values, strict=False
-            )
-        }
-
-    @staticmethod
-    def _key(relation: Relation, table: CapturedTable, row: dict[str, Any] | None) -> str:
-        row = row or {}
-        return json.dumps({k: row.get(k) for k in table.key})
+    def _idle(self, reader: ReplicationReader) -> None:
+        """Nothing new: note when the stream was last known to be caught up with the
+        server, and let a quiet slot move past WAL holding nothing of the captured
+        tables (so that it holds no WAL on a busy server)."""
+        received = reader.quiet_position()
+        if received is None:
+            return  # changes came in meanwhile: the next poll takes them
+        if self._clock is not None and received >= self._clock[1]:
+            self.caught_up_at = self._clock[0]
+            self._clock = None
+        now = time.monotonic()
+        if self._clock is None and now - self._clock_asked >= CLOCK_SECONDS:
+            server_now, wal = self._sql(
+                "SELECT clock_timestamp() AT TIME ZONE 'UTC', pg_current_wal_flush_lsn()::text"
+            )[0]
+            self._clock = (server_now, parse_lsn(str(wal)))
+            self._clock_asked = now
+            reader.confirm(self._confirmed, reply=True)
+        if (
+            not self._unflushed
+            and received > self._confirmed
+            and now - self._idle_confirmed >= IDLE_CONFIRM_SECONDS
+        ):
+            self._idle_confirmed = now
+            self._confirmed = received
+            reader.confirm(received)
 
     def key_of(self, target: str) -> list[str]:
         """The key columns of a target table."""
@@ -467,32 +445,14 @@ class CdcFollower:
                 return table.key
         return []
 
-    def _confirm_idle(self, lsn: int) -> None:
-        """Nothing of the captured tables up to ``lsn`` and nothing unwritten: the slot
-        may move there, so that a quiet stream on a busy server holds no WAL (at most
-        every few seconds)."""
-        now = time.monotonic()
-        if now - self._idle_confirmed < IDLE_CONFIRM_SECONDS:
-            return
-        self._idle_confirmed = now
-        self._advance(lsn)
-
     def committed(self, positions: dict[str, int]) -> None:
         """The target holds everything up to the stored position: let the slot go."""
         lsn = positions.get(self.source)
-        self._skip_rows = 0
         self._unflushed = False
-        if lsn is not None:
-            self._advance(lsn)
-
-    def _advance(self, lsn: int) -> None:
-        rows = self._sql(
-            "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = %s",
-            [self.slot],
-        )
-        if rows and rows[0][0] is not None and parse_lsn(rows[0][0]) >= lsn:
-            return
-        self._sql("SELECT pg_replication_slot_advance(%s, %s::pg_lsn)", [self.slot, lsn_text(lsn)])
+        if lsn is not None and lsn > self._confirmed:
+            self._confirmed = lsn
+            if self._reader is not None:
+                self._reader.confirm(lsn)
 
     def lag(self, positions: dict[str, int]) -> dict[str, Any]:
         """Bytes of WAL the slot holds back beyond what the target has."""
@@ -519,11 +479,33 @@ class CdcFollower:
             self.close()
 
     def close(self) -> None:
-        for conn in (self._replication, self._conn):
-            if conn is not None:
-                conn.close()
+        streaming = self._reader is not None
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        if self._replication is not None:
+            with contextlib.suppress(Exception):  # a broken connection: nothing to close
+                self._replication.close()
         self._replication = None
+        if streaming and self._conn is not None:
+            with contextlib.suppress(LakeworksError):
+                self._wait_released()
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
         self._conn = None
+
+    def _wait_released(self) -> None:
+        """Wait (briefly) until the server's sender process let the slot go, so that the
+        next start, a reset or a drop finds it free."""
+        deadline = time.monotonic() + RELEASE_SECONDS
+        while time.monotonic() < deadline:
+            rows = self._sql(
+                "SELECT active FROM pg_replication_slots WHERE slot_name = %s", [self.slot]
+            )
+            if not rows or not rows[0][0]:
+                return
+            time.sleep(0.05)
 
 
 def open_cdc_follower(

@@ -22,6 +22,7 @@ from lakeworks.store.clock import utcnow
 from lakeworks.store.database import Database
 from lakeworks.streaming import positions as pos
 from lakeworks.streaming.batch import FlushBatch, build, to_batch
+from lakeworks.streaming.changes import ChangeBlock, build_changes, change_count
 from lakeworks.streaming.follower import Follower
 from lakeworks.streaming.kafka import Message, open_follower
 from lakeworks.streaming.positions import QuarantinedMessage
@@ -215,6 +216,7 @@ class StreamRunner:
     def _loop(self, follower: Follower, positions: dict[str, int], dirty: int) -> None:
         flush = self.spec.flush
         buffer: list[Message] = []
+        buffered = 0  # source messages in the buffer (a change block holds many)
         last_flush = time.monotonic()
         next_control = last_flush + CONTROL_SECONDS
         paused = False
@@ -225,7 +227,7 @@ class StreamRunner:
                 wanted = self.status.desired(self.node.key) if self.status else RUNNING
                 if wanted == PAUSED and not paused:
                     dirty = self._flush(follower, buffer, positions, dirty, now - last_flush)
-                    buffer, last_flush, paused = [], now, True
+                    buffer, buffered, last_flush, paused = [], 0, now, True
                     self._report(state=PAUSED, rows_per_second=0.0)
                     self.log("stream paused")
                 elif wanted != PAUSED and paused:
@@ -236,12 +238,14 @@ class StreamRunner:
                 self.cancel.wait(CONTROL_SECONDS / 4)
                 continue
             wait = max(0.01, min(0.2, flush.seconds - (now - last_flush)))
-            room = max(1, min(MAX_POLL_MESSAGES, flush.rows - len(buffer)))
-            buffer.extend(follower.poll(room, wait))
+            room = max(1, min(MAX_POLL_MESSAGES, flush.rows - buffered))
+            polled = follower.poll(room, wait)
+            buffer.extend(polled)
+            buffered += change_count(polled)
             now = time.monotonic()
-            if len(buffer) >= flush.rows or now - last_flush >= flush.seconds:
+            if buffered >= flush.rows or now - last_flush >= flush.seconds:
                 dirty = self._flush(follower, buffer, positions, dirty, now - last_flush)
-                buffer, last_flush = [], now
+                buffer, buffered, last_flush = [], 0, now
         if buffer:
             self._flush(follower, buffer, positions, dirty, time.monotonic() - last_flush)
 
@@ -274,9 +278,14 @@ class StreamRunner:
                     group = target.after_truncate(group)
                 target.schema = self._target_schema(session, table)
                 converter = Converter(self.spec.column_specs(), target.schema, {}, target.key)
-                planned.append((target, build(group, converter, target.key, self.spec.upsert)))
+                if group and isinstance(group[0], ChangeBlock):
+                    blocks = [m for m in group if isinstance(m, ChangeBlock)]
+                    planned.append((target, build_changes(blocks, converter, target.key)))
+                else:
+                    planned.append((target, build(group, converter, target.key, self.spec.upsert)))
+            count = change_count(messages)
             dirty = [d for _, batch in planned for d in batch.dirty]
-            self._check_limits(dirty, len(messages), dirty_before)
+            self._check_limits(dirty, count, dirty_before)
             written = sum(self._write(session, target, batch) for target, batch in planned)
             moved = dict(positions)
             for m in messages:
@@ -292,14 +301,14 @@ class StreamRunner:
             lag_seconds = max(0.0, time.time() - max(stamps) / 1000)
             newest = datetime.fromtimestamp(max(stamps) / 1000, UTC).replace(tzinfo=None)
             self._watermark = max(self._watermark or newest, newest)
-        self.totals.rows_in += len(messages)
+        self.totals.rows_in += count
         self.totals.rows_out += written
         self.totals.rows_dirty += len(dirty)
         self.totals.flushes += 1
         for d in dirty[:5]:
             self.log(f"quarantined {d.source}@{d.offset}: {d.reason}")
         self._report(
-            rows_per_second=len(messages) / seconds if seconds > 0 else 0.0,
+            rows_per_second=count / seconds if seconds > 0 else 0.0,
             lag_seconds=lag_seconds,
             last_flush_at=now,
             positions=pos.positions_text(positions),
@@ -339,8 +348,10 @@ class StreamRunner:
         table, key, schema = target.table, target.key, target.schema
         if target.truncate and schema is not None:
             session.execute(f"DELETE FROM {_quote(table)}")
-        if batch.delete_keys and schema is not None:
+        keys = batch.delete_batch
+        if keys is None and batch.delete_keys:
             keys = to_batch([dict(zip(key, k, strict=True)) for k in batch.delete_keys])
+        if keys is not None and schema is not None:
             keys = _cast_keys(keys, schema)
             staged = "lakeworks_meta.stream_keys"
             self.engine.write_arrow(staged, [keys], WriteMode.OVERWRITE, session=session)

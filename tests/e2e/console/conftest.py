@@ -8,9 +8,7 @@ day's instances in prod.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +20,7 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from lakeworks.spec.init import init_workspace
-from tests.services import free_port, require_chromium
+from tests.services import lakeworks_command, require_chromium, server_env, serving
 
 ADMIN_PASSWORD = "console-admin-password"
 WORKSPACE = "sales-lab"
@@ -62,10 +60,6 @@ class Console:
                     return body
                 time.sleep(0.3)
         raise AssertionError(f"gave up waiting on {path}: {body}\n{self.log.read_text()[-3000:]}")
-
-
-def _lakeworks() -> str:
-    return str(Path(sys.executable).parent / "lakeworks")
 
 
 def _workspace(root: Path, flag: Path) -> None:
@@ -113,15 +107,10 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     flag = share / "fail.flag"
     flag.write_text("fail")
     _workspace(root, flag)
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("LAKEWORKS_DATABASE_URL", "LAKEWORKS_SECRET_KEY")
-    }
-    env["LAKEWORKS_ADMIN_PASSWORD"] = ADMIN_PASSWORD
+    env = server_env(ADMIN_PASSWORD)
     env["LAKEWORKS_SANDBOX_PATHS"] = str(share)
     first_run = subprocess.run(
-        [_lakeworks(), "run", "-w", str(root), "--bizdate", "20260411"],
+        [lakeworks_command(), "run", "-w", str(root), "--bizdate", "20260411"],
         env=env,
         capture_output=True,
         text=True,
@@ -129,7 +118,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     )
     assert "[02_build_sales_daily] succeeded" in first_run.stderr, first_run.stderr
     deployed = subprocess.run(
-        [_lakeworks(), "deploy", str(root), "-w", str(root), "-m", "first release"],
+        [lakeworks_command(), "deploy", str(root), "-w", str(root), "-m", "first release"],
         env=env,
         capture_output=True,
         text=True,
@@ -145,43 +134,19 @@ def serve(
     root: Path, env: dict[str, str], base_dir: Path, chromium: str
 ) -> Iterator[tuple[str, Path, Browser]]:
     """``lakeworks up`` on ``root`` and a Chromium: the base URL, server log, browser."""
-    port = free_port()
     log = base_dir / "server.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [_lakeworks(), "up", "-w", str(root), "--port", str(port), "--grace", "5"],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            env=env,
+    with (
+        serving(root, env, log, "--grace", "5", ready="/login") as (_, base),
+        sync_playwright() as playwright,
+    ):
+        browser = playwright.chromium.launch(
+            executable_path=chromium,
+            args=["--no-sandbox", "--disable-background-networking"],
         )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            assert process.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{base}/login", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            pytest.fail(f"the server did not answer:\n{log.read_text()}")
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=chromium,
-                args=["--no-sandbox", "--disable-background-networking"],
-            )
-            try:
-                yield base, log, browser
-            finally:
-                browser.close()
-    finally:
-        process.terminate()
         try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+            yield base, log, browser
+        finally:
+            browser.close()
 
 
 def sign_in(

@@ -4,7 +4,6 @@ and the skipped path, a for-each's iterations, a sub-workflow's called run."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,8 +12,8 @@ import pytest
 from playwright.sync_api import expect
 
 from lakeworks.spec.init import init_workspace
-from tests.e2e.console.conftest import ADMIN_PASSWORD, Console, _lakeworks, serve, shot, sign_in
-from tests.services import require_chromium
+from tests.e2e.console.conftest import ADMIN_PASSWORD, Console, serve, shot, sign_in
+from tests.services import lakeworks_command, require_chromium, server_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -27,14 +26,9 @@ def regions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     chromium = require_chromium()
     base_dir = tmp_path_factory.mktemp("regions")
     root = init_workspace(base_dir / "lab", "regions")
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("LAKEWORKS_DATABASE_URL", "LAKEWORKS_SECRET_KEY")
-    }
-    env["LAKEWORKS_ADMIN_PASSWORD"] = ADMIN_PASSWORD
+    env = server_env(ADMIN_PASSWORD)
     ran = subprocess.run(
-        [_lakeworks(), "run", "-w", str(root), "--bizdate", "20260411"],
+        [lakeworks_command(), "run", "-w", str(root), "--bizdate", "20260411"],
         env=env,
         capture_output=True,
         text=True,

@@ -4,7 +4,6 @@ runs it, is paused, resumed and stopped there. Screenshots go under the tmp fold
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ from playwright.sync_api import expect
 
 from tests.e2e.console.conftest import ADMIN_PASSWORD, Console, serve, shot, sign_in
 from tests.integration.streaming.pg_source import Source
-from tests.services import require_chromium
+from tests.services import require_chromium, server_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.slow]
 WORKSPACE = "stream-lab"
@@ -55,12 +54,7 @@ def stream_console(tmp_path: Path, source: Source) -> Iterator[Console]:
         "flush": {"seconds": 0.5},
     }
     (root / "workflows" / "live" / "orders_cdc.stream.yml").write_text(yaml.safe_dump(spec))
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("LAKEWORKS_DATABASE_URL", "LAKEWORKS_SECRET_KEY")
-    }
-    env["LAKEWORKS_ADMIN_PASSWORD"] = ADMIN_PASSWORD
+    env = server_env(ADMIN_PASSWORD)
     deployed = subprocess.run(
         [LAKEWORKS, "deploy", str(root), "-w", str(root), "-m", "streams"],
         env=env,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lakeworks.spec.models import NodeHeader, ScheduleSpec, WorkflowConfig
-from lakeworks.spec.reference import reference
+from lakeworks.spec.reference import description, reference
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "settings.md"
 
@@ -19,7 +19,7 @@ def test_the_settings_reference_is_current() -> None:
 def test_every_key_is_documented_with_a_meaning() -> None:
     text = reference()
     for model in (WorkflowConfig, NodeHeader, ScheduleSpec):
-        for name, field in model.model_fields.items():
-            assert field.description, f"{model.__name__}.{name} has no docstring"
+        for name in model.model_fields:
+            assert description(model, name), f"{model.__name__}.{name} has no docstring"
             assert f"| `{name}` |" in text
     assert "| `self_dependency` | true/false | `false` |" in text

@@ -389,7 +389,8 @@ def render_node(
 ) -> dict[str, Any]:
     """The code a node runs for a business date, parameters filled in."""
     from lakeworks.runtime.execution import local_cycle_time, param_context
-    from lakeworks.runtime.runner import cycle_time_for, parse_bizdate
+    from lakeworks.runtime.runner import cycle_time_for
+    from lakeworks.schedule.bizdates import parse_bizdate
     from lakeworks.sql.params import render
 
     ws = services.definition(workspace, "dev")

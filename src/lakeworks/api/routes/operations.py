@@ -181,7 +181,7 @@ def trigger_node(
     """Release the instance of a trigger node for a business date (once)."""
     from lakeworks.controlflow.trigger import find_instance
     from lakeworks.controlflow.trigger import trigger_instance as release
-    from lakeworks.runtime.runner import parse_bizdate
+    from lakeworks.schedule.bizdates import parse_bizdate
 
     definition = services.definition(workspace, env)
     found = find_instance(services.db, definition, env, node_key, parse_bizdate(bizdate))

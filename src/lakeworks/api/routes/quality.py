@@ -156,7 +156,7 @@ def run_quality(
 ) -> dict[str, Any]:
     """Evaluate (and record) the rules of a table for a business date, now."""
     from lakeworks.quality.manual import run_table
-    from lakeworks.runtime.runner import parse_bizdate
+    from lakeworks.schedule.bizdates import parse_bizdate
 
     ws = services.definition(workspace, env)
     results = run_table(

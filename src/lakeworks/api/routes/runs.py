@@ -70,7 +70,7 @@ def start_dev_run(
     """Run nodes of the dev folder for a business date against the dev warehouse, in
     dependency order. Answers at once with the run; follow its instances."""
     from lakeworks.api.dev_runs import start_dev_run as start
-    from lakeworks.runtime.runner import parse_bizdate
+    from lakeworks.schedule.bizdates import parse_bizdate
 
     run = start(
         services.background,
