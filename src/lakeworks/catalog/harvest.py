@@ -97,7 +97,8 @@ def _described(engine: Engine, names: Iterable[str]) -> list[TableInfo]:
     wanted = list(names)
     if not wanted:
         return []
-    listed = {catalog_name(i.schema, i.name): i for i in engine.list_tables()}
+    bare = {n.rsplit(".", 1)[-1] for n in wanted}
+    listed = {catalog_name(i.schema, i.name): i for i in engine.list_tables(bare)}
     found = [listed[n] for n in wanted if n in listed]
     counted = [i for i in found if i.kind == "table"]
     if not counted:

@@ -111,6 +111,7 @@ def analyse_workspace(
     versions: Mapping[tuple[str, str], int] | None = None,
     only: Iterable[str] | None = None,
     workers: int = 1,
+    parsed_before: bool = False,
 ) -> list[NodeLineage]:
     """The lineage of every node (or of the nodes keyed in ``only``).
 
@@ -118,7 +119,8 @@ def analyse_workspace(
     (node key, code digest) to the stored node version number. With ``workers`` > 1
     the SQL nodes are first analysed in that many processes against ``schema`` alone;
     the few whose result depends on another node's output columns are then analysed
-    again, upstream first, as the one-process analysis would.
+    again, upstream first, as the one-process analysis would. ``parsed_before``: this
+    process parsed the nodes' SQL already (a run): the analysis copies those trees.
     """
     wanted = set(only) if only is not None else None
     nodes = [n for n in workspace.nodes() if wanted is None or n.key in wanted]
@@ -151,7 +153,7 @@ def analyse_workspace(
     if first is not None:
         results.update(_settle(workspace, sql_nodes, first, known, versions))
     else:
-        results.update(_sequential(workspace, sql_nodes, known, versions))
+        results.update(_sequential(workspace, sql_nodes, known, versions, parsed_before))
     return [results[n.key] for n in nodes if n.key in results]
 
 
@@ -180,12 +182,15 @@ def _sequential(
     nodes: Sequence[Node],
     known: _Known,
     versions: Mapping[tuple[str, str], int],
+    shared: bool = False,
 ) -> dict[str, NodeLineage]:
     parsed: dict[str, tuple[list[ParsedStatement], set[str], set[str]]] = {}
     results: dict[str, NodeLineage] = {}
     for node in nodes:
         try:
-            statements = parse_statements(_rendered(workspace, node), workspace.dialect_for(node))
+            statements = parse_statements(
+                _rendered(workspace, node), workspace.dialect_for(node), shared=shared
+            )
         except UserError as exc:
             base = _base(node, versions)
             results[node.key] = _replace(base, problems=(exc.render(),), column_level=False)

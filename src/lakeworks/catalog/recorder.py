@@ -173,6 +173,7 @@ class DataMapRecorder:
             _Known(fresh, catalog),
             versions=lineage_store.stored_versions(db, workspace.name, env, keys=changed),
             only=changed,
+            parsed_before=True,  # the run's graph build and translation parsed the code
         )
 
     def _emit(self, item: FinishedInstance, db: Database) -> None:

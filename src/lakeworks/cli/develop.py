@@ -273,7 +273,9 @@ def run(
         name = instance.node_key.split(".", 1)[-1]
         typer.echo(f"[{name}] {line}", err=True)
 
-    runner = ManualRunner(ws, db, engine, env, max_parallel=parallel, echo=None if quiet else echo)
+    runner = ManualRunner(
+        ws, db, engine, env, max_parallel=parallel, echo=None if quiet else echo, exits_after=True
+    )
     summary = runner.run(day, targets or [])
     if output is OutputFormat.JSON:
         typer.echo(summary_json(summary))

@@ -8,7 +8,7 @@ protocols. ``lakeworks.testing.engines`` holds the contract every engine passes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -143,7 +143,10 @@ class Engine(Protocol):
 
     def table_exists(self, name: str) -> bool: ...
 
-    def list_tables(self) -> list[TableInfo]: ...
+    def list_tables(self, names: Collection[str] | None = None) -> list[TableInfo]:
+        """Tables and views; with ``names`` (lower-case names without schema) at least
+        those so named, and possibly others (a hint that saves listing a whole warehouse)."""
+        ...
 
     def describe(self, name: str) -> TableInfo: ...
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -268,20 +268,27 @@ class DuckDBEngine:
         parts = name.lower().split(".")
         return (parts[-2], parts[-1]) if len(parts) > 1 else ("main", parts[0])
 
-    def list_tables(self) -> list[TableInfo]:
+    def list_tables(self, names: Collection[str] | None = None) -> list[TableInfo]:
+        only: str
+        params: list[object]
+        only, params = "", [META_SCHEMA]
+        if names is not None:
+            only, params = " AND list_contains(?, lower({}))", [META_SCHEMA, sorted(names)]
         rows = self._run(
             "SELECT schema_name, table_name, comment, estimated_size FROM duckdb_tables() "
-            "WHERE database_name = current_database() AND schema_name <> ? "
-            "ORDER BY schema_name, table_name",
-            [META_SCHEMA],
+            "WHERE database_name = current_database() AND schema_name <> ?"
+            + only.format("table_name")
+            + " ORDER BY schema_name, table_name",
+            params,
         ).rows
         views = self._run(
             "SELECT schema_name, view_name, comment FROM duckdb_views() "
-            "WHERE database_name = current_database() AND NOT internal AND schema_name <> ? "
-            "ORDER BY schema_name, view_name",
-            [META_SCHEMA],
+            "WHERE database_name = current_database() AND NOT internal AND schema_name <> ?"
+            + only.format("view_name")
+            + " ORDER BY schema_name, view_name",
+            params,
         ).rows
-        columns = self._columns_by_table()
+        columns = self._columns_by_table(names)
         tables = [
             TableInfo(
                 name=str(table),
@@ -304,11 +311,20 @@ class DuckDBEngine:
         )
         return sorted(tables, key=lambda t: (t.schema or "", t.name))
 
-    def _columns_by_table(self) -> dict[tuple[str, str], list[ColumnInfo]]:
+    def _columns_by_table(
+        self, names: Collection[str] | None = None
+    ) -> dict[tuple[str, str], list[ColumnInfo]]:
+        only: str
+        params: list[object] | None
+        only, params = "", None
+        if names is not None:
+            only, params = " AND list_contains(?, lower(table_name))", [sorted(names)]
         rows = self._run(
             "SELECT schema_name, table_name, column_name, data_type, is_nullable, comment "
-            "FROM duckdb_columns() WHERE database_name = current_database() "
-            "ORDER BY schema_name, table_name, column_index"
+            "FROM duckdb_columns() WHERE database_name = current_database()"
+            + only
+            + " ORDER BY schema_name, table_name, column_index",
+            params,
         ).rows
         out: dict[tuple[str, str], list[ColumnInfo]] = {}
         for schema, table, column, dtype, nullable, comment in rows:

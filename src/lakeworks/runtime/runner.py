@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from lakeworks.engines.base import Engine
 from lakeworks.errors import UserError
+from lakeworks.runtime.collector import exempt_long_lived
 from lakeworks.runtime.execution import InstanceExecutor, InstanceOutcome
 from lakeworks.schedule.graph import DependencyGraph, build_graph
 from lakeworks.schedule.planning import Planner
@@ -97,8 +98,12 @@ class ManualRunner:
         max_parallel: int | None = None,
         echo: Callable[[Instance, str], None] | None = None,
         on_state: Callable[[Instance], None] | None = None,
+        exits_after: bool = False,
     ) -> None:
+        """``exits_after``: the process ends after this runner's run (``lakeworks run``);
+        what lives until then is kept out of the garbage collector's way."""
         self.workspace = workspace
+        self.exits_after = exits_after
         self.db = db
         self.env = env
         self.max_parallel = max_parallel or workspace.config.max_parallel
@@ -184,10 +189,18 @@ class ManualRunner:
     ) -> RunSummary:
         """Create the run and carry it out to the end."""
         started = time.perf_counter()
+        if self.exits_after:
+            exempt_long_lived()  # the modules and the workspace
         run, created, graph = self.create(
             bizdate, targets, actor=actor, overrides=overrides, description=description
         )
-        final = self.carry_out(run, created, graph, overrides)
+        if self.exits_after:
+            exempt_long_lived()  # the parsed SQL of every node
+        try:
+            final = self.carry_out(run, created, graph, overrides)
+        finally:
+            if self.exits_after:
+                exempt_long_lived()  # nothing left for the collection at exit to scan
         return RunSummary(self.runs.get(run.id), final, time.perf_counter() - started)
 
     def carry_out(

@@ -15,7 +15,10 @@ from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import SqlglotError
 from sqlglot.tokenizer_core import Token, TokenType
 
+from lakeworks.errors import UserError
+from lakeworks.sql.dialect import NORMALIZED_NAMES
 from lakeworks.sql.lineage_scope import flatten_table_names, table_name
+from lakeworks.sql.script import parse_script
 
 
 @dataclass(frozen=True)
@@ -51,9 +54,34 @@ class TableDecl:
         return [c.name for c in self.columns] + [c.name for c in self.partition_columns]
 
 
-def parse_statements(sql: str, dialect: str) -> list[ParsedStatement]:
-    """Every statement of ``sql`` in order, parsed on its own."""
+def parse_statements(sql: str, dialect: str, *, shared: bool = False) -> list[ParsedStatement]:
+    """Every statement of ``sql`` in order, parsed on its own (the caller owns the trees).
+
+    ``shared``: ``sql`` was parsed in this process already (a run's graph build and
+    translation); copy those trees, which costs about half a parse.
+    """
+    copied = _shared_parse(sql, dialect) if shared else None
+    if copied is not None:
+        return copied
     return [ParsedStatement(line, tree, error) for line, tree, error in _split(sql, dialect)]
+
+
+def _shared_parse(sql: str, dialect: str) -> list[ParsedStatement] | None:
+    """Copies of the trees the translation and the dependency graph parsed (cached by
+    text and dialect, so a script that ran is not parsed again for its lineage).
+
+    ``None`` when they could differ from this module's own parse: for a script with a
+    syntax error (each statement is then parsed on its own) and for code naming a
+    MaxCompute function the shared parse rewrites.
+    """
+    upper = sql.upper()
+    if any(name in upper for name in NORMALIZED_NAMES):
+        return None
+    try:
+        parsed = parse_script(sql, dialect)
+    except UserError:
+        return None
+    return [ParsedStatement(p.line, p.expression.copy()) for p in parsed]
 
 
 def quick_tables(statements: Sequence[ParsedStatement]) -> tuple[set[str], set[str]]:

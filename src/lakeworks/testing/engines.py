@@ -198,6 +198,18 @@ class EngineContract:
         view = next(t for t in engine.list_tables() if t.name == "recent")
         assert [c.name for c in view.columns] == ["id"]
 
+    def test_listing_named_tables_includes_them_with_their_columns(self, engine: Engine) -> None:
+        session = engine.session()
+        try:
+            session.execute("CREATE TABLE Orders (id BIGINT, name STRING)")
+            session.execute("CREATE TABLE other (x BIGINT)")
+        finally:
+            session.close()
+        named = {t.name.lower(): t for t in engine.list_tables({"orders", "missing"})}
+        assert "orders" in named and "missing" not in named
+        assert [c.name for c in named["orders"].columns] == ["id", "name"]
+        assert {t.name.lower() for t in engine.list_tables()} >= {"orders", "other"}
+
     def test_describe_missing_table(self, engine: Engine) -> None:
         with pytest.raises(NotFound):
             engine.describe("missing")

@@ -255,3 +255,26 @@ def test_known_secrets_never_reach_the_instance_log(ws: Path) -> None:
         db.close()
     assert "connecting with ***" in log and "hunter2" not in log
     assert "postgresql://app:***@db/x" in log and "pw123" not in log
+
+
+def test_only_a_run_that_ends_its_process_changes_garbage_collection(ws: Path) -> None:
+    # a service runs many runs: freezing objects there would keep its garbage forever
+    import gc
+
+    write(ws, "workflows/wf/a.sql", "CREATE TABLE IF NOT EXISTS a AS SELECT 1 AS x;\n")
+    write(ws, "workflows/wf/b.sql", "CREATE TABLE IF NOT EXISTS b AS SELECT x FROM a;\n")
+    before = (gc.get_freeze_count(), gc.get_threshold())
+    assert run(ws).ok
+    assert (gc.get_freeze_count(), gc.get_threshold()) == before
+    loaded = load_workspace(ws)
+    db = Database.open(default_database_url(loaded.state_dir))
+    try:
+        runner = ManualRunner(loaded, db, engine_for(loaded, "dev"), "dev", exits_after=True)
+        summary = runner.run(BIZDATE, [])
+        assert summary.ok
+        assert gc.get_freeze_count() > before[0]
+        assert [str(i.state) for i in summary.instances] == ["success", "success"]
+    finally:
+        db.close()
+        gc.unfreeze()
+        gc.set_threshold(*before[1])

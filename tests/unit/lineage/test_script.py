@@ -80,3 +80,23 @@ def test_unreadable_text_is_one_problem_not_an_exception() -> None:
 
 def test_node_sql_is_read_as_maxcompute() -> None:
     assert default_dialect() == "maxcompute"
+
+
+def test_lineage_of_a_script_that_ran_leaves_the_shared_parse_unchanged() -> None:
+    # a run's lineage copies the trees its translation parsed, then rewrites the copies
+    from lakeworks.sql.lineage import parse_statements, statements_lineage
+    from lakeworks.sql.script import parse_script
+
+    dialect = default_dialect()
+    before = [p.expression.sql() for p in parse_script(SCRIPT, dialect)]
+    own = statements_lineage(parse_statements(SCRIPT, dialect), {}, dialect=dialect)
+    for _ in range(2):
+        shared = parse_statements(SCRIPT, dialect, shared=True)
+        assert statements_lineage(shared, {}, dialect=dialect) == own
+    assert [p.expression.sql() for p in parse_script(SCRIPT, dialect)] == before
+
+
+def test_a_script_with_a_bad_statement_still_has_lineage_for_the_others() -> None:
+    result = script_lineage("SELECT FROM WHERE;\nINSERT INTO t SELECT a FROM s;\n")
+    assert [s.line for s in result.statements][-1] == 2
+    assert result.statements[-1].target == "t"

@@ -15,7 +15,7 @@ this process only.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -214,8 +214,11 @@ class LakehouseDuckDBEngine:
             return True
         return bare_name(name) in {t.name for t in self._local_views()}
 
-    def list_tables(self) -> list[TableInfo]:
-        tables = [self._info(n) for n in self.lakehouse.list_tables()]
+    def list_tables(self, names: Collection[str] | None = None) -> list[TableInfo]:
+        listed = self.lakehouse.list_tables()
+        if names is not None:
+            listed = [n for n in listed if n.lower() in names]
+        tables = [self._info(n) for n in listed]
         return sorted(tables + self._local_views(), key=lambda t: t.name)
 
     def _local_views(self) -> list[TableInfo]:

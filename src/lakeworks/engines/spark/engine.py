@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -239,8 +239,11 @@ class SparkEngine:
             self._builtins = frozenset(str(r[0]).lower() for r in rows)
         return self._builtins
 
-    def list_tables(self) -> list[TableInfo]:
-        return [self._info(self.lakehouse.snapshot(n)) for n in self.lakehouse.list_tables()]
+    def list_tables(self, names: Collection[str] | None = None) -> list[TableInfo]:
+        listed = self.lakehouse.list_tables()
+        if names is not None:
+            listed = [n for n in listed if n.lower() in names]
+        return [self._info(self.lakehouse.snapshot(n)) for n in listed]
 
     def describe(self, name: str) -> TableInfo:
         try:
