@@ -17,9 +17,11 @@ import sqlalchemy as sa
 
 from lakeworks.store.clock import to_utc_naive, utcnow
 from lakeworks.store.database import Database
+from lakeworks.store.end_statement import end_parameters, end_statement
 from lakeworks.store.followups import enqueue
 from lakeworks.store.models import Instance, InstanceState
-from lakeworks.store.observers import add_events
+from lakeworks.store.claim_statement import CLAIM
+from lakeworks.store.observers import add_events, observe
 from lakeworks.store.records import instance_from_mapping, instances_from_rows
 from lakeworks.store.scheduling import notify
 from lakeworks.store.schema import attempts, instance_logs, instances
@@ -159,6 +161,8 @@ def claim(
         "q_at": at,
         "q_ceiling": _NO_CEILING,
     }
+    if db.supports_skip_locked:
+        return _claim_in_one_statement(db, worker, lease_seconds, limit, params)
     picked: list[int] = []
     with db.write() as conn:
         while len(picked) < limit:
@@ -211,6 +215,45 @@ def claim(
                     for i in claimed
                 ],
             )
+    claimed.sort(key=lambda i: (-i.priority, i.cycle_time, i.id))
+    return claimed
+
+
+def _claim_in_one_statement(
+    db: Database, worker: str, lease_seconds: float, limit: int, params: dict[str, Any]
+) -> list[Instance]:
+    """``claim`` on PostgreSQL: one statement per priority band (``claim_statement``)."""
+    at = params["q_at"]
+    params = {
+        **params,
+        "q_worker": worker,
+        "q_lease_until": at + timedelta(seconds=lease_seconds),
+    }
+    claimed: list[Instance] = []
+    with db.write() as conn:
+        while len(claimed) < limit:
+            taken = instances_from_rows(
+                conn.execute(CLAIM, {**params, "q_limit": limit - len(claimed)})
+            )
+            if not taken:
+                break
+            claimed.extend(taken)
+            params["q_ceiling"] = taken[0].priority
+        observe(
+            conn,
+            [
+                {
+                    "instance_id": i.id,
+                    "created_at": at,
+                    "actor": worker,
+                    "action": "claim",
+                    "from_state": _QUEUED,
+                    "to_state": _RUNNING,
+                    "detail": f"attempt {i.attempts}",
+                }
+                for i in claimed
+            ],
+        )
     claimed.sort(key=lambda i: (-i.priority, i.cycle_time, i.id))
     return claimed
 
@@ -338,6 +381,8 @@ def finish_many(db: Database, ends: Sequence[RunEnd]) -> list[Instance | None]:
     if not ends:
         return []
     stamped = [(end, utcnow() if end.now is None else to_utc_naive(end.now)) for end in ends]
+    if db.dialect_name == "postgresql":
+        return _finish_in_one_statement(db, stamped)
     with db.write() as conn:
         _end_attempts(conn, stamped)
         lines = [
@@ -368,6 +413,58 @@ def finish_many(db: Database, ends: Sequence[RunEnd]) -> list[Instance | None]:
         for channel in dict.fromkeys(end.channel for end, _ in held if end.channel):
             notify(conn, channel)
     return [rows.get(end.instance_id) for end in ends]
+
+
+def _finish_in_one_statement(
+    db: Database, stamped: Sequence[tuple[RunEnd, datetime]]
+) -> list[Instance | None]:
+    """``finish_many`` on PostgreSQL: one statement for the batch (``end_statement``)."""
+    values = [
+        state_changes(end.to_state, at, end.reason, settable_values(end.fields or {}))
+        for end, at in stamped
+    ]
+    columns = tuple(sorted({name for v in values for name in v}))
+    params = end_parameters(
+        [
+            (
+                end.instance_id,
+                end.worker,
+                end.attempt,
+                at,
+                end.actor,
+                end.attempt_state.value,
+                end.attempt_error,
+                end.channel,
+            )
+            for end, at in stamped
+        ],
+        values,
+        columns,
+        [(end.instance_id, end.attempt, at, t) for end, at in stamped for t in end.log_lines],
+        [end.followup for end, _ in stamped if end.followup is not None],
+    )
+    with db.write() as conn:
+        rows = {
+            instance.id: instance
+            for instance in instances_from_rows(conn.execute(end_statement(columns), params))
+        }
+        observe(
+            conn,
+            [
+                {
+                    "instance_id": end.instance_id,
+                    "created_at": at,
+                    "actor": end.actor,
+                    "action": "finish",
+                    "from_state": _RUNNING,
+                    "to_state": end.to_state.value,
+                    "detail": end.reason,
+                }
+                for end, at in stamped
+                if end.instance_id in rows
+            ],
+        )
+    return [rows.get(end.instance_id) for end, _ in stamped]
 
 
 def _end_attempts(conn: sa.Connection, stamped: Sequence[tuple[RunEnd, datetime]]) -> None:
