@@ -76,8 +76,13 @@ unclaimed AS (
 ),
 logged AS (
     INSERT INTO instance_logs (instance_id, attempt, created_at, text)
-    SELECT * FROM {_unnest(["id", "attempt", "at", "text"],
-                           ["bigint[]", "integer[]", "timestamp[]", "text[]"], "l_")}
+    SELECT * FROM {
+        _unnest(
+            ["id", "attempt", "at", "text"],
+            ["bigint[]", "integer[]", "timestamp[]", "text[]"],
+            "l_",
+        )
+    }
 ),
 queued AS (
     INSERT INTO instance_followups ({", ".join(_FOLLOWUP_COLUMNS)})
@@ -129,9 +134,7 @@ def end_parameters(
     (instance id, attempt, at, text) per line; ``followups``: follow-up rows.
     """
     names = ("id", "worker", "attempt", "at", "actor", "a_state", "a_error", "channel")
-    params: dict[str, Any] = {
-        f"e_{name}": [end[i] for end in ends] for i, name in enumerate(names)
-    }
+    params: dict[str, Any] = {f"e_{name}": [end[i] for end in ends] for i, name in enumerate(names)}
     for name in columns:
         params[f"e_c_{name}"] = [v.get(name) for v in values]
         params[f"e_s_{name}"] = [name in v for v in values]

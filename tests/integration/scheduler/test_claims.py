@@ -14,7 +14,8 @@ from lakeworks.runtime.worker import Worker, WorkerConfig
 from lakeworks.runtime.workspace_source import FolderWorkspaceSource
 from lakeworks.spec.loader import load_workspace
 from lakeworks.store.database import Database
-from lakeworks.store.leases import claim
+from lakeworks.store.claims import ClaimRequest
+from lakeworks.store.leases import RunEnd, claim, finish_and_claim
 from lakeworks.store.models import Instance, NewInstance
 from lakeworks.store.models import InstanceState as S
 from lakeworks.store.repositories import AttemptRepository, InstanceRepository
@@ -82,9 +83,7 @@ def test_concurrent_claims_take_at_most_their_limit_and_never_the_same_instance(
     repo, attempts = InstanceRepository(db), AttemptRepository(db)
     for instance in repo.get_many(ids[:20]):
         assert (instance.state, instance.attempts) == (S.RUNNING, 1)
-        assert [(a.number, a.state) for a in attempts.for_instance(instance.id)] == [
-            (1, S.RUNNING)
-        ]
+        assert [(a.number, a.state) for a in attempts.for_instance(instance.id)] == [(1, S.RUNNING)]
         assert [e.action for e in repo.events(instance.id)] == ["claim"]
 
 
@@ -165,3 +164,42 @@ def test_workers_never_run_more_instances_at_once_than_their_slots(
     assert set(by_worker) == set(slots)  # both took part
     for name, runs in by_worker.items():
         assert most_held_at_once(runs) <= slots[name], name
+
+
+def test_ends_that_free_slots_claim_one_next_instance_each_at_their_end(db: Database) -> None:
+    ids = queue(db, "ws", ["flow.a", "flow.b", "flow.c"], 3)
+    first, second = claim(
+        db,
+        worker="w",
+        lease_seconds=30,
+        limit=2,
+        group="default",
+        workspace="ws",
+        env="prod",
+        now=NOW,
+    )
+    ended = NOW + timedelta(minutes=1)
+    request = ClaimRequest(
+        worker="w", lease_seconds=30, group="default", workspace="ws", env="prod"
+    )
+    ends = [
+        RunEnd(
+            instance_id=i.id,
+            worker="w",
+            attempt=1,
+            to_state=S.SUCCESS,
+            reason=None,
+            attempt_state=S.SUCCESS,
+            now=ended,
+            then_claim=request,
+        )
+        for i in (first, second)
+    ]
+    results = finish_and_claim(db, ends)
+    assert [moved.state if moved else None for moved, _ in results] == [S.SUCCESS, S.SUCCESS]
+    following = [nxt for _, nxt in results if nxt is not None]
+    (left,) = set(ids) - {first.id, second.id}
+    assert [i.id for i in following] == [left]  # one each at most: the queue had one
+    assert following[0].state is S.RUNNING and following[0].worker == "w"
+    assert following[0].started_at == ended
+    assert [e.action for e in InstanceRepository(db).events(left)] == ["claim"]
