@@ -13,8 +13,8 @@ import pytest
 from lakeworks.runtime.worker import Worker, WorkerConfig
 from lakeworks.runtime.workspace_source import FolderWorkspaceSource
 from lakeworks.spec.loader import load_workspace
-from lakeworks.store.database import Database
 from lakeworks.store.claims import ClaimRequest
+from lakeworks.store.database import Database
 from lakeworks.store.leases import RunEnd, claim, finish_and_claim
 from lakeworks.store.models import Instance, NewInstance
 from lakeworks.store.models import InstanceState as S
