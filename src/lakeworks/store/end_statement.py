@@ -32,9 +32,15 @@ _STATEMENTS: dict[tuple[str, ...], Any] = {}
 
 
 def _array_type(column: sa.Column[Any]) -> str:
-    from sqlalchemy.dialects import postgresql
-
-    return f"{column.type.compile(dialect=postgresql.dialect())}[]"
+    """The PostgreSQL array type for values of ``column``."""
+    kind = column.type
+    if isinstance(kind, sa.DateTime):
+        return "timestamp[]"
+    if isinstance(kind, sa.Integer):
+        return "bigint[]"
+    if isinstance(kind, sa.Boolean):
+        return "boolean[]"
+    return "text[]"
 
 
 def _unnest(names: Sequence[str], types: Sequence[str], prefix: str) -> str:
