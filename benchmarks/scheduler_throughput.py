@@ -52,6 +52,8 @@ from lakeworks.store.schema import instance_events, instances
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 LAKEWORKS = str(Path(sys.executable).with_name("lakeworks"))
 NODES = 100
+APPLICATION = f"lakeworks-bench-{os.getpid()}"
+"""The PostgreSQL ``application_name`` of the benchmarked processes' sessions."""
 FOLDER = ("--definition", "folder")
 """The benchmark workspace is not deployed: prod runs the folder as it is."""
 
@@ -191,16 +193,47 @@ def measure(db: Database, ids: list[int], slots: int) -> dict[str, float]:
     }
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a live process (Linux ``/proc``; 0 where unavailable)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def session_cpu(db: Database, application: str) -> float:
+    """CPU of the PostgreSQL backends serving ``application`` (same machine only)."""
+    with db.read() as conn:
+        pids = conn.execute(
+            sa.text("SELECT pid FROM pg_stat_activity WHERE application_name = :a"),
+            {"a": application},
+        ).scalars()
+        return sum(cpu_seconds(pid) for pid in pids)
+
+
 def run_processes(
-    root: Path, url: str, ids: list[int], db: Database, workers: int, slots: int, timeout: float
+    root: Path,
+    url: str,
+    ids: list[int],
+    db: Database,
+    workers: int,
+    slots: int,
+    timeout: float,
+    cpu: dict[str, float],
 ) -> None:
-    env = {**os.environ, "LAKEWORKS_DATABASE_URL": url}
+    """Start the workers and the scheduler, wait for ``ids`` to end; ``cpu`` gets the
+    CPU seconds of each process and of the PostgreSQL sessions they opened."""
+    tagged = make_url(url).update_query_dict({"application_name": APPLICATION})
+    env = {**os.environ, "LAKEWORKS_DATABASE_URL": tagged.render_as_string(hide_password=False)}
     env.pop("LAKEWORKS_CLOCK", None)
     logs = root / "logs"
     logs.mkdir()
     started: list[subprocess.Popen[bytes]] = []
+    names: list[str] = []
 
     def start(name: str, *args: str) -> None:
+        names.append(name)
         with (logs / f"{name}.log").open("wb") as log:
             started.append(
                 subprocess.Popen(
@@ -237,6 +270,9 @@ def run_processes(
                     )
                 ).scalar_one()
             if left == 0:
+                for process, name in zip(started, names, strict=True):
+                    cpu[name] = cpu_seconds(process.pid)
+                cpu["postgresql"] = session_cpu(db, APPLICATION)
                 return
             time.sleep(0.5)
         tails = "\n".join(f"--- {p.name}\n{p.read_text()[-2000:]}" for p in logs.iterdir())
@@ -276,9 +312,13 @@ def main() -> int:
                 ids = create_instances(db, ws, count, RunType.BACKFILL)
                 with db.write() as conn:  # statistics, as autovacuum keeps them
                     conn.exec_driver_sql("ANALYZE")
+                load_before = os.getloadavg()[0]
                 started = time.perf_counter()
                 before = resource.getrusage(resource.RUSAGE_CHILDREN)
-                run_processes(root, url_text, ids, db, args.workers, args.slots, 30 + count / 10)
+                per_process: dict[str, float] = {}
+                run_processes(
+                    root, url_text, ids, db, args.workers, args.slots, 30 + count / 10, per_process
+                )
                 after = resource.getrusage(resource.RUSAGE_CHILDREN)
                 wall = time.perf_counter() - started
                 cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
@@ -296,7 +336,22 @@ def main() -> int:
         ("wall time incl. process start", f"{wall:.2f}", "s"),
         ("CPU of scheduler + workers (start-up incl.)", f"{cpu:.2f}", "s"),
         ("CPU per instance", f"{cpu / count * 1000:.2f}", "ms"),
-        ("load average (1 min) at the end", f"{os.getloadavg()[0]:.1f}", ""),
+        *[
+            (f"  CPU of {name} (at the last end)", f"{seconds:.2f}", "s")
+            for name, seconds in per_process.items()
+            if name != "postgresql"
+        ],
+        ("CPU of their PostgreSQL sessions", f"{per_process.get('postgresql', 0.0):.2f}", "s"),
+        (
+            "CPU per instance incl. PostgreSQL",
+            f"{(cpu + per_process.get('postgresql', 0.0)) / count * 1000:.2f}",
+            "ms",
+        ),
+        (
+            "load average (1 min) at start / end",
+            f"{load_before:.1f} / {os.getloadavg()[0]:.1f}",
+            "",
+        ),
         ("throughput", f"{rate:.0f}", "inst/s"),
         ("dispatch latency p50", f"{figures['p50']:.1f}", "ms"),
         ("dispatch latency p95", f"{figures['p95']:.1f}", "ms"),

@@ -9,16 +9,21 @@ nothing waits for company.
 
 When a batch fails, each of its ends is written on its own, so one end the store
 refuses fails only its own run, as before.
+
+A worker's slot that will run the next queued instance after this one says so
+(``claim_after``) before the run: the end written from that thread then also claims
+the slot's next instance in the same transaction (``claimed`` hands it over).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from lakeworks.store.claims import ClaimRequest
 from lakeworks.store.database import Database
-from lakeworks.store.leases import RunEnd, finish_many
+from lakeworks.store.leases import RunEnd, finish_and_claim
 from lakeworks.store.models import Instance
 
 
@@ -27,6 +32,7 @@ class _Waiting:
     end: RunEnd
     done: bool = False
     instance: Instance | None = None
+    claimed: Instance | None = None
     error: BaseException | None = None
 
     def outcome(self) -> Instance | None:
@@ -45,13 +51,39 @@ class EndWriter:
         self._writing = False
         self.batches = 0
         """Transactions written (for the curious: ends per batch = ends / batches)."""
+        self._after: dict[int, ClaimRequest] = {}
+        self._claimed: dict[int, Instance | None] = {}
+
+    def claim_after(self, request: ClaimRequest) -> None:
+        """The next end written from this thread also claims with ``request``."""
+        self._after[threading.get_ident()] = request
+
+    def claimed(self) -> tuple[bool, Instance | None]:
+        """Whether this thread's ``claim_after`` was carried out since it was asked for,
+        and what it claimed (None: the queue had nothing); clears both."""
+        ident = threading.get_ident()
+        self._after.pop(ident, None)
+        if ident not in self._claimed:
+            return False, None
+        return True, self._claimed.pop(ident)
 
     def finish(self, end: RunEnd) -> Instance | None:
         """Record ``end``; the instance as moved, or None when it was no longer held.
 
         Raises what the store raised for this end.
         """
+        ident = threading.get_ident()
+        request = self._after.pop(ident, None)
+        if request is not None:
+            end = replace(end, then_claim=request)
         mine = _Waiting(end)
+        try:
+            return self._finish(mine)
+        finally:
+            if request is not None and mine.error is None:
+                self._claimed[ident] = mine.claimed
+
+    def _finish(self, mine: _Waiting) -> Instance | None:
         with self._cond:
             self._waiting.append(mine)
             while self._writing and not mine.done:
@@ -73,16 +105,16 @@ class EndWriter:
     def _write(self, batch: Sequence[_Waiting]) -> None:
         self.batches += 1
         try:
-            moved = finish_many(self.db, [w.end for w in batch])
+            moved = finish_and_claim(self.db, [w.end for w in batch])
         except Exception as exc:
             if len(batch) == 1:
                 batch[0].error = exc
                 return
             for waiting in batch:  # find the end the store refuses; write the others
                 try:
-                    waiting.instance = finish_many(self.db, [waiting.end])[0]
+                    waiting.instance, waiting.claimed = finish_and_claim(self.db, [waiting.end])[0]
                 except Exception as single:
                     waiting.error = single
             return
-        for waiting, instance in zip(batch, moved, strict=True):
-            waiting.instance = instance
+        for waiting, (instance, claimed) in zip(batch, moved, strict=True):
+            waiting.instance, waiting.claimed = instance, claimed

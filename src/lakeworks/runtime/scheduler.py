@@ -371,11 +371,9 @@ class Scheduler:
         else:
             assert self._last_event is not None
             since = max(0, self._last_event - EVENT_LOOKBACK)  # late commits of older ids
-            changed = sorted(self.store.changed_since(since, mark))
-            for chunk in chunked(changed):
-                children = self.store.waiting_children(ws.name, self.env, chunk)
-                for part in chunked(children, self.config.batch_size):
-                    self._decide_batch(model, list(part), now, report)
+            children = self.store.children_of_changes(ws.name, self.env, since, mark)
+            for part in chunked(children, self.config.batch_size):
+                self._decide_batch(model, list(part), now, report)
         self._last_event = mark
 
     def _decide_batch(

@@ -29,6 +29,7 @@ from lakeworks.runtime.provenance import DefinitionRecorder
 from lakeworks.runtime.wakeup import DONE, QUEUE, Bell, Listener, channel_name
 from lakeworks.runtime.workspace_source import WorkspaceSource
 from lakeworks.spec.models import Workspace
+from lakeworks.store.claims import ClaimRequest
 from lakeworks.store.database import Database
 from lakeworks.store.leases import claim, reclaim
 from lakeworks.store.models import Instance
@@ -196,8 +197,11 @@ class Worker:
             while current is not None:
                 following: _Job | None = None
                 try:
-                    self._run_one(current)
-                    following = self._next_in_slot(group, current.executor)
+                    answered, claimed = self._run_one(group, current)
+                    if claimed is not None:
+                        following = _Job(claimed, current.executor)
+                    elif not answered:
+                        following = self._next_in_slot(group, current.executor)
                 finally:
                     with self._lock:
                         self._jobs.pop(current.instance.id, None)
@@ -212,8 +216,22 @@ class Worker:
                 self._busy[group] -= 1
             self.bell.ring()
 
-    def _run_one(self, job: _Job) -> None:
+    def _run_one(self, group: str, job: _Job) -> tuple[bool, Instance | None]:
+        """Run ``job``; its end also claims the slot's next instance (while the worker
+        goes on under the same definition). Returns whether that claim was made, and
+        what it claimed."""
         instance = job.instance
+        ends = job.executor.ends
+        if not self._stopping.is_set() and self.source.current(self.env) is job.executor.workspace:
+            ends.claim_after(
+                ClaimRequest(
+                    worker=self.name,
+                    lease_seconds=self.lease_clock_seconds,
+                    group=group,
+                    workspace=job.executor.workspace.name,
+                    env=self.env,
+                )
+            )
         try:
             instance = self.definitions.record(job.executor.workspace, instance, actor=self.name)
             outcome = job.executor.run(
@@ -231,6 +249,7 @@ class Worker:
             self.log(f"instance {instance.id}: the run could not be recorded: {exc}")
             for line in traceback.format_exc().splitlines():
                 self.log(line)
+        return ends.claimed()
 
     def _next_in_slot(self, group: str, executor: InstanceExecutor) -> _Job | None:
         """The next instance for a slot that just became free, claimed here; None when

@@ -9,17 +9,19 @@ elsewhere now) can never overwrite the newer attempt.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
+from lakeworks.store.claims import ClaimRequest, claim, claim_on
 from lakeworks.store.clock import to_utc_naive, utcnow
 from lakeworks.store.database import Database
+from lakeworks.store.end_statement import end_parameters, end_statement
 from lakeworks.store.followups import enqueue
 from lakeworks.store.models import Instance, InstanceState
-from lakeworks.store.observers import add_events
+from lakeworks.store.observers import add_events, observe
 from lakeworks.store.records import instance_from_mapping, instances_from_rows
 from lakeworks.store.scheduling import notify
 from lakeworks.store.schema import attempts, instance_logs, instances
@@ -27,10 +29,10 @@ from lakeworks.store.statements import insert_ignoring
 from lakeworks.store.transitions import settable_values, state_changes
 
 _c = instances.c
-_QUEUED = InstanceState.WAITING_RESOURCES.value
 _RUNNING = InstanceState.RUNNING.value
 _bp = sa.bindparam
-_NO_CEILING = 2**31 - 1
+
+__all__ = ["ClaimRequest", "RunEnd", "claim", "finish_and_claim", "finish_many", "reclaim"]
 
 
 def _held(instance_id: int, worker: str, attempt: int) -> sa.ColumnElement[bool]:
@@ -42,50 +44,10 @@ def _held(instance_id: int, worker: str, attempt: int) -> sa.ColumnElement[bool]
     )
 
 
-# The hot statements of claiming and finishing, built once with bound parameters:
+# The hot statements of finishing, built once with bound parameters:
 # building SQLAlchemy statements per instance cost more than the database work.
 
 
-def _claimable(table: Any) -> sa.ColumnElement[bool]:
-    c = table.c
-    return sa.and_(
-        c.state == _QUEUED,
-        c.resource_group == _bp("q_group"),
-        c.workspace == _bp("q_workspace"),
-        c.env == _bp("q_env"),
-        sa.or_(c.next_attempt_at.is_(None), c.next_attempt_at <= _bp("q_at")),
-    )
-
-
-_band = instances.alias("band")
-_TOP_PRIORITY = (
-    sa.select(_band.c.priority)
-    .where(_claimable(_band), _band.c.priority < _bp("q_ceiling"))
-    .order_by(_band.c.priority.desc())
-    .limit(1)
-    .scalar_subquery()
-)
-_PICK = (
-    sa.select(_c.id, _c.priority)
-    .where(_claimable(instances), _c.priority == _TOP_PRIORITY)
-    .order_by(_c.cycle_time, _c.id)
-    .limit(_bp("q_limit", type_=sa.Integer))
-)
-_PICK_LOCKED = _PICK.with_for_update(skip_locked=True, of=instances)
-_TAKE = (
-    sa.update(instances)
-    .where(_c.id.in_(_bp("q_ids", expanding=True)), _c.state == _QUEUED)
-    .values(
-        state=_RUNNING,
-        reason=None,
-        worker=_bp("q_worker"),
-        attempts=_c.attempts + 1,
-        started_at=_bp("q_at"),
-        finished_at=None,
-        lease_expires_at=_bp("q_lease_until"),
-    )
-    .returning(*instances.c)
-)
 _ADD_LOGS = sa.insert(instance_logs)
 _END_ATTEMPT = (
     sa.update(attempts)
@@ -126,93 +88,6 @@ def _finish_statement(columns: tuple[str, ...]) -> Any:
         )
         _FINISH[columns] = statement
     return statement
-
-
-def claim(
-    db: Database,
-    *,
-    worker: str,
-    lease_seconds: float,
-    limit: int,
-    group: str,
-    workspace: str,
-    env: str,
-    now: datetime,
-) -> list[Instance]:
-    """Claim up to ``limit`` queued instances of one resource group for ``worker``.
-
-    Highest priority first, then earliest cycle, then id, priority by priority: each
-    step reads the highest queued priority below the last one through the ``(state,
-    priority, cycle_time)`` index, in cycle order, so a claim costs the same with ten
-    or a hundred thousand queued instances (one query that sorts the whole queue on
-    every claim did not). ``FOR UPDATE SKIP LOCKED`` on PostgreSQL: concurrent
-    workers never claim the same instance. Each claimed instance gets ``attempts +
-    1``, the worker, a lease until ``now + lease_seconds``, a ``claim`` event and its
-    attempt record (running), all in the claim's transaction.
-    """
-    at = to_utc_naive(now)
-    pick = _PICK_LOCKED if db.supports_skip_locked else _PICK
-    params: dict[str, Any] = {
-        "q_group": group,
-        "q_workspace": workspace,
-        "q_env": env,
-        "q_at": at,
-        "q_ceiling": _NO_CEILING,
-    }
-    picked: list[int] = []
-    with db.write() as conn:
-        while len(picked) < limit:
-            rows = conn.execute(pick, {**params, "q_limit": limit - len(picked)}).all()
-            if not rows:
-                break
-            picked.extend(row[0] for row in rows)
-            params["q_ceiling"] = rows[0][1]
-        if not picked:
-            return []
-        claimed = instances_from_rows(
-            conn.execute(
-                _TAKE,
-                {
-                    "q_ids": picked,
-                    "q_worker": worker,
-                    "q_at": at,
-                    "q_lease_until": at + timedelta(seconds=lease_seconds),
-                },
-            )
-        )
-        if claimed:
-            conn.execute(
-                insert_ignoring(conn, attempts),
-                [
-                    {
-                        "instance_id": i.id,
-                        "number": i.attempts,
-                        "state": _RUNNING,
-                        "worker": worker,
-                        "started_at": at,
-                        "finished_at": None,
-                        "error": None,
-                    }
-                    for i in claimed
-                ],
-            )
-            add_events(
-                conn,
-                [
-                    {
-                        "instance_id": i.id,
-                        "created_at": at,
-                        "actor": worker,
-                        "action": "claim",
-                        "from_state": _QUEUED,
-                        "to_state": _RUNNING,
-                        "detail": f"attempt {i.attempts}",
-                    }
-                    for i in claimed
-                ],
-            )
-    claimed.sort(key=lambda i: (-i.priority, i.cycle_time, i.id))
-    return claimed
 
 
 def start_here(
@@ -284,6 +159,9 @@ class RunEnd:
     fields: Mapping[str, Any] | None = None
     channel: str | None = None
     followup: Mapping[str, Any] | None = None
+    then_claim: ClaimRequest | None = None
+    """The worker's slot is free after this run: claim its next instance in the same
+    transaction, at the moment of this end (``finish_and_claim``)."""
 
 
 def finish_if_held(
@@ -323,6 +201,13 @@ def finish_if_held(
 
 
 def finish_many(db: Database, ends: Sequence[RunEnd]) -> list[Instance | None]:
+    """End claimed runs in one transaction (``finish_and_claim`` without the claims)."""
+    return [moved for moved, _ in finish_and_claim(db, ends)]
+
+
+def finish_and_claim(
+    db: Database, ends: Sequence[RunEnd]
+) -> list[tuple[Instance | None, Instance | None]]:
     """End claimed runs in one transaction, moving each instance on only if its worker
     still holds that attempt. A ``followup`` (a row of the follow-up queue,
     ``store.followups.new_row``) is written with its end whether or not it is held
@@ -334,40 +219,126 @@ def finish_many(db: Database, ends: Sequence[RunEnd]) -> list[Instance | None]:
     order of ``ends``, the updated instance, or None for one that was stopped,
     reclaimed or finished by someone else meanwhile. Statements are per batch, not
     per run: runs that end together cost one transaction of a few statements.
+
+    Each end with ``then_claim`` also gets the next queued instance of its worker's
+    group (or None when the queue has none), claimed in the same transaction: one
+    claim per such end, so a slot never receives more than one instance.
+    Returns (moved instance or None, claimed instance or None) per end.
     """
     if not ends:
         return []
     stamped = [(end, utcnow() if end.now is None else to_utc_naive(end.now)) for end in ends]
     with db.write() as conn:
-        _end_attempts(conn, stamped)
-        lines = [
-            {"instance_id": end.instance_id, "attempt": end.attempt, "created_at": at, "text": t}
+        if conn.dialect.name == "postgresql":
+            moved = _finish_in_one_statement(conn, stamped)
+        else:
+            moved = _finish_in_steps(conn, stamped)
+        following = _claim_next(conn, stamped)
+    return [(moved.get(end.instance_id), following.get(n)) for n, end in enumerate(ends)]
+
+
+def _claim_next(
+    conn: sa.Connection, stamped: Sequence[tuple[RunEnd, datetime]]
+) -> dict[int, Instance]:
+    """The next instance of each end that asks for one (at the end's moment), by the
+    end's position."""
+    asking: dict[tuple[str, float, str, str, str], list[tuple[int, ClaimRequest]]] = {}
+    for n, (end, at) in enumerate(stamped):
+        if end.then_claim is not None:
+            request = replace(end.then_claim, now=at)
+            asking.setdefault(request.queue, []).append((n, request))
+    found: dict[int, Instance] = {}
+    for members in asking.values():
+        latest = max((request for _, request in members), key=lambda r: r.at)
+        claimed = claim_on(conn, latest, len(members))
+        found.update(zip((n for n, _ in members), claimed, strict=False))
+    return found
+
+
+def _finish_in_steps(
+    conn: sa.Connection, stamped: Sequence[tuple[RunEnd, datetime]]
+) -> dict[int, Instance]:
+    """``finish_and_claim``'s ends on SQLite: a few statements per batch."""
+    _end_attempts(conn, stamped)
+    lines = [
+        {"instance_id": end.instance_id, "attempt": end.attempt, "created_at": at, "text": t}
+        for end, at in stamped
+        for t in end.log_lines
+    ]
+    if lines:
+        conn.execute(_ADD_LOGS, lines)
+    enqueue(conn, [end.followup for end, _ in stamped if end.followup is not None])
+    rows = _move_held(conn, stamped)
+    held = [(end, at) for end, at in stamped if end.instance_id in rows]
+    add_events(
+        conn,
+        [
+            {
+                "instance_id": end.instance_id,
+                "created_at": at,
+                "actor": end.actor,
+                "action": "finish",
+                "from_state": _RUNNING,
+                "to_state": end.to_state.value,
+                "detail": end.reason,
+            }
+            for end, at in held
+        ],
+    )
+    for channel in dict.fromkeys(end.channel for end, _ in held if end.channel):
+        notify(conn, channel)
+    return rows
+
+
+def _finish_in_one_statement(
+    conn: sa.Connection, stamped: Sequence[tuple[RunEnd, datetime]]
+) -> dict[int, Instance]:
+    """``finish_and_claim``'s ends on PostgreSQL: one statement (``end_statement``)."""
+    values = [
+        state_changes(end.to_state, at, end.reason, settable_values(end.fields or {}))
+        for end, at in stamped
+    ]
+    columns = tuple(sorted({name for v in values for name in v}))
+    params = end_parameters(
+        [
+            (
+                end.instance_id,
+                end.worker,
+                end.attempt,
+                at,
+                end.actor,
+                end.attempt_state.value,
+                end.attempt_error,
+                end.channel,
+            )
             for end, at in stamped
-            for t in end.log_lines
-        ]
-        if lines:
-            conn.execute(_ADD_LOGS, lines)
-        enqueue(conn, [end.followup for end, _ in stamped if end.followup is not None])
-        rows = _move_held(conn, stamped)
-        held = [(end, at) for end, at in stamped if end.instance_id in rows]
-        add_events(
-            conn,
-            [
-                {
-                    "instance_id": end.instance_id,
-                    "created_at": at,
-                    "actor": end.actor,
-                    "action": "finish",
-                    "from_state": _RUNNING,
-                    "to_state": end.to_state.value,
-                    "detail": end.reason,
-                }
-                for end, at in held
-            ],
-        )
-        for channel in dict.fromkeys(end.channel for end, _ in held if end.channel):
-            notify(conn, channel)
-    return [rows.get(end.instance_id) for end in ends]
+        ],
+        values,
+        columns,
+        [(end.instance_id, end.attempt, at, t) for end, at in stamped for t in end.log_lines],
+        [end.followup for end, _ in stamped if end.followup is not None],
+    )
+    rows = {
+        instance.id: instance
+        for instance in instances_from_rows(conn.execute(end_statement(columns), params))
+    }
+    observe(
+        conn,
+        [
+            {
+                "instance_id": end.instance_id,
+                "created_at": at,
+                "actor": end.actor,
+                "action": "finish",
+                "from_state": _RUNNING,
+                "to_state": end.to_state.value,
+                "detail": end.reason,
+            }
+            for end, at in stamped
+            if end.instance_id in rows
+        ],
+    )
+    return rows
 
 
 def _end_attempts(conn: sa.Connection, stamped: Sequence[tuple[RunEnd, datetime]]) -> None:

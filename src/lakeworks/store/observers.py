@@ -51,5 +51,12 @@ def add_events(conn: sa.Connection, rows: EventRows) -> None:
     if not rows:
         return
     conn.execute(_insert(), list(rows))
+    observe(conn, rows)
+
+
+def observe(conn: sa.Connection, rows: EventRows) -> None:
+    """Tell every observer of ``instance_events`` rows the caller inserted itself."""
+    if not rows:
+        return
     for observer in tuple(_observers):
         observer(conn, rows)

@@ -26,6 +26,13 @@ from lakeworks.store.transitions import state_changes
 
 _c = instances.c
 _deps = instance_dependencies
+_QUIET = (
+    InstanceState.WAITING_TIME.value,
+    InstanceState.WAITING_UPSTREAM.value,
+    InstanceState.WAITING_RESOURCES.value,
+    InstanceState.RUNNING.value,
+)
+"""States whose arrival the downstream of an instance does not notice."""
 _pending = instance_pending_upstream
 
 CycleKey = tuple[str, datetime]
@@ -352,7 +359,7 @@ class SchedulingStore:
         New ones (``not_run``, any time), and waiting ones whose cycle time has come
         and whose retry time (if any) has passed; without ``waiting_upstream`` the
         instances already waiting for upstream ones are left out (see
-        ``waiting_children``).
+        ``children_of_changes``).
         """
         at = to_utc_naive(now)
         waiting = [InstanceState.WAITING_TIME.value]
@@ -383,38 +390,34 @@ class SchedulingStore:
         with self._db.read() as conn:
             return int(conn.execute(sa.select(sa.func.max(instance_events.c.id))).scalar() or 0)
 
-    def changed_since(self, after: int, upto: int) -> set[int]:
-        """Instances whose state changed in events ``(after, upto]`` in a way their
-        downstream notices (done, failed, stopped, frozen, suspended, reset)."""
-        e = instance_events.c
-        quiet = [
-            InstanceState.WAITING_TIME.value,
-            InstanceState.WAITING_UPSTREAM.value,
-            InstanceState.WAITING_RESOURCES.value,
-            InstanceState.RUNNING.value,
-        ]
-        query = sa.select(e.instance_id).where(
-            e.id > after, e.id <= upto, e.to_state.is_not(None), e.to_state.not_in(quiet)
-        )
-        with self._db.read() as conn:
-            return set(conn.execute(query).scalars())
-
-    def waiting_children(
+    def children_of_changes(
         self,
         workspace: str,
         env: str,
-        parents: Sequence[int],
+        after: int,
+        upto: int,
         *,
         run_types: Sequence[RunType] = (RunType.SCHEDULED, RunType.BACKFILL),
     ) -> list[Instance]:
-        """Instances waiting for upstream ones that wait for one of ``parents``."""
-        if not parents:
-            return []
-        children = sa.select(_deps.c.instance_id).where(_deps.c.upstream_instance_id.in_(parents))
+        """Instances waiting for upstream ones that wait for an instance whose state
+        changed in events ``(after, upto]`` in a way their downstream notices (done,
+        failed, stopped, frozen, suspended, reset): one query, the changed ids never
+        leave the database."""
+        e = instance_events.c
+        changed = (
+            sa.select(_deps.c.instance_id)
+            .select_from(_deps.join(instance_events, e.instance_id == _deps.c.upstream_instance_id))
+            .where(
+                e.id > after,
+                e.id <= upto,
+                e.to_state.is_not(None),
+                e.to_state.not_in(_QUIET),
+            )
+        )
         query = (
             sa.select(instances)
             .where(
-                _c.id.in_(children),
+                _c.id.in_(changed),
                 _c.state == InstanceState.WAITING_UPSTREAM.value,
                 _c.workspace == workspace,
                 _c.env == env,

@@ -117,15 +117,17 @@ def test_ends_arriving_during_a_write_share_the_next_transaction(
     writer = EndWriter(db)
     release = threading.Event()
     sizes: list[int] = []
-    real = run_ends.finish_many
+    real = run_ends.finish_and_claim
 
-    def slow_first(database: Database, ends: Sequence[RunEnd]) -> list[Instance | None]:
+    def slow_first(
+        database: Database, ends: Sequence[RunEnd]
+    ) -> list[tuple[Instance | None, Instance | None]]:
         sizes.append(len(ends))
         if len(sizes) == 1:
             assert release.wait(30)
         return real(database, ends)
 
-    monkeypatch.setattr(run_ends, "finish_many", slow_first)
+    monkeypatch.setattr(run_ends, "finish_and_claim", slow_first)
     results: dict[int, Instance | None] = {}
 
     def finish(instance: Instance) -> None:
