@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.abc
 import inspect
+import itertools
 import os
 import subprocess
 import sys
@@ -87,6 +88,24 @@ def test_help_lists_every_command_as_the_commands_describe_themselves() -> None:
     assert lazy.returncode == eager.returncode == 0, lazy.stderr + eager.stderr
     assert "lakehouse" in lazy.stdout
     assert lazy.stdout == eager.stdout
+
+
+def test_help_wraps_each_command_description_only_where_the_panel_ends() -> None:
+    """A description is one paragraph in the listing: a line breaks only where the next
+    word would not fit, never where the docstring's source lines happened to end."""
+    environ = {**os.environ, "COLUMNS": "80", "NO_COLOR": "1"}
+    done = subprocess.run(
+        [LAKEWORKS, "--help"], capture_output=True, text=True, timeout=60, env=environ
+    )
+    panel = done.stdout.split("─ Commands ")[1].splitlines()[1:]
+    rows = [line.strip("│").rstrip() for line in panel if line.startswith("│")]
+    width = max(len(line.strip("│")) for line in panel if line.startswith("│"))
+    column = len(rows[0]) - len(rows[0][1:].lstrip(" ").split(" ", 1)[1].lstrip(" "))
+    for above, below in itertools.pairwise(rows):
+        if below[:column].strip():
+            continue  # the next command's entry starts
+        next_word = below[column:].split(" ", 1)[0]
+        assert len(above) + 1 + len(next_word) > width - 1, (above, below)
 
 
 @pytest.mark.parametrize("module_name", [module for module, _, _ in groups.GROUPS])

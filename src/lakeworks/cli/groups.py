@@ -133,7 +133,9 @@ class LazyGroups(TyperGroup):
         command = self.commands.get(cmd_name)
         if command is None and self._listed(cmd_name):
             # what a help listing reads: the name and the first paragraph of the help
-            return TyperCommand(cmd_name, help=LISTED[cmd_name][1])
+            command = TyperCommand(cmd_name, help=LISTED[cmd_name][1])
+        if command is not None:
+            one_line_listing(command)
         return command
 
     def resolve_command(
@@ -157,3 +159,14 @@ class LazyGroups(TyperGroup):
             return
         for name, command in typer.main.get_group(holder).commands.items():
             self.commands.setdefault(name, command)
+
+
+def one_line_listing(command: _click.Command) -> None:
+    """Give ``command`` and its sub-commands the first paragraph of their help as one
+    line for command listings (help text wraps its lines; a listing should not keep
+    those breaks mid-sentence)."""
+    if command.short_help is None and command.help:
+        command.short_help = " ".join(command.help.split("\n\n", 1)[0].split())
+    if isinstance(command, TyperGroup):
+        for sub in command.commands.values():
+            one_line_listing(sub)
