@@ -344,12 +344,12 @@ class SparkEngine:
                 f"{len(expected)} ({', '.join(expected)})"
             )
         frame = frame.toDF(*expected)
-        for column, value in static.items():
-            frame = frame.selectExpr("*", f"{_literal(value)} AS {_q(column)}")
+        # static partition values and the casts to the table's types in one projection
+        # (each DataFrame step is analysed by Spark on its own)
+        given = set(expected)
         casts = [
-            f"CAST({_q(c)} AS {spark_type(snapshot.schema.field(c).type)}) AS {_q(c)}"
-            if c in frame.columns
-            else f"CAST(NULL AS {spark_type(snapshot.schema.field(c).type)}) AS {_q(c)}"
+            f"CAST({_literal(static[c]) if c in static else _q(c) if c in given else 'NULL'}"
+            f" AS {spark_type(snapshot.schema.field(c).type)}) AS {_q(c)}"
             for c in snapshot.schema.names
         ]
         frame = frame.selectExpr(*casts)
