@@ -344,13 +344,16 @@ class SparkEngine:
                 f"{len(expected)} ({', '.join(expected)})"
             )
         frame = frame.toDF(*expected)
-        for column, value in static.items():
-            frame = frame.selectExpr("*", f"{_literal(value)} AS {_q(column)}")
+        # static partition values and the casts to the table's types in one projection
+        # (each DataFrame step is analysed by Spark on its own)
+        given = set(expected)
+        # into one static partition: the files hold no partition columns (``_write_frame``)
+        skipped = set(snapshot.partition_by) if _one_partition(snapshot, static) else set()
         casts = [
-            f"CAST({_q(c)} AS {spark_type(snapshot.schema.field(c).type)}) AS {_q(c)}"
-            if c in frame.columns
-            else f"CAST(NULL AS {spark_type(snapshot.schema.field(c).type)}) AS {_q(c)}"
+            f"CAST({_literal(static[c]) if c in static else _q(c) if c in given else 'NULL'}"
+            f" AS {spark_type(snapshot.schema.field(c).type)}) AS {_q(c)}"
             for c in snapshot.schema.names
+            if c not in skipped
         ]
         frame = frame.selectExpr(*casts)
         if target.overwrite:
@@ -392,10 +395,8 @@ class SparkEngine:
         staging = lake.storage.path(staging_rel)
         # one static partition: its files need no partition folders, so Spark writes
         # without partitionBy (which sorts every task's rows by the partition columns)
-        one_partition = bool(snapshot.partition_by) and set(static or {}) == set(
-            snapshot.partition_by
-        )
-        if one_partition:
+        one_partition = _one_partition(snapshot, static)
+        if one_partition and set(snapshot.partition_by) & set(frame.columns):
             frame = frame.drop(*snapshot.partition_by)
         writer = frame.write.mode("overwrite")
         if snapshot.partition_by and not one_partition:
@@ -474,6 +475,11 @@ class SparkEngine:
 
     def close(self) -> None:
         """The Spark session is shared by the process; ``session.stop_all`` ends it."""
+
+
+def _one_partition(snapshot: Snapshot, static: dict[str, str] | None) -> bool:
+    """Whether a write goes into one partition named in full by its static values."""
+    return bool(snapshot.partition_by) and set(static or {}) == set(snapshot.partition_by)
 
 
 def _literal(value: str) -> str:
