@@ -272,18 +272,7 @@ def _finish_in_steps(
     held = [(end, at) for end, at in stamped if end.instance_id in rows]
     add_events(
         conn,
-        [
-            {
-                "instance_id": end.instance_id,
-                "created_at": at,
-                "actor": end.actor,
-                "action": "finish",
-                "from_state": _RUNNING,
-                "to_state": end.to_state.value,
-                "detail": end.reason,
-            }
-            for end, at in held
-        ],
+        _finish_events(held),
     )
     for channel in dict.fromkeys(end.channel for end, _ in held if end.channel):
         notify(conn, channel)
@@ -324,19 +313,7 @@ def _finish_in_one_statement(
     }
     observe(
         conn,
-        [
-            {
-                "instance_id": end.instance_id,
-                "created_at": at,
-                "actor": end.actor,
-                "action": "finish",
-                "from_state": _RUNNING,
-                "to_state": end.to_state.value,
-                "detail": end.reason,
-            }
-            for end, at in stamped
-            if end.instance_id in rows
-        ],
+        _finish_events([(end, at) for end, at in stamped if end.instance_id in rows]),
     )
     return rows
 
@@ -504,3 +481,19 @@ def reclaim(
         if target is InstanceState.WAITING_RESOURCES:
             notify(conn, channel)
     return instance_from_mapping(row._mapping)
+
+
+def _finish_events(ends: Sequence[tuple[RunEnd, datetime]]) -> list[dict[str, object]]:
+    """The ``finish`` event rows of run ends, each stamped with its time."""
+    return [
+        {
+            "instance_id": end.instance_id,
+            "created_at": at,
+            "actor": end.actor,
+            "action": "finish",
+            "from_state": _RUNNING,
+            "to_state": end.to_state.value,
+            "detail": end.reason,
+        }
+        for end, at in ends
+    ]
