@@ -198,3 +198,38 @@ def test_a_setting_the_connect_server_refuses_is_named(connect_url: str) -> None
     options = SparkEngineOptions(master=connect_url, conf={"spark.ui.enabled": "true"})
     with pytest.raises(UserError, match=re.escape("refuses the setting spark.ui.enabled=true")):
         spark_session(options)
+
+
+def test_a_local_driver_beside_a_connect_session_is_refused_by_name(engine: SparkEngine) -> None:
+    engine.session().execute("SELECT 1 AS one")
+    with pytest.raises(UserError, match="already uses the Spark Connect server sc://"):
+        spark_session(SparkEngineOptions(master="local[1]"))
+
+
+def test_after_connect_a_process_and_its_children_can_start_a_local_driver(
+    engine: SparkEngine,
+) -> None:
+    engine.session().execute("SELECT 1 AS one")
+    # pyspark marks the whole process as a Connect client; a child inherits the mark
+    inherited = dict(os.environ)
+    assert inherited.get("SPARK_CONNECT_MODE_ENABLED") == "1"
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from lakeworks.engines.spark.config import SparkEngineOptions\n"
+            "from lakeworks.engines.spark.session import spark_session, stop_all\n"
+            "s = spark_session(SparkEngineOptions(master='local[1]'))\n"
+            "print(s.sql('SELECT 40 + 2 AS answer').collect()[0][0])\n"
+            "stop_all()\n",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**inherited, "SPARK_LOCAL_IP": "127.0.0.1"},
+    )
+    assert child.returncode == 0, child.stderr[-3000:]
+    assert child.stdout.strip().splitlines()[-1] == "42"
+    stop_all()
+    assert "SPARK_CONNECT_MODE_ENABLED" not in os.environ

@@ -24,6 +24,9 @@ CONNECT_PORT = 15002
 """Spark Connect's default port."""
 CONNECT_MODULES = ("grpc", "grpc_status", "google.rpc", "pandas", "zstandard")
 """What pyspark's Connect client imports beyond pyspark (``pyspark[connect]``)."""
+CONNECT_MODE_VARIABLES = ("SPARK_CONNECT_MODE_ENABLED", "SPARK_LOCAL_REMOTE")
+"""What pyspark sets in the process environment once a Connect session exists; while
+set, pyspark refuses to start a driver of its own (``CONNECT_URL_NOT_SET``)."""
 
 
 def session_settings(options: SparkEngineOptions) -> dict[str, str]:
@@ -65,6 +68,16 @@ def spark_session(options: SparkEngineOptions) -> Any:
 
 def _classic(spark_session_type: Any, options: SparkEngineOptions) -> Any:
     """A driver in this process, on ``local[...]`` or a cluster's master."""
+    connected = [master for master in _sessions if is_connect(master)]
+    if connected:
+        raise UserError(
+            f"cannot start a Spark driver on {options.master}: this process already uses "
+            f"the Spark Connect server {connected[0]}, and pyspark serves one kind per process",
+            hint="give the Connect engine and the local/cluster engine their own workers "
+            "(resource groups)",
+        )
+    # left by a parent process that used Spark Connect: not ours, and it would block a driver
+    _forget_connect_mode()
     os.environ.setdefault("PYSPARK_PYTHON", os.environ.get("PYSPARK_PYTHON", "python3"))
     builder = spark_session_type.builder.appName("lakeworks").master(options.master)
     settings = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false"}
@@ -135,3 +148,10 @@ def stop_all() -> None:
         for session in _sessions.values():
             session.stop()
         _sessions.clear()
+        _forget_connect_mode()
+
+
+def _forget_connect_mode() -> None:
+    """Drop pyspark's process-wide Connect flags, so a later classic driver may start."""
+    for name in CONNECT_MODE_VARIABLES:
+        os.environ.pop(name, None)
