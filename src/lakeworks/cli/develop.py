@@ -257,33 +257,43 @@ def run(
     ] = OutputFormat.TABLE,
 ) -> None:
     """Run a workspace, workflows or nodes for a business date, in dependency order."""
-    from datetime import date, timedelta
+    from lakeworks.runtime.collector import startup_paused
 
-    from lakeworks.runtime.runner import ManualRunner, summary_json
-    from lakeworks.schedule.bizdates import parse_bizdate
-    from lakeworks.security.secrets import install_workspace_key
+    # The start-up makes what lives until the exit: no collections until the run begins.
+    with startup_paused():
+        from datetime import date, timedelta
 
-    ws = load(workspace)
-    day = parse_bizdate(bizdate) if bizdate else date.today() - timedelta(days=1)
-    db = open_database(ws)
-    install_workspace_key(ws.state_dir, db)
-    engine = open_engine(ws, env)
+        from lakeworks.runtime.runner import ManualRunner, summary_json
+        from lakeworks.schedule.bizdates import parse_bizdate
+        from lakeworks.security.secrets import install_workspace_key
 
-    def echo(instance: Instance, line: str) -> None:
-        name = instance.node_key.split(".", 1)[-1]
-        typer.echo(f"[{name}] {line}", err=True)
+        ws = load(workspace)
+        day = parse_bizdate(bizdate) if bizdate else date.today() - timedelta(days=1)
+        db = open_database(ws)
+        install_workspace_key(ws.state_dir, db)
+        engine = open_engine(ws, env)
 
-    runner = ManualRunner(
-        ws, db, engine, env, max_parallel=parallel, echo=None if quiet else echo, exits_after=True
-    )
-    summary = runner.run(day, targets or [])
-    if output is OutputFormat.JSON:
-        typer.echo(summary_json(summary))
-    else:
-        _print_summary(summary, quiet=quiet)
-    db.close()
-    if not summary.ok:
-        raise typer.Exit(1)
+        def echo(instance: Instance, line: str) -> None:
+            name = instance.node_key.split(".", 1)[-1]
+            typer.echo(f"[{name}] {line}", err=True)
+
+        runner = ManualRunner(
+            ws,
+            db,
+            engine,
+            env,
+            max_parallel=parallel,
+            echo=None if quiet else echo,
+            exits_after=True,
+        )
+        summary = runner.run(day, targets or [])
+        if output is OutputFormat.JSON:
+            typer.echo(summary_json(summary))
+        else:
+            _print_summary(summary, quiet=quiet)
+        db.close()
+        if not summary.ok:
+            raise typer.Exit(1)
 
 
 @handle_errors
