@@ -24,7 +24,7 @@ from datetime import date
 from sqlglot import exp
 
 from lakeworks.sql.script import parse_script
-from lakeworks.sql.tables import table_name
+from lakeworks.sql.tables import max_pt_table, table_name
 
 __all__ = ["PartitionUse", "Window", "merge_windows", "partition_use", "script_partitions"]
 
@@ -222,19 +222,9 @@ def _select_reads(select: exp.Select, bizdate: _Base) -> SelectReads:
     return out
 
 
-def _max_pt_reads(expression: exp.Expr) -> list[str]:
-    out: list[str] = []
-    for func in expression.find_all(exp.Anonymous):
-        if func.name.upper() == "MAX_PT" and func.expressions:
-            arg = func.expressions[0]
-            if isinstance(arg, exp.Literal) and arg.is_string and arg.name:
-                out.append(arg.name.lower())
-    return out
-
-
-def _writes(expression: exp.Expr, bizdate: _Base) -> dict[str, tuple[str, int]]:
+def _writes(inserts: Iterable[exp.Insert], bizdate: _Base) -> dict[str, tuple[str, int]]:
     out: dict[str, tuple[str, int]] = {}
-    for insert in expression.find_all(exp.Insert):
+    for insert in inserts:
         target = insert.this.this if isinstance(insert.this, exp.Schema) else insert.this
         if not isinstance(target, exp.Table) or (name := table_name(target)) is None:
             continue
@@ -258,12 +248,21 @@ def script_partitions(
     reads: dict[str, list[dict[str, Window]]] = {}
     writes: dict[str, tuple[str, int]] = {}
     for parsed in parse_script(text, dialect):
-        expression = parsed.expression
-        writes.update(_writes(expression, base))
-        for select in expression.find_all(exp.Select):
+        inserts: list[exp.Insert] = []
+        selects: list[exp.Select] = []
+        max_pts: list[str] = []
+        for node in parsed.expression.walk():  # one pass for the three kinds of node
+            if isinstance(node, exp.Select):
+                selects.append(node)
+            elif isinstance(node, exp.Insert):
+                inserts.append(node)
+            elif isinstance(node, exp.Anonymous) and (table := max_pt_table(node)) is not None:
+                max_pts.append(table)
+        writes.update(_writes(inserts, base))
+        for select in selects:
             for table, columns in _select_reads(select, base).items():
                 reads.setdefault(table, []).append(columns)
-        for table in _max_pt_reads(expression):
+        for table in max_pts:
             reads.setdefault(table, []).append({ANY_COLUMN: Window(0, 0)})
     return PartitionUse(reads, writes)
 

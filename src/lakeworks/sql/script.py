@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import attrgetter
 from pathlib import Path
 
 import sqlglot
@@ -206,18 +207,23 @@ def _drop_positions(expression: exp.Expr) -> None:
 
 
 def _split(tokens: list[Token]) -> list[list[Token]]:
+    """The tokens between ``;`` tokens (empty statements left out), found by slicing."""
+    types = list(map(_TOKEN_TYPE, tokens))
     chunks: list[list[Token]] = []
-    current: list[Token] = []
-    for tok in tokens:
-        if tok.token_type == TokenType.SEMICOLON:
-            if current:
-                chunks.append(current)
-            current = []
-        else:
-            current.append(tok)
-    if current:
-        chunks.append(current)
-    return chunks
+    start = 0
+    while True:
+        try:
+            end = types.index(TokenType.SEMICOLON, start)
+        except ValueError:
+            end = len(tokens)
+        if end > start:
+            chunks.append(tokens[start:end])
+        if end >= len(tokens):
+            return chunks
+        start = end + 1
+
+
+_TOKEN_TYPE = attrgetter("token_type")
 
 
 def _unterminated(text: str) -> tuple[int, str] | None:

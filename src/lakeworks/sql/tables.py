@@ -24,6 +24,7 @@ __all__ = [
     "TableIO",
     "command_add_partition",
     "cte_references",
+    "max_pt_table",
     "statement_tables",
     "table_io",
     "table_name",
@@ -117,7 +118,8 @@ def write_targets(expression: exp.Expr) -> tuple[list[exp.Table], list[exp.Table
     return [], []
 
 
-def _max_pt_table(func: exp.Anonymous) -> str | None:
+def max_pt_table(func: exp.Anonymous) -> str | None:
+    """The table ``MAX_PT('t')`` reads, else None."""
     if func.name.upper() != "MAX_PT" or not func.expressions:
         return None
     arg = func.expressions[0]
@@ -173,16 +175,23 @@ def statement_tables(expression: exp.Expr) -> StatementTables:
     """The tables one parsed statement reads, writes and creates."""
     written, created = write_targets(expression)
     target_ids = {id(t) for t in written}
-    ctes = cte_references(expression)
+    tables: list[exp.Table] = []
+    has_cte = False
     reads: set[str] = set()
-    for node in expression.find_all(exp.Table, exp.Anonymous):
+    for node in expression.walk():  # one pass: the tables, MAX_PT calls, whether any CTE
         if isinstance(node, exp.Table):
-            if id(node) in target_ids or id(node) in ctes:
-                continue
-            if (name := table_name(node)) is not None:
-                reads.add(name)
-        elif isinstance(node, exp.Anonymous) and (pt := _max_pt_table(node)) is not None:
-            reads.add(pt)
+            tables.append(node)
+        elif isinstance(node, exp.Anonymous):
+            if (pt := max_pt_table(node)) is not None:
+                reads.add(pt)
+        elif isinstance(node, exp.CTE):
+            has_cte = True
+    ctes = cte_references(expression) if has_cte else {}
+    for table in tables:
+        if id(table) in target_ids or id(table) in ctes:
+            continue
+        if (name := table_name(table)) is not None:
+            reads.add(name)
     if isinstance(expression, exp.Create | exp.Drop):
         kind = str(expression.args.get("kind") or "").upper()
         if kind not in _TABLE_KINDS:
