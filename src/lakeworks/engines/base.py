@@ -27,6 +27,9 @@ class EngineCapabilities:
     supports_transactions: bool = False
     """Statements of a session can be grouped into one transaction (``begin``/``commit``);
     without it each write commits atomically on its own."""
+    opens_in_background: bool = False
+    """Opening it is local work that does not hold the GIL (an embedded database file):
+    a run opens it on another thread while it creates its instances."""
 
 
 @dataclass(frozen=True)

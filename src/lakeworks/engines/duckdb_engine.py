@@ -196,6 +196,7 @@ class DuckDBEngine:
         self.capabilities = EngineCapabilities(
             dialect="duckdb",
             supports_transactions=True,
+            opens_in_background=True,
         )
         self._conn: duckdb.DuckDBPyConnection | None = None
         self._meta_ready = False

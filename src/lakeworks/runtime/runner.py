@@ -9,8 +9,10 @@ reason, except a merge node right below a failed one: its condition decides.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -108,7 +110,9 @@ class ManualRunner:
         self.env = env
         self.max_parallel = max_parallel or workspace.config.max_parallel
         self.on_state = on_state
+        self.engine = engine
         self.executor = InstanceExecutor(workspace, db, engine, env, echo=echo)
+        self._opening: threading.Thread | None = None
         self.instances = InstanceRepository(db)
         self.runs = RunRepository(db)
         self.versions = NodeVersionRepository(db)
@@ -128,6 +132,8 @@ class ManualRunner:
             graph = build_graph(self.workspace)
             Planner(self.workspace, graph)  # rejects bad schedules before anything runs
         keys = graph.topological_order(select_nodes(self.workspace, targets))
+        if any(graph.nodes[key].kind is NodeKind.SQL for key in keys):
+            self._open_engine_meanwhile()
         ws = self.workspace
         run = self.runs.create(
             ws.name,
@@ -222,10 +228,23 @@ class ManualRunner:
             raise
         finally:
             self._complete_followups()
+            if self._opening is not None:
+                self._opening.join()
         ok = all(i.state in DONE_OK for i in final)
         self.runs.finish(run.id, RunState.SUCCESS if ok else RunState.FAILED)
         position = {c.id: n for n, c in enumerate(created)}
         return sorted(final, key=lambda i: position[i.id])
+
+    def _open_engine_meanwhile(self) -> None:
+        """Open the warehouse on another thread while this one creates the run's instances,
+        so that the first SQL node does not wait for it (DuckDB opens its file without
+        holding the GIL). Why it cannot be opened, the first node that uses it reports."""
+        if not self.engine.capabilities.opens_in_background or self._opening is not None:
+            return
+        self._opening = threading.Thread(
+            target=_open_quietly, args=(self.engine,), name="lakeworks-engine-open", daemon=True
+        )
+        self._opening.start()
 
     def _complete_followups(self) -> None:
         """Finish the run's follow-up work (the Data Map) before the run is reported."""
@@ -331,6 +350,11 @@ class ManualRunner:
                     ready.extend(settle(instance))
                 ready.sort()
         return list(final.values())
+
+
+def _open_quietly(engine: Engine) -> None:
+    with contextlib.suppress(Exception):
+        engine.session().close()
 
 
 def summary_json(summary: RunSummary) -> str:
