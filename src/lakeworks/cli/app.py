@@ -6,7 +6,7 @@ import typer
 
 from lakeworks import __version__
 from lakeworks.bootstrap import install_services
-from lakeworks.cli import develop, groups
+from lakeworks.cli import develop, ending, groups
 from lakeworks.cli.common import ENV_RULE
 
 app = typer.Typer(
@@ -46,4 +46,9 @@ def _root(
 def main() -> None:
     """Entry point of the ``lakeworks`` command."""
     install_services()
-    app()
+    try:
+        app()
+    except SystemExit as done:
+        if not ending.fast_exit_requested():
+            raise
+        ending.exit_now(done.code)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from lakeworks.cli import ending
 from lakeworks.cli.common import (
     EnvOption,
     WorkspaceOption,
@@ -292,6 +293,7 @@ def run(
         else:
             _print_summary(summary, quiet=quiet)
         db.close()
+        ending.request_fast_exit()
         if not summary.ok:
             raise typer.Exit(1)
 
