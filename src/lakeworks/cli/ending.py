@@ -35,10 +35,9 @@ def fast_exit_requested() -> bool:
 def exit_now(code: object) -> NoReturn:
     """End the process with the status ``sys.exit(code)`` would give, after what a
     normal exit does first (non-daemon threads joined, exit handlers run, output flushed)."""
-    main = threading.main_thread()
-    for thread in threading.enumerate():
-        if thread is not main and not thread.daemon:
-            thread.join()
+    # What the interpreter does first at exit: stop idle thread pools, join the other
+    # non-daemon threads (a pool left running would otherwise be waited for forever).
+    threading._shutdown()  # type: ignore[attr-defined]
     if code is None:
         status = 0
     elif isinstance(code, int):
