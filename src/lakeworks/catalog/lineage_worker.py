@@ -25,6 +25,7 @@ import select
 import struct
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -165,7 +166,9 @@ class LineageWorker:
             return
         requests_read, requests_write = os.pipe()
         answers_read, answers_write = os.pipe()
-        with _dialect_imports():  # not held by another thread in the helper
+        with _dialect_imports(), warnings.catch_warnings():
+            # the helper runs no thread, lock or connection it inherits (see above)
+            warnings.simplefilter("ignore", DeprecationWarning)
             pid = os.fork()
         if pid == 0:  # the helper: never returns into the caller's code
             code = 1
@@ -238,10 +241,14 @@ def _receive(fd: int, timeout: float | None) -> bytes:
 
 def _read(fd: int, size: int, deadline: float | None) -> bytes:
     parts: list[bytes] = []
+    poller = None
+    if deadline is not None:
+        poller = select.poll()  # not select(): a busy server's descriptors pass 1024
+        poller.register(fd, select.POLLIN)
     while size:
-        if deadline is not None:
+        if poller is not None and deadline is not None:
             left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
+            if left <= 0 or not poller.poll(left * 1000):
                 raise TimeoutError("no answer")
         chunk = os.read(fd, min(size, 1 << 20))
         if not chunk:
