@@ -22,6 +22,7 @@ import logging
 import os
 import pickle
 import select
+import signal
 import struct
 import threading
 import time
@@ -175,6 +176,10 @@ class LineageWorker:
             try:
                 os.close(requests_write)
                 os.close(answers_read)
+                # the process's handlers act on what the helper only has copies of;
+                # it ends when the process does (its requests' pipe closes)
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 gc.freeze()  # what it inherited stays shared with this process
                 gc.enable()
                 _serve(requests_read, answers_write)
