@@ -34,8 +34,9 @@ from lakeworks.catalog.lineage_index import NodeLineage, SqlTask, analyse_tasks
 
 logger = logging.getLogger("lakeworks.catalog")
 
-MIN_NODES = 8
-"""A batch with fewer SQL nodes is analysed here unless the helper already runs."""
+MIN_NODES = 16
+"""A batch with fewer SQL nodes is analysed here unless the helper already runs (forking
+and the copies of the pages both processes then write cost some 20-40 CPU-ms)."""
 ANSWER_SECONDS = 300.0
 """A helper that has not answered for this long is given up (the batch runs here)."""
 ROUNDS = 5
@@ -113,7 +114,9 @@ class _Overlay(Mapping[str, Sequence[str]]):
 class LineageWorker:
     """The helper process, forked on first use; one request at a time."""
 
-    def __init__(self) -> None:
+    def __init__(self, min_nodes: int = MIN_NODES) -> None:
+        self.min_nodes = min_nodes
+        """Batches with fewer SQL nodes are analysed by the caller until the helper runs."""
         self._lock = threading.Lock()
         self._pid: int | None = None
         self._requests = -1
@@ -123,6 +126,10 @@ class LineageWorker:
     @property
     def running(self) -> bool:
         return self._pid is not None
+
+    def wanted(self, sql_nodes: int) -> bool:
+        """Whether a batch of ``sql_nodes`` SQL nodes should go to the helper."""
+        return not self._broken and (self.running or sql_nodes >= self.min_nodes)
 
     def analyse(
         self,

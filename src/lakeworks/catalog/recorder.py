@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from lakeworks.catalog import lineage_store, lineage_worker, run_lineage
+from lakeworks.catalog import lineage_store, run_lineage
 from lakeworks.catalog.harvest import harvest_engine, workspace_annotations
 from lakeworks.catalog.lineage_index import (
     NodeLineage,
@@ -182,7 +182,7 @@ class DataMapRecorder:
         known = _Known(fresh, catalog)
         worker = self.helper or shared_worker()
         sql_nodes = sum(1 for i in ok if i.node.key in changed and i.node.kind is NodeKind.SQL)
-        beside = sql_nodes >= lineage_worker.MIN_NODES or worker.running
+        beside = worker.wanted(sql_nodes)
 
         def columns_of(names: Iterable[str]) -> dict[str, Sequence[str] | None]:
             wanted = list(names)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lakeworks.catalog.lineage_index import analyse_tasks, sql_tasks
-from lakeworks.catalog.lineage_worker import MIN_NODES, LineageWorker
+from lakeworks.catalog.lineage_worker import LineageWorker
 from lakeworks.catalog.recorder import DataMapRecorder
 from lakeworks.catalog.service import DataMap
 from lakeworks.engines.registry import engine_for
@@ -21,7 +21,7 @@ from lakeworks.spec.models import NodeKind
 from lakeworks.store.database import Database
 from tests.integration.catalog.conftest import write_workspace
 
-NODES = MIN_NODES + 4
+NODES = 10
 
 
 def _chain(root: Path, extra: str = "") -> dict[str, str]:
@@ -68,11 +68,12 @@ def test_the_helper_gives_the_lineage_of_this_process(tmp_path: Path) -> None:
 
 @pytest.fixture
 def helper(monkeypatch: pytest.MonkeyPatch) -> Iterator[LineageWorker]:
-    """Only the Data Map recorder is registered, with a helper of its own."""
+    """Only the Data Map recorder is registered, with a helper of its own that takes
+    every batch (however few nodes the timing puts in it)."""
     monkeypatch.setattr(hooks, "_listeners", [])
     monkeypatch.setattr(hooks, "_checks", [])
     monkeypatch.setattr(hooks, "_batch_listeners", [])
-    worker = LineageWorker()
+    worker = LineageWorker(min_nodes=1)
     hooks.register_batch_listener(DataMapRecorder(helper=worker))
     yield worker
     worker.close()
