@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from lakeworks.errors import LakeworksError, UserError
@@ -112,6 +113,7 @@ def analyse_workspace(
     only: Iterable[str] | None = None,
     workers: int = 1,
     parsed_before: bool = False,
+    analyse_sql: SqlAnalysis | None = None,
 ) -> list[NodeLineage]:
     """The lineage of every node (or of the nodes keyed in ``only``).
 
@@ -121,6 +123,8 @@ def analyse_workspace(
     the few whose result depends on another node's output columns are then analysed
     again, upstream first, as the one-process analysis would. ``parsed_before``: this
     process parsed the nodes' SQL already (a run): the analysis copies those trees.
+    ``analyse_sql`` may analyse the SQL nodes elsewhere (another process), given the
+    columns the other nodes define; when it returns None they are analysed here.
     """
     wanted = set(only) if only is not None else None
     nodes = [n for n in workspace.nodes() if wanted is None or n.key in wanted]
@@ -153,7 +157,12 @@ def analyse_workspace(
     if first is not None:
         results.update(_settle(workspace, sql_nodes, first, known, versions))
     else:
-        results.update(_sequential(workspace, sql_nodes, known, versions, parsed_before))
+        tasks, failed = sql_tasks(workspace, sql_nodes, versions)
+        results.update(failed)
+        done = analyse_sql(tasks, dict(known.learned)) if analyse_sql and tasks else None
+        if done is None:
+            done = analyse_tasks(tasks, known, shared=parsed_before)
+        results.update(done)
     return [results[n.key] for n in nodes if n.key in results]
 
 
@@ -168,42 +177,85 @@ def analyse_sql_node(
     versions: Mapping[tuple[str, str], int],
 ) -> NodeLineage:
     """The lineage of one SQL node against the table columns in ``known``."""
-    base = _base(node, versions)
+    tasks, failed = sql_tasks(workspace, [node], versions)
+    if failed:
+        return failed[node.key]
+    task = tasks[0]
     try:
-        statements = parse_statements(_rendered(workspace, node), workspace.dialect_for(node))
+        statements = parse_statements(task.sql, task.dialect)
     except UserError as exc:
-        return _replace(base, problems=(exc.render(),), column_level=False)
-    script = statements_lineage(statements, known, dialect=workspace.dialect_for(node))
-    return _from_script(node, script, base)
+        return _replace(task.base, problems=(exc.render(),), column_level=False)
+    return _from_script(task, statements_lineage(statements, known, dialect=task.dialect))
 
 
-def _sequential(
-    workspace: Workspace,
-    nodes: Sequence[Node],
-    known: _Known,
-    versions: Mapping[tuple[str, str], int],
-    shared: bool = False,
-) -> dict[str, NodeLineage]:
-    parsed: dict[str, tuple[list[ParsedStatement], set[str], set[str]]] = {}
-    results: dict[str, NodeLineage] = {}
+@dataclass(frozen=True)
+class SqlTask:
+    """What analysing one SQL node needs, as plain data (it may cross to a process)."""
+
+    base: NodeLineage
+    sql: str
+    """The node's code rendered for the sample date."""
+    dialect: str
+    path: Path
+    first_code_line: int
+
+
+SqlAnalysis = Callable[
+    [Sequence[SqlTask], Mapping[str, Sequence[str]]], dict[str, NodeLineage] | None
+]
+"""Analyses SQL tasks elsewhere, given the columns the other nodes define; None: here."""
+
+
+def sql_tasks(
+    workspace: Workspace, nodes: Sequence[Node], versions: Mapping[tuple[str, str], int]
+) -> tuple[list[SqlTask], dict[str, NodeLineage]]:
+    """The analysis task of each SQL node; the nodes whose code cannot be rendered get
+    their result (a problem) at once."""
+    tasks: list[SqlTask] = []
+    failed: dict[str, NodeLineage] = {}
     for node in nodes:
         try:
-            statements = parse_statements(
-                _rendered(workspace, node), workspace.dialect_for(node), shared=shared
-            )
+            sql = _rendered(workspace, node)
         except UserError as exc:
             base = _base(node, versions)
-            results[node.key] = _replace(base, problems=(exc.render(),), column_level=False)
+            failed[node.key] = _replace(base, problems=(exc.render(),), column_level=False)
+            continue
+        tasks.append(
+            SqlTask(
+                _base(node, versions),
+                sql,
+                workspace.dialect_for(node),
+                node.path,
+                node.span.first_code_line,
+            )
+        )
+    return tasks, failed
+
+
+def analyse_tasks(
+    tasks: Sequence[SqlTask], known: Mapping[str, Sequence[str]], *, shared: bool = False
+) -> dict[str, NodeLineage]:
+    """The lineage of SQL tasks, upstream first, against ``known`` (extended with the
+    columns each analysed node defines). ``shared``: see ``parse_statements``."""
+    overlay = known if isinstance(known, _Known) else _Known(known)
+    parsed: dict[str, tuple[list[ParsedStatement], set[str], set[str]]] = {}
+    results: dict[str, NodeLineage] = {}
+    for task in tasks:
+        key = task.base.node_key
+        try:
+            statements = parse_statements(task.sql, task.dialect, shared=shared)
+        except UserError as exc:
+            results[key] = _replace(task.base, problems=(exc.render(),), column_level=False)
             continue
         reads, writes = quick_tables(statements)
-        parsed[node.key] = (statements, reads, writes)
-    by_key = {n.key: n for n in nodes}
+        parsed[key] = (statements, reads, writes)
+    by_key = {t.base.node_key: t for t in tasks}
     for key in _upstream_first(parsed):
         statements, _, _ = parsed[key]
-        node = by_key[key]
-        script = statements_lineage(statements, known, dialect=workspace.dialect_for(node))
-        item = _from_script(node, script, _base(node, versions))
-        known.update(item.learned)
+        task = by_key[key]
+        script = statements_lineage(statements, overlay, dialect=task.dialect)
+        item = _from_script(task, script)
+        overlay.update(item.learned)
         results[key] = item
     return results
 
@@ -282,8 +334,9 @@ def _declared_only(workspace: Workspace, node: Node, base: NodeLineage) -> NodeL
     )
 
 
-def _from_script(node: Node, script: ScriptLineage, base: NodeLineage) -> NodeLineage:
-    offset = node.span.first_code_line - 1
+def _from_script(task: SqlTask, script: ScriptLineage) -> NodeLineage:
+    offset = task.first_code_line - 1
+    base = task.base
     written: set[str] = set()
     external: set[str] = set()
     for statement in script.statements:
@@ -291,7 +344,7 @@ def _from_script(node: Node, script: ScriptLineage, base: NodeLineage) -> NodeLi
         if statement.writes and statement.target:
             written.add(statement.target)
     problems = tuple(
-        f"{node.path}:{(s.line or 1) + offset}: {p}" for s in script.statements for p in s.problems
+        f"{task.path}:{(s.line or 1) + offset}: {p}" for s in script.statements for p in s.problems
     )
     filters = frozenset((ref, s.target) for s in script.statements if s.target for ref in s.filters)
     declared = tuple(s.declared for s in script.statements if s.declared is not None)

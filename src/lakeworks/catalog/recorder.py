@@ -10,14 +10,20 @@ OpenLineage COMPLETE/FAIL events when an emitter is configured.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from lakeworks.catalog import lineage_store, run_lineage
 from lakeworks.catalog.harvest import harvest_engine, workspace_annotations
-from lakeworks.catalog.lineage_index import NodeLineage, analyse_workspace, code_digest
+from lakeworks.catalog.lineage_index import (
+    NodeLineage,
+    SqlTask,
+    analyse_workspace,
+    code_digest,
+)
+from lakeworks.catalog.lineage_worker import LineageWorker, shared_worker
 from lakeworks.catalog.listener import SchemaLookup, datasets, run_info
 from lakeworks.catalog.models import HarvestedTable
 from lakeworks.catalog.openlineage import Emitter, run_event
@@ -57,6 +63,8 @@ class DataMapRecorder:
     emitter: Emitter | None = None
     refresh_catalog: bool = True
     name: str = "Data Map"
+    helper: LineageWorker | None = None
+    """Where big batches' column lineage is analysed (default: this process's helper)."""
 
     def on_finished(
         self, batch: Sequence[FinishedInstance], *, db: Database, engine: Engine
@@ -149,8 +157,8 @@ class DataMapRecorder:
             lineage_store.save_lineage(db, workspace, env, items, now=utcnow())
             repo.annotate(engine.name, annotations)
 
-    @staticmethod
     def _column_lineage(
+        self,
         ok: Sequence[FinishedInstance],
         entries: Sequence[tuple[list[run_lineage.TableWrite], set[str]]],
         harvested: Sequence[HarvestedTable],
@@ -158,22 +166,46 @@ class DataMapRecorder:
         db: Database,
     ) -> list[NodeLineage]:
         """Column lineage of the ``changed`` nodes: just-harvested columns, then the
-        catalog's."""
+        catalog's; a batch of many SQL nodes is analysed in the helper process
+        (``lineage_worker``)."""
         workspace, env = ok[-1].workspace, ok[-1].env
         fresh = {h.name: tuple(c.name for c in h.columns) for h in harvested}
-        catalog = SchemaLookup(db, workspace.name, env)
-        catalog.preload(
-            t
-            for (writes, reads) in entries
-            for t in (*reads, *(w.table for w in writes))
-            if t not in fresh
+        preload = sorted(
+            {
+                t
+                for (writes, reads) in entries
+                for t in (*reads, *(w.table for w in writes))
+                if t not in fresh
+            }
         )
+        catalog = SchemaLookup(db, workspace.name, env)
+        known = _Known(fresh, catalog)
+        worker = self.helper or shared_worker()
+        sql_nodes = sum(1 for i in ok if i.node.key in changed and i.node.kind is NodeKind.SQL)
+        beside = worker.wanted(sql_nodes)
+
+        def columns_of(names: Iterable[str]) -> dict[str, Sequence[str] | None]:
+            wanted = list(names)
+            catalog.preload(n for n in wanted if n not in fresh)
+            return {name: known.get(name) for name in wanted}
+
+        def elsewhere(
+            tasks: Sequence[SqlTask], learned: Mapping[str, Sequence[str]]
+        ) -> dict[str, NodeLineage] | None:
+            found = worker.analyse(tasks, learned, [*fresh, *preload], columns_of)
+            if found is None:
+                catalog.preload(preload)
+            return found
+
+        if not beside:
+            catalog.preload(preload)
         return analyse_workspace(
             workspace,
-            _Known(fresh, catalog),
+            known,
             versions=lineage_store.stored_versions(db, workspace.name, env, keys=changed),
             only=changed,
             parsed_before=True,  # the run's graph build and translation parsed the code
+            analyse_sql=elsewhere if beside else None,
         )
 
     def _emit(self, item: FinishedInstance, db: Database) -> None:
