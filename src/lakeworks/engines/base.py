@@ -27,6 +27,10 @@ class EngineCapabilities:
     supports_transactions: bool = False
     """Statements of a session can be grouped into one transaction (``begin``/``commit``);
     without it each write commits atomically on its own."""
+    bulk_write_rows: int | None = None
+    """An append of at least this many rows goes straight into the table's storage, at a
+    fraction of the cost of smaller ones (DuckDB: a whole row group skips the
+    write-ahead log and the later checkpoint); None: no such threshold."""
 
 
 @dataclass(frozen=True)

@@ -246,6 +246,10 @@ class StreamRunner:
         next_control = last_flush + CONTROL_SECONDS
         paused = False
         running: Future[int] | None = None
+        # behind the source, a flush waits (within flush.seconds) for the rows the
+        # engine writes in bulk: fewer, cheaper commits until the stream has caught up
+        catching_up = max(flush.rows, self.engine.capabilities.bulk_write_rows or 0)
+        behind = False
 
         def settle() -> None:
             """Wait for the flush in progress; its lag is asked for here, between polls
@@ -276,10 +280,14 @@ class StreamRunner:
                 self.cancel.wait(CONTROL_SECONDS / 4)
                 continue
             wait = max(0.01, min(0.2, flush.seconds - (now - last_flush)))
-            room = max(1, min(MAX_POLL_MESSAGES, flush.rows - len(buffer)))
+            rows = catching_up if behind else flush.rows
+            room = max(1, min(MAX_POLL_MESSAGES, rows - len(buffer)))
+            before = len(buffer)
             buffer.add(follower.poll(room, wait))
+            behind = len(buffer) - before >= room  # a full poll: more is waiting
             now = time.monotonic()
-            if len(buffer) >= flush.rows or now - last_flush >= flush.seconds:
+            rows = catching_up if behind else flush.rows
+            if len(buffer) >= rows or now - last_flush >= flush.seconds:
                 settle()
                 if flusher is None or not len(buffer):
                     dirty = self._flush(follower, buffer, positions, dirty, now - last_flush)
