@@ -81,6 +81,8 @@ class MessageBlock:
     raw: list[Any]
     """The consumer's messages, for ``messages()``."""
     decode: Callable[[Any], Message]
+    rows: pa.RecordBatch | None = None
+    """The values decoded already (``batch.decode_block``), else None."""
 
     def __len__(self) -> int:
         return len(self.values)

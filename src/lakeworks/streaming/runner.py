@@ -23,10 +23,10 @@ from lakeworks.spec.models import Node, Workspace
 from lakeworks.store.clock import utcnow
 from lakeworks.store.database import Database
 from lakeworks.streaming import positions as pos
-from lakeworks.streaming.batch import FlushBatch, build, build_blocks, to_batch
+from lakeworks.streaming.batch import FlushBatch, build, build_blocks, decode_block, to_batch
 from lakeworks.streaming.changes import ChangeBlock, build_changes
 from lakeworks.streaming.follower import Follower
-from lakeworks.streaming.kafka import KafkaFollower, Message, open_follower
+from lakeworks.streaming.kafka import KafkaFollower, Message, MessageBlock, open_follower
 from lakeworks.streaming.pending import Pending
 from lakeworks.streaming.positions import QuarantinedMessage
 from lakeworks.streaming.postgres_cdc import open_cdc_follower, slot_name
@@ -283,7 +283,10 @@ class StreamRunner:
             rows = catching_up if behind else flush.rows
             room = max(1, min(MAX_POLL_MESSAGES, rows - len(buffer)))
             before = len(buffer)
-            buffer.add(follower.poll(room, wait))
+            polled = follower.poll(room, wait)
+            if isinstance(polled, MessageBlock) and not self.spec.upsert:
+                decode_block(polled)  # here, while a flush writes the previous rows
+            buffer.add(polled)
             behind = len(buffer) - before >= room  # a full poll: more is waiting
             now = time.monotonic()
             rows = catching_up if behind else flush.rows
