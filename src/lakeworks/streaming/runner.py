@@ -44,6 +44,8 @@ MAX_POLL_MESSAGES = 10_000
 SNAPSHOT_BATCH_ROWS = 100_000
 MAX_BACKOFF_SECONDS = 60.0
 CONTROL_SECONDS = 1.0
+FULL_GC_SPACING = 10
+"""How many times fewer full garbage collections run while a stream follows."""
 """How often a running stream reads the operator's wish (pause, resume)."""
 
 
@@ -176,6 +178,7 @@ class StreamRunner:
         positions = pos.load_positions(self.engine, self.node.key)
         dirty_before = pos.dirty_total(self.engine, self.node.key)
         follower = self._source()
+        thresholds = gc.get_threshold()
         try:
             follower.open(positions)
             if follower.snapshot_pending:
@@ -188,8 +191,13 @@ class StreamRunner:
             # what is alive now (modules, the workspace) lives as long as the stream:
             # keep it out of the collector's passes, which the stream's garbage triggers
             gc.freeze()
+            # the messages held until their flush commits are freed by their reference
+            # counts, never by the collector; its full passes (which walk every one of
+            # them) run a tenth as often
+            gc.set_threshold(thresholds[0], thresholds[1], thresholds[2] * FULL_GC_SPACING)
             self._loop(follower, positions, dirty_before)
         finally:
+            gc.set_threshold(*thresholds)
             gc.unfreeze()
             follower.close()
 
