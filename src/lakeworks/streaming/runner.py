@@ -295,10 +295,13 @@ class StreamRunner:
             if isinstance(polled, MessageBlock) and not self.spec.upsert:
                 decode_block(polled)  # here, while a flush writes the previous rows
             buffer.add(polled)
-            behind = len(buffer) - before >= room  # a full poll: more is waiting
+            # a full poll: more is waiting; the first one that is not ends a catch-up,
+            # whose rows are committed at once (they are late already)
+            caught_up = behind and len(buffer) - before < room
+            behind = len(buffer) - before >= room
             now = time.monotonic()
             rows = catching_up if behind else flush.rows
-            if len(buffer) >= rows or now - last_flush >= flush.seconds:
+            if len(buffer) >= rows or caught_up or now - last_flush >= flush.seconds:
                 settle()
                 if flusher is None or not len(buffer):
                     dirty = self._flush(follower, buffer, positions, dirty, now - last_flush)
