@@ -30,6 +30,10 @@ class EngineCapabilities:
     opens_in_background: bool = False
     """Opening it is local work that does not hold the GIL (an embedded database file):
     a run opens it on another thread while it creates its instances."""
+    bulk_write_rows: int | None = None
+    """An append of at least this many rows goes straight into the table's storage, at a
+    fraction of the cost of smaller ones (DuckDB: a whole row group skips the
+    write-ahead log and the later checkpoint); None: no such threshold."""
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,10 @@ if TYPE_CHECKING:  # pyarrow is loaded by the Arrow paths only (it costs start-u
 META_SCHEMA = "lakeworks_meta"
 """Schema holding Lakeworks' own bookkeeping inside the warehouse (partition columns)."""
 
+ROW_GROUP_ROWS = 122_880
+"""DuckDB's default row group size: an insert of at least this many rows is written to
+the database file as whole row groups, not logged in the WAL and copied again later."""
+
 _connections: dict[str, duckdb.DuckDBPyConnection] = {}
 _connections_lock = threading.Lock()
 _partition_cache: dict[str, dict[str, list[str]]] = {}
@@ -197,6 +201,7 @@ class DuckDBEngine:
             dialect="duckdb",
             supports_transactions=True,
             opens_in_background=True,
+            bulk_write_rows=ROW_GROUP_ROWS,
         )
         self._conn: duckdb.DuckDBPyConnection | None = None
         self._meta_ready = False

@@ -120,14 +120,38 @@ def _message_at(blocks: list[MessageBlock], index: int) -> Message:
     raise IndexError(index)
 
 
+def decode_block(block: MessageBlock) -> None:
+    """Decode a block's values as soon as it is read (``block.rows``), so that the
+    flush only writes; a block holding a tombstone or a bad value is left to the flush."""
+    if block.rows is None and None not in block.values:
+        block.rows = _json_block(block.values)  # type: ignore[arg-type]  # no None
+
+
+def _decoded(blocks: list[MessageBlock]) -> pa.RecordBatch | None:
+    """The blocks' rows decoded when read, as one batch, when all of them were and
+    Arrow gave them the same columns (else the flush decodes all values together)."""
+    batches = [b.rows for b in blocks if b.rows is not None]
+    if not batches or len(batches) != len(blocks):
+        return None
+    schema = batches[0].schema
+    if any(not b.schema.equals(schema) for b in batches):
+        return None
+    if len(batches) == 1:
+        return batches[0]
+    table = pa.Table.from_batches(batches, schema)
+    return table.combine_chunks().to_batches()[0]
+
+
 def build_blocks(blocks: list[MessageBlock], converter: Converter) -> FlushBatch | None:
     """Append rows of plain JSON blocks, decoded in one Arrow block; None when they
     hold a tombstone or a value that is not a JSON object (then ``build`` takes the
     messages one by one and sets the bad ones aside)."""
-    values = [v for block in blocks for v in block.values]
-    if None in values:
-        return None
-    decoded = _json_block(values)  # type: ignore[arg-type]  # no None, checked above
+    decoded = _decoded(blocks)
+    if decoded is None:
+        values = [v for block in blocks for v in block.values]
+        if None in values:
+            return None
+        decoded = _json_block(values)  # type: ignore[arg-type]  # no None, checked above
     if decoded is None:
         return None
     converted = converter.convert(decoded)

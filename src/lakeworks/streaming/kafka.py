@@ -81,6 +81,8 @@ class MessageBlock:
     raw: list[Any]
     """The consumer's messages, for ``messages()``."""
     decode: Callable[[Any], Message]
+    rows: pa.RecordBatch | None = None
+    """The values decoded already (``batch.decode_block``), else None."""
 
     def __len__(self) -> int:
         return len(self.values)
@@ -120,7 +122,6 @@ class KafkaFollower:
         )
         self._consumer: Any = None
         self.sources: list[str] = []
-        self._topic_names: list[str] = []
         self._names: dict[tuple[str, int], str] = {}
         self.caught_up_at: datetime | None = None
 
@@ -160,7 +161,6 @@ class KafkaFollower:
         except KafkaException as exc:
             raise self._fail(exc) from None
         topics = self._topics(set(metadata.topics))
-        self._topic_names = topics
         assignment: list[Any] = []
         by_time: list[Any] = []
         stamp = self._start_ms()
@@ -234,11 +234,11 @@ class KafkaFollower:
     def _block(self, raw: list[Any]) -> MessageBlock:
         """Plain JSON messages kept as their values and each partition's last message:
         no Python work per message beyond reading its value."""
-        if len(self._topic_names) == 1:
-            topic = self._topic_names[0]
-            last = {(topic, p): m for p, m in {m.partition(): m for m in raw}.items()}
-        else:
-            last = {(m.topic(), m.partition()): m for m in raw}
+        last: dict[tuple[str, int], Any] = {}
+        for m in reversed(raw):  # each source's last message: stop once all are found
+            last.setdefault((m.topic(), m.partition()), m)
+            if len(last) == len(self.sources):
+                break
         ends: dict[str, int] = {}
         newest: int | None = None
         for (topic, partition), message in last.items():

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from lakeworks.integration.convert import Converter
-from lakeworks.streaming.batch import build, build_blocks
+from lakeworks.streaming.batch import build, build_blocks, decode_block
 from lakeworks.streaming.kafka import Message, MessageBlock
 from lakeworks.streaming.pending import Pending
 
@@ -56,3 +56,21 @@ def test_blocks_decode_together_and_fall_back_on_a_bad_value() -> None:
     one_by_one = build(pending.messages(), converter, [], upsert=False)
     assert [(d.source, d.offset) for d in one_by_one.dirty] == [("t[0]", 1)]
     assert one_by_one.rows is not None and one_by_one.rows.num_rows == 2
+
+
+def test_blocks_decoded_when_read_join_or_decode_again_when_their_columns_differ() -> None:
+    converter = Converter(None, None, {}, [])
+    first = _block(0, 0, [b'{"id": 1}', b'{"id": 2}'], 1)
+    same = _block(1, 0, [b'{"id": 3}'], 1)
+    wider = _block(1, 1, [b'{"id": 4, "note": "x"}'], 1)
+    tombstone = _block(0, 2, [None], 1)
+    for block in (first, same, wider, tombstone):
+        decode_block(block)
+    assert tombstone.rows is None  # left to the flush, which takes messages one by one
+    joined = build_blocks([first, same], converter)
+    assert joined is not None and joined.rows is not None
+    assert joined.rows.column("id").to_pylist() == [1, 2, 3]
+    union = build_blocks([first, wider], converter)
+    assert union is not None and union.rows is not None
+    assert union.rows.column("note").to_pylist() == [None, None, "x"]
+    assert build_blocks([first, tombstone], converter) is None
