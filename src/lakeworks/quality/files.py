@@ -10,7 +10,12 @@ from pathlib import Path
 RULE_FILE_SUFFIXES = (".quality.yml", ".quality.yaml")
 RACY_NS = 2_000_000_000
 """A folder changed this recently when it was listed may change again without its
-modification time moving (the clock ticks coarsely): its listing is not reused."""
+modification time moving (the clock ticks coarsely): its listing is not reused. This is
+the window of file systems that keep whole (or two) seconds (FAT, HFS+, some network
+file systems): their time stamps have no sub-second part."""
+FINE_RACY_NS = 100_000_000
+"""The same window where time stamps have a sub-second part: the kernel stamps files
+from a clock that ticks every 1-10 ms."""
 
 
 def find_rule_files(root: Path) -> list[Path]:
@@ -28,6 +33,11 @@ def _scan(root: Path) -> tuple[tuple[tuple[str, int], ...], tuple[Path, ...]]:
         folders.append((folder, _mtime(folder)))
         found.extend(Path(folder) / f for f in files if f.endswith(RULE_FILE_SUFFIXES))
     return tuple(folders), tuple(sorted(found))
+
+
+def _racy_window(stamp: int) -> int:
+    """How long after ``stamp`` its folder may still change unseen (see ``RACY_NS``)."""
+    return RACY_NS if stamp % 1_000_000_000 == 0 else FINE_RACY_NS
 
 
 def _mtime(folder: str) -> int:
@@ -57,7 +67,7 @@ class RuleFileIndex:
             return list(cached[1])
         listed_at = time.time_ns()
         folders, files = _scan(root)
-        settled = all(listed_at - stamp > RACY_NS for _, stamp in folders)
+        settled = all(listed_at - stamp > _racy_window(stamp) for _, stamp in folders)
         with self._lock:
             if settled:
                 self._entries[root] = (folders, files)

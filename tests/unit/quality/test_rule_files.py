@@ -43,3 +43,25 @@ def test_a_rule_file_written_while_the_folder_is_changing_is_found(tmp_path: Pat
         tmp_path / "a.quality.yml",
         tmp_path / "hidden" / "b.quality.yaml",
     ]
+
+
+def test_a_listing_is_reused_once_the_folders_settled_on_a_fine_clock(tmp_path: Path) -> None:
+    (tmp_path / "a.quality.yml").write_text("rules: []\n")
+    time.sleep(0.25)  # past the window of a clock with sub-second stamps
+    index = RuleFileIndex()
+    assert index.files(tmp_path) == [tmp_path / "a.quality.yml"]
+    # a change that leaves the folder's time stamp as it was is not seen: proof of reuse
+    stamp = os.stat(tmp_path).st_mtime_ns
+    (tmp_path / "b.quality.yml").write_text("rules: []\n")
+    os.utime(tmp_path, ns=(stamp, stamp))
+    assert index.files(tmp_path) == [tmp_path / "a.quality.yml"]
+
+
+def test_whole_second_stamps_keep_the_long_window(tmp_path: Path) -> None:
+    whole = (time.time_ns() // 1_000_000_000 - 1) * 1_000_000_000  # 1 s ago, no fraction
+    os.utime(tmp_path, ns=(whole, whole))
+    index = RuleFileIndex()
+    assert index.files(tmp_path) == []
+    (tmp_path / "a.quality.yml").write_text("rules: []\n")
+    os.utime(tmp_path, ns=(whole, whole))  # a coarse file system could show just this
+    assert index.files(tmp_path) == [tmp_path / "a.quality.yml"]
