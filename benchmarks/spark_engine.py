@@ -273,29 +273,34 @@ def run_direct(work: Path, lake_root: Path) -> tuple[float, float, dict[str, tup
 
 def interactive_ratio(ws: Path, repeats: int) -> tuple[float, float, int]:
     """Median seconds of the query through DuckDB over the lakehouse and on a native
-    DuckDB table of the same rows; and the rows the query read."""
+    DuckDB table of the same rows; and the rows the query read.
+
+    Both sides answer once untimed (and must agree), then take turns, so that a change
+    of load on the machine falls on both alike."""
     from lakeworks.engines.registry import engine_for
     from lakeworks.spec.loader import load_workspace
 
     engine = engine_for(load_workspace(ws), "dev").interactive()
     session = engine.session()
     rows = int(str(session.execute("SELECT COUNT(*) FROM dwd_events").rows[0][0]))
-    lake_times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        session.execute(INTERACTIVE_QUERY)
-        lake_times.append(time.perf_counter() - t0)
     native = duckdb.connect(str(ws / "native.duckdb"))
     native.register("source", session.query_arrow("SELECT * FROM dwd_events"))
     native.execute("CREATE TABLE dwd_events AS SELECT * FROM source")
     native.unregister("source")
     native.execute("CHECKPOINT")
-    session.close()
-    native_times = []
+    lake_answer = session.execute(INTERACTIVE_QUERY).rows
+    native_answer = [tuple(r) for r in native.execute(INTERACTIVE_QUERY).fetchall()]
+    if lake_answer != native_answer:
+        raise SystemExit(f"answers differ: lakehouse {lake_answer}, native {native_answer}")
+    lake_times, native_times = [], []
     for _ in range(repeats):
+        t0 = time.perf_counter()
+        session.execute(INTERACTIVE_QUERY)
+        lake_times.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         native.execute(INTERACTIVE_QUERY).fetchall()
         native_times.append(time.perf_counter() - t0)
+    session.close()
     native.close()
     return statistics.median(lake_times), statistics.median(native_times), rows
 
@@ -315,7 +320,7 @@ def main() -> int:
         run_s, lw_inserts, _out = run_lakeworks(ws)
         lake_root = ws / ".lakeworks" / "lakehouse" / "dev"
         start_s, loop_s, direct_inserts = run_direct(root, lake_root)
-        lake_s, native_s, dwd_rows = interactive_ratio(ws, 3 if args.quick else 5)
+        lake_s, native_s, dwd_rows = interactive_ratio(ws, 3 if args.quick else 9)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     nodes = len(PIPELINE)

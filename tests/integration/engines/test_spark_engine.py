@@ -24,7 +24,7 @@ from lakeworks.catalog.harvest import harvest_engine
 from lakeworks.engines.base import Engine, WriteMode
 from lakeworks.engines.lakehouse import duckdb_engine as lakehouse_duckdb
 from lakeworks.engines.lakehouse import duckdb_views
-from lakeworks.engines.lakehouse.catalog import Lakehouse
+from lakeworks.engines.lakehouse.catalog import ROW_GROUP_ROWS, Lakehouse
 from lakeworks.engines.lakehouse.storage import open_storage
 from lakeworks.engines.lakehouse.vacuum import vacuum
 from lakeworks.engines.spark.config import SparkEngineOptions, parse_options
@@ -276,3 +276,19 @@ def test_harvest_reads_spark_tables_through_duckdb(engine: SparkEngine) -> None:
         ("ds=20260410", 2),
         ("ds=20260411", 1),
     ]
+
+
+def test_spark_writes_row_groups_duckdb_reads_in_parallel(engine: SparkEngine) -> None:
+    rows = 2 * ROW_GROUP_ROWS + 10
+    run(
+        engine,
+        "CREATE TABLE wide_day (id BIGINT) PARTITIONED BY (ds STRING);"
+        f"INSERT OVERWRITE TABLE wide_day PARTITION (ds = '20260410')"
+        f" SELECT id FROM range(0, {rows}, 1, 1);",
+    )
+    [data] = engine.lakehouse.snapshot("wide_day").files
+    path = engine.lakehouse.storage.path(data.path)
+    groups = duckdb.sql(
+        f"SELECT row_group_num_rows FROM parquet_metadata('{path}') ORDER BY row_group_id"
+    ).fetchall()
+    assert groups == [(ROW_GROUP_ROWS,), (ROW_GROUP_ROWS,), (10,)]

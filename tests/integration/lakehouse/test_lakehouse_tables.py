@@ -14,7 +14,7 @@ import pytest
 
 from lakeworks.engines.base import WriteMode
 from lakeworks.engines.lakehouse import duckdb_views
-from lakeworks.engines.lakehouse.catalog import Lakehouse
+from lakeworks.engines.lakehouse.catalog import ROW_GROUP_ROWS, Lakehouse
 from lakeworks.engines.lakehouse.storage import open_storage
 from lakeworks.errors import Conflict, NotFound, UserError
 from lakeworks.store.database import Database
@@ -168,3 +168,15 @@ def test_files_are_plain_hive_partitioned_parquet(lake: Lakehouse, tmp_path: Pat
     lake.write("orders", orders("20260410", [1.0]), partition_by=["ds"])
     [path] = (tmp_path / "warehouse" / "orders" / "ds=20260410").glob("*.parquet")
     assert pq.read_table(path).column_names == ["order_id", "amount"]
+
+
+def test_a_large_write_is_split_into_row_groups_duckdb_reads_in_parallel(
+    lake: Lakehouse, tmp_path: Path
+) -> None:
+    rows = 2 * ROW_GROUP_ROWS + 10
+    lake.write("events", pa.table({"id": list(range(rows))}))
+    [path] = (tmp_path / "warehouse" / "events").glob("*.parquet")
+    groups = duckdb.sql(
+        f"SELECT row_group_num_rows FROM parquet_metadata('{path}') ORDER BY row_group_id"
+    ).fetchall()
+    assert groups == [(ROW_GROUP_ROWS,), (ROW_GROUP_ROWS,), (10,)]

@@ -39,6 +39,10 @@ from lakeworks.store.database import Database
 
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 WHOLE_TABLE = "*"
+ROW_GROUP_ROWS = 122_880
+"""Rows per Parquet row group of a lakehouse file, as in DuckDB's own tables. DuckDB
+scans one row group per thread: a file written as one big row group (the default of
+Spark and Arrow for files up to ~1M rows) is read, and aggregated, on a single core."""
 
 
 @dataclass(frozen=True)
@@ -423,7 +427,9 @@ class Lakehouse:
         target = self.storage.path(relative)
         self.storage.filesystem.create_dir(target.rsplit("/", 1)[0], recursive=True)
         data = part.drop_columns(base.partition_by) if base.partition_by else part
-        pq.write_table(data, target, filesystem=self.storage.filesystem)
+        pq.write_table(
+            data, target, row_group_size=ROW_GROUP_ROWS, filesystem=self.storage.filesystem
+        )
         size = self.storage.filesystem.get_file_info(target).size or 0
         return DataFile(relative, values, part.num_rows, int(size))
 

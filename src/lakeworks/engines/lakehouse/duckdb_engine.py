@@ -45,12 +45,17 @@ _connections_lock = threading.Lock()
 
 
 def _connection(lakehouse: Lakehouse) -> duckdb.DuckDBPyConnection:
-    """The process's in-memory DuckDB database for ``lakehouse`` (one per warehouse)."""
+    """The process's in-memory DuckDB database for ``lakehouse`` (one per warehouse).
+
+    It keeps the Parquet footers it has read: a lakehouse file never changes once
+    written (a commit adds new files), so a query over many files reads each footer
+    once per process, not once per query."""
     key = (id(lakehouse.db), lakehouse.warehouse)
     with _connections_lock:
         conn = _connections.get(key)
         if conn is None:
             conn = _connections[key] = duckdb.connect(":memory:")
+            conn.execute("SET parquet_metadata_cache = true")
         return conn
 
 

@@ -34,7 +34,13 @@ from lakeworks.engines.base import (
     WriteMode,
 )
 from lakeworks.engines.lakehouse import statements
-from lakeworks.engines.lakehouse.catalog import DataFile, Lakehouse, Snapshot, partition_key
+from lakeworks.engines.lakehouse.catalog import (
+    ROW_GROUP_ROWS,
+    DataFile,
+    Lakehouse,
+    Snapshot,
+    partition_key,
+)
 from lakeworks.engines.lakehouse.statements import bare_name as _bare
 from lakeworks.engines.spark.config import SparkEngineOptions
 from lakeworks.engines.spark.session import is_connect, spark_session
@@ -398,7 +404,10 @@ class SparkEngine:
         one_partition = _one_partition(snapshot, static)
         if one_partition and set(snapshot.partition_by) & set(frame.columns):
             frame = frame.drop(*snapshot.partition_by)
-        writer = frame.write.mode("overwrite")
+        # Spark's row groups are 128 MB: the lakehouse's are sized for DuckDB's threads
+        writer = frame.write.mode("overwrite").option(
+            "parquet.block.row.count.limit", str(ROW_GROUP_ROWS)
+        )
         if snapshot.partition_by and not one_partition:
             writer = writer.partitionBy(*snapshot.partition_by)
         fs = lake.storage.filesystem
