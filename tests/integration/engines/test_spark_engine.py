@@ -157,6 +157,19 @@ def test_a_failing_statement_leaves_the_table_as_it_was(engine: SparkEngine) -> 
     assert not any(staging.rglob("*.parquet"))
 
 
+def test_created_columns_have_the_types_spark_gives_them(engine: SparkEngine) -> None:
+    session = engine.session()
+    plain = ["BIGINT", "INT", "SMALLINT", "TINYINT", "DOUBLE", "FLOAT", "BOOLEAN", "DATE"]
+    plain += ["BINARY", "STRING", "VARCHAR(10)", "CHAR(3)", "DECIMAL(12,3)"]
+    for table, types in (("t_plain", plain), ("t_nested", ["TIMESTAMP", "ARRAY<INT>"])):
+        columns = ", ".join(f"c{i} {t}" for i, t in enumerate(types))
+        session.execute(f"CREATE TABLE {table} ({columns}) PARTITIONED BY (ds STRING)")
+        casts = ", ".join(f"CAST(NULL AS {t}) AS c{i}" for i, t in enumerate(types))
+        spark = session.query_arrow(f"SELECT {casts}, CAST(NULL AS STRING) AS ds").schema
+        created = engine.lakehouse.snapshot(table).schema
+        assert [(f.name, f.type) for f in created] == [(f.name, f.type) for f in spark]
+
+
 def test_interrupt_stops_a_running_statement(engine: SparkEngine) -> None:
     session = engine.session()
     outcome: list[object] = []

@@ -298,12 +298,12 @@ class SparkEngine:
             return self.spark.createDataFrame(self.lakehouse.read(snapshot.table))
         base = self.lakehouse.storage.path(snapshot.table)
         paths = [self.lakehouse.storage.path(f.path) for f in snapshot.files]
-        return (
-            self.spark.read.schema(schema)
-            .option("basePath", base)
-            .parquet(*paths)
-            .select(*[_q(c) for c in snapshot.schema.names])
-        )
+        frame = self.spark.read.schema(schema).option("basePath", base).parquet(*paths)
+        # Spark puts partition columns last, where the lakehouse keeps them too: a
+        # reordering projection (one more analysis) only for a table that differs
+        if list(frame.columns) != snapshot.schema.names:
+            frame = frame.select(*[_q(c) for c in snapshot.schema.names])
+        return frame
 
     # -- statements ---------------------------------------------------------------
     def create(self, handle: SparkSessionHandle, create: exp.Create) -> StatementResult:
@@ -326,11 +326,13 @@ class SparkEngine:
         all_columns = statements.column_defs(create)
         if not all_columns:
             raise UserError(f"CREATE TABLE {name} declares no columns")
-        select = ", ".join(
-            f"CAST(NULL AS {c.args['kind'].sql(dialect='spark')}) AS {_q(c.name)}"
-            for c in all_columns
-        )
-        schema = _arrow_schema(handle.frame(f"SELECT {select}"))
+        schema = _declared_schema(all_columns)
+        if schema is None:  # a type only Spark knows how to store: ask it
+            select = ", ".join(
+                f"CAST(NULL AS {c.args['kind'].sql(dialect='spark')}) AS {_q(c.name)}"
+                for c in all_columns
+            )
+            schema = _arrow_schema(handle.frame(f"SELECT {select}"))
         self.lakehouse.create_table(name, schema, partition_by)
         return StatementResult(columns=[], rows=[])
 
@@ -342,32 +344,56 @@ class SparkEngine:
         if not self.lakehouse.table_exists(name):
             raise UserCodeError(f"table '{name}' does not exist", hint="create it first")
         snapshot = self.lakehouse.snapshot(name)
-        frame = handle.frame(insert.expression.sql(dialect="spark"), params)
+        query = insert.expression.sql(dialect="spark")
         expected = target.expected_columns(snapshot.schema.names)
-        if len(frame.columns) != len(expected):
-            raise UserCodeError(
-                f"INSERT into '{name}' gives {len(frame.columns)} columns, the table takes "
-                f"{len(expected)} ({', '.join(expected)})"
-            )
-        frame = frame.toDF(*expected)
-        # static partition values and the casts to the table's types in one projection
-        # (each DataFrame step is analysed by Spark on its own)
-        given = set(expected)
         # into one static partition: the files hold no partition columns (``_write_frame``)
         skipped = set(snapshot.partition_by) if _one_partition(snapshot, static) else set()
-        casts = [
-            f"CAST({_literal(static[c]) if c in static else _q(c) if c in given else 'NULL'}"
-            f" AS {spark_type(snapshot.schema.field(c).type)}) AS {_q(c)}"
-            for c in snapshot.schema.names
-            if c not in skipped
-        ]
-        frame = frame.selectExpr(*casts)
+        frame = self._inserted(handle, query, params, expected, snapshot, static, skipped)
         if target.overwrite:
             mode = WriteMode.OVERWRITE_PARTITION if snapshot.partition_by else WriteMode.OVERWRITE
         else:
             mode = WriteMode.APPEND
         rows = self._write_frame(name, frame, mode, static or None)
         return StatementResult(columns=[], rows=[], rowcount=rows)
+
+    def _inserted(
+        self,
+        handle: SparkSessionHandle,
+        query: str,
+        params: list[object] | None,
+        expected: list[str],
+        snapshot: Snapshot,
+        static: dict[str, str],
+        skipped: set[str],
+    ) -> Any:
+        """The rows of an INSERT in the table's column order and types: the query named
+        by position, static partition values and casts in one statement (Spark analyses
+        each DataFrame step on its own, so one statement is one analysis)."""
+        given = set(expected)
+        casts = ", ".join(
+            f"CAST({_literal(static[c]) if c in static else _q(c) if c in given else 'NULL'}"
+            f" AS {spark_type(snapshot.schema.field(c).type)}) AS {_q(c)}"
+            for c in snapshot.schema.names
+            if c not in skipped
+        )
+        aliases = f"({', '.join(_q(c) for c in expected)})" if expected else ""
+        sql = f"SELECT {casts} FROM ({query}) AS {_q(_INSERTED)}{aliases}"
+        try:
+            frame = handle.frame(sql, params)
+            try:
+                _ = frame.columns  # Spark Connect analyses lazily: its errors surface here
+            except Exception as exc:
+                raise _user_error(exc) from None
+            return frame
+        except UserCodeError:
+            # the query's own error, or a column count the table does not take
+            columns = handle.frame(query, params).columns
+            if len(columns) != len(expected):
+                raise UserCodeError(
+                    f"INSERT into '{snapshot.table}' gives {len(columns)} columns, the table "
+                    f"takes {len(expected)} ({', '.join(expected)})"
+                ) from None
+            raise
 
     def truncate(self, truncate: exp.TruncateTable) -> StatementResult:
         for table in truncate.expressions:
@@ -486,6 +512,10 @@ class SparkEngine:
         """The Spark session is shared by the process; ``session.stop_all`` ends it."""
 
 
+_INSERTED = "__lakeworks_inserted"
+"""The alias of an INSERT's query inside the projection that writes it."""
+
+
 def _one_partition(snapshot: Snapshot, static: dict[str, str] | None) -> bool:
     """Whether a write goes into one partition named in full by its static values."""
     return bool(snapshot.partition_by) and set(static or {}) == set(snapshot.partition_by)
@@ -493,6 +523,42 @@ def _one_partition(snapshot: Snapshot, static: dict[str, str] | None) -> bool:
 
 def _literal(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+_DECLARED_TYPES: dict[exp.DType, pa.DataType] = {
+    exp.DType.BIGINT: pa.int64(),
+    exp.DType.INT: pa.int32(),
+    exp.DType.SMALLINT: pa.int16(),
+    exp.DType.TINYINT: pa.int8(),
+    exp.DType.DOUBLE: pa.float64(),
+    exp.DType.FLOAT: pa.float32(),
+    exp.DType.BOOLEAN: pa.bool_(),
+    exp.DType.DATE: pa.date32(),
+    exp.DType.BINARY: pa.binary(),
+    exp.DType.TEXT: pa.string(),
+    exp.DType.VARCHAR: pa.string(),
+    exp.DType.CHAR: pa.string(),
+}
+"""Spark SQL column types and the Arrow types Spark stores them as (checked against
+Spark's own analysis in the tests)."""
+
+
+def _declared_schema(columns: list[exp.ColumnDef]) -> pa.Schema | None:
+    """The Arrow schema of ``CREATE TABLE`` column definitions without a Spark round
+    trip, or None when one of the types is not a plain scalar (Spark then decides)."""
+    fields = []
+    for column in columns:
+        kind = column.args.get("kind")
+        if not isinstance(kind, exp.DataType):
+            return None
+        arrow = _DECLARED_TYPES.get(kind.this)
+        if kind.this is exp.DType.DECIMAL and len(kind.expressions) == 2:
+            precision, scale = (int(e.name) for e in kind.expressions)
+            arrow = pa.decimal128(precision, scale) if 0 <= scale <= precision <= 38 else None
+        if arrow is None:
+            return None
+        fields.append(pa.field(column.name, arrow))
+    return pa.schema(fields)
 
 
 def _arrow_schema(frame: Any) -> pa.Schema:
