@@ -8,8 +8,9 @@ lakehouse as a sync would) and a 10-node MaxCompute-style pipeline over it (ODS 
     the default configuration (Spark start-up, validation, every node, the quality gate
     and the Data Map included; one node at a time, as the loop runs them);
 (b) runs the same statements, in native Spark SQL, on Spark tables over a copy of the
-    same Parquet files, in one Spark session in a loop (this process: Spark start-up
-    timed, then the loop).
+    same Parquet files, in one Spark session in a loop (this process: Spark start-up and
+    the source table's registration over its files timed, then the loop's statements;
+    the row counts read after each insert, to check the answers, are not timed).
 
 ``spark_overhead_per_node`` = ((a) - (b: start-up + loop)) / nodes: what Lakeworks adds
 per node beyond the work Spark does. Then DuckDB over the lakehouse (the interactive
@@ -218,7 +219,7 @@ def run_lakeworks(ws: Path) -> tuple[float, dict[str, tuple[float, int]], str]:
 
 
 def spark_statements(lake_root: Path) -> tuple[list[str], list[tuple[str, str]]]:
-    """Set-up (not timed) and the pipeline in native Spark SQL over Spark tables."""
+    """Set-up (the source table over its files) and the pipeline in native Spark SQL."""
     setup = [
         f"CREATE TABLE ods_events USING parquet LOCATION '{lake_root}/ods_events'",
         "MSCK REPAIR TABLE ods_events",
@@ -253,20 +254,22 @@ def run_direct(work: Path, lake_root: Path) -> tuple[float, float, dict[str, tup
     )
     spark.sparkContext.setLogLevel("ERROR")
     spark.sql("SELECT 1").collect()
-    start_s = time.perf_counter() - started
+    # registering the source table over its files is part of getting plain Spark ready
+    # (and it warms the JVM, as Lakeworks' first node does): timed with the start-up
     setup, loop = spark_statements(lake_root)
     for sql in setup:
         spark.sql(sql).collect()
+    start_s = time.perf_counter() - started
     inserts: dict[str, tuple[float, int]] = {}
-    began = time.perf_counter()
+    loop_s = 0.0
     for node, sql in loop:
         t0 = time.perf_counter()
         spark.sql(sql).collect()
+        took = time.perf_counter() - t0
+        loop_s += took  # the statements only: the row counts below are the check's
         if sql.startswith("INSERT"):
-            ms = (time.perf_counter() - t0) * 1000
             rows = spark.sql(f"SELECT COUNT(*) FROM {node} WHERE ds = '{BIZDATE}'").collect()
-            inserts[node] = (ms, int(rows[0][0]))
-    loop_s = time.perf_counter() - began
+            inserts[node] = (took * 1000, int(rows[0][0]))
     spark.stop()
     return start_s, loop_s, inserts
 
@@ -327,10 +330,10 @@ def main() -> int:
     direct_s = start_s + loop_s
     overhead_ms = (run_s - direct_s) / nodes * 1000
     print(f"ods_events rows: {rows:,}; load average at start: {load:.1f}")
-    print(f"{'':<34}{'seconds':>10}")
-    print(f"{'lakeworks run (10 nodes)':<34}{run_s:>10.2f}")
-    print(f"{'direct: Spark start-up':<34}{start_s:>10.2f}")
-    print(f"{'direct: 10 nodes in one session':<34}{loop_s:>10.2f}")
+    print(f"{'':<38}{'seconds':>10}")
+    print(f"{'lakeworks run (10 nodes)':<38}{run_s:>10.2f}")
+    print(f"{'direct: Spark start-up, table set-up':<38}{start_s:>10.2f}")
+    print(f"{'direct: 10 nodes in one session':<38}{loop_s:>10.2f}")
     print()
     print(f"{'node':<18}{'lakeworks ms':>14}{'direct ms':>11}{'rows':>12}")
     for node, _sql in PIPELINE:
