@@ -61,13 +61,18 @@ class NodeLineage:
         return self.column_level and not self.unresolved and not self.problems
 
 
-class _Known(Mapping[str, Sequence[str]]):
-    """Columns learned from the workspace's own nodes over the given (possibly lazy,
-    database-backed) schema; only the tables a script names are ever looked up."""
+class ColumnsOverlay(Mapping[str, Sequence[str]]):
+    """Columns learned (from the workspace's own nodes, or just harvested) over a base
+    schema that may be lazy and database-backed: only the tables a script names are
+    ever looked up."""
 
-    def __init__(self, base: Mapping[str, Sequence[str]]) -> None:
+    def __init__(
+        self,
+        base: Mapping[str, Sequence[str]],
+        learned: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
         self.base = base
-        self.learned: dict[str, Sequence[str]] = {}
+        self.learned: dict[str, Sequence[str]] = dict(learned or {})
 
     def update(self, more: Mapping[str, Sequence[str]]) -> None:
         self.learned.update(more)
@@ -129,7 +134,7 @@ def analyse_workspace(
     wanted = set(only) if only is not None else None
     nodes = [n for n in workspace.nodes() if wanted is None or n.key in wanted]
     versions = versions or {}
-    known = _Known(schema if schema is not None else {})
+    known = ColumnsOverlay(schema if schema is not None else {})
     sql_nodes: list[Node] = []
     results: dict[str, NodeLineage] = {}
     for node in nodes:
@@ -237,7 +242,7 @@ def analyse_tasks(
 ) -> dict[str, NodeLineage]:
     """The lineage of SQL tasks, upstream first, against ``known`` (extended with the
     columns each analysed node defines). ``shared``: see ``parse_statements``."""
-    overlay = known if isinstance(known, _Known) else _Known(known)
+    overlay = known if isinstance(known, ColumnsOverlay) else ColumnsOverlay(known)
     parsed: dict[str, tuple[list[ParsedStatement], set[str], set[str]]] = {}
     results: dict[str, NodeLineage] = {}
     for task in tasks:
@@ -264,7 +269,7 @@ def _settle(
     workspace: Workspace,
     nodes: Sequence[Node],
     first: dict[str, NodeLineage],
-    known: _Known,
+    known: ColumnsOverlay,
     versions: Mapping[tuple[str, str], int],
 ) -> dict[str, NodeLineage]:
     """Analyse again, upstream first, the nodes whose first-pass result could change

@@ -30,7 +30,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from lakeworks.catalog.lineage_index import NodeLineage, SqlTask, analyse_tasks
+from lakeworks.catalog.lineage_index import ColumnsOverlay, NodeLineage, SqlTask, analyse_tasks
 
 logger = logging.getLogger("lakeworks.catalog")
 
@@ -81,7 +81,7 @@ def answer(
     ``("error", exception)``."""
     try:
         given = _Given(columns)
-        result = analyse_tasks(tasks, _Overlay(learned, given), shared=True)
+        result = analyse_tasks(tasks, ColumnsOverlay(given, learned), shared=True)
         if given.unknown:
             return "more", sorted(given.unknown)
         return "ok", result
@@ -91,24 +91,6 @@ def answer(
         except Exception:
             exc = RuntimeError(f"{type(exc).__name__}: {exc}")
         return "error", exc
-
-
-class _Overlay(Mapping[str, Sequence[str]]):
-    """``learned`` (columns other nodes of the batch define) over ``base``."""
-
-    def __init__(self, learned: Mapping[str, Sequence[str]], base: Mapping[str, Sequence[str]]):
-        self.learned = learned
-        self.base = base
-
-    def __getitem__(self, key: str) -> Sequence[str]:
-        found = self.learned.get(key)
-        return found if found is not None else self.base[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter({*self.learned, *self.base})
-
-    def __len__(self) -> int:
-        return len({*self.learned, *self.base})
 
 
 class LineageWorker:

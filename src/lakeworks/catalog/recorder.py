@@ -10,7 +10,7 @@ OpenLineage COMPLETE/FAIL events when an emitter is configured.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from lakeworks.catalog import lineage_store, run_lineage
 from lakeworks.catalog.harvest import harvest_engine, workspace_annotations
 from lakeworks.catalog.lineage_index import (
+    ColumnsOverlay,
     NodeLineage,
     SqlTask,
     analyse_workspace,
@@ -36,24 +37,6 @@ from lakeworks.sql.lineage import script_lineage
 from lakeworks.store.clock import utcnow
 from lakeworks.store.database import Database
 from lakeworks.store.models import InstanceState
-
-
-class _Known(Mapping[str, Sequence[str]]):
-    """Columns just harvested, then the catalog."""
-
-    def __init__(self, first: Mapping[str, Sequence[str]], rest: SchemaLookup) -> None:
-        self.first = first
-        self.rest = rest
-
-    def __getitem__(self, key: str) -> Sequence[str]:
-        found = self.first.get(key)
-        return found if found is not None else self.rest[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter({*self.first, *self.rest})
-
-    def __len__(self) -> int:
-        return len({*self.first, *self.rest})
 
 
 @dataclass
@@ -179,7 +162,7 @@ class DataMapRecorder:
             }
         )
         catalog = SchemaLookup(db, workspace.name, env)
-        known = _Known(fresh, catalog)
+        known = ColumnsOverlay(catalog, fresh)
         worker = self.helper or shared_worker()
         sql_nodes = sum(1 for i in ok if i.node.key in changed and i.node.kind is NodeKind.SQL)
         beside = worker.wanted(sql_nodes)
