@@ -44,9 +44,9 @@ MAX_POLL_MESSAGES = 10_000
 SNAPSHOT_BATCH_ROWS = 100_000
 MAX_BACKOFF_SECONDS = 60.0
 CONTROL_SECONDS = 1.0
+"""How often a running stream reads the operator's wish (pause, resume)."""
 FULL_GC_SPACING = 10
 """How many times fewer full garbage collections run while a stream follows."""
-"""How often a running stream reads the operator's wish (pause, resume)."""
 
 
 @dataclass
