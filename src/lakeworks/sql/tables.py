@@ -17,7 +17,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.scope import traverse_scope
 
-from lakeworks.sql.script import parse_script
+from lakeworks.sql.script import ParsedStatement, parse_script
 
 __all__ = [
     "StatementTables",
@@ -202,6 +202,24 @@ def statement_tables(expression: exp.Expr) -> StatementTables:
     return StatementTables(frozenset(reads), frozenset(writes), frozenset(creates))
 
 
+_PARSED_TABLES: dict[int, tuple[exp.Expr, StatementTables]] = {}
+_PARSED_TABLES_MAX = 8192
+
+
+def parsed_tables(parsed: ParsedStatement) -> StatementTables:
+    """``statement_tables`` of a statement from ``parse_script``, found once per tree:
+    the graph build and the run's translation look at the same cached trees."""
+    key = id(parsed.expression)
+    known = _PARSED_TABLES.get(key)
+    if known is not None and known[0] is parsed.expression:
+        return known[1]
+    tables = statement_tables(parsed.expression)
+    if len(_PARSED_TABLES) >= _PARSED_TABLES_MAX:
+        _PARSED_TABLES.clear()
+    _PARSED_TABLES[key] = (parsed.expression, tables)  # the tree kept: its id stays its own
+    return tables
+
+
 def table_io(
     text: str,
     dialect: str,
@@ -218,7 +236,7 @@ def table_io(
     creates: set[str] = set()
     statements: list[tuple[int, frozenset[str], frozenset[str]]] = []
     for parsed in parse_script(text, dialect, path=path, first_line=first_line):
-        io = statement_tables(parsed.expression)
+        io = parsed_tables(parsed)
         reads |= io.reads
         writes |= io.writes
         creates |= io.creates

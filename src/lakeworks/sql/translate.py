@@ -39,7 +39,12 @@ from lakeworks.sql.classify import (
     target_for,
 )
 from lakeworks.sql.script import ParsedStatement, get_dialect, parse_script
-from lakeworks.sql.tables import command_add_partition, statement_tables, table_name
+from lakeworks.sql.tables import (
+    command_add_partition,
+    parsed_tables,
+    statement_tables,
+    table_name,
+)
 
 __all__ = ["ExecutableStatement", "translate_script"]
 
@@ -116,7 +121,7 @@ def translate_script(
     out: list[ExecutableStatement] = []
     for statement in parsed:
         expression = statement.expression
-        tables = statement_tables(expression)
+        tables = parsed_tables(statement)
         reads, writes = tables.reads, tables.writes
         spec = partition_spec(expression, lookup)
         if spec is not None:
