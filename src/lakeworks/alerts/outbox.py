@@ -6,6 +6,7 @@ import sqlalchemy as sa
 
 from lakeworks.alerts.tables import alert_signals
 from lakeworks.store import observers
+from lakeworks.store.driver_statements import DriverStatement
 from lakeworks.store.models import InstanceState
 
 _FAILED = InstanceState.FAILED.value
@@ -13,7 +14,8 @@ _RETRY = InstanceState.WAITING_TIME.value
 _RUNNING = InstanceState.RUNNING.value
 SIGNALLED = frozenset({InstanceState.SUCCESS.value, _FAILED, InstanceState.STOPPED.value})
 """States whose arrival is recorded (plus a failed attempt that will be retried)."""
-_INSERT = sa.insert(alert_signals)
+_INSERT = DriverStatement(sa.insert(alert_signals))
+"""Executed on SQLite's cursor in the change's transaction, like the event rows."""
 
 
 def record_signals(conn: sa.Connection, events: observers.EventRows) -> None:
@@ -30,5 +32,4 @@ def record_signals(conn: sa.Connection, events: observers.EventRows) -> None:
         for e in events
         if e["to_state"] in SIGNALLED or (e["to_state"] == _RETRY and e["from_state"] == _RUNNING)
     ]
-    if rows:
-        conn.execute(_INSERT, rows)
+    _INSERT.execute_many(conn, rows)

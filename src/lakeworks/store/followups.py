@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from lakeworks.store.database import Database
+from lakeworks.store.driver_statements import DriverStatement
 from lakeworks.store.schema import Id, Timestamp, metadata
 
 instance_followups = sa.Table(
@@ -40,7 +41,7 @@ instance_followups = sa.Table(
 )
 
 _f = instance_followups.c
-_INSERT = sa.insert(instance_followups)
+_INSERT = DriverStatement(sa.insert(instance_followups))
 
 
 @dataclass(frozen=True)
@@ -87,8 +88,7 @@ def new_row(
 
 def enqueue(conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     """Add rows in the caller's transaction (the one that records the instance's end)."""
-    if rows:
-        conn.execute(_INSERT, list(rows))
+    _INSERT.execute_many(conn, rows)
 
 
 def take(

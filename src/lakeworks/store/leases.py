@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from lakeworks.store.claims import ClaimRequest, claim, claim_on
 from lakeworks.store.clock import to_utc_naive, utcnow
 from lakeworks.store.database import Database
+from lakeworks.store.driver_statements import DriverStatement
 from lakeworks.store.end_statement import end_parameters, end_statement
 from lakeworks.store.followups import enqueue
 from lakeworks.store.models import Instance, InstanceState
@@ -44,18 +45,22 @@ def _held(instance_id: int, worker: str, attempt: int) -> sa.ColumnElement[bool]
     )
 
 
-# The hot statements of finishing, built once with bound parameters:
-# building SQLAlchemy statements per instance cost more than the database work.
+# The hot statements of starting and finishing, built once with bound parameters
+# (building SQLAlchemy statements per instance cost more than the database work) and
+# executed on SQLite's cursor (``DriverStatement``: SQLAlchemy's per-execution work
+# cost several times the database's).
 
 
-_ADD_LOGS = sa.insert(instance_logs)
-_END_ATTEMPT = (
+_ADD_LOGS = DriverStatement(sa.insert(instance_logs))
+_END_ATTEMPT = DriverStatement(
     sa.update(attempts)
     .where(attempts.c.instance_id == _bp("a_instance"), attempts.c.number == _bp("a_number"))
     .values(state=_bp("a_state"), finished_at=_bp("a_at"), error=_bp("a_error"))
 )
-_STATE_FOR_UPDATE = sa.select(_c.state).where(_c.id == _bp("s_id")).with_for_update()
-_START = (
+_STATE_FOR_UPDATE = DriverStatement(
+    sa.select(_c.state).where(_c.id == _bp("s_id")).with_for_update()
+)
+_START = DriverStatement(
     sa.update(instances)
     .where(_c.id == _bp("s_id"), _c.state == _bp("s_state"))
     .values(
@@ -68,14 +73,15 @@ _START = (
     )
     .returning(*instances.c)
 )
-_ADD_ATTEMPT = sa.insert(attempts)
-_FINISH: dict[tuple[str, ...], Any] = {}
+_ADD_ATTEMPT = DriverStatement(sa.insert(attempts))
+_FINISH: dict[tuple[str, ...], DriverStatement] = {}
 
 
-def _finish_statement(columns: tuple[str, ...]) -> Any:
+def _finish_statement(columns: tuple[str, ...]) -> DriverStatement:
+    """Move one held run to its end state, setting ``columns`` (``v_<column>``)."""
     statement = _FINISH.get(columns)
     if statement is None:
-        statement = (
+        statement = DriverStatement(
             sa.update(instances)
             .where(
                 _c.id == _bp("f_id"),
@@ -104,15 +110,16 @@ def start_here(
     at = to_utc_naive(now)
     allowed = {s.value for s in expected}
     with db.write() as conn:
-        current = conn.execute(_STATE_FOR_UPDATE, {"s_id": instance_id}).scalar_one_or_none()
+        found = _STATE_FOR_UPDATE.one_or_none(conn, {"s_id": instance_id})
+        current = None if found is None else found["state"]
         if current not in allowed:
             return None
-        row = conn.execute(
-            _START, {"s_id": instance_id, "s_state": current, "s_worker": worker, "s_at": at}
-        ).one_or_none()
+        row = _START.one_or_none(
+            conn, {"s_id": instance_id, "s_state": current, "s_worker": worker, "s_at": at}
+        )
         if row is None:
             return None
-        claimed = instance_from_mapping(row._mapping)
+        claimed = instance_from_mapping(row)
         add_events(
             conn,
             [
@@ -127,17 +134,19 @@ def start_here(
                 }
             ],
         )
-        conn.execute(
-            _ADD_ATTEMPT,
-            {
-                "instance_id": instance_id,
-                "number": claimed.attempts,
-                "state": _RUNNING,
-                "worker": worker,
-                "started_at": at,
-                "finished_at": None,
-                "error": None,
-            },
+        _ADD_ATTEMPT.execute_many(
+            conn,
+            [
+                {
+                    "instance_id": instance_id,
+                    "number": claimed.attempts,
+                    "state": _RUNNING,
+                    "worker": worker,
+                    "started_at": at,
+                    "finished_at": None,
+                    "error": None,
+                }
+            ],
         )
     return claimed
 
@@ -217,8 +226,9 @@ def finish_and_claim(
     its lease still leaves its record); an instance moves to its ``to_state`` (with an
     event, and a notification on its ``channel``) only while held. Returns, in the
     order of ``ends``, the updated instance, or None for one that was stopped,
-    reclaimed or finished by someone else meanwhile. Statements are per batch, not
-    per run: runs that end together cost one transaction of a few statements.
+    reclaimed or finished by someone else meanwhile. Runs that end together cost one
+    transaction: on PostgreSQL one statement, on SQLite a few statements per batch plus
+    one cheap statement on the cursor per run moved.
 
     Each end with ``then_claim`` also gets the next queued instance of its worker's
     group (or None when the queue has none), claimed in the same transaction: one
@@ -265,8 +275,7 @@ def _finish_in_steps(
         for end, at in stamped
         for t in end.log_lines
     ]
-    if lines:
-        conn.execute(_ADD_LOGS, lines)
+    _ADD_LOGS.execute_many(conn, lines)
     enqueue(conn, [end.followup for end, _ in stamped if end.followup is not None])
     rows = _move_held(conn, stamped)
     held = [(end, at) for end, at in stamped if end.instance_id in rows]
@@ -319,8 +328,8 @@ def _finish_in_one_statement(
 
 
 def _end_attempts(conn: sa.Connection, stamped: Sequence[tuple[RunEnd, datetime]]) -> None:
-    updated = conn.execute(
-        _END_ATTEMPT,
+    updated = _END_ATTEMPT.execute_many(
+        conn,
         [
             {
                 "a_instance": end.instance_id,
@@ -332,7 +341,7 @@ def _end_attempts(conn: sa.Connection, stamped: Sequence[tuple[RunEnd, datetime]
             for end, at in stamped
         ],
     )
-    if updated.rowcount == len(stamped):
+    if updated == len(stamped):
         return
     # some runs were claimed without an attempt row: record theirs (the others exist)
     conn.execute(
@@ -362,10 +371,14 @@ def _move_held(
         groups.setdefault(tuple(sorted(values)), []).append((end, values))
     moved: dict[int, Instance] = {}
     for columns, members in groups.items():
-        if len(members) == 1:
-            end, values = members[0]
-            result = conn.execute(
-                _finish_statement(columns),
+        # one statement per run (on SQLite's cursor: cheaper than compiling one
+        # statement for the group)
+        statement = _finish_statement(columns)
+        rows = [
+            row
+            for end, values in members
+            for row in statement.all(
+                conn,
                 {
                     "f_id": end.instance_id,
                     "f_worker": end.worker,
@@ -373,40 +386,11 @@ def _move_held(
                     **{f"v_{name}": values[name] for name in columns},
                 },
             )
-        else:
-            result = conn.execute(_finish_group_statement(columns, members))
-        for row in result:
-            instance = instance_from_mapping(row._mapping)
+        ]
+        for row in rows:
+            instance = instance_from_mapping(row)
             moved[instance.id] = instance
     return moved
-
-
-def _finish_group_statement(
-    columns: tuple[str, ...], members: Sequence[tuple[RunEnd, Mapping[str, Any]]]
-) -> Any:
-    """One UPDATE for several held runs ending with the same columns: each column's
-    value picked by instance id (``CASE id WHEN … THEN …``)."""
-    holders = [(end.instance_id, end.worker, end.attempt) for end, _ in members]
-    return (
-        sa.update(instances)
-        .where(
-            sa.tuple_(_c.id, _c.worker, _c.attempts).in_(holders),
-            _c.state == _RUNNING,
-        )
-        .values(
-            {
-                name: sa.case(
-                    {
-                        end.instance_id: sa.bindparam(None, values[name], type_=_c[name].type)
-                        for end, values in members
-                    },
-                    value=_c.id,
-                )
-                for name in columns
-            }
-        )
-        .returning(*instances.c)
-    )
 
 
 def reclaim(

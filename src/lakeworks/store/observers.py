@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
+    from lakeworks.store.driver_statements import DriverStatement
+
 EventRows = Sequence[Mapping[str, Any]]
 """``instance_events`` values: instance_id, created_at, actor, action, from_state,
 to_state, detail."""
@@ -26,13 +28,14 @@ _observers: list[Observer] = []
 
 
 @functools.cache
-def _insert() -> sa.Insert:
+def _insert() -> DriverStatement:
     # built at first use: registering an observer loads no SQLAlchemy
     import sqlalchemy as sa
 
+    from lakeworks.store.driver_statements import DriverStatement
     from lakeworks.store.schema import instance_events
 
-    return sa.insert(instance_events)
+    return DriverStatement(sa.insert(instance_events))
 
 
 def register(observer: Observer) -> None:
@@ -47,10 +50,11 @@ def unregister(observer: Observer) -> None:
 
 
 def add_events(conn: sa.Connection, rows: EventRows) -> None:
-    """Insert ``instance_events`` rows and tell every observer, on ``conn``."""
+    """Insert ``instance_events`` rows and tell every observer, on ``conn`` (the rows
+    on SQLite's cursor, in the same transaction: ``DriverStatement``)."""
     if not rows:
         return
-    conn.execute(_insert(), list(rows))
+    _insert().execute_many(conn, rows)
     observe(conn, rows)
 
 
