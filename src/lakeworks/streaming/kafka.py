@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -24,6 +24,9 @@ from lakeworks.connectors.kafka import Config, client_settings
 from lakeworks.errors import TransientError, UserError
 from lakeworks.streaming.json_values import JsonSchemaValues, load_json_schema
 from lakeworks.streaming.spec import StreamSource
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 RECEIVE_MAX_BYTES = 512 << 20
 OFFSET_BEGINNING = -2
@@ -83,9 +86,16 @@ class MessageBlock:
     decode: Callable[[Any], Message]
     rows: pa.RecordBatch | None = None
     """The values decoded already (``batch.decode_block``), else None."""
+    decoding: Future[None] | None = None
+    """The decoding of the values under way on another thread (``rows`` once done)."""
 
     def __len__(self) -> int:
         return len(self.values)
+
+    def decoded(self) -> None:
+        """Wait for the decoding under way, if any (raising what it raised)."""
+        if self.decoding is not None:
+            self.decoding.result()
 
     def messages(self) -> list[Message]:
         return [self.decode(m) for m in self.raw]

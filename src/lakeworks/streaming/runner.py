@@ -229,17 +229,20 @@ class StreamRunner:
         )
 
     def _loop(self, follower: Follower, positions: dict[str, int], dirty: int) -> None:
-        """Poll and flush. A Kafka stream commits each flush on a thread of its own
-        while the next messages are read (Arrow and DuckDB release the GIL); one flush
-        at a time, so each one starts from the positions the previous one committed."""
-        flusher = (
-            ThreadPoolExecutor(1, "stream-flush") if isinstance(follower, KafkaFollower) else None
-        )
+        """Poll and flush. A Kafka stream decodes each polled block and commits each
+        flush on threads of their own while the next messages are read (Arrow and
+        DuckDB release the GIL); one flush at a time, so each one starts from the
+        positions the previous one committed, and it waits for its blocks' decoding."""
+        kafka = isinstance(follower, KafkaFollower)
+        flusher = ThreadPoolExecutor(1, "stream-flush") if kafka else None
+        decoder = ThreadPoolExecutor(1, "stream-decode") if kafka else None
         try:
-            self._poll_and_flush(follower, positions, dirty, flusher)
+            self._poll_and_flush(follower, positions, dirty, flusher, decoder)
         finally:
             if flusher is not None:
                 flusher.shutdown(wait=True)
+            if decoder is not None:
+                decoder.shutdown(wait=True)
 
     def _poll_and_flush(
         self,
@@ -247,6 +250,7 @@ class StreamRunner:
         positions: dict[str, int],
         dirty: int,
         flusher: ThreadPoolExecutor | None,
+        decoder: ThreadPoolExecutor | None,
     ) -> None:
         flush = self.spec.flush
         buffer = Pending()
@@ -293,7 +297,11 @@ class StreamRunner:
             before = len(buffer)
             polled = follower.poll(room, wait)
             if isinstance(polled, MessageBlock) and not self.spec.upsert:
-                decode_block(polled)  # here, while a flush writes the previous rows
+                # while the next messages are read and a flush writes the previous rows
+                if decoder is None:
+                    decode_block(polled)
+                else:
+                    polled.decoding = decoder.submit(decode_block, polled)
             buffer.add(polled)
             # a full poll: more is waiting; the first one that is not ends a catch-up,
             # whose rows are committed at once (they are late already)
@@ -334,6 +342,7 @@ class StreamRunner:
                 )
             self._report(rows_per_second=0.0, lag_seconds=0.0, **follower.lag(positions))
             return dirty_before
+        pending.decoded()
         blocks = None if self.spec.upsert else pending.blocks()
         groups: dict[str, list[Message]] = {}
         if blocks is None:
