@@ -3,6 +3,7 @@ worker, pause, resume, reset its position, and show its live status and quaranti
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import threading
@@ -26,8 +27,9 @@ NodeArgument = Annotated[str, typer.Argument(help="The stream node (name or work
 def run(node: NodeArgument, workspace: WorkspaceOption = Path("."), env: EnvOption = "dev") -> None:
     """Follow a stream node in this process until Ctrl-C (or SIGTERM), flushing first."""
     from lakeworks.cli.common import open_engine
+    from lakeworks.errors import LakeworksError
     from lakeworks.security.secrets import install_workspace_key
-    from lakeworks.streaming.runner import StreamRunner
+    from lakeworks.streaming.opening import OpenSource, open_source
     from lakeworks.streaming.service import stream_node
 
     ws = load(workspace)
@@ -41,7 +43,14 @@ def run(node: NodeArgument, workspace: WorkspaceOption = Path("."), env: EnvOpti
     def log(line: str) -> None:
         typer.echo(line, err=True)
 
-    runner = StreamRunner(ws, env, engine, found, db, log=log, cancel=cancel)
+    # the source is opened before the runner's modules are imported: the broker prepares
+    # its first answer meanwhile (a failure here is met again, and reported, by the runner)
+    opened: OpenSource | None = None
+    with contextlib.suppress(LakeworksError):
+        opened = open_source(ws, env, engine, found, cancel=cancel, log=log)
+    from lakeworks.streaming.runner import StreamRunner
+
+    runner = StreamRunner(ws, env, engine, found, db, log=log, cancel=cancel, opened=opened)
     try:
         totals = runner.run()
     except KeyboardInterrupt:

@@ -17,16 +17,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-
 from lakeworks.connectors.credentials import redact, resolve_password
 from lakeworks.connectors.kafka import Config, client_settings
 from lakeworks.errors import TransientError, UserError
-from lakeworks.streaming.json_values import JsonSchemaValues, load_json_schema
 from lakeworks.streaming.spec import StreamSource
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # Arrow is not needed to open a consumer (``stream run`` opens it first)
     from concurrent.futures import Future
+
+    import pyarrow as pa
+
+    from lakeworks.streaming.json_values import JsonSchemaValues
 
 RECEIVE_MAX_BYTES = 512 << 20
 OFFSET_BEGINNING = -2
@@ -122,6 +123,8 @@ class KafkaFollower:
         self._avro: Any = load_avro_schema(spec, root) if spec.format == "avro" else {}
         self._json_schema: JsonSchemaValues | None = None
         if spec.format == "json_schema" and spec.json_schema is not None:
+            from lakeworks.streaming.json_values import load_json_schema
+
             self._json_schema = load_json_schema(spec.json_schema, spec.json_schema_framing, root)
         self.value_types: dict[str, pa.DataType] = (
             self._json_schema.types if self._json_schema is not None else {}

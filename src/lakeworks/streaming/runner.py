@@ -26,11 +26,10 @@ from lakeworks.streaming import positions as pos
 from lakeworks.streaming.batch import FlushBatch, build, build_blocks, decode_block, to_batch
 from lakeworks.streaming.changes import ChangeBlock, build_changes
 from lakeworks.streaming.follower import Follower
-from lakeworks.streaming.kafka import KafkaFollower, Message, MessageBlock, open_follower
+from lakeworks.streaming.kafka import KafkaFollower, Message, MessageBlock
+from lakeworks.streaming.opening import OpenSource, load_spec, open_source
 from lakeworks.streaming.pending import Pending
 from lakeworks.streaming.positions import QuarantinedMessage
-from lakeworks.streaming.postgres_cdc import open_cdc_follower, slot_name
-from lakeworks.streaming.spec import CdcSource, StreamSpec, parse_stream
 from lakeworks.streaming.status import (
     FAILED,
     PAUSED,
@@ -56,11 +55,6 @@ class StreamTotals:
     rows_dirty: int = 0
     flushes: int = 0
     restarts: int = 0
-
-
-def load_spec(node: Node) -> StreamSpec:
-    """The node's stream spec (errors name the file and line)."""
-    return parse_stream(node.code, node.path)[0]
 
 
 def _quote(name: str) -> str:
@@ -118,7 +112,10 @@ class StreamRunner:
         log: Callable[[str], None],
         cancel: threading.Event,
         instance_id: int | None = None,
+        opened: OpenSource | None = None,
     ) -> None:
+        """``opened``: the node's source opened already (``open_source``), for the
+        first attempt (a restart opens it again)."""
         self.workspace = workspace
         self.env = env
         self.engine = engine
@@ -130,6 +127,7 @@ class StreamRunner:
         self.status = StreamStatusStore(db, workspace.name, env) if db is not None else None
         self.totals = StreamTotals()
         self._watermark: datetime | None = None
+        self._opened = opened
 
     # -- supervisor
 
@@ -158,29 +156,16 @@ class StreamRunner:
 
     # -- following
 
-    def _source(self) -> Follower:
-        source = self.spec.source
-        name = source.data_source
-        raw = self.workspace.config.data_sources.get(name)
-        if raw is None:
-            raise UserError(
-                f"unknown data source '{name}'",
-                hint="declare it under data_sources: in lakeworks.yml",
-            )
-        if isinstance(source, CdcSource):
-            slot = slot_name(self.workspace.name, self.env, self.node.key)
-            return open_cdc_follower(
-                name, raw, source, self.spec.target, slot, cancel=self.cancel, log=self.log
-            )
-        return open_follower(name, raw, source, self.workspace.root)
-
     def _follow(self) -> None:
-        positions = pos.load_positions(self.engine, self.node.key)
-        dirty_before = pos.dirty_total(self.engine, self.node.key)
-        follower = self._source()
+        opened, self._opened = self._opened, None
+        if opened is None:
+            opened = open_source(
+                self.workspace, self.env, self.engine, self.node, cancel=self.cancel, log=self.log
+            )
+        follower, positions = opened.follower, opened.positions
         thresholds = gc.get_threshold()
         try:
-            follower.open(positions)
+            dirty_before = pos.dirty_total(self.engine, self.node.key)
             if follower.snapshot_pending:
                 self._snapshot(follower, positions)
             self.log(

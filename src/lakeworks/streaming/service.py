@@ -144,8 +144,8 @@ def reset(engine: Engine, workspace: Workspace, env: str, node: Node) -> ResetDo
     """Forget a stream's positions; a PostgreSQL CDC stream's replication slot and
     publication are dropped too (the server stops keeping WAL for it, and the next
     start takes a new snapshot)."""
+    from lakeworks.streaming.opening import load_spec
     from lakeworks.streaming.postgres_cdc import open_cdc_follower, slot_name
-    from lakeworks.streaming.runner import load_spec
 
     forgotten = positions.reset_positions(engine, node.key)
     spec = load_spec(node)
