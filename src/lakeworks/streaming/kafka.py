@@ -248,10 +248,19 @@ class KafkaFollower:
         """Plain JSON messages kept as their values and each partition's last message:
         no Python work per message beyond reading its value."""
         last: dict[tuple[str, int], Any] = {}
-        for m in reversed(raw):  # each source's last message: stop once all are found
-            last.setdefault((m.topic(), m.partition()), m)
-            if len(last) == len(self.sources):
-                break
+        if len(self.spec.topics) == 1 and self.spec.pattern is None:
+            # one topic: the partitions tell the sources apart, each one's last index
+            # found by list scans in C (a poll often holds one partition only, and a
+            # Python loop over it would ask every message)
+            topic = self.spec.topics[0]
+            backwards = [m.partition() for m in reversed(raw)]
+            for partition in set(backwards):
+                last[(topic, partition)] = raw[-1 - backwards.index(partition)]
+        else:
+            for m in reversed(raw):  # each source's last message: stop once all are found
+                last.setdefault((m.topic(), m.partition()), m)
+                if len(last) == len(self.sources):
+                    break
         ends: dict[str, int] = {}
         newest: int | None = None
         for (topic, partition), message in last.items():
