@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lakeworks.engines.base import Engine
-from lakeworks.errors import UserError
-from lakeworks.spec.models import Node, Workspace
+from lakeworks.errors import NotFound, UserError
+from lakeworks.spec.models import Node, NodeKind, Workspace
 from lakeworks.streaming import positions as pos
 from lakeworks.streaming.kafka import open_follower
 from lakeworks.streaming.spec import CdcSource, StreamSpec, parse_stream
@@ -23,9 +23,31 @@ if TYPE_CHECKING:
     from lakeworks.streaming.follower import Follower
 
 
+def stream_node(workspace: Workspace, ref: str) -> Node:
+    """A stream node by name or ``workflow.node``."""
+    found = workspace.find_node(ref)
+    if found is None or found.kind is not NodeKind.STREAM:
+        known = ", ".join(n.key for n in workspace.nodes() if n.kind is NodeKind.STREAM)
+        raise NotFound(
+            f"no stream node named '{ref}'",
+            hint=f"stream nodes: {known}" if known else "add a *.stream.yml node",
+        )
+    return found
+
+
 def load_spec(node: Node) -> StreamSpec:
     """The node's stream spec (errors name the file and line)."""
     return parse_stream(node.code, node.path)[0]
+
+
+def opens_without_key(workspace: Workspace, env: str, node: Node) -> bool:
+    """Whether the node's source and warehouse open without the workspace's key: no
+    encrypted password in the data source, and a DuckDB warehouse (which has none)."""
+    environment = workspace.config.environments.get(env)
+    engine = workspace.config.engines.get(environment.engine) if environment else None
+    raw = workspace.config.data_sources.get(load_spec(node).source.data_source) or {}
+    encrypted = raw.get("sasl_password_encrypted") or raw.get("password_encrypted")
+    return engine is not None and engine.type == "duckdb" and not encrypted
 
 
 @dataclass
