@@ -42,11 +42,12 @@ def load_spec(node: Node) -> StreamSpec:
 
 def opens_without_key(workspace: Workspace, env: str, node: Node) -> bool:
     """Whether the node's source and warehouse open without the workspace's key: no
-    encrypted password in the data source, and a DuckDB warehouse (which has none)."""
+    encrypted secret (``*_encrypted``) in the data source, and a DuckDB warehouse
+    (which has none)."""
     environment = workspace.config.environments.get(env)
     engine = workspace.config.engines.get(environment.engine) if environment else None
     raw = workspace.config.data_sources.get(load_spec(node).source.data_source) or {}
-    encrypted = raw.get("sasl_password_encrypted") or raw.get("password_encrypted")
+    encrypted = any(key.endswith("_encrypted") and value for key, value in raw.items())
     return engine is not None and engine.type == "duckdb" and not encrypted
 
 
