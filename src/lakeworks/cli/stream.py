@@ -3,6 +3,7 @@ worker, pause, resume, reset its position, and show its live status and quaranti
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import threading
@@ -26,22 +27,42 @@ NodeArgument = Annotated[str, typer.Argument(help="The stream node (name or work
 def run(node: NodeArgument, workspace: WorkspaceOption = Path("."), env: EnvOption = "dev") -> None:
     """Follow a stream node in this process until Ctrl-C (or SIGTERM), flushing first."""
     from lakeworks.cli.common import open_engine
-    from lakeworks.security.secrets import install_workspace_key
-    from lakeworks.streaming.runner import StreamRunner
-    from lakeworks.streaming.service import stream_node
+    from lakeworks.engines.base import Engine
+    from lakeworks.errors import LakeworksError
+    from lakeworks.streaming.opening import OpenSource, open_source, opens_without_key, stream_node
 
     ws = load(workspace)
     found = stream_node(ws, node)
-    db = open_database(ws)
-    install_workspace_key(ws.state_dir, db)
-    engine = open_engine(ws, env)
     cancel = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: cancel.set())
 
     def log(line: str) -> None:
         typer.echo(line, err=True)
 
-    runner = StreamRunner(ws, env, engine, found, db, log=log, cancel=cancel)
+    # the source is opened as early as it can be (before the store, when the workspace's
+    # key is not needed, and before the runner's modules are imported): the broker
+    # prepares its first answer meanwhile. A failure here is met again, and reported,
+    # by the runner.
+    opened: OpenSource | None = None
+
+    def open_early(engine: Engine) -> None:
+        nonlocal opened
+        with contextlib.suppress(LakeworksError):
+            opened = open_source(ws, env, engine, found, cancel=cancel, log=log)
+
+    engine = open_engine(ws, env) if opens_without_key(ws, env, found) else None
+    if engine is not None:
+        open_early(engine)
+    from lakeworks.security.secrets import install_workspace_key
+
+    db = open_database(ws)
+    install_workspace_key(ws.state_dir, db)
+    if engine is None:
+        engine = open_engine(ws, env)
+        open_early(engine)
+    from lakeworks.streaming.runner import StreamRunner
+
+    runner = StreamRunner(ws, env, engine, found, db, log=log, cancel=cancel, opened=opened)
     try:
         totals = runner.run()
     except KeyboardInterrupt:
@@ -181,10 +202,11 @@ def dirty(
 ) -> None:
     """Quarantined messages of a stream: topic[partition]@offset, reason, payload."""
     from lakeworks.cli.common import open_engine
-    from lakeworks.streaming import positions, service
+    from lakeworks.streaming import positions
+    from lakeworks.streaming.opening import stream_node
 
     ws = load(workspace)
-    found = service.stream_node(ws, node)
+    found = stream_node(ws, node)
     engine = open_engine(ws, env)
     try:
         for m in positions.quarantined(engine, found.key, limit):

@@ -15,15 +15,19 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from lakeworks.connectors.credentials import redact, resolve_password
 from lakeworks.connectors.kafka import Config, client_settings
 from lakeworks.errors import TransientError, UserError
-from lakeworks.streaming.json_values import JsonSchemaValues, load_json_schema
 from lakeworks.streaming.spec import StreamSource
+
+if TYPE_CHECKING:  # Arrow is not needed to open a consumer (``stream run`` opens it first)
+    from concurrent.futures import Future
+
+    import pyarrow as pa
+
+    from lakeworks.streaming.json_values import JsonSchemaValues
 
 RECEIVE_MAX_BYTES = 512 << 20
 OFFSET_BEGINNING = -2
@@ -83,9 +87,16 @@ class MessageBlock:
     decode: Callable[[Any], Message]
     rows: pa.RecordBatch | None = None
     """The values decoded already (``batch.decode_block``), else None."""
+    decoding: Future[None] | None = None
+    """The decoding of the values under way on another thread (``rows`` once done)."""
 
     def __len__(self) -> int:
         return len(self.values)
+
+    def decoded(self) -> None:
+        """Wait for the decoding under way, if any (raising what it raised)."""
+        if self.decoding is not None:
+            self.decoding.result()
 
     def messages(self) -> list[Message]:
         return [self.decode(m) for m in self.raw]
@@ -112,6 +123,8 @@ class KafkaFollower:
         self._avro: Any = load_avro_schema(spec, root) if spec.format == "avro" else {}
         self._json_schema: JsonSchemaValues | None = None
         if spec.format == "json_schema" and spec.json_schema is not None:
+            from lakeworks.streaming.json_values import load_json_schema
+
             self._json_schema = load_json_schema(spec.json_schema, spec.json_schema_framing, root)
         self.value_types: dict[str, pa.DataType] = (
             self._json_schema.types if self._json_schema is not None else {}
@@ -235,10 +248,19 @@ class KafkaFollower:
         """Plain JSON messages kept as their values and each partition's last message:
         no Python work per message beyond reading its value."""
         last: dict[tuple[str, int], Any] = {}
-        for m in reversed(raw):  # each source's last message: stop once all are found
-            last.setdefault((m.topic(), m.partition()), m)
-            if len(last) == len(self.sources):
-                break
+        if len(self.spec.topics) == 1 and self.spec.pattern is None:
+            # one topic: the partitions tell the sources apart, each one's last index
+            # found by list scans in C (a poll often holds one partition only, and a
+            # Python loop over it would ask every message)
+            topic = self.spec.topics[0]
+            backwards = [m.partition() for m in reversed(raw)]
+            for partition in set(backwards):
+                last[(topic, partition)] = raw[-1 - backwards.index(partition)]
+        else:
+            for m in reversed(raw):  # each source's last message: stop once all are found
+                last.setdefault((m.topic(), m.partition()), m)
+                if len(last) == len(self.sources):
+                    break
         ends: dict[str, int] = {}
         newest: int | None = None
         for (topic, partition), message in last.items():

@@ -43,6 +43,12 @@ class Pending:
         if stamp is not None and (self.newest_ms is None or stamp > self.newest_ms):
             self.newest_ms = stamp
 
+    def decoded(self) -> None:
+        """Wait for the blocks still being decoded on another thread."""
+        for part in self.parts:
+            if isinstance(part, MessageBlock):
+                part.decoded()
+
     def blocks(self) -> list[MessageBlock] | None:
         """The parts when every one is a block (else None)."""
         found = [p for p in self.parts if isinstance(p, MessageBlock)]

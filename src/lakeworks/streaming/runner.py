@@ -26,11 +26,10 @@ from lakeworks.streaming import positions as pos
 from lakeworks.streaming.batch import FlushBatch, build, build_blocks, decode_block, to_batch
 from lakeworks.streaming.changes import ChangeBlock, build_changes
 from lakeworks.streaming.follower import Follower
-from lakeworks.streaming.kafka import KafkaFollower, Message, MessageBlock, open_follower
+from lakeworks.streaming.kafka import KafkaFollower, Message, MessageBlock
+from lakeworks.streaming.opening import OpenSource, load_spec, open_source
 from lakeworks.streaming.pending import Pending
 from lakeworks.streaming.positions import QuarantinedMessage
-from lakeworks.streaming.postgres_cdc import open_cdc_follower, slot_name
-from lakeworks.streaming.spec import CdcSource, StreamSpec, parse_stream
 from lakeworks.streaming.status import (
     FAILED,
     PAUSED,
@@ -56,11 +55,6 @@ class StreamTotals:
     rows_dirty: int = 0
     flushes: int = 0
     restarts: int = 0
-
-
-def load_spec(node: Node) -> StreamSpec:
-    """The node's stream spec (errors name the file and line)."""
-    return parse_stream(node.code, node.path)[0]
 
 
 def _quote(name: str) -> str:
@@ -118,7 +112,10 @@ class StreamRunner:
         log: Callable[[str], None],
         cancel: threading.Event,
         instance_id: int | None = None,
+        opened: OpenSource | None = None,
     ) -> None:
+        """``opened``: the node's source opened already (``open_source``), for the
+        first attempt (a restart opens it again)."""
         self.workspace = workspace
         self.env = env
         self.engine = engine
@@ -130,6 +127,7 @@ class StreamRunner:
         self.status = StreamStatusStore(db, workspace.name, env) if db is not None else None
         self.totals = StreamTotals()
         self._watermark: datetime | None = None
+        self._opened = opened
 
     # -- supervisor
 
@@ -158,29 +156,16 @@ class StreamRunner:
 
     # -- following
 
-    def _source(self) -> Follower:
-        source = self.spec.source
-        name = source.data_source
-        raw = self.workspace.config.data_sources.get(name)
-        if raw is None:
-            raise UserError(
-                f"unknown data source '{name}'",
-                hint="declare it under data_sources: in lakeworks.yml",
-            )
-        if isinstance(source, CdcSource):
-            slot = slot_name(self.workspace.name, self.env, self.node.key)
-            return open_cdc_follower(
-                name, raw, source, self.spec.target, slot, cancel=self.cancel, log=self.log
-            )
-        return open_follower(name, raw, source, self.workspace.root)
-
     def _follow(self) -> None:
-        positions = pos.load_positions(self.engine, self.node.key)
-        dirty_before = pos.dirty_total(self.engine, self.node.key)
-        follower = self._source()
+        opened, self._opened = self._opened, None
+        if opened is None:
+            opened = open_source(
+                self.workspace, self.env, self.engine, self.node, cancel=self.cancel, log=self.log
+            )
+        follower, positions = opened.follower, opened.positions
         thresholds = gc.get_threshold()
         try:
-            follower.open(positions)
+            dirty_before = pos.dirty_total(self.engine, self.node.key)
             if follower.snapshot_pending:
                 self._snapshot(follower, positions)
             self.log(
@@ -229,17 +214,20 @@ class StreamRunner:
         )
 
     def _loop(self, follower: Follower, positions: dict[str, int], dirty: int) -> None:
-        """Poll and flush. A Kafka stream commits each flush on a thread of its own
-        while the next messages are read (Arrow and DuckDB release the GIL); one flush
-        at a time, so each one starts from the positions the previous one committed."""
-        flusher = (
-            ThreadPoolExecutor(1, "stream-flush") if isinstance(follower, KafkaFollower) else None
-        )
+        """Poll and flush. A Kafka stream decodes each polled block and commits each
+        flush on threads of their own while the next messages are read (Arrow and
+        DuckDB release the GIL); one flush at a time, so each one starts from the
+        positions the previous one committed, and it waits for its blocks' decoding."""
+        kafka = isinstance(follower, KafkaFollower)
+        flusher = ThreadPoolExecutor(1, "stream-flush") if kafka else None
+        decoder = ThreadPoolExecutor(1, "stream-decode") if kafka else None
         try:
-            self._poll_and_flush(follower, positions, dirty, flusher)
+            self._poll_and_flush(follower, positions, dirty, flusher, decoder)
         finally:
             if flusher is not None:
                 flusher.shutdown(wait=True)
+            if decoder is not None:
+                decoder.shutdown(wait=True)
 
     def _poll_and_flush(
         self,
@@ -247,6 +235,7 @@ class StreamRunner:
         positions: dict[str, int],
         dirty: int,
         flusher: ThreadPoolExecutor | None,
+        decoder: ThreadPoolExecutor | None,
     ) -> None:
         flush = self.spec.flush
         buffer = Pending()
@@ -293,7 +282,11 @@ class StreamRunner:
             before = len(buffer)
             polled = follower.poll(room, wait)
             if isinstance(polled, MessageBlock) and not self.spec.upsert:
-                decode_block(polled)  # here, while a flush writes the previous rows
+                # while the next messages are read and a flush writes the previous rows
+                if decoder is None:
+                    decode_block(polled)
+                else:
+                    polled.decoding = decoder.submit(decode_block, polled)
             buffer.add(polled)
             # a full poll: more is waiting; the first one that is not ends a catch-up,
             # whose rows are committed at once (they are late already)
@@ -334,6 +327,7 @@ class StreamRunner:
                 )
             self._report(rows_per_second=0.0, lag_seconds=0.0, **follower.lag(positions))
             return dirty_before
+        pending.decoded()
         blocks = None if self.spec.upsert else pending.blocks()
         groups: dict[str, list[Message]] = {}
         if blocks is None:

@@ -15,31 +15,20 @@ from datetime import timedelta
 from lakeworks.engines.base import Engine
 from lakeworks.errors import Conflict, NotFound
 from lakeworks.runtime import ops
-from lakeworks.spec.models import Node, NodeKind, Workspace
+from lakeworks.spec.models import Node, Workspace
 from lakeworks.store.clock import utcnow
 from lakeworks.store.database import Database
 from lakeworks.store.models import Instance, InstanceState, NewInstance, RunType
 from lakeworks.store.operations import OperationsStore
 from lakeworks.store.repositories import InstanceRepository, NodeVersionRepository, RunRepository
 from lakeworks.streaming import positions
+from lakeworks.streaming.opening import stream_node
 from lakeworks.streaming.spec import CdcSource
 from lakeworks.streaming.status import PAUSED, RUNNING, StreamStatus, StreamStatusStore
 
 ACTIVE = {InstanceState.WAITING_RESOURCES, InstanceState.RUNNING, InstanceState.WAITING_TIME}
 STREAM_MAX_ATTEMPTS = 1000
 """A stream instance whose worker died is queued again (practically) forever."""
-
-
-def stream_node(workspace: Workspace, ref: str) -> Node:
-    """A stream node by name or ``workflow.node``."""
-    found = workspace.find_node(ref)
-    if found is None or found.kind is not NodeKind.STREAM:
-        known = ", ".join(n.key for n in workspace.nodes() if n.kind is NodeKind.STREAM)
-        raise NotFound(
-            f"no stream node named '{ref}'",
-            hint=f"stream nodes: {known}" if known else "add a *.stream.yml node",
-        )
-    return found
 
 
 def _active_instance(db: Database, status: StreamStatus | None) -> Instance | None:
@@ -144,8 +133,8 @@ def reset(engine: Engine, workspace: Workspace, env: str, node: Node) -> ResetDo
     """Forget a stream's positions; a PostgreSQL CDC stream's replication slot and
     publication are dropped too (the server stops keeping WAL for it, and the next
     start takes a new snapshot)."""
+    from lakeworks.streaming.opening import load_spec
     from lakeworks.streaming.postgres_cdc import open_cdc_follower, slot_name
-    from lakeworks.streaming.runner import load_spec
 
     forgotten = positions.reset_positions(engine, node.key)
     spec = load_spec(node)

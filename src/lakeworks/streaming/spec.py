@@ -216,14 +216,14 @@ class StreamSpec(Strict):
 
 def parse_stream(text: str, path: Path | str | None = None) -> tuple[StreamSpec, LineMap]:
     """Parse and validate a stream file; errors carry file and line."""
-    from lakeworks.integration.types import parse_type
-
     data, line_map = parse_yaml(text, path)
     if isinstance(data, dict) and isinstance(data.get("source"), dict):
         data["source"].setdefault("type", "kafka")  # so that errors name the file's keys
     spec = validate_model(StreamSpec, data, line_map)
     for index, column in enumerate(spec.column_specs() or []):
         if column.type is not None:
+            from lakeworks.integration.types import parse_type  # Arrow: only for casts
+
             try:
                 parse_type(column.type)
             except ValueError as exc:

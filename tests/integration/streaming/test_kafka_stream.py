@@ -4,6 +4,8 @@ upserts and deletes by key, quarantine, and the dirty limit."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from lakeworks.streaming.status import StreamStatusStore
 from tests.integration.streaming.world import StreamWorld, new_topic, produce
 
 pytestmark = pytest.mark.kafka
+LAKEWORKS = str(Path(sys.executable).parent / "lakeworks")
 
 
 def _spec(topic: str, **extra: object) -> dict[str, object]:
@@ -195,3 +198,22 @@ def test_a_missing_avro_schema_file_is_named(tmp_path: Path, kafka_broker: str) 
     world = StreamWorld(tmp_path, kafka_broker, spec)
     with pytest.raises(UserError, match=r"avro_schema schemas/nowhere.avsc: No such file"):
         world.run_until(1)
+
+
+def test_stream_run_on_a_missing_topic_fails_and_says_why(
+    tmp_path: Path, kafka_broker: str
+) -> None:
+    """``stream run`` opens the source before the runner starts; a source that cannot be
+    opened still ends as the runner ends it: failed, with the reason in the status."""
+    world = StreamWorld(tmp_path, kafka_broker, _spec("lw19_no_such_topic"))
+    done = subprocess.run(
+        [LAKEWORKS, "stream", "run", "wf.ev", "-w", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert "topic 'lw19_no_such_topic' does not exist" in done.stderr
+    status = StreamStatusStore(world.db, "streamws", "dev").get("wf.ev")
+    assert status is not None and status.state == "failed"
+    assert "lw19_no_such_topic" in (status.last_error or "")
