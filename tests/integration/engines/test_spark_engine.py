@@ -305,3 +305,6 @@ def test_spark_writes_row_groups_duckdb_reads_in_parallel(engine: SparkEngine) -
         f"SELECT row_group_num_rows FROM parquet_metadata('{path}') ORDER BY row_group_id"
     ).fetchall()
     assert groups == [(ROW_GROUP_ROWS,), (ROW_GROUP_ROWS,), (10,)]
+    # ids with no dictionary worth keeping are delta-packed (Parquet 2), not plain
+    encodings = duckdb.sql(f"SELECT DISTINCT encodings FROM parquet_metadata('{path}')").fetchall()
+    assert [e for (e,) in encodings if "DELTA_BINARY_PACKED" not in e] == []

@@ -174,9 +174,19 @@ def test_a_large_write_is_split_into_row_groups_duckdb_reads_in_parallel(
     lake: Lakehouse, tmp_path: Path
 ) -> None:
     rows = 2 * ROW_GROUP_ROWS + 10
-    lake.write("events", pa.table({"id": list(range(rows))}))
+    kinds = ["view", "buy"] * (rows // 2)
+    lake.write("events", pa.table({"id": list(range(rows)), "kind": kinds}))
     [path] = (tmp_path / "warehouse" / "events").glob("*.parquet")
     groups = duckdb.sql(
-        f"SELECT row_group_num_rows FROM parquet_metadata('{path}') ORDER BY row_group_id"
+        "SELECT DISTINCT row_group_id, row_group_num_rows "
+        f"FROM parquet_metadata('{path}') ORDER BY row_group_id"
     ).fetchall()
-    assert groups == [(ROW_GROUP_ROWS,), (ROW_GROUP_ROWS,), (10,)]
+    assert [n for _, n in groups] == [ROW_GROUP_ROWS, ROW_GROUP_ROWS, 10]
+    # integers delta-packed (as Spark writes them), other columns dictionary-encoded
+    encodings = dict(
+        duckdb.sql(
+            f"SELECT DISTINCT path_in_schema, encodings FROM parquet_metadata('{path}')"
+        ).fetchall()
+    )
+    assert "DELTA_BINARY_PACKED" in encodings["id"]
+    assert "RLE_DICTIONARY" in encodings["kind"]

@@ -19,6 +19,7 @@ import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -428,7 +429,11 @@ class Lakehouse:
         self.storage.filesystem.create_dir(target.rsplit("/", 1)[0], recursive=True)
         data = part.drop_columns(base.partition_by) if base.partition_by else part
         pq.write_table(
-            data, target, row_group_size=ROW_GROUP_ROWS, filesystem=self.storage.filesystem
+            data,
+            target,
+            row_group_size=ROW_GROUP_ROWS,
+            filesystem=self.storage.filesystem,
+            **_encodings(data.schema),
         )
         size = self.storage.filesystem.get_file_info(target).size or 0
         return DataFile(relative, values, part.num_rows, int(size))
@@ -531,6 +536,27 @@ class Lakehouse:
                     f"(version {version}) while this write ran; nothing was written",
                     hint="run the write again; it starts from the new version",
                 )
+
+
+def _encodings(schema: pa.Schema) -> dict[str, Any]:
+    """Parquet writer options: integers, dates and timestamps ``DELTA_BINARY_PACKED``, the
+    other columns dictionary-encoded (as Spark writes them with ``PARQUET_WRITER_VERSION``
+    v2). DuckDB decodes delta-packed integers in about half the CPU of dictionary or plain
+    Snappy-compressed ones. A table with nested columns keeps pyarrow's defaults (its
+    options name the leaves of nested columns, not the columns)."""
+    if any(pa.types.is_nested(f.type) for f in schema):
+        return {}
+    delta = [
+        f.name
+        for f in schema
+        if pa.types.is_integer(f.type)
+        or pa.types.is_date32(f.type)
+        or pa.types.is_timestamp(f.type)
+    ]
+    return {
+        "use_dictionary": [n for n in schema.names if n not in delta],
+        "column_encoding": dict.fromkeys(delta, "DELTA_BINARY_PACKED"),
+    }
 
 
 def _parse_key(key: str) -> dict[str, str]:

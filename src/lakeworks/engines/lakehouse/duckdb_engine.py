@@ -85,10 +85,7 @@ class LakehouseDuckDBSession(DuckDBSession):
     def execute(
         self, sql: str, params: list[object] | None = None, *, max_rows: int | None = None
     ) -> StatementResult:
-        try:
-            expression = sqlglot.parse_one(sql, read="duckdb")
-        except SqlglotError:
-            expression = None
+        expression = None if _is_query(sql) else _parsed(sql)
         engine = self._engine
         self._track_read_only(sql)
         if self._read_only and _writes(expression):
@@ -397,6 +394,23 @@ def write_lakehouse(
     return lakehouse.write(
         name, data, mode, partition=partition, key=key, partition_by=list(partition or [])
     ).rows_added
+
+
+_QUERY_WORDS = frozenset({"SELECT", "FROM"})
+
+
+def _is_query(sql: str) -> bool:
+    """Whether a statement is a plain query, which needs no parse to be told from the
+    statements this engine commits (a ``SELECT`` writes nothing in DuckDB)."""
+    words = sql.lstrip(" \t\r\n(").split(None, 1)
+    return bool(words) and words[0].upper() in _QUERY_WORDS
+
+
+def _parsed(sql: str) -> exp.Expr | None:
+    try:
+        return sqlglot.parse_one(sql, read="duckdb")
+    except SqlglotError:
+        return None
 
 
 def _writes(expression: exp.Expr | None) -> bool:

@@ -430,9 +430,12 @@ class SparkEngine:
         one_partition = _one_partition(snapshot, static)
         if one_partition and set(snapshot.partition_by) & set(frame.columns):
             frame = frame.drop(*snapshot.partition_by)
-        # Spark's row groups are 128 MB: the lakehouse's are sized for DuckDB's threads
-        writer = frame.write.mode("overwrite").option(
-            "parquet.block.row.count.limit", str(ROW_GROUP_ROWS)
+        # Spark's row groups are 128 MB: the lakehouse's are sized for DuckDB's threads;
+        # Parquet 2 encodings (``PARQUET_WRITER_VERSION``) are cheaper for DuckDB to decode
+        writer = (
+            frame.write.mode("overwrite")
+            .option("parquet.block.row.count.limit", str(ROW_GROUP_ROWS))
+            .option("parquet.writer.version", PARQUET_WRITER_VERSION)
         )
         if snapshot.partition_by and not one_partition:
             writer = writer.partitionBy(*snapshot.partition_by)
@@ -511,6 +514,13 @@ class SparkEngine:
     def close(self) -> None:
         """The Spark session is shared by the process; ``session.stop_all`` ends it."""
 
+
+PARQUET_WRITER_VERSION = "v2"
+"""Spark writes lakehouse files with Parquet 2 encodings: a column whose dictionary
+does not pay falls back to ``DELTA_BINARY_PACKED`` (integers) or ``DELTA_BYTE_ARRAY``
+(strings) instead of ``PLAIN``, in data pages v2. DuckDB decodes delta-packed integers
+in about half the CPU of plain Snappy-compressed ones, and Spark, DuckDB and pyarrow
+all read them."""
 
 _INSERTED = "__lakeworks_inserted"
 """The alias of an INSERT's query inside the projection that writes it."""
