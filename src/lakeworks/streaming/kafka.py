@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import methodcaller
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,9 @@ if TYPE_CHECKING:  # Arrow is not needed to open a consumer (``stream run`` open
 RECEIVE_MAX_BYTES = 512 << 20
 OFFSET_BEGINNING = -2
 OFFSET_END = -1
+_ERROR, _PARTITION, _VALUE = methodcaller("error"), methodcaller("partition"), methodcaller("value")
+"""Per-message reads done by ``map`` in C: a Python loop over a poll cost the polling
+thread about a tenth of its time."""
 
 
 @dataclass(slots=True)
@@ -224,9 +228,8 @@ class KafkaFollower:
         raw = self._consumer.consume(num_messages=max_messages, timeout=timeout)
         if not raw:
             return []
-        failed = [m for m in raw if m.error() is not None]
-        if failed:
-            self._check(failed)
+        if any(map(_ERROR, raw)):  # asked of every message without a Python loop
+            self._check([m for m in raw if m.error() is not None])
             raw = [m for m in raw if m.error() is None]
         if self.spec.format == "json" and not self.spec.metadata:
             return self._block(raw)
@@ -253,7 +256,7 @@ class KafkaFollower:
             # found by list scans in C (a poll often holds one partition only, and a
             # Python loop over it would ask every message)
             topic = self.spec.topics[0]
-            backwards = [m.partition() for m in reversed(raw)]
+            backwards = list(map(_PARTITION, reversed(raw)))
             for partition in set(backwards):
                 last[(topic, partition)] = raw[-1 - backwards.index(partition)]
         else:
@@ -268,7 +271,7 @@ class KafkaFollower:
             stamp_type, stamp = message.timestamp()
             if stamp_type and (newest is None or stamp > newest):
                 newest = stamp
-        return MessageBlock([m.value() for m in raw], ends, newest, raw, self._decode)
+        return MessageBlock(list(map(_VALUE, raw)), ends, newest, raw, self._decode)
 
     def _source(self, topic: str, partition: int) -> str:
         found = self._names.get((topic, partition))
