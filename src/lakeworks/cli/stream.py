@@ -29,10 +29,17 @@ def run(node: NodeArgument, workspace: WorkspaceOption = Path("."), env: EnvOpti
     from lakeworks.cli.common import open_engine
     from lakeworks.engines.base import Engine
     from lakeworks.errors import LakeworksError
-    from lakeworks.streaming.opening import OpenSource, open_source, opens_without_key, stream_node
+    from lakeworks.streaming.opening import (
+        OpenSource,
+        load_spec,
+        open_stream_source,
+        opens_without_key,
+        stream_node,
+    )
 
     ws = load(workspace)
     found = stream_node(ws, node)
+    spec = load_spec(found)
     cancel = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: cancel.set())
 
@@ -48,9 +55,9 @@ def run(node: NodeArgument, workspace: WorkspaceOption = Path("."), env: EnvOpti
     def open_early(engine: Engine) -> None:
         nonlocal opened
         with contextlib.suppress(LakeworksError):
-            opened = open_source(ws, env, engine, found, cancel=cancel, log=log)
+            opened = open_stream_source(ws, env, engine, found, spec, cancel=cancel, log=log)
 
-    engine = open_engine(ws, env) if opens_without_key(ws, env, found) else None
+    engine = open_engine(ws, env) if opens_without_key(ws, env, spec) else None
     if engine is not None:
         open_early(engine)
     from lakeworks.security.secrets import install_workspace_key

@@ -40,36 +40,38 @@ def load_spec(node: Node) -> StreamSpec:
     return parse_stream(node.code, node.path)[0]
 
 
-def opens_without_key(workspace: Workspace, env: str, node: Node) -> bool:
+def opens_without_key(workspace: Workspace, env: str, spec: StreamSpec) -> bool:
     """Whether the node's source and warehouse open without the workspace's key: no
     encrypted secret (``*_encrypted``) in the data source, and a DuckDB warehouse
     (which has none)."""
     environment = workspace.config.environments.get(env)
     engine = workspace.config.engines.get(environment.engine) if environment else None
-    raw = workspace.config.data_sources.get(load_spec(node).source.data_source) or {}
+    raw = workspace.config.data_sources.get(spec.source.data_source) or {}
     encrypted = any(key.endswith("_encrypted") and value for key, value in raw.items())
     return engine is not None and engine.type == "duckdb" and not encrypted
 
 
 @dataclass
 class OpenSource:
-    """A follower opened at ``positions``, the positions committed in the target."""
+    """A follower opened at ``positions``, the positions committed in the target, for
+    the node's ``spec``."""
 
     follower: Follower
     positions: dict[str, int]
+    spec: StreamSpec
 
 
-def open_source(
+def open_stream_source(
     workspace: Workspace,
     env: str,
     engine: Engine,
     node: Node,
+    spec: StreamSpec,
     *,
     cancel: threading.Event,
     log: Callable[[str], None],
 ) -> OpenSource:
-    """Read the node's committed positions and open its source there."""
-    spec = load_spec(node)
+    """Read the node's committed positions and open its source (``spec``) there."""
     source = spec.source
     name = source.data_source
     raw = workspace.config.data_sources.get(name)
@@ -92,4 +94,4 @@ def open_source(
     except BaseException:
         follower.close()
         raise
-    return OpenSource(follower, positions)
+    return OpenSource(follower, positions, spec)

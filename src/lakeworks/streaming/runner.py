@@ -27,7 +27,7 @@ from lakeworks.streaming.batch import FlushBatch, build, build_blocks, decode_bl
 from lakeworks.streaming.changes import ChangeBlock, build_changes
 from lakeworks.streaming.follower import Follower
 from lakeworks.streaming.kafka import KafkaFollower, Message, MessageBlock
-from lakeworks.streaming.opening import OpenSource, load_spec, open_source
+from lakeworks.streaming.opening import OpenSource, load_spec, open_stream_source
 from lakeworks.streaming.pending import Pending
 from lakeworks.streaming.positions import QuarantinedMessage
 from lakeworks.streaming.status import (
@@ -114,13 +114,13 @@ class StreamRunner:
         instance_id: int | None = None,
         opened: OpenSource | None = None,
     ) -> None:
-        """``opened``: the node's source opened already (``open_source``), for the
-        first attempt (a restart opens it again)."""
+        """``opened``: the node's source opened already (``open_stream_source``), for
+        the first attempt (a restart opens it again)."""
         self.workspace = workspace
         self.env = env
         self.engine = engine
         self.node = node
-        self.spec = load_spec(node)
+        self.spec = opened.spec if opened is not None else load_spec(node)
         self.log = log
         self.cancel = cancel
         self.instance_id = instance_id
@@ -159,8 +159,14 @@ class StreamRunner:
     def _follow(self) -> None:
         opened, self._opened = self._opened, None
         if opened is None:
-            opened = open_source(
-                self.workspace, self.env, self.engine, self.node, cancel=self.cancel, log=self.log
+            opened = open_stream_source(
+                self.workspace,
+                self.env,
+                self.engine,
+                self.node,
+                self.spec,
+                cancel=self.cancel,
+                log=self.log,
             )
         follower, positions = opened.follower, opened.positions
         thresholds = gc.get_threshold()

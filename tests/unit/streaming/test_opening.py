@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from lakeworks.spec.loader import load_workspace
-from lakeworks.streaming.opening import opens_without_key
+from lakeworks.streaming.opening import load_spec, opens_without_key
 
 
 def _opens_without_key(root: Path, source: dict[str, Any], **config: Any) -> bool:
@@ -21,7 +21,7 @@ def _opens_without_key(root: Path, source: dict[str, Any], **config: Any) -> boo
     workspace = load_workspace(root)
     node = workspace.find_node("wf.ev")
     assert node is not None
-    return opens_without_key(workspace, "dev", node)
+    return opens_without_key(workspace, "dev", load_spec(node))
 
 
 def test_a_plain_kafka_source_into_duckdb_opens_without_the_key(tmp_path: Path) -> None:
