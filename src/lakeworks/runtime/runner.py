@@ -12,10 +12,11 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
@@ -310,14 +311,22 @@ class ManualRunner:
 
         with ThreadPoolExecutor(max_workers=self.max_parallel) as pool:
             running: dict[Future[InstanceOutcome | None], str] = {}
+            # finished futures arrive here: a wait over every running one would cost each
+            # completion a waiter on all of them (a layer of hundreds of nodes)
+            finished: queue.SimpleQueue[Future[InstanceOutcome | None]] = queue.SimpleQueue()
             retrying: dict[str, datetime] = {}  # node key -> when its next attempt is due
+
+            def submit(key: str, instance: Instance) -> None:
+                future = pool.submit(self.executor.run, instance, overrides=overrides)
+                running[future] = key
+                future.add_done_callback(finished.put)
+
             while ready or running or retrying:
                 now = utcnow()
                 for key, due in sorted(retrying.items()):
                     if due <= now:
                         del retrying[key]
-                        future = pool.submit(self.executor.run, by_key[key], overrides=overrides)
-                        running[future] = key
+                        submit(key, by_key[key])
                 while ready:
                     key = ready.pop(0)
                     instance = by_key[key]
@@ -327,8 +336,7 @@ class ManualRunner:
                         )
                         ready.extend(settle(frozen or instance))
                         continue
-                    future = pool.submit(self.executor.run, instance, overrides=overrides)
-                    running[future] = key
+                    submit(key, instance)
                 if not running:
                     if retrying:
                         time.sleep(max(0.0, (min(retrying.values()) - utcnow()).total_seconds()))
@@ -336,8 +344,7 @@ class ManualRunner:
                 timeout = None
                 if retrying:
                     timeout = max(0.0, (min(retrying.values()) - utcnow()).total_seconds())
-                done, _ = wait(list(running), timeout=timeout, return_when=FIRST_COMPLETED)
-                for future in done:
+                for future in _finished_futures(finished, timeout):
                     key = running.pop(future)
                     outcome = future.result()
                     instance = outcome.instance if outcome else self.instances.get(by_key[key].id)
@@ -350,6 +357,20 @@ class ManualRunner:
                     ready.extend(settle(instance))
                 ready.sort()
         return list(final.values())
+
+
+def _finished_futures(
+    finished: queue.SimpleQueue[Future[InstanceOutcome | None]], timeout: float | None
+) -> list[Future[InstanceOutcome | None]]:
+    """The futures that finished: at least one, unless ``timeout`` passes first."""
+    try:
+        done = [finished.get(timeout=timeout)]
+    except queue.Empty:
+        return []
+    with contextlib.suppress(queue.Empty):
+        while True:
+            done.append(finished.get_nowait())
+    return done
 
 
 def _open_quietly(engine: Engine) -> None:
