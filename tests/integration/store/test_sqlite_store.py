@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from lakeworks.errors import UserError
+from lakeworks.errors import TransientError, UserError
+from lakeworks.store import database
 from lakeworks.store.database import Database, _shipped_heads, default_database_url
 from lakeworks.store.repositories import InstanceRepository, LogRepository
 from tests.integration.store.contract import StoreContract
@@ -61,6 +63,25 @@ def test_connections_use_wal_and_enforce_foreign_keys(sqlite_url: str) -> None:
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+
+
+def test_a_write_that_waits_too_long_for_the_lock_is_transient(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process holding SQLite's write lock past the busy timeout: the write
+    fails as transient (retried by its callers), with nothing written."""
+    monkeypatch.setattr(database, "SQLITE_BUSY_TIMEOUT_SECONDS", 0.2)
+    with Database.open(sqlite_url) as db:
+        repo = InstanceRepository(db)
+        other = sqlite3.connect(sa.make_url(sqlite_url).database or "", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(TransientError, match="unavailable or busy: database is locked"):
+                repo.create_many([daily("a")])
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert repo.create_many([daily("a")])[0].node_key == daily("a").node_key
 
 
 def test_many_threads_write_without_locking_errors(sqlite_url: str) -> None:
