@@ -32,7 +32,7 @@ from lakeworks.spec.models import Workspace
 from lakeworks.store.claims import ClaimRequest
 from lakeworks.store.database import Database
 from lakeworks.store.leases import claim, reclaim
-from lakeworks.store.models import Instance
+from lakeworks.store.models import Instance, InstanceState
 from lakeworks.store.queue import WorkQueue
 from lakeworks.store.repositories import RunRepository
 
@@ -241,9 +241,12 @@ class Worker:
                 already_claimed=True,
             )
             if outcome is not None:
+                ended = outcome.instance
+                why = (ended.reason or "").strip().splitlines()
                 self.log(
                     f"instance {instance.id} {instance.node_key} attempt {instance.attempts}:"
-                    f" {outcome.instance.state.value}"
+                    f" {ended.state.value}"
+                    + (f" ({why[0]})" if why and ended.state is not InstanceState.SUCCESS else "")
                 )
         except Exception as exc:  # the store failed under us: the lease will expire
             self.log(f"instance {instance.id}: the run could not be recorded: {exc}")

@@ -36,6 +36,8 @@ def test_each_kind_of_failure_is_retried_as_the_error_model_says(
         },
     )
     world = new_world(root, utc(2026, 4, 10, 1, 0))
+    worker_log: list[str] = []
+    world.worker.log = worker_log.append
     world.settle()
     cycle = utc(2026, 4, 10, 1)
     attempts = AttemptRepository(world.db)
@@ -49,6 +51,10 @@ def test_each_kind_of_failure_is_retried_as_the_error_model_says(
     flaky = world.one("code_flaky", cycle)
     assert (flaky.state, flaky.attempts) == (S.SUCCESS, 2)
     assert [a.state for a in attempts.for_instance(flaky.id)] == [S.FAILED, S.SUCCESS]
+    # the worker's own log says why an attempt did not succeed, on its one line
+    shown = "\n".join(worker_log)
+    assert f"{flaky.node_key} attempt 1: waiting_time (attempt 1 of 3 failed" in shown
+    assert f"{flaky.node_key} attempt 2: success\n" in shown + "\n"
 
     lock = world.one("transient_lock", cycle)
     assert (lock.state, lock.attempts, lock.max_attempts) == (S.SUCCESS, 3, 3)
