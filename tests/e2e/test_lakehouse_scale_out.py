@@ -39,6 +39,7 @@ from lakeworks.engines.lakehouse.catalog import Lakehouse
 from lakeworks.engines.lakehouse.duckdb_engine import LakehouseDuckDBEngine
 from lakeworks.engines.lakehouse.storage import open_storage
 from lakeworks.store.database import Database
+from lakeworks.store.logs import LogRepository
 from lakeworks.store.models import InstanceState, RunType
 from lakeworks.store.repositories import AttemptRepository, InstanceRepository
 from tests.integration.scheduler.world import new_schema_url, scheduler_pg_database
@@ -217,11 +218,15 @@ def wait_until(check: Callable[[], bool], seconds: float, what: str, logs: Path)
         if check():
             return
         time.sleep(0.5)
-    shown = "\n".join(
+    pytest.fail(f"timed out waiting for {what}\n{host_logs(logs)}")
+
+
+def host_logs(logs: Path) -> str:
+    """The end of every process log under ``logs``."""
+    return "\n".join(
         f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}"
         for p in sorted(logs.rglob("*.log"))
     )
-    pytest.fail(f"timed out waiting for {what}\n{shown}")
 
 
 @dataclass
@@ -427,7 +432,14 @@ def test_scheduler_and_two_workers_on_three_hosts_share_the_lakehouse(
                 failed = [
                     i for i in found if i.state.is_terminal and i.state is not InstanceState.SUCCESS
                 ]
-                assert not failed, failed
+                if failed:  # the reason, the node's log and the hosts' logs, to tell why
+                    logs = LogRepository(db)
+                    why = "\n".join(
+                        f"{i.node_key} {i.state} on {i.worker}: {i.reason}\n"
+                        + "\n".join(line.text for line in logs.read(i.id)[-40:])
+                        for i in failed
+                    )
+                    pytest.fail(f"backfill instances failed:\n{why}\n{host_logs(tmp_path)}")
                 return len(found) == len(NODES) * len(DATES) and all(
                     i.state is InstanceState.SUCCESS for i in found
                 )
