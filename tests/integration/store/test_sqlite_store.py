@@ -81,6 +81,7 @@ def test_a_write_that_waits_too_long_for_the_lock_is_transient(
         finally:
             other.execute("ROLLBACK")
             other.close()
+        assert repo.list() == []  # the refused write left nothing behind
         assert repo.create_many([daily("a")])[0].node_key == daily("a").node_key
 
 
