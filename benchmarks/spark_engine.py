@@ -7,7 +7,7 @@ lakehouse as a sync would) and a 10-node MaxCompute-style pipeline over it (ODS 
 (a) runs ``lakeworks run -w WS --bizdate 20260410 --parallel 1`` as a new process with
     the default configuration (Spark start-up, validation, every node, the quality gate
     and the Data Map included; one node at a time, as the loop runs them);
-(b) runs the same statements, in native Spark SQL, on Spark tables over a copy of the
+(b) runs the same statements, in native Spark SQL, on Spark tables over the
     same Parquet files, in one Spark session in a loop, as a new process too (Python
     start-up, ``import pyspark``, Spark start-up and the source table's registration
     over its files, then the loop's statements; the row counts read after each insert,
