@@ -11,6 +11,13 @@ may be re-evaluated by the plan, each time skipping the rows locked by the time
 before, and then takes far more than ``n`` rows: a worker held more runs than its
 slots.) The ``LIMIT`` applies after the locking, so rows skipped as locked do not
 count against it.
+
+The pick reads the queue in claim order (the partial index ``ix_instances_queue``), and
+the take joins only the picked rows by id: they are locked, and were still queued when
+locked (the lock re-checks the pick's conditions), so the take needs no other
+condition. With one, a planner that believed few instances were queued (statistics
+taken before a backfill queued thousands) joined the picked rows against every
+queued instance.
 """
 
 from __future__ import annotations
@@ -54,7 +61,7 @@ took AS (
         attempts = instances.attempts + 1, started_at = :q_at, finished_at = NULL,
         lease_expires_at = :q_lease_until
     FROM pick
-    WHERE instances.id = pick.id AND instances.state = '{_QUEUED}'
+    WHERE instances.id = pick.id
     RETURNING instances.*
 ),
 attempt AS (

@@ -2,11 +2,12 @@
 
 A claim takes up to ``limit`` queued instances of one resource group: highest priority
 first, then earliest cycle, then id, priority by priority. Each step reads the highest
-queued priority below the last one through the ``(state, priority, cycle_time)``
-index, in cycle order, so a claim costs the same with ten or a hundred thousand
-queued instances. Each claimed instance gets ``attempts + 1``, the worker, a lease
-until ``now + lease_seconds``, a ``claim`` event and its attempt record (running), all
-in the claim's transaction.
+queued priority below the last one through the index of queued instances
+(``ix_instances_queue``: group, workspace, environment, priority, cycle, id), in cycle
+order, so a claim costs the same with ten or a hundred thousand queued instances.
+Each claimed instance gets ``attempts + 1``, the worker, a lease until ``now +
+lease_seconds``, a ``claim`` event and its attempt record (running), all in the claim's
+transaction.
 
 On PostgreSQL a step is one statement (``claim_statement``) with ``FOR UPDATE SKIP
 LOCKED``: concurrent workers never claim the same instance. On SQLite (one writer at a
@@ -67,7 +68,9 @@ class ClaimRequest:
 def _claimable(table: Any) -> sa.ColumnElement[bool]:
     c = table.c
     return sa.and_(
-        c.state == _QUEUED,
+        # written out (not a parameter): SQLite uses a partial index only for a query
+        # whose condition names its value
+        c.state == sa.literal(_QUEUED, literal_execute=True),
         c.resource_group == _bp("q_group"),
         c.workspace == _bp("q_workspace"),
         c.env == _bp("q_env"),

@@ -111,6 +111,18 @@ instances = sa.Table(
     # created by migration 0002 (scheduler): Operations Center filters, newest first
     sa.Index("ix_instances_owner_listing", "workspace", "env", "owner", "id"),
     sa.Index("ix_instances_workflow_listing", "workspace", "env", "workflow", "id"),
+    # created by migration 0026: the work queue in claim order (queued instances only)
+    sa.Index(
+        "ix_instances_queue",
+        "resource_group",
+        "workspace",
+        "env",
+        "priority",
+        "cycle_time",
+        "id",
+        postgresql_where=sa.text("state = 'waiting_resources'"),
+        sqlite_where=sa.text("state = 'waiting_resources'"),
+    ),
 )
 
 instance_dependencies = sa.Table(

@@ -111,6 +111,62 @@ CREATE TABLE instance_events (
 	CONSTRAINT fk_instance_events_instance_id_instances FOREIGN KEY(instance_id) REFERENCES instances (id) ON DELETE CASCADE
 );
 CREATE INDEX ix_instance_events_instance ON instance_events (instance_id, id);
+CREATE TABLE scheduler_state (
+	workspace VARCHAR NOT NULL, 
+	env VARCHAR NOT NULL, 
+	history_start DATETIME NOT NULL, 
+	planned_until DATETIME NOT NULL, 
+	updated_at DATETIME NOT NULL, 
+	CONSTRAINT pk_scheduler_state PRIMARY KEY (workspace, env)
+);
+CREATE TABLE lakeworks_processes (
+	name VARCHAR NOT NULL, 
+	kind VARCHAR NOT NULL, 
+	host VARCHAR NOT NULL, 
+	pid INTEGER NOT NULL, 
+	workspace VARCHAR NOT NULL, 
+	env VARCHAR NOT NULL, 
+	groups VARCHAR NOT NULL, 
+	started_at DATETIME NOT NULL, 
+	heartbeat_at DATETIME NOT NULL, 
+	stopped_at DATETIME, 
+	CONSTRAINT pk_lakeworks_processes PRIMARY KEY (name)
+);
+CREATE TABLE schedule_nodes (
+	workspace VARCHAR NOT NULL, 
+	env VARCHAR NOT NULL, 
+	node_key VARCHAR NOT NULL, 
+	workflow VARCHAR NOT NULL, 
+	owner VARCHAR, 
+	rerun_policy VARCHAR, 
+	max_attempts INTEGER NOT NULL, 
+	frozen BOOLEAN NOT NULL, 
+	frozen_by VARCHAR, 
+	updated_at DATETIME NOT NULL, 
+	CONSTRAINT pk_schedule_nodes PRIMARY KEY (workspace, env, node_key)
+);
+CREATE TABLE instance_pending_upstream (
+	instance_id INTEGER NOT NULL, 
+	node_key VARCHAR NOT NULL, 
+	cycle_time DATETIME NOT NULL, 
+	CONSTRAINT pk_instance_pending_upstream PRIMARY KEY (instance_id, node_key, cycle_time), 
+	CONSTRAINT fk_instance_pending_upstream_instance_id_instances FOREIGN KEY(instance_id) REFERENCES instances (id) ON DELETE CASCADE
+);
+CREATE TABLE ops_actions (
+	id INTEGER NOT NULL, 
+	created_at DATETIME NOT NULL, 
+	actor VARCHAR NOT NULL, 
+	action VARCHAR NOT NULL, 
+	workspace VARCHAR, 
+	env VARCHAR, 
+	target TEXT NOT NULL, 
+	detail TEXT, 
+	CONSTRAINT pk_ops_actions PRIMARY KEY (id)
+);
+CREATE INDEX ix_ops_actions_workspace ON ops_actions (workspace, env, id);
+CREATE INDEX ix_instances_owner_listing ON instances (workspace, env, owner, id);
+CREATE INDEX ix_instances_workflow_listing ON instances (workspace, env, workflow, id);
+CREATE INDEX ix_instances_queue ON instances (resource_group, workspace, env, priority, cycle_time, id) WHERE state = 'waiting_resources';
 CREATE TABLE lakehouse_tables (
 	warehouse VARCHAR NOT NULL, 
 	name VARCHAR NOT NULL, 
@@ -805,62 +861,6 @@ CREATE TABLE sync_dirty_rows (
 	CONSTRAINT pk_sync_dirty_rows PRIMARY KEY (id)
 );
 CREATE INDEX ix_sync_dirty_rows_run ON sync_dirty_rows (sync_run_id);
-CREATE TABLE scheduler_state (
-	workspace VARCHAR NOT NULL, 
-	env VARCHAR NOT NULL, 
-	history_start DATETIME NOT NULL, 
-	planned_until DATETIME NOT NULL, 
-	updated_at DATETIME NOT NULL, 
-	CONSTRAINT pk_scheduler_state PRIMARY KEY (workspace, env)
-);
-CREATE TABLE lakeworks_processes (
-	name VARCHAR NOT NULL, 
-	kind VARCHAR NOT NULL, 
-	host VARCHAR NOT NULL, 
-	pid INTEGER NOT NULL, 
-	workspace VARCHAR NOT NULL, 
-	env VARCHAR NOT NULL, 
-	groups VARCHAR NOT NULL, 
-	started_at DATETIME NOT NULL, 
-	heartbeat_at DATETIME NOT NULL, 
-	stopped_at DATETIME, 
-	CONSTRAINT pk_lakeworks_processes PRIMARY KEY (name)
-);
-CREATE TABLE schedule_nodes (
-	workspace VARCHAR NOT NULL, 
-	env VARCHAR NOT NULL, 
-	node_key VARCHAR NOT NULL, 
-	workflow VARCHAR NOT NULL, 
-	owner VARCHAR, 
-	rerun_policy VARCHAR, 
-	max_attempts INTEGER NOT NULL, 
-	frozen BOOLEAN NOT NULL, 
-	frozen_by VARCHAR, 
-	updated_at DATETIME NOT NULL, 
-	CONSTRAINT pk_schedule_nodes PRIMARY KEY (workspace, env, node_key)
-);
-CREATE TABLE instance_pending_upstream (
-	instance_id INTEGER NOT NULL, 
-	node_key VARCHAR NOT NULL, 
-	cycle_time DATETIME NOT NULL, 
-	CONSTRAINT pk_instance_pending_upstream PRIMARY KEY (instance_id, node_key, cycle_time), 
-	CONSTRAINT fk_instance_pending_upstream_instance_id_instances FOREIGN KEY(instance_id) REFERENCES instances (id) ON DELETE CASCADE
-);
-CREATE TABLE ops_actions (
-	id INTEGER NOT NULL, 
-	created_at DATETIME NOT NULL, 
-	actor VARCHAR NOT NULL, 
-	action VARCHAR NOT NULL, 
-	workspace VARCHAR, 
-	env VARCHAR, 
-	target TEXT NOT NULL, 
-	detail TEXT, 
-	CONSTRAINT pk_ops_actions PRIMARY KEY (id)
-);
-CREATE INDEX ix_ops_actions_workspace ON ops_actions (workspace, env, id);
-CREATE INDEX ix_instances_owner_listing ON instances (workspace, env, owner, id);
-CREATE INDEX ix_instances_workflow_listing ON instances (workspace, env, workflow, id);
-INSERT INTO "alembic_version" VALUES ('0002');
 INSERT INTO "alembic_version" VALUES ('0003');
 INSERT INTO "alembic_version" VALUES ('0004');
 INSERT INTO "alembic_version" VALUES ('0005');
@@ -872,3 +872,4 @@ INSERT INTO "alembic_version" VALUES ('0015');
 INSERT INTO "alembic_version" VALUES ('0023');
 INSERT INTO "alembic_version" VALUES ('0024');
 INSERT INTO "alembic_version" VALUES ('0025');
+INSERT INTO "alembic_version" VALUES ('0026');
