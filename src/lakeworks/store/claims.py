@@ -28,7 +28,7 @@ import sqlalchemy as sa
 
 from lakeworks.store.claim_statement import CLAIM
 from lakeworks.store.clock import to_utc_naive, utcnow
-from lakeworks.store.database import Database
+from lakeworks.store.database import Database, plan_once
 from lakeworks.store.models import Instance, InstanceState
 from lakeworks.store.observers import add_events, observe
 from lakeworks.store.records import instances_from_rows
@@ -138,6 +138,7 @@ def claim_on(conn: sa.Connection, request: ClaimRequest, limit: int) -> list[Ins
         "q_lease_until": at + timedelta(seconds=request.lease_seconds),
     }
     if conn.dialect.name == "postgresql":
+        plan_once(conn)  # the claim's plan is the same for any values
         claimed: list[Instance] = []
         while len(claimed) < limit:
             taken = instances_from_rows(

@@ -136,6 +136,18 @@ def _with_custom_plans(url: URL) -> URL:
     return url.update_query_dict({"options": options})
 
 
+def plan_once(conn: sa.Connection) -> None:
+    """Let the statements that follow in this transaction use plans made once for any
+    values (PostgreSQL), where the caller knows the best plan does not depend on them.
+
+    A worker's claim is one such statement: planning its data-modifying CTEs anew at
+    every claim cost PostgreSQL about as much as running it (0.5 ms against 0.7 ms).
+    Every other statement keeps a plan for its own values (``_with_custom_plans``).
+    """
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
+
+
 def _has_input(dbapi_connection: Any) -> bool:
     """Whether the server sent something to an idle connection (an error, a close).
 

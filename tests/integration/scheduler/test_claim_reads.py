@@ -101,3 +101,24 @@ def test_a_claim_reads_only_what_it_takes_from_a_long_queue(db: Database) -> Non
             assert any("ix_instances_queue" in step for step in plan), plan
             assert not any("TEMP B-TREE" in step for step in plan), plan
         conn.rollback()
+
+
+@pytest.mark.parametrize(
+    "store_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+def test_a_claim_plans_once_without_changing_how_other_statements_are_planned(
+    db: Database,
+) -> None:
+    """On PostgreSQL the claim's plan is made once for any values; every other statement,
+    on the same connection too, keeps a plan for its own values."""
+    _queue_after_statistics(db)
+    request = ClaimRequest(
+        worker="w1", lease_seconds=30, group="default", workspace="ws", env="prod", now=NOW
+    )
+    with db.write() as conn:
+        taken = claim_on(conn, request, LIMIT)
+        during = conn.exec_driver_sql("SHOW plan_cache_mode").scalar_one()
+    with db.write() as conn:
+        after = conn.exec_driver_sql("SHOW plan_cache_mode").scalar_one()
+    assert len(taken) == LIMIT
+    assert (during, after) == ("force_generic_plan", "force_custom_plan")
