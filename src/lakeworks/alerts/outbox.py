@@ -16,6 +16,8 @@ SIGNALLED = frozenset({InstanceState.SUCCESS.value, _FAILED, InstanceState.STOPP
 """States whose arrival is recorded (plus a failed attempt that will be retried)."""
 _INSERT = DriverStatement(sa.insert(alert_signals))
 """Executed on SQLite's cursor in the change's transaction, like the event rows."""
+_COLUMNS = ("instance_id", "from_state", "to_state", "action", "detail", "created_at")
+_POSTGRES_INSERT = f"INSERT INTO {alert_signals.name} ({', '.join(_COLUMNS)}) VALUES ({{values}})"
 
 
 def record_signals(conn: sa.Connection, events: observers.EventRows) -> None:
@@ -32,4 +34,23 @@ def record_signals(conn: sa.Connection, events: observers.EventRows) -> None:
         for e in events
         if e["to_state"] in SIGNALLED or (e["to_state"] == _RETRY and e["from_state"] == _RUNNING)
     ]
-    _INSERT.execute_many(conn, rows)
+    if rows and conn.dialect.name == "postgresql":
+        _insert_on_postgres(conn, rows)
+    else:
+        _INSERT.execute_many(conn, rows)
+
+
+def _insert_on_postgres(conn: sa.Connection, rows: list[dict[str, object]]) -> None:
+    """All ``rows`` in one statement on the driver's cursor, in the caller's transaction
+    (an ``executemany`` through SQLAlchemy cost the worker more than the database)."""
+    one = ", ".join("%s" for _ in _COLUMNS)
+    sql = _POSTGRES_INSERT.format(values="), (".join(one for _ in rows))
+    params = [row[name] for row in rows for name in _COLUMNS]
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    error = conn.dialect.loaded_dbapi.Error
+    try:
+        with driver.cursor() as cursor:
+            cursor.execute(sql, params)
+    except error as exc:  # as SQLAlchemy raises it: the store tells what is transient
+        raise sa.exc.DBAPIError.instance(sql, params, exc, error) from exc
