@@ -85,7 +85,7 @@ def save_lineage(
 ) -> None:
     """Replace the stored lineage of the given nodes (of every node with ``replace_all``)."""
     ws_name = workspace if isinstance(workspace, str) else workspace.name
-    nodes = {} if isinstance(workspace, str) else {n.key: n for n in workspace.nodes()}
+    nodes = {} if isinstance(workspace, str) else _nodes_named(workspace, items)
     scope = {"workspace": ws_name, "env": env}
     keys = [i.node_key for i in items]
     with db.write() as conn:
@@ -141,6 +141,19 @@ def save_lineage(
         )
         docs = [node_document(nodes[i.node_key]) for i in items if i.node_key in nodes]
         search.index(conn, ws_name, env, docs)
+
+
+def _nodes_named(workspace: Workspace, items: Sequence[NodeLineage]) -> dict[str, Node]:
+    """The workspace's nodes of ``items`` by key (a batch of a run names a few of a
+    workspace's thousands of nodes: each is found in its workflow)."""
+    found: dict[str, Node] = {}
+    for item in items:
+        flow, _, name = item.node_key.partition(".")
+        workflow = workspace.workflows.get(flow)
+        node = workflow.nodes.get(name) if workflow is not None else None
+        if node is not None and node.key == item.node_key:
+            found[item.node_key] = node
+    return found
 
 
 def save_dependents(
