@@ -37,6 +37,7 @@ from lakeworks.engines.lakehouse.tables import (
 from lakeworks.errors import Conflict, NotFound, UserError
 from lakeworks.store.clock import utcnow
 from lakeworks.store.database import Database
+from lakeworks.store.statements import insert_ignoring
 
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 WHOLE_TABLE = "*"
@@ -268,18 +269,19 @@ class Lakehouse:
         full = pa.schema([f.with_name(f.name.lower()) for f in fields])
         now = utcnow()
         with self.db.write() as conn:
-            if self._table_row(conn, name) is None:
-                conn.execute(
-                    lakehouse_tables.insert().values(
-                        warehouse=self.warehouse,
-                        name=name,
-                        schema_json=_encode_schema(full),
-                        partition_by=json.dumps(partition_by),
-                        version=0,
-                        created_at=now,
-                        updated_at=now,
-                    )
+            # another process may create it at the same moment (two instances of a
+            # backfill on two workers): the first one's row stands
+            conn.execute(
+                insert_ignoring(conn, lakehouse_tables).values(
+                    warehouse=self.warehouse,
+                    name=name,
+                    schema_json=_encode_schema(full),
+                    partition_by=json.dumps(partition_by),
+                    version=0,
+                    created_at=now,
+                    updated_at=now,
                 )
+            )
         return self.snapshot(name)
 
     def drop_table(self, name: str) -> None:
