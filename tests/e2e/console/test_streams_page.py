@@ -92,18 +92,23 @@ def test_start_watch_pause_and_stop_a_stream(
     expect(row.locator("td.num").nth(1)).to_have_text("51")  # 50 copied + 1 inserted
     shot(page, tmp_path, "2-running")
 
+    # after each action the console reloads the page itself: a reload of the test's own
+    # must not race it
     row.locator("button:text('Pause')").click()
-    page.click("#confirm-ok")
+    with page.expect_navigation():
+        page.click("#confirm-ok")
     console.wait_for(api, lambda b: b["state"] == "paused", 60)
     page.reload()
     row = page.locator("tr[data-stream='live.orders_cdc']")
     expect(row.locator(".state").first).to_have_text("paused")
-    row.locator("button:text('Resume')").click()
+    with page.expect_navigation():
+        row.locator("button:text('Resume')").click()
     console.wait_for(api, lambda b: b["state"] == "running", 60)
 
     page.reload()
     page.locator("tr[data-stream='live.orders_cdc'] button:text('Stop')").click()
-    page.click("#confirm-ok")
+    with page.expect_navigation():
+        page.click("#confirm-ok")
     console.wait_for(api, lambda b: b["state"] == "stopped", 90)
     page.reload()
     row = page.locator("tr[data-stream='live.orders_cdc']")
