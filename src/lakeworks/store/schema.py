@@ -65,6 +65,9 @@ node_versions = sa.Table(
     ),
 )
 
+_QUEUED_ONLY = sa.text("state = 'waiting_resources'")
+"""The work queue: instances waiting for a slot (``InstanceState.WAITING_RESOURCES``)."""
+
 instances = sa.Table(
     "instances",
     metadata,
@@ -120,8 +123,8 @@ instances = sa.Table(
         "priority",
         "cycle_time",
         "id",
-        postgresql_where=sa.text("state = 'waiting_resources'"),
-        sqlite_where=sa.text("state = 'waiting_resources'"),
+        postgresql_where=_QUEUED_ONLY,
+        sqlite_where=_QUEUED_ONLY,
     ),
 )
 
