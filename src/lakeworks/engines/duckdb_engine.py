@@ -24,6 +24,7 @@ from lakeworks.engines.base import (
     TableInfo,
     WriteMode,
 )
+from lakeworks.engines.catalog_locks import CatalogLocks
 from lakeworks.engines.duckdb_introspection import DuckDBIntrospection, rowcount_of
 from lakeworks.errors import NotFound, TransientError, UserCodeError, UserError
 
@@ -41,23 +42,14 @@ _connections: dict[str, duckdb.DuckDBPyConnection] = {}
 _connections_lock = threading.Lock()
 _partition_cache: dict[str, dict[str, list[str]]] = {}
 """Partition columns per warehouse (keyed like ``_connections``), read once."""
-_catalog_locks: dict[int, threading.RLock] = {}
-"""Per shared connection: held while a statement changes the catalog (CREATE, DROP,
-ALTER, COMMENT) outside a transaction. DuckDB fails the second of two concurrent
-catalog changes of one table with a write-write conflict, even for ``CREATE TABLE IF
-NOT EXISTS``; taking turns lets the second see the first's table."""
-
-_CATALOG_WORDS = ("CREATE", "DROP", "ALTER", "COMMENT")
+_catalog_locks: dict[int, CatalogLocks] = {}
+"""Per shared connection: the turns of catalog changes made outside a transaction
+(``catalog_locks``: one object's changes take turns; different objects' run at once)."""
 
 
-def _catalog_lock(conn: duckdb.DuckDBPyConnection) -> threading.RLock:
+def _catalog_locks_of(conn: duckdb.DuckDBPyConnection) -> CatalogLocks:
     with _connections_lock:
-        return _catalog_locks.setdefault(id(conn), threading.RLock())
-
-
-def _changes_catalog(sql: str) -> bool:
-    word = sql.lstrip(" \t\r\n(").split(None, 1)[0].upper() if sql.strip() else ""
-    return word in _CATALOG_WORDS
+        return _catalog_locks.setdefault(id(conn), CatalogLocks())
 
 
 def _key(path: Path) -> str:
@@ -100,18 +92,18 @@ class DuckDBSession(DuckDBIntrospection):
     """One thread's cursor on the shared connection, with its own transaction."""
 
     def __init__(
-        self, cursor: duckdb.DuckDBPyConnection, catalog_lock: threading.RLock | None = None
+        self, cursor: duckdb.DuckDBPyConnection, catalog_locks: CatalogLocks | None = None
     ) -> None:
         self._cursor = cursor
-        self._catalog_lock = catalog_lock or threading.RLock()
+        self._catalog_locks = catalog_locks or CatalogLocks()
         self._in_transaction = False
 
     def execute(
         self, sql: str, params: list[object] | None = None, *, max_rows: int | None = None
     ) -> StatementResult:
         guard = (
-            self._catalog_lock
-            if not self._in_transaction and _changes_catalog(sql)
+            self._catalog_locks.for_statement(sql)
+            if not self._in_transaction
             else contextlib.nullcontext()
         )
         try:
@@ -220,7 +212,7 @@ class DuckDBEngine:
                     raise
                 # another local Lakeworks process holds the file and serves it
                 return RemoteSession(served)  # type: ignore[return-value]
-        return DuckDBSession(self._conn.cursor(), _catalog_lock(self._conn))
+        return DuckDBSession(self._conn.cursor(), _catalog_locks_of(self._conn))
 
     def serve(self) -> Any:
         """Hold the file and serve it to other local processes (``duckdb_socket``);
@@ -370,8 +362,8 @@ class DuckDBEngine:
         wanted = list(columns)
         if self._conn is None:
             self.session().close()  # opens the shared connection when it can
-        lock = _catalog_lock(self._conn) if self._conn is not None else threading.RLock()
-        with lock:
+        locks = _catalog_locks_of(self._conn) if self._conn is not None else CatalogLocks()
+        with locks.named(f"{META_SCHEMA}.partitions"):
             if self.partition_columns(table) == wanted:
                 return
             self._run(

@@ -34,6 +34,7 @@ from lakeworks.engines.base import (
     TableInfo,
     WriteMode,
 )
+from lakeworks.engines.catalog_locks import CatalogLocks
 from lakeworks.engines.duckdb_engine import DuckDBSession
 from lakeworks.engines.lakehouse import duckdb_views, statements
 from lakeworks.engines.lakehouse.catalog import Lakehouse
@@ -71,7 +72,7 @@ class LakehouseDuckDBSession(DuckDBSession):
     """A DuckDB cursor whose lakehouse views are current at each statement."""
 
     def __init__(self, cursor: duckdb.DuckDBPyConnection, engine: LakehouseDuckDBEngine) -> None:
-        super().__init__(cursor, engine.catalog_lock)
+        super().__init__(cursor, engine.catalog_locks)
         self._engine = engine
         self._registered: dict[str, int] = {}
         self._read_only = False
@@ -162,7 +163,8 @@ class LakehouseDuckDBEngine:
         self.environment = environment
         self.lakehouse = lakehouse
         self.capabilities = EngineCapabilities(dialect="duckdb", supports_transactions=False)
-        self.catalog_lock = threading.RLock()
+        self.catalog_locks = CatalogLocks(stripes=1)
+        """One turn: catalog changes and the views' refresh never overlap."""
         self._views: dict[str, int] = {}
 
     @property
@@ -190,7 +192,7 @@ class LakehouseDuckDBEngine:
         shares; an S3 table is an Arrow dataset registered on ``cursor`` itself
         (``registered`` remembers which version each cursor has)."""
         versions = self.lakehouse.versions()
-        with self.catalog_lock, self._conn.cursor() as views:
+        with self.catalog_locks.exclusive(), self._conn.cursor() as views:
             # views change through a cursor of their own: the session may be inside a
             # (read-only) transaction, which keeps the views it started with
             for name in [n for n in self._views if n not in versions]:
