@@ -114,7 +114,10 @@ instances = sa.Table(
     # created by migration 0002 (scheduler): Operations Center filters, newest first
     sa.Index("ix_instances_owner_listing", "workspace", "env", "owner", "id"),
     sa.Index("ix_instances_workflow_listing", "workspace", "env", "workflow", "id"),
-    # created by migration 0026: the work queue in claim order (queued instances only)
+    # created by migration 0026: the work queue in claim order (queued instances only,
+    # on both stores). Only SQLite's condition is repeated here: naming PostgreSQL's
+    # would load SQLAlchemy's PostgreSQL dialect (20 ms) in every process on SQLite,
+    # and a PostgreSQL store's schema comes from the migrations alone.
     sa.Index(
         "ix_instances_queue",
         "resource_group",
@@ -123,7 +126,6 @@ instances = sa.Table(
         "priority",
         "cycle_time",
         "id",
-        postgresql_where=_QUEUED_ONLY,
         sqlite_where=_QUEUED_ONLY,
     ),
 )
