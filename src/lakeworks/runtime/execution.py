@@ -46,7 +46,7 @@ from lakeworks.sql.params import ParamContext
 from lakeworks.store.clock import utcnow
 from lakeworks.store.database import Database
 from lakeworks.store.followups import new_row
-from lakeworks.store.leases import RunEnd, start_here
+from lakeworks.store.leases import RunEnd, StartRequest, start_here
 from lakeworks.store.models import Instance, InstanceState
 from lakeworks.store.outputs import OutputRepository
 from lakeworks.store.repositories import AttemptRepository, InstanceRepository, LogRepository
@@ -133,6 +133,10 @@ class InstanceExecutor:
         self.followups = FollowupDrainer(db, lambda: self.workspace, engine, env, owner=worker)
         """Drains the follow-up work of the instances this executor finished."""
 
+    def start_request(self, instance_id: int) -> StartRequest:
+        """How ``run`` would start ``instance_id`` (for ``EndWriter.start_after``)."""
+        return StartRequest(instance_id, self.worker, RUNNABLE_STATES)
+
     def stop(self, instance_id: int) -> bool:
         """Interrupt a running instance of this process; False if it is not running here."""
         with self._lock:
@@ -149,6 +153,7 @@ class InstanceExecutor:
         overrides: Mapping[str, str] | None = None,
         actor: str = "system",
         already_claimed: bool = False,
+        already_started: bool = False,
     ) -> InstanceOutcome | None:
         """Run ``instance`` once (one attempt). None if another runner claimed it first.
 
@@ -158,10 +163,12 @@ class InstanceExecutor:
         state only if this worker still holds that attempt (``done_channel`` is then
         notified). A failed attempt with attempts left waits for its retry time
         (``next_attempt_at``) instead of failing the instance.
+
+        ``already_started``: the caller started it outside the work queue as this
+        method would (``leases.StartRequest``, e.g. in the end of its previous run).
         """
         node = self.workspace.find_node(instance.node_key)
-        number = instance.attempts if already_claimed else instance.attempts + 1
-        if already_claimed:
+        if already_claimed or already_started:
             claimed: Instance | None = instance
         else:
             claimed = start_here(

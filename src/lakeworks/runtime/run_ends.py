@@ -12,18 +12,21 @@ refuses fails only its own run, as before.
 
 A worker's slot that will run the next queued instance after this one says so
 (``claim_after``) before the run: the end written from that thread then also claims
-the slot's next instance in the same transaction (``claimed`` hands it over).
+the slot's next instance in the same transaction (``claimed`` hands it over). A
+``lakeworks run`` thread does the same with ``start_after``: the instance to start is
+chosen when the end is written (the next one ready by then), and started in the end's
+transaction.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from lakeworks.store.claims import ClaimRequest
 from lakeworks.store.database import Database
-from lakeworks.store.leases import RunEnd, finish_and_claim
+from lakeworks.store.leases import RunEnd, StartRequest, finish_and_claim
 from lakeworks.store.models import Instance
 
 
@@ -51,12 +54,17 @@ class EndWriter:
         self._writing = False
         self.batches = 0
         """Transactions written (for the curious: ends per batch = ends / batches)."""
-        self._after: dict[int, ClaimRequest] = {}
+        self._after: dict[int, ClaimRequest | Callable[[], StartRequest | None]] = {}
         self._claimed: dict[int, Instance | None] = {}
 
     def claim_after(self, request: ClaimRequest) -> None:
         """The next end written from this thread also claims with ``request``."""
         self._after[threading.get_ident()] = request
+
+    def start_after(self, pick: Callable[[], StartRequest | None]) -> None:
+        """The next end written from this thread also starts the instance ``pick``
+        names when that end is about to be written (``pick`` may name none)."""
+        self._after[threading.get_ident()] = pick
 
     def claimed(self) -> tuple[bool, Instance | None]:
         """Whether this thread's ``claim_after`` was carried out since it was asked for,
@@ -74,8 +82,10 @@ class EndWriter:
         """
         ident = threading.get_ident()
         request = self._after.pop(ident, None)
-        if request is not None:
+        if isinstance(request, ClaimRequest):
             end = replace(end, then_claim=request)
+        elif request is not None:
+            end = replace(end, then_start=request())
         mine = _Waiting(end)
         try:
             return self._finish(mine)

@@ -16,7 +16,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
@@ -26,12 +25,14 @@ from lakeworks.engines.base import Engine
 from lakeworks.errors import UserError
 from lakeworks.runtime.collector import exempt_long_lived
 from lakeworks.runtime.execution import InstanceExecutor, InstanceOutcome
+from lakeworks.runtime.ready_queue import ReadyQueue
 from lakeworks.schedule.graph import DependencyGraph, build_graph
 from lakeworks.schedule.planning import Planner
 from lakeworks.schedule.retries import RetryPolicy
 from lakeworks.spec.models import NodeKind, RunMode, Workspace
 from lakeworks.store.clock import to_utc_naive, utcnow
 from lakeworks.store.database import Database
+from lakeworks.store.leases import StartRequest
 from lakeworks.store.models import Instance, InstanceState, NewInstance, Run, RunState, RunType
 from lakeworks.store.repositories import InstanceRepository, NodeVersionRepository, RunRepository
 
@@ -259,13 +260,23 @@ class ManualRunner:
     def _execute(
         self, created: list[Instance], graph: DependencyGraph, overrides: Mapping[str, str]
     ) -> list[Instance]:
+        """Run the instances in dependency order on ``max_parallel`` threads.
+
+        This thread settles every instance that ends (releasing, or blocking, what
+        depends on it) and puts what may start on the ready queue. A thread that ends a
+        run starts the next ready instance in the same transaction as that end
+        (``EndWriter.start_after``), then runs it: one write per instance, not two.
+        """
         by_key = {i.node_key: i for i in created}
         keys = set(by_key)
         parents = {k: [p for p in graph.upstream(k) if p in keys] for k in keys}
         children = {k: [c for c in graph.downstream(k) if c in keys] for k in keys}
         pending = {k: len(parents[k]) for k in keys}
         final: dict[str, Instance] = {}
-        ready = sorted(k for k, n in pending.items() if n == 0)
+        ready = ReadyQueue()
+        reports: queue.SimpleQueue[_Report] = queue.SimpleQueue()
+        retrying: dict[str, datetime] = {}  # node key -> when its next attempt is due
+        outstanding = 0  # put on the ready queue and not reported back yet
 
         def release(key: str, only: list[str] | None = None) -> list[str]:
             nxt = []
@@ -309,44 +320,60 @@ class ManualRunner:
             block_descendants(key, f"upstream {key} failed", others)
             return release(key, merges)
 
-        with ThreadPoolExecutor(max_workers=self.max_parallel) as pool:
-            running: dict[Future[InstanceOutcome | None], str] = {}
-            # finished futures arrive here: a wait over every running one would cost each
-            # completion a waiter on all of them (a layer of hundreds of nodes)
-            finished: queue.SimpleQueue[Future[InstanceOutcome | None]] = queue.SimpleQueue()
-            retrying: dict[str, datetime] = {}  # node key -> when its next attempt is due
+        def make_ready(new: list[str]) -> None:
+            nonlocal outstanding
+            waiting = sorted(new)
+            while waiting:
+                key = waiting.pop(0)
+                instance = by_key[key]
+                if graph.nodes[key].header.run_mode is RunMode.FROZEN:
+                    frozen = self.instances.transition(
+                        instance.id, InstanceState.FROZEN, reason="frozen", actor="system"
+                    )
+                    waiting.extend(settle(frozen or instance))
+                    waiting.sort()
+                    continue
+                outstanding += 1
+                ready.put(key)
 
-            def submit(key: str, instance: Instance) -> None:
-                future = pool.submit(self.executor.run, instance, overrides=overrides)
-                running[future] = key
-                future.add_done_callback(finished.put)
+        def work() -> None:
+            started: Instance | None = None
+            while True:
+                if started is None:
+                    key = ready.take()
+                    if key is None:
+                        return
+                    started = self._run_one(by_key[key], False, ready, by_key, reports, overrides)
+                else:
+                    started = self._run_one(started, True, ready, by_key, reports, overrides)
 
-            while ready or running or retrying:
+        make_ready([k for k, n in pending.items() if n == 0])
+        threads = [
+            threading.Thread(target=work, name=f"lakeworks-run-{n}", daemon=True)
+            for n in range(max(1, min(self.max_parallel, len(keys))))
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            while outstanding or retrying:
                 now = utcnow()
                 for key, due in sorted(retrying.items()):
                     if due <= now:
                         del retrying[key]
-                        submit(key, by_key[key])
-                while ready:
-                    key = ready.pop(0)
-                    instance = by_key[key]
-                    if graph.nodes[key].header.run_mode is RunMode.FROZEN:
-                        frozen = self.instances.transition(
-                            instance.id, InstanceState.FROZEN, reason="frozen", actor="system"
-                        )
-                        ready.extend(settle(frozen or instance))
-                        continue
-                    submit(key, instance)
-                if not running:
-                    if retrying:
-                        time.sleep(max(0.0, (min(retrying.values()) - utcnow()).total_seconds()))
+                        outstanding += 1
+                        ready.put(key)
+                if not outstanding:
+                    time.sleep(max(0.0, (min(retrying.values()) - utcnow()).total_seconds()))
                     continue
                 timeout = None
                 if retrying:
                     timeout = max(0.0, (min(retrying.values()) - utcnow()).total_seconds())
-                for future in _finished_futures(finished, timeout):
-                    key = running.pop(future)
-                    outcome = future.result()
+                for report in _reports(reports, timeout):
+                    outstanding -= 1
+                    if report.error is not None:
+                        raise report.error
+                    key = report.key
+                    outcome = report.outcome
                     instance = outcome.instance if outcome else self.instances.get(by_key[key].id)
                     if instance.state is InstanceState.WAITING_TIME:
                         by_key[key] = instance
@@ -354,22 +381,70 @@ class ManualRunner:
                         if self.on_state:
                             self.on_state(instance)
                         continue
-                    ready.extend(settle(instance))
-                ready.sort()
+                    make_ready(settle(instance))
+        finally:
+            ready.close()
+            for thread in threads:
+                thread.join()
         return list(final.values())
 
+    def _run_one(
+        self,
+        instance: Instance,
+        started: bool,
+        ready: ReadyQueue,
+        by_key: Mapping[str, Instance],
+        reports: queue.SimpleQueue[_Report],
+        overrides: Mapping[str, str],
+    ) -> Instance | None:
+        """Run ``instance`` (``started``: its start is recorded already) on this thread
+        and report its outcome; the next ready instance its end started, if any."""
+        picked: list[str] = []
 
-def _finished_futures(
-    finished: queue.SimpleQueue[Future[InstanceOutcome | None]], timeout: float | None
-) -> list[Future[InstanceOutcome | None]]:
-    """The futures that finished: at least one, unless ``timeout`` passes first."""
+        def pick() -> StartRequest | None:
+            key = ready.take_nowait()
+            if key is None:
+                return None
+            picked.append(key)
+            return self.executor.start_request(by_key[key].id)
+
+        self.executor.ends.start_after(pick)
+        try:
+            outcome = self.executor.run(instance, overrides=overrides, already_started=started)
+            report = _Report(instance.node_key, outcome)
+        except BaseException as exc:
+            report = _Report(instance.node_key, None, exc)
+        finally:
+            written, following = self.executor.ends.claimed()
+        reports.put(report)
+        if not picked:
+            return None
+        if not written:  # the end (and so the start) was not written: still ready
+            ready.put(picked[0])
+            return None
+        if following is None:  # no longer runnable (stopped meanwhile): settle it as it is
+            reports.put(_Report(picked[0], None))
+        return following
+
+
+@dataclass(frozen=True)
+class _Report:
+    """An instance a run's thread is done with: its outcome, or what it raised."""
+
+    key: str
+    outcome: InstanceOutcome | None
+    error: BaseException | None = None
+
+
+def _reports(reports: queue.SimpleQueue[_Report], timeout: float | None) -> list[_Report]:
+    """The reports that arrived: at least one, unless ``timeout`` passes first."""
     try:
-        done = [finished.get(timeout=timeout)]
+        done = [reports.get(timeout=timeout)]
     except queue.Empty:
         return []
     with contextlib.suppress(queue.Empty):
         while True:
-            done.append(finished.get_nowait())
+            done.append(reports.get_nowait())
     return done
 
 

@@ -33,7 +33,15 @@ _c = instances.c
 _RUNNING = InstanceState.RUNNING.value
 _bp = sa.bindparam
 
-__all__ = ["ClaimRequest", "RunEnd", "claim", "finish_and_claim", "finish_many", "reclaim"]
+__all__ = [
+    "ClaimRequest",
+    "RunEnd",
+    "StartRequest",
+    "claim",
+    "finish_and_claim",
+    "finish_many",
+    "reclaim",
+]
 
 
 def _held(instance_id: int, worker: str, attempt: int) -> sa.ColumnElement[bool]:
@@ -96,6 +104,17 @@ def _finish_statement(columns: tuple[str, ...]) -> DriverStatement:
     return statement
 
 
+@dataclass(frozen=True)
+class StartRequest:
+    """Start one runnable instance outside the work queue (``lakeworks run``): with an
+    end (``RunEnd.then_start``), in that end's transaction, at the moment of that end."""
+
+    instance_id: int
+    worker: str
+    expected: tuple[InstanceState, ...]
+    actor: str = "system"
+
+
 def start_here(
     db: Database,
     instance_id: int,
@@ -107,47 +126,52 @@ def start_here(
 ) -> Instance | None:
     """Claim a runnable instance outside the work queue (``lakeworks run``) and record its
     next attempt, in one transaction. None when it is not in an ``expected`` state."""
-    at = to_utc_naive(now)
-    allowed = {s.value for s in expected}
+    request = StartRequest(instance_id, worker, tuple(expected), actor)
     with db.write() as conn:
-        found = _STATE_FOR_UPDATE.one_or_none(conn, {"s_id": instance_id})
-        current = None if found is None else found["state"]
-        if current not in allowed:
-            return None
-        row = _START.one_or_none(
-            conn, {"s_id": instance_id, "s_state": current, "s_worker": worker, "s_at": at}
-        )
-        if row is None:
-            return None
-        claimed = instance_from_mapping(row)
-        add_events(
-            conn,
-            [
-                {
-                    "instance_id": instance_id,
-                    "created_at": at,
-                    "actor": actor,
-                    "action": "transition",
-                    "from_state": current,
-                    "to_state": _RUNNING,
-                    "detail": None,
-                }
-            ],
-        )
-        _ADD_ATTEMPT.execute_many(
-            conn,
-            [
-                {
-                    "instance_id": instance_id,
-                    "number": claimed.attempts,
-                    "state": _RUNNING,
-                    "worker": worker,
-                    "started_at": at,
-                    "finished_at": None,
-                    "error": None,
-                }
-            ],
-        )
+        return _start_on(conn, request, to_utc_naive(now))
+
+
+def _start_on(conn: sa.Connection, request: StartRequest, at: datetime) -> Instance | None:
+    allowed = {s.value for s in request.expected}
+    found = _STATE_FOR_UPDATE.one_or_none(conn, {"s_id": request.instance_id})
+    current = None if found is None else found["state"]
+    if current not in allowed:
+        return None
+    row = _START.one_or_none(
+        conn,
+        {"s_id": request.instance_id, "s_state": current, "s_worker": request.worker, "s_at": at},
+    )
+    if row is None:
+        return None
+    claimed = instance_from_mapping(row)
+    add_events(
+        conn,
+        [
+            {
+                "instance_id": request.instance_id,
+                "created_at": at,
+                "actor": request.actor,
+                "action": "transition",
+                "from_state": current,
+                "to_state": _RUNNING,
+                "detail": None,
+            }
+        ],
+    )
+    _ADD_ATTEMPT.execute_many(
+        conn,
+        [
+            {
+                "instance_id": request.instance_id,
+                "number": claimed.attempts,
+                "state": _RUNNING,
+                "worker": request.worker,
+                "started_at": at,
+                "finished_at": None,
+                "error": None,
+            }
+        ],
+    )
     return claimed
 
 
@@ -171,6 +195,8 @@ class RunEnd:
     then_claim: ClaimRequest | None = None
     """The worker's slot is free after this run: claim its next instance in the same
     transaction, at the moment of this end (``finish_and_claim``)."""
+    then_start: StartRequest | None = None
+    """Or start the given instance next, in the same transaction (``lakeworks run``)."""
 
 
 def finish_if_held(
@@ -232,8 +258,9 @@ def finish_and_claim(
 
     Each end with ``then_claim`` also gets the next queued instance of its worker's
     group (or None when the queue has none), claimed in the same transaction: one
-    claim per such end, so a slot never receives more than one instance.
-    Returns (moved instance or None, claimed instance or None) per end.
+    claim per such end, so a slot never receives more than one instance. An end with
+    ``then_start`` starts that instance instead (None when it is no longer runnable).
+    Returns (moved instance or None, claimed or started instance or None) per end.
     """
     if not ends:
         return []
@@ -244,7 +271,22 @@ def finish_and_claim(
         else:
             moved = _finish_in_steps(conn, stamped)
         following = _claim_next(conn, stamped)
+        following.update(_start_next(conn, stamped))
     return [(moved.get(end.instance_id), following.get(n)) for n, end in enumerate(ends)]
+
+
+def _start_next(
+    conn: sa.Connection, stamped: Sequence[tuple[RunEnd, datetime]]
+) -> dict[int, Instance]:
+    """The instance each end with ``then_start`` started (at the end's moment), by the
+    end's position; an instance no longer runnable is left out."""
+    found: dict[int, Instance] = {}
+    for n, (end, at) in enumerate(stamped):
+        if end.then_start is not None:
+            started = _start_on(conn, end.then_start, at)
+            if started is not None:
+                found[n] = started
+    return found
 
 
 def _claim_next(

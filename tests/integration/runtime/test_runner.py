@@ -14,8 +14,10 @@ from lakeworks.errors import ValidationFailed
 from lakeworks.runtime.runner import ManualRunner, RunSummary
 from lakeworks.spec.init import init_workspace
 from lakeworks.spec.loader import load_workspace
+from lakeworks.store.attempts import AttemptRepository
 from lakeworks.store.database import Database, default_database_url
-from lakeworks.store.models import InstanceState
+from lakeworks.store.leases import RunEnd
+from lakeworks.store.models import Attempt, Instance, InstanceEvent, InstanceState
 from lakeworks.store.repositories import InstanceRepository, LogRepository
 
 BIZDATE = date(2026, 4, 11)
@@ -278,3 +280,74 @@ def test_only_a_run_that_ends_its_process_changes_garbage_collection(ws: Path) -
         db.close()
         gc.unfreeze()
         gc.set_threshold(*before[1])
+
+
+def _records(root: Path, instance_id: int) -> tuple[list[InstanceEvent], list[Attempt]]:
+    db = Database.open(default_database_url(root / ".lakeworks"))
+    try:
+        return (
+            InstanceRepository(db).events(instance_id),
+            AttemptRepository(db).for_instance(instance_id),
+        )
+    finally:
+        db.close()
+
+
+def test_each_instance_started_in_anothers_end_has_its_full_record(ws: Path) -> None:
+    for n in range(8):
+        write(ws, f"workflows/wf/n{n}.sql", f"CREATE TABLE t{n} AS SELECT {n} AS k;\n")
+    write(
+        ws,
+        "workflows/wf/total.sql",
+        "CREATE TABLE total AS SELECT k FROM t0 UNION ALL SELECT k FROM t7;\n",
+    )
+    ws_ = load_workspace(ws)
+    db = Database.open(default_database_url(ws_.state_dir))
+    try:
+        summary = ManualRunner(ws_, db, engine_for(ws_, "dev"), "dev", max_parallel=2).run(BIZDATE)
+    finally:
+        db.close()
+    assert summary.ok, [i.reason for i in summary.instances]
+    assert query(ws, "SELECT sum(k) FROM total") == [(7,)]
+    for instance in summary.instances:
+        events, attempts = _records(ws, instance.id)
+        assert [(str(e.to_state), e.actor) for e in events][-2:] == [
+            ("running", "system"),
+            ("success", "system"),
+        ]
+        (attempt,) = attempts
+        assert (attempt.number, str(attempt.state), attempt.worker) == (1, "success", "local")
+        assert instance.started_at is not None and instance.finished_at is not None
+        assert attempt.started_at == instance.started_at <= instance.finished_at
+
+
+def test_a_ready_node_an_operator_settles_meanwhile_is_not_run(
+    ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(ws, "workflows/wf/a.sql", "CREATE TABLE a AS SELECT 1 AS k;\n")
+    write(ws, "workflows/wf/b.sql", "CREATE TABLE b AS SELECT 2 AS k;\n")
+    ws_ = load_workspace(ws)
+    db = Database.open(default_database_url(ws_.state_dir))
+    try:
+        runner = ManualRunner(ws_, db, engine_for(ws_, "dev"), "dev", max_parallel=1)
+        ends = runner.executor.ends
+        write_end = ends.finish
+        instances = InstanceRepository(db)
+
+        def finish(end: RunEnd) -> Instance | None:
+            # while a ends, b (ready, next in line) is marked succeeded by an operator
+            (b,) = instances.list(workspace=ws_.name, env="dev", node_keys=["wf.b"])
+            if b.state is InstanceState.NOT_RUN:
+                instances.transition(b.id, InstanceState.SUCCESS, reason="set", actor="alice")
+            return write_end(end)
+
+        monkeypatch.setattr(ends, "finish", finish)
+        summary = runner.run(BIZDATE)
+    finally:
+        db.close()
+    assert states(summary) == {"a": "success", "b": "success"}
+    b = next(i for i in summary.instances if i.node_key == "wf.b")
+    events, attempts = _records(ws, b.id)
+    assert attempts == []  # never run
+    assert [(str(e.to_state), e.actor) for e in events][-1] == ("success", "alice")
+    assert query(ws, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'b'") == [(0,)]
