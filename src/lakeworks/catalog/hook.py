@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from lakeworks.catalog.recorder import DataMapRecorder
     from lakeworks.engines.base import Engine
     from lakeworks.runtime.context import NodeResult, NodeRunContext
+    from lakeworks.spec.models import Workspace
     from lakeworks.store.database import Database
     from lakeworks.store.models import InstanceState
 
@@ -107,6 +108,17 @@ class LazyDataMapRecorder:
         self, batch: Sequence[hooks.FinishedInstance], *, db: Database, engine: Engine
     ) -> None:
         self._lazy.recorder().on_finished(batch, db=db, engine=engine)
+
+    def before_run(
+        self, workspace: Workspace, env: str, keys: Sequence[str], *, db: Database
+    ) -> None:
+        """Loads the recorder on a thread of its own (the run does not wait for the
+        import), which then begins the run's column lineage."""
+
+        def begin() -> None:
+            self._lazy.recorder().before_run(workspace, env, keys, db=db)
+
+        threading.Thread(target=begin, name="lakeworks-datamap-begin", daemon=True).start()
 
 
 _lazy = _Lazy()

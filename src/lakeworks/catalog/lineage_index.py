@@ -145,7 +145,7 @@ def analyse_workspace(
         mapper = _mappers.get(node.kind)
         try:
             if mapper is not None:
-                results[node.key] = _stamp(mapper(workspace, node, known), base)
+                results[node.key] = stamped(mapper(workspace, node, known), base)
                 known.update(results[node.key].learned)
             else:
                 results[node.key] = _declared_only(workspace, node, base)
@@ -237,11 +237,47 @@ def sql_tasks(
     return tasks, failed
 
 
+Lookups = dict[str, tuple[str, ...] | None]
+"""The columns one node's analysis was given per table it asked about (None: unknown)."""
+UNSEEN = "\x00every table"
+"""A key of ``Lookups``: the analysis listed the whole schema (its result is not reused)."""
+
+
+class RecordedLookups(Mapping[str, Sequence[str]]):
+    """A schema that notes every table asked of it, with what it answered."""
+
+    def __init__(self, schema: Mapping[str, Sequence[str]], into: Lookups) -> None:
+        self.schema = schema
+        self.into = into
+
+    def __getitem__(self, key: str) -> Sequence[str]:
+        try:
+            columns = self.schema[key]
+        except KeyError:
+            self.into[key] = None
+            raise
+        self.into[key] = tuple(columns)
+        return columns
+
+    def __iter__(self) -> Iterator[str]:
+        self.into[UNSEEN] = None
+        return iter(self.schema)
+
+    def __len__(self) -> int:
+        self.into[UNSEEN] = None
+        return len(self.schema)
+
+
 def analyse_tasks(
-    tasks: Sequence[SqlTask], known: Mapping[str, Sequence[str]], *, shared: bool = False
+    tasks: Sequence[SqlTask],
+    known: Mapping[str, Sequence[str]],
+    *,
+    shared: bool = False,
+    lookups: dict[str, Lookups] | None = None,
 ) -> dict[str, NodeLineage]:
     """The lineage of SQL tasks, upstream first, against ``known`` (extended with the
-    columns each analysed node defines). ``shared``: see ``parse_statements``."""
+    columns each analysed node defines). ``shared``: see ``parse_statements``. With
+    ``lookups``, each node's ``Lookups`` are noted there by node key."""
     overlay = known if isinstance(known, ColumnsOverlay) else ColumnsOverlay(known)
     parsed: dict[str, tuple[list[ParsedStatement], set[str], set[str]]] = {}
     results: dict[str, NodeLineage] = {}
@@ -258,7 +294,10 @@ def analyse_tasks(
     for key in _upstream_first(parsed):
         statements, _, _ = parsed[key]
         task = by_key[key]
-        script = statements_lineage(statements, overlay, dialect=task.dialect)
+        schema: Mapping[str, Sequence[str]] = overlay
+        if lookups is not None:
+            schema = RecordedLookups(overlay, lookups.setdefault(key, {}))
+        script = statements_lineage(statements, schema, dialect=task.dialect)
         item = _from_script(task, script)
         overlay.update(item.learned)
         results[key] = item
@@ -316,8 +355,8 @@ def _replace(base: NodeLineage, **changes: object) -> NodeLineage:
     return replace(base, **changes)  # type: ignore[arg-type]
 
 
-def _stamp(item: NodeLineage, base: NodeLineage) -> NodeLineage:
-    """A mapper's result with the node's identity, version and owner filled in."""
+def stamped(item: NodeLineage, base: NodeLineage) -> NodeLineage:
+    """``item`` with the identity, version and owner of the node ``base`` describes."""
     return _replace(
         item,
         node_key=base.node_key,

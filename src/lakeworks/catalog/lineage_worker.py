@@ -30,7 +30,13 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from lakeworks.catalog.lineage_index import ColumnsOverlay, NodeLineage, SqlTask, analyse_tasks
+from lakeworks.catalog.lineage_index import (
+    ColumnsOverlay,
+    Lookups,
+    NodeLineage,
+    SqlTask,
+    analyse_tasks,
+)
 
 logger = logging.getLogger("lakeworks.catalog")
 
@@ -74,17 +80,21 @@ class _Given(Mapping[str, Sequence[str]]):
 
 
 def answer(
-    tasks: Sequence[SqlTask], learned: Mapping[str, Sequence[str]], columns: Columns
+    tasks: Sequence[SqlTask],
+    learned: Mapping[str, Sequence[str]],
+    columns: Columns,
+    record: bool = False,
 ) -> tuple[str, Any]:
-    """What the helper returns for a request: ``("ok", lineage by node key)``,
-    ``("more", table names)`` when a script named a table not in ``columns``, or
-    ``("error", exception)``."""
+    """What the helper returns for a request: ``("ok", lineage by node key)`` (with
+    ``record``: ``(lineage, Lookups by node key)``), ``("more", table names)`` when a
+    script named a table not in ``columns``, or ``("error", exception)``."""
     try:
         given = _Given(columns)
-        result = analyse_tasks(tasks, ColumnsOverlay(given, learned), shared=True)
+        lookups: dict[str, Lookups] | None = {} if record else None
+        result = analyse_tasks(tasks, ColumnsOverlay(given, learned), shared=True, lookups=lookups)
         if given.unknown:
             return "more", sorted(given.unknown)
-        return "ok", result
+        return "ok", (result, lookups) if record else result
     except Exception as exc:
         try:
             pickle.dumps(exc)
@@ -123,6 +133,32 @@ class LineageWorker:
         """The lineage of ``tasks`` from the helper, given the columns of ``names``
         (and of any other table it asks for); None when no helper can answer (analyse
         here instead). An error of the analysis itself is raised here."""
+        found: dict[str, NodeLineage] | None = self._ask(tasks, learned, names, columns_of)
+        return found
+
+    def analyse_recorded(
+        self,
+        tasks: Sequence[SqlTask],
+        learned: Mapping[str, Sequence[str]],
+        names: Iterable[str],
+        columns_of: ColumnSource,
+    ) -> tuple[dict[str, NodeLineage], dict[str, Lookups]] | None:
+        """``analyse``, with the columns each node's analysis was given (its ``Lookups``),
+        so that its result can be reused while those columns stay the same."""
+        found: tuple[dict[str, NodeLineage], dict[str, Lookups]] | None = self._ask(
+            tasks, learned, names, columns_of, record=True
+        )
+        return found
+
+    def _ask(
+        self,
+        tasks: Sequence[SqlTask],
+        learned: Mapping[str, Sequence[str]],
+        names: Iterable[str],
+        columns_of: ColumnSource,
+        *,
+        record: bool = False,
+    ) -> Any:
         columns = dict(columns_of(names))
         with self._lock:
             for _ in range(ROUNDS):
@@ -130,7 +166,8 @@ class LineageWorker:
                     return None
                 try:
                     self._start()
-                    _send(self._requests, pickle.dumps((tasks, learned, columns), protocol=-1))
+                    request = (tasks, learned, columns, record)
+                    _send(self._requests, pickle.dumps(request, protocol=-1))
                     status, value = pickle.loads(_receive(self._answers, ANSWER_SECONDS))
                 except (OSError, EOFError, TimeoutError, pickle.PickleError) as exc:
                     logger.warning("column lineage helper process unavailable: %s", exc)
@@ -142,8 +179,7 @@ class LineageWorker:
                     continue
                 if status == "error":
                     raise value
-                result: dict[str, NodeLineage] = value
-                return result
+                return value
         return None
 
     def close(self) -> None:
@@ -217,8 +253,8 @@ def _serve(requests: int, answers: int) -> None:
             data = _receive(requests, None)
         except EOFError:
             return
-        tasks, learned, columns = pickle.loads(data)
-        _send(answers, pickle.dumps(answer(tasks, learned, columns), protocol=-1))
+        tasks, learned, columns, record = pickle.loads(data)
+        _send(answers, pickle.dumps(answer(tasks, learned, columns, record), protocol=-1))
 
 
 def _send(fd: int, data: bytes) -> None:

@@ -11,18 +11,21 @@ OpenLineage COMPLETE/FAIL events when an emitter is configured.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
 from lakeworks.catalog import lineage_store, run_lineage
 from lakeworks.catalog.harvest import harvest_engine, workspace_annotations
+from lakeworks.catalog.lineage_ahead import LineageAhead
 from lakeworks.catalog.lineage_index import (
     ColumnsOverlay,
+    Lookups,
     NodeLineage,
     SqlTask,
     analyse_workspace,
     code_digest,
+    sql_tasks,
 )
 from lakeworks.catalog.lineage_worker import LineageWorker, shared_worker
 from lakeworks.catalog.listener import SchemaLookup, datasets, run_info
@@ -32,7 +35,7 @@ from lakeworks.catalog.repository import CatalogRepository
 from lakeworks.catalog.tables import catalog_tables, lineage_nodes
 from lakeworks.engines.base import Engine
 from lakeworks.runtime.hooks import FinishedInstance
-from lakeworks.spec.models import NodeKind
+from lakeworks.spec.models import NodeKind, Workspace
 from lakeworks.sql.lineage import script_lineage
 from lakeworks.store.clock import utcnow
 from lakeworks.store.database import Database
@@ -48,6 +51,39 @@ class DataMapRecorder:
     name: str = "Data Map"
     helper: LineageWorker | None = None
     """Where big batches' column lineage is analysed (default: this process's helper)."""
+    ahead: LineageAhead = field(default_factory=LineageAhead)
+    """Column lineage of runs' changed nodes, analysed as each run starts."""
+
+    def before_run(
+        self, workspace: Workspace, env: str, keys: Sequence[str], *, db: Database
+    ) -> None:
+        """Begin the column lineage of the run's changed SQL nodes in the helper (when
+        there are enough of them to go there at all); the batches use what still holds."""
+        worker = self.helper or shared_worker()
+        found = (workspace.find_node(k) for k in keys)
+        nodes = [n for n in found if n is not None and n.kind is NodeKind.SQL]
+        if not self.refresh_catalog or not worker.wanted(len(nodes)):
+            return
+
+        def analysis() -> tuple[dict[str, NodeLineage], dict[str, Lookups]] | None:
+            stored = stored_digests(db, workspace.name, env, [n.key for n in nodes])
+            changed = [n for n in nodes if stored.get(n.key) != code_digest(n)]
+            if not worker.wanted(len(changed)):
+                return None
+            versions = lineage_store.stored_versions(
+                db, workspace.name, env, keys=[n.key for n in changed]
+            )
+            tasks, _ = sql_tasks(workspace, changed, versions)
+            catalog = SchemaLookup(db, workspace.name, env)
+
+            def columns_of(names: Iterable[str]) -> dict[str, Sequence[str] | None]:
+                wanted = list(names)
+                catalog.preload(wanted)
+                return {name: catalog.get(name) for name in wanted}
+
+            return worker.analyse_recorded(tasks, {}, [], columns_of)
+
+        self.ahead.start((workspace.name, env), analysis)
 
     def on_finished(
         self, batch: Sequence[FinishedInstance], *, db: Database, engine: Engine
@@ -175,10 +211,18 @@ class DataMapRecorder:
         def elsewhere(
             tasks: Sequence[SqlTask], learned: Mapping[str, Sequence[str]]
         ) -> dict[str, NodeLineage] | None:
-            found = worker.analyse(tasks, learned, [*fresh, *preload], columns_of)
+            view = ColumnsOverlay(known, learned)
+            reused, rest = self.ahead.reuse((workspace.name, env), tasks, view)
+            if not rest:
+                return reused
+            given = dict(learned)
+            for item in reused.values():  # as if analysed here, upstream first
+                given.update(item.learned)
+            found = worker.analyse(rest, given, [*fresh, *preload], columns_of)
             if found is None:
                 catalog.preload(preload)
-            return found
+                return None
+            return {**reused, **found}
 
         if not beside:
             catalog.preload(preload)

@@ -116,6 +116,18 @@ class FollowupDrainer:
                 self._thread.start()
         self._wake.set()
 
+    def before_run(self, keys: Sequence[str]) -> None:
+        """A run of the nodes ``keys`` starts: the listeners that can begin ahead do
+        (what fails is logged, never raised)."""
+        workspace = self.workspace()
+        for listener in self.listeners():
+            if isinstance(listener, hooks.RunPreparer):
+                try:
+                    listener.before_run(workspace, self.env, keys, db=self.db)
+                except Exception as exc:
+                    name = getattr(listener, "name", type(listener).__name__)
+                    logger.warning("%s could not begin ahead of the run: %s", name, exc)
+
     def drain(self, timeout: float | None = None) -> bool:
         """Work until nothing of this process is queued; False if ``timeout`` ran out."""
         deadline = None if timeout is None else time.monotonic() + timeout

@@ -8,6 +8,8 @@
 - A *batch listener* hears about finished instances after the fact, in batches, from
   the durable follow-up queue (``runtime.followups``): the place for slow work that
   must not delay downstream (the Data Map's lineage, harvest, OpenLineage events).
+  One that also has ``before_run`` (``RunPreparer``) is told the nodes of a run as the
+  run starts, to begin its work ahead (on a thread of its own: the run does not wait).
 - A *pass hook* runs after every scheduler pass with the store, the workspace
   definition, the environment and the pass's time (alert rules and baseline
   predictions); its failures are logged and scheduling goes on.
@@ -21,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from lakeworks.engines.base import Engine
@@ -75,6 +77,15 @@ class BatchListener(Protocol):
 
     def on_finished(
         self, batch: Sequence[FinishedInstance], *, db: Database, engine: Engine
+    ) -> None: ...
+
+
+@runtime_checkable
+class RunPreparer(Protocol):
+    """A batch listener that starts its work for a run's nodes as the run starts."""
+
+    def before_run(
+        self, workspace: Workspace, env: str, keys: Sequence[str], *, db: Database
     ) -> None: ...
 
 

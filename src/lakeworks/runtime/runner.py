@@ -184,6 +184,7 @@ class ManualRunner:
             if parent in index
         ]
         created = self.instances.create_many(new, dependencies=deps)
+        self.executor.followups.before_run(keys)  # e.g. the Data Map's lineage, ahead
         return run, created, graph
 
     def run(

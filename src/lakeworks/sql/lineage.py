@@ -83,6 +83,8 @@ class StatementKind(StrEnum):
     UNPARSED = "unparsed"
 
 
+DEFINING_KINDS = frozenset({StatementKind.CREATE_AS, StatementKind.CREATE_VIEW})
+"""Statements whose query's output columns are the columns of the table they write."""
 WRITING_KINDS = frozenset(
     {
         StatementKind.INSERT,
@@ -231,7 +233,9 @@ def statements_lineage(
             result.target
             and result.columns
             and result.kind in WRITING_KINDS
-            and known.get(result.target) is None
+            # a CREATE ... AS defines its table's columns whether or not it existed
+            # (nor does its lineage depend on that); other writes keep a known table's
+            and (result.kind in DEFINING_KINDS or known.get(result.target) is None)
         ):
             known.learn(result.target, list(result.columns))
     return ScriptLineage(tuple(results), dict(known.learned))

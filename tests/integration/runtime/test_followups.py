@@ -125,6 +125,30 @@ def test_a_failing_listener_never_fails_the_instance_and_is_logged_once(
     assert followups.pending(db, ws.name, "dev") == 0
 
 
+class BrokenAhead(Broken):
+    name = "eager listener"
+
+    def before_run(
+        self, workspace: Workspace, env: str, keys: Sequence[str], *, db: Database
+    ) -> None:
+        raise RuntimeError("cannot begin")
+
+
+def test_a_listener_that_cannot_begin_ahead_never_stops_the_run(
+    setup: tuple[Workspace, Database, Engine],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ws, db, engine = setup
+    monkeypatch.setattr(hooks, "_batch_listeners", [BrokenAhead(), DataMapRecorder()])
+    with caplog.at_level(logging.WARNING, logger="lakeworks.followups"):
+        summary = ManualRunner(ws, db, engine, "dev").run(date(2026, 4, 11))
+    assert summary.ok
+    reports = [r.getMessage() for r in caplog.records if "ahead of the run" in r.getMessage()]
+    assert reports == ["eager listener could not begin ahead of the run: cannot begin"]
+    assert DataMap(db, ws, "dev").table("b").row_count == 1
+
+
 def test_an_unavailable_store_is_reported_and_the_work_kept(
     setup: tuple[Workspace, Database, Engine], caplog: pytest.LogCaptureFixture
 ) -> None:
