@@ -76,8 +76,13 @@ class ParsedStatement:
     column: int
 
 
+@lru_cache(maxsize=64)
 def get_dialect(name: str) -> Dialect:
-    """The sqlglot dialect called ``name`` (``maxcompute`` included); ``UserError`` if unknown."""
+    """The sqlglot dialect called ``name`` (``maxcompute`` included); ``UserError`` if unknown.
+
+    One instance per name: a dialect holds only its settings (every parse and
+    generation makes its own parser and generator), and looking one up cost more than
+    translating a short statement."""
     try:
         return Dialect.get_or_raise(name)
     except ValueError:

@@ -551,7 +551,7 @@ class _Translator:
         try:
             # The tree is this statement's own copy: no need to copy it again.
             return expression.sql(
-                dialect=self.target.name,
+                dialect=get_dialect(self.target.name),
                 copy=False,
                 unsupported_level=ErrorLevel.RAISE,
                 comments=False,
