@@ -52,6 +52,23 @@ class Dependent:
     columns: tuple[str, ...] = ()
 
 
+def stored_digests(db: Database, workspace: str, env: str, keys: list[str]) -> dict[str, str]:
+    """The code digest each node's stored lineage was analysed from."""
+    n = lineage_nodes
+    found: dict[str, str] = {}
+    with db.read() as conn:
+        for start in range(0, len(keys), 500):
+            rows = conn.execute(
+                sa.select(n.c.node_key, n.c.code_hash).where(
+                    n.c.workspace == workspace,
+                    n.c.env == env,
+                    n.c.node_key.in_(keys[start : start + 500]),
+                )
+            )
+            found.update({r.node_key: str(r.code_hash) for r in rows})
+    return found
+
+
 def stored_versions(
     db: Database, workspace: str, env: str, keys: Sequence[str] | None = None
 ) -> dict[tuple[str, str], int]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from lakeworks.catalog import lineage_store, run_lineage
+from lakeworks.catalog import lineage_scout, lineage_store, run_lineage
 from lakeworks.catalog.harvest import harvest_engine, workspace_annotations
 from lakeworks.catalog.lineage_ahead import LineageAhead
 from lakeworks.catalog.lineage_index import (
@@ -32,7 +32,7 @@ from lakeworks.catalog.listener import SchemaLookup, datasets, run_info
 from lakeworks.catalog.models import HarvestedTable
 from lakeworks.catalog.openlineage import Emitter, run_event
 from lakeworks.catalog.repository import CatalogRepository
-from lakeworks.catalog.tables import catalog_tables, lineage_nodes
+from lakeworks.catalog.tables import catalog_tables
 from lakeworks.engines.base import Engine
 from lakeworks.runtime.hooks import FinishedInstance
 from lakeworks.spec.models import NodeKind, Workspace
@@ -65,8 +65,13 @@ class DataMapRecorder:
         if not self.refresh_catalog or not worker.wanted(len(nodes)):
             return
 
+        scouted = lineage_scout.answer_for(workspace.root, env)
+
         def analysis() -> tuple[dict[str, NodeLineage], dict[str, Lookups]] | None:
-            stored = stored_digests(db, workspace.name, env, [n.key for n in nodes])
+            found = scouted() if scouted is not None else None
+            if found is not None:  # the command's scout analysed them while it started
+                return found
+            stored = lineage_store.stored_digests(db, workspace.name, env, [n.key for n in nodes])
             changed = [n for n in nodes if stored.get(n.key) != code_digest(n)]
             if not worker.wanted(len(changed)):
                 return None
@@ -151,7 +156,7 @@ class DataMapRecorder:
         written = sorted({w.table for writes, _ in entries for w in writes if ":" not in w.table})
         harvested = harvest_engine(engine, names=written, with_sizes=False) if written else []
         nodes = {i.node.key: i.node for i in ok}
-        stored = stored_digests(db, workspace.name, env, list(nodes))
+        stored = lineage_store.stored_digests(db, workspace.name, env, list(nodes))
         changed = [k for k, n in nodes.items() if stored.get(k) != code_digest(n)]
         items: list[NodeLineage] = []
         failed: Exception | None = None
@@ -253,23 +258,6 @@ class DataMapRecorder:
                 error=item.reason if event_type == "FAIL" else None,
             )
         )
-
-
-def stored_digests(db: Database, workspace: str, env: str, keys: list[str]) -> dict[str, str]:
-    """The code digest each node's stored lineage was analysed from."""
-    n = lineage_nodes
-    found: dict[str, str] = {}
-    with db.read() as conn:
-        for start in range(0, len(keys), 500):
-            rows = conn.execute(
-                sa.select(n.c.node_key, n.c.code_hash).where(
-                    n.c.workspace == workspace,
-                    n.c.env == env,
-                    n.c.node_key.in_(keys[start : start + 500]),
-                )
-            )
-            found.update({r.node_key: str(r.code_hash) for r in rows})
-    return found
 
 
 def touch(db: Database, workspace: str, env: str, names: list[str], *, at: object) -> None:

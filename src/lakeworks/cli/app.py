@@ -45,6 +45,7 @@ def _root(
 
 def main() -> None:
     """Entry point of the ``lakeworks`` command."""
+    ending.enter_console()
     install_services()
     try:
         app()

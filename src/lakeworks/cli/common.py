@@ -75,7 +75,8 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
 
 def load(workspace: Path | None) -> Workspace:
     """The workspace at ``workspace`` (or found from the current directory)."""
-    from lakeworks.spec.loader import find_workspace_root, load_workspace
+    from lakeworks.spec.loader import load_workspace
+    from lakeworks.spec.roots import find_workspace_root
 
     root = find_workspace_root(workspace or Path.cwd())
     return load_workspace(root)

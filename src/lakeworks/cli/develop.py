@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -259,6 +260,14 @@ def run(
 ) -> None:
     """Run a workspace, workflows or nodes for a business date, in dependency order."""
     from lakeworks.runtime.collector import startup_paused
+
+    if ending.is_console():  # the column lineage is analysed meanwhile, on the other core
+        from lakeworks.catalog import lineage_scout
+        from lakeworks.errors import UserError
+        from lakeworks.spec.roots import find_workspace_root
+
+        with contextlib.suppress(UserError):  # loading the workspace reports it below
+            lineage_scout.begin(find_workspace_root(workspace), targets or [], env)
 
     # The start-up makes what lives until the exit: no collections until the run begins.
     with startup_paused():

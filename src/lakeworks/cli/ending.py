@@ -21,6 +21,17 @@ import threading
 from typing import NoReturn
 
 _requested: list[bool] = []
+_console: list[bool] = []
+
+
+def enter_console() -> None:
+    """This process is the ``lakeworks`` command itself (its entry point), not a test's
+    ``CliRunner``: the command may end it, and fork helpers of its own."""
+    _console.append(True)
+
+
+def is_console() -> bool:
+    return bool(_console)
 
 
 def request_fast_exit() -> None:

@@ -59,7 +59,7 @@ class FolderWorkspaceSource:
         refresh_seconds: float = 5.0,
         on_error: Callable[[str], None] | None = None,
     ) -> None:
-        from lakeworks.spec.loader import find_workspace_root
+        from lakeworks.spec.roots import find_workspace_root
 
         self.root = find_workspace_root(root)
         self.refresh_seconds = refresh_seconds

@@ -40,9 +40,9 @@ from lakeworks.spec.models import (
     Workspace,
     WorkspaceConfig,
 )
+from lakeworks.spec.roots import WORKSPACE_FILE
 from lakeworks.spec.yaml_source import LineMap, load_model, parse_yaml, validate_model
 
-WORKSPACE_FILE = "lakeworks.yml"
 WORKFLOW_FILE = "workflow.yml"
 NAME_PATTERN = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9_\-]{0,99}\Z")
 """Workspace, workflow and node names: 1-100 letters, digits, '_' and '-', not starting
@@ -75,18 +75,6 @@ MAX_NODE_FILE_BYTES = 5 * 1024 * 1024
 QUALITY_SUFFIX = ".quality.yml"
 SCHEDULED_RULE_KEYS = ("schedule", "owner", "retries", "priority", "resource_group", "depends_on")
 """Keys of a scheduled rule file that are node settings (the rest belongs to the rules)."""
-
-
-def find_workspace_root(start: Path) -> Path:
-    """``start`` itself if it holds ``lakeworks.yml``, else the nearest parent that does."""
-    start = start.resolve()
-    for candidate in (start, *start.parents):
-        if (candidate / WORKSPACE_FILE).is_file():
-            return candidate
-    raise UserError(
-        f"not a Lakeworks workspace: no {WORKSPACE_FILE} in {start} or its parents",
-        hint="pass -w DIR, or create one with 'lakeworks init DIR --example sales'",
-    )
 
 
 def workspace_config_lines(root: Path) -> LineMap | None:
