@@ -20,13 +20,14 @@ import pickle
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from lakeworks.catalog.lineage_index import Lookups, NodeLineage
+    from lakeworks.spec.models import Node, Workspace
 
 MIN_FILES = 16
 """Fewer SQL files than this in the workspace: the run's batches analyse in-process,
@@ -121,38 +122,46 @@ def _quiet(parent: int) -> None:
 
 
 def _analyse(root: Path, targets: list[str], env: str) -> Answer | None:
-    from lakeworks.catalog.lineage_index import analyse_tasks, code_digest, sql_tasks
-    from lakeworks.catalog.lineage_store import stored_digests
+    from lakeworks.catalog.lineage_index import code_digest
     from lakeworks.catalog.lineage_worker import MIN_NODES
-    from lakeworks.catalog.listener import SchemaLookup
-    from lakeworks.runtime.runner import select_nodes
     from lakeworks.spec.loader import load_workspace
     from lakeworks.spec.models import NodeKind
-    from lakeworks.store.database import Database, default_database_url
+    from lakeworks.spec.selection import select_nodes
+    from lakeworks.store.locations import new_default_store
 
     workspace = load_workspace(root)
     selected = (workspace.find_node(k) for k in select_nodes(workspace, targets))
     nodes = [n for n in selected if n is not None and n.kind is NodeKind.SQL]
     if len(nodes) < MIN_NODES:
         return None
-    url = default_database_url(workspace.state_dir)
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        stored: dict[str, str] = {}  # a new store: nothing analysed, nothing catalogued
-        catalog: dict[str, Sequence[str]] | SchemaLookup = {}
-        db = None
-    else:
-        db = Database.open(url, migrate=False, snapshot=False)
+    if new_default_store(workspace.state_dir):  # nothing analysed or catalogued yet;
+        # it is not created here: the command creates it from its schema snapshot
+        return _analysed(workspace, nodes, {})
+    from lakeworks.catalog.lineage_store import stored_digests
+    from lakeworks.catalog.listener import SchemaLookup
+    from lakeworks.store.database import Database, default_database_url
+
+    db = Database.open(default_database_url(workspace.state_dir), migrate=False, snapshot=False)
+    try:
         stored = stored_digests(db, workspace.name, env, [n.key for n in nodes])
-        catalog = SchemaLookup(db, workspace.name, env)
-    changed = [n for n in nodes if stored.get(n.key) != code_digest(n)]
-    if len(changed) < MIN_NODES:
-        return None
-    tasks, _ = sql_tasks(workspace, changed, {})
-    lookups: dict[str, Lookups] = {}
-    results = analyse_tasks(tasks, catalog, lookups=lookups)
-    if db is not None:
+        changed = [n for n in nodes if stored.get(n.key) != code_digest(n)]
+        if len(changed) < MIN_NODES:
+            return None
+        return _analysed(workspace, changed, SchemaLookup(db, workspace.name, env))
+    finally:
         db.close()
-    return results, lookups
+
+
+def _analysed(
+    workspace: Workspace,
+    nodes: Sequence[Node],
+    catalog: Mapping[str, Sequence[str]],
+) -> Answer:
+    from lakeworks.catalog.lineage_index import analyse_tasks, sql_tasks
+
+    tasks, _ = sql_tasks(workspace, nodes, {})
+    lookups: dict[str, Lookups] = {}
+    return analyse_tasks(tasks, catalog, lookups=lookups), lookups
 
 
 def _write_all(fd: int, data: bytes) -> None:

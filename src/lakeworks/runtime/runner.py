@@ -22,7 +22,6 @@ from datetime import time as dtime
 from zoneinfo import ZoneInfo
 
 from lakeworks.engines.base import Engine
-from lakeworks.errors import UserError
 from lakeworks.runtime.collector import exempt_long_lived
 from lakeworks.runtime.execution import InstanceExecutor, InstanceOutcome
 from lakeworks.runtime.ready_queue import ReadyQueue
@@ -30,6 +29,7 @@ from lakeworks.schedule.graph import DependencyGraph, build_graph
 from lakeworks.schedule.planning import Planner
 from lakeworks.schedule.retries import RetryPolicy
 from lakeworks.spec.models import NodeKind, RunMode, Workspace
+from lakeworks.spec.selection import select_nodes
 from lakeworks.store.clock import to_utc_naive, utcnow
 from lakeworks.store.database import Database
 from lakeworks.store.leases import StartRequest
@@ -55,30 +55,6 @@ class RunSummary:
     @property
     def ok(self) -> bool:
         return not self.failed
-
-
-def select_nodes(workspace: Workspace, targets: Iterable[str]) -> list[str]:
-    """Node keys named by ``targets`` (workflow names or node names); none = all."""
-    wanted = list(targets)
-    if not wanted:
-        return [n.key for n in workspace.nodes()]
-    keys: list[str] = []
-    for target in wanted:
-        if target in workspace.workflows:
-            keys.extend(n.key for n in workspace.workflows[target].nodes.values())
-            continue
-        node = workspace.find_node(target)
-        if node is None:
-            candidates = [n.key for n in workspace.nodes() if n.name == target]
-            hint = (
-                f"'{target}' is ambiguous: {', '.join(candidates)}"
-                if candidates
-                else f"workflows: {', '.join(workspace.workflows) or '(none)'}; "
-                "a node is named by its file name without extension"
-            )
-            raise UserError(f"no workflow or node named '{target}'", hint=hint)
-        keys.append(node.key)
-    return list(dict.fromkeys(keys))
 
 
 def cycle_time_for(workspace: Workspace, bizdate: date, at: str) -> datetime:

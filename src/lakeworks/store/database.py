@@ -12,7 +12,6 @@ from __future__ import annotations
 import ast
 import contextlib
 import functools
-import os
 import re
 import select
 import sqlite3
@@ -29,8 +28,9 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import StaticPool
 
 from lakeworks.errors import LakeworksError, TransientError, UserError
+from lakeworks.store.locations import ENV_DATABASE_URL as ENV_DATABASE_URL  # re-exported
+from lakeworks.store.locations import default_database_url as default_database_url
 
-ENV_DATABASE_URL = "LAKEWORKS_DATABASE_URL"
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 VERSIONS_DIR = MIGRATIONS_DIR / "versions"
@@ -41,18 +41,6 @@ _WRITE_OPTION = "lakeworks_write"
 PING_AFTER_IDLE_SECONDS = 30.0
 """A pooled PostgreSQL connection idle this long is pinged before it is used again."""
 _IDLE_SINCE = "lakeworks_idle_since"
-
-
-def default_database_url(state_dir: Path) -> str:
-    """``LAKEWORKS_DATABASE_URL`` if set, else a SQLite file ``<state_dir>/meta.db``.
-
-    The state folder is created when the SQLite default is used.
-    """
-    url = os.environ.get(ENV_DATABASE_URL, "").strip()
-    if url:
-        return url
-    state_dir.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{state_dir.resolve() / 'meta.db'}"
 
 
 def _parse_url(url: str) -> URL:
