@@ -49,7 +49,10 @@ _catalog_locks: dict[int, CatalogLocks] = {}
 
 def _catalog_locks_of(conn: duckdb.DuckDBPyConnection) -> CatalogLocks:
     with _connections_lock:
-        return _catalog_locks.setdefault(id(conn), CatalogLocks())
+        locks = _catalog_locks.get(id(conn))
+        if locks is None:  # made once per connection, not per session
+            locks = _catalog_locks[id(conn)] = CatalogLocks()
+        return locks
 
 
 def _key(path: Path) -> str:
