@@ -216,6 +216,7 @@ class DataMapRecorder:
         def elsewhere(
             tasks: Sequence[SqlTask], learned: Mapping[str, Sequence[str]]
         ) -> dict[str, NodeLineage] | None:
+            catalog.preload(preload)  # what a result ahead was given is checked against it
             view = ColumnsOverlay(known, learned)
             reused, rest = self.ahead.reuse((workspace.name, env), tasks, view)
             if not rest:
@@ -225,7 +226,6 @@ class DataMapRecorder:
                 given.update(item.learned)
             found = worker.analyse(rest, given, [*fresh, *preload], columns_of)
             if found is None:
-                catalog.preload(preload)
                 return None
             return {**reused, **found}
 
