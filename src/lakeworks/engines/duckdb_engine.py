@@ -34,6 +34,12 @@ if TYPE_CHECKING:  # pyarrow is loaded by the Arrow paths only (it costs start-u
 META_SCHEMA = "lakeworks_meta"
 """Schema holding Lakeworks' own bookkeeping inside the warehouse (partition columns)."""
 
+_META_TABLE = (
+    f"CREATE TABLE IF NOT EXISTS {META_SCHEMA}.partitions "
+    "(table_name VARCHAR PRIMARY KEY, columns VARCHAR NOT NULL)"
+)
+"""The partition columns of every partitioned table (``register_partitions``)."""
+
 ROW_GROUP_ROWS = 122_880
 """DuckDB's default row group size: an insert of at least this many rows is written to
 the database file as whole row groups, not logged in the WAL and copied again later."""
@@ -76,8 +82,21 @@ def _shared_connection(
                     hint="another process holds the DuckDB file; stop it, or start Lakeworks'"
                     " scheduler, worker or up on it so that other commands go through it",
                 ) from None
+            _create_meta(conn)
             _connections[key] = conn
         return conn
+
+
+def _create_meta(conn: duckdb.DuckDBPyConnection) -> None:
+    """Lakeworks' bookkeeping in the warehouse, made when the process opens the file
+    (before any statement of its own runs: made later, a schema change waits for every
+    catalog change under way, and holds back those that follow)."""
+    try:
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {META_SCHEMA}")
+        conn.execute(_META_TABLE)
+    except duckdb.Error as exc:
+        conn.close()
+        raise TransientError(f"cannot prepare warehouse: {exc}") from None
 
 
 def _translate_error(exc: duckdb.Error) -> Exception:
@@ -207,6 +226,7 @@ class DuckDBEngine:
         if self._conn is None:
             try:
                 self._conn = _shared_connection(self.path, self.settings)
+                self._meta_ready = True  # made with the connection
             except TransientError:
                 from lakeworks.engines.duckdb_socket import RemoteSession, socket_path
 
@@ -226,6 +246,7 @@ class DuckDBEngine:
             return None
         if self._conn is None:
             self._conn = _shared_connection(self.path, self.settings)
+            self._meta_ready = True
         return WarehouseServer(self._conn, self.path).start()
 
     @contextmanager
@@ -352,10 +373,7 @@ class DuckDBEngine:
         if self._meta_ready:
             return
         self._run(f"CREATE SCHEMA IF NOT EXISTS {META_SCHEMA}")
-        self._run(
-            f"CREATE TABLE IF NOT EXISTS {META_SCHEMA}.partitions "
-            "(table_name VARCHAR PRIMARY KEY, columns VARCHAR NOT NULL)"
-        )
+        self._run(_META_TABLE)
         self._meta_ready = True
 
     def register_partitions(self, table: str, columns: Iterable[str]) -> None:
