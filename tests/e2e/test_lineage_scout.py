@@ -72,15 +72,18 @@ def test_the_scout_analyses_the_changed_nodes_and_says_what_it_was_given(
     assert not (root / ".lakeworks" / "meta.db").exists()  # the scout creates no store
 
     # once a run stored the lineage of this code, there is nothing left to analyse
-    run = subprocess.run(
+    assert _run(root).returncode == 0
+    assert _ask_scout(root) is None
+
+
+def _run(root: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [LAKEWORKS, "run", "-w", str(root), "--bizdate", "20260411", "-q"],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
-    assert run.returncode == 0, run.stderr
-    assert _ask_scout(root) is None
 
 
 def _processes_naming(text: str) -> list[int]:
@@ -99,13 +102,7 @@ def _processes_naming(text: str) -> list[int]:
 
 def test_a_run_records_the_lineage_and_leaves_no_process_behind(tmp_path: Path) -> None:
     root = _workspace(tmp_path / "ws")
-    run = subprocess.run(
-        [LAKEWORKS, "run", "-w", str(root), "--bizdate", "20260411", "-q"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    run = _run(root)
     assert run.returncode == 0, run.stderr
     assert run.stderr == ""  # the scout writes nothing
     impact = subprocess.run(
