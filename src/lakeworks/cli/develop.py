@@ -162,8 +162,7 @@ def render(
 ) -> None:
     """Show the code a node would run for a business date, parameters filled in."""
     from lakeworks.errors import UserError
-    from lakeworks.runtime.execution import local_cycle_time, param_context
-    from lakeworks.runtime.runner import cycle_time_for
+    from lakeworks.runtime.cycles import cycle_time_for, local_cycle_time, param_context
     from lakeworks.schedule.bizdates import parse_bizdate
     from lakeworks.spec.models import NodeKind
     from lakeworks.sql.params import render as render_text

@@ -52,8 +52,7 @@ def run(
     """Run one sync node now, showing rows, bytes, rows/s and ETA as it goes."""
     from lakeworks.cli.common import is_tty, open_engine
     from lakeworks.integration.service import SyncService
-    from lakeworks.runtime.execution import local_cycle_time, param_context
-    from lakeworks.runtime.runner import cycle_time_for
+    from lakeworks.runtime.cycles import cycle_time_for, local_cycle_time, param_context
     from lakeworks.schedule.bizdates import parse_bizdate
     from lakeworks.security.secrets import install_workspace_key
 

@@ -43,8 +43,7 @@ def params_for_table(
     writer, the rule files' parameters at midnight after the business date."""
     writer = writer_of(workspace, table)
     if writer is not None:
-        from lakeworks.runtime.execution import local_cycle_time, param_context
-        from lakeworks.runtime.runner import cycle_time_for
+        from lakeworks.runtime.cycles import cycle_time_for, local_cycle_time, param_context
 
         at = workspace.node_schedule(writer).at
         cycle = local_cycle_time(workspace, cycle_time_for(workspace, bizdate, at))

@@ -29,12 +29,13 @@ from lakeworks.errors import (
 )
 from lakeworks.runtime import hooks
 from lakeworks.runtime.context import NodeResult, NodeRunContext
+from lakeworks.runtime.cycles import local_cycle_time, param_context
 from lakeworks.runtime.executors import executor_for
 from lakeworks.runtime.followups import FollowupDrainer, payload
 from lakeworks.runtime.logsink import InstanceLog
 from lakeworks.runtime.run_ends import EndWriter
 from lakeworks.schedule.retries import RetryPolicy
-from lakeworks.spec.models import Node, RunMode, Workspace
+from lakeworks.spec.models import RunMode, Workspace
 from lakeworks.spec.outputs import (
     OutputTooLarge,
     as_parameter,
@@ -42,7 +43,6 @@ from lakeworks.spec.outputs import (
     decode_output,
     encode_output,
 )
-from lakeworks.sql.params import ParamContext
 from lakeworks.store.clock import utcnow
 from lakeworks.store.database import Database
 from lakeworks.store.followups import new_row
@@ -76,25 +76,6 @@ class InstanceOutcome:
     instance: Instance
     result: NodeResult | None
     retry: Retry = Retry.POLICY
-
-
-def local_cycle_time(workspace: Workspace, cycle_time_utc: datetime) -> datetime:
-    """A stored (UTC-naive) cycle time as naive wall-clock time in the workspace zone."""
-    zone = ZoneInfo(workspace.config.timezone)
-    return cycle_time_utc.replace(tzinfo=ZoneInfo("UTC")).astimezone(zone).replace(tzinfo=None)
-
-
-def param_context(
-    workspace: Workspace,
-    node: Node,
-    cycle_time_local: datetime,
-    overrides: Mapping[str, str] | None = None,
-) -> ParamContext:
-    """The parameter context of a node at a (workspace-local) cycle time."""
-    parameters = workspace.parameters_for(node)
-    if overrides:
-        parameters.update(overrides)
-    return ParamContext(cycle_time=cycle_time_local, parameters=parameters)
 
 
 class InstanceExecutor:

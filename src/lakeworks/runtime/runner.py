@@ -17,12 +17,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from datetime import time as dtime
-from zoneinfo import ZoneInfo
+from datetime import date, datetime
 
 from lakeworks.engines.base import Engine
 from lakeworks.runtime.collector import exempt_long_lived
+from lakeworks.runtime.cycles import cycle_time_for
 from lakeworks.runtime.execution import InstanceExecutor, InstanceOutcome
 from lakeworks.runtime.ready_queue import ReadyQueue
 from lakeworks.schedule.graph import DependencyGraph, build_graph
@@ -30,7 +29,7 @@ from lakeworks.schedule.planning import Planner
 from lakeworks.schedule.retries import RetryPolicy
 from lakeworks.spec.models import NodeKind, RunMode, Workspace
 from lakeworks.spec.selection import select_nodes
-from lakeworks.store.clock import to_utc_naive, utcnow
+from lakeworks.store.clock import utcnow
 from lakeworks.store.database import Database
 from lakeworks.store.leases import StartRequest
 from lakeworks.store.models import Instance, InstanceState, NewInstance, Run, RunState, RunType
@@ -55,14 +54,6 @@ class RunSummary:
     @property
     def ok(self) -> bool:
         return not self.failed
-
-
-def cycle_time_for(workspace: Workspace, bizdate: date, at: str) -> datetime:
-    """The UTC-naive cycle time of a daily run for ``bizdate`` (the next day at ``at``)."""
-    hour, _, minute = at.partition(":")
-    local = datetime.combine(bizdate + timedelta(days=1), dtime(int(hour), int(minute or 0)))
-    zone = ZoneInfo(workspace.config.timezone)
-    return to_utc_naive(local.replace(tzinfo=zone))
 
 
 class ManualRunner:

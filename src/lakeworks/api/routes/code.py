@@ -388,8 +388,7 @@ def render_node(
     access: Access = guard(Perm.CODE_READ),
 ) -> dict[str, Any]:
     """The code a node runs for a business date, parameters filled in."""
-    from lakeworks.runtime.execution import local_cycle_time, param_context
-    from lakeworks.runtime.runner import cycle_time_for
+    from lakeworks.runtime.cycles import cycle_time_for, local_cycle_time, param_context
     from lakeworks.schedule.bizdates import parse_bizdate
     from lakeworks.sql.params import render
 
