@@ -122,7 +122,6 @@ def _quiet(parent: int) -> None:
 
 
 def _analyse(root: Path, targets: list[str], env: str) -> Answer | None:
-    from lakeworks.catalog.lineage_index import code_digest
     from lakeworks.catalog.lineage_worker import MIN_NODES
     from lakeworks.spec.loader import load_workspace
     from lakeworks.spec.models import NodeKind
@@ -137,14 +136,13 @@ def _analyse(root: Path, targets: list[str], env: str) -> Answer | None:
     if new_default_store(workspace.state_dir):  # nothing analysed or catalogued yet;
         # it is not created here: the command creates it from its schema snapshot
         return _analysed(workspace, nodes, {})
-    from lakeworks.catalog.lineage_store import stored_digests
+    from lakeworks.catalog.lineage_store import changed_nodes
     from lakeworks.catalog.listener import SchemaLookup
     from lakeworks.store.database import Database, default_database_url
 
     db = Database.open(default_database_url(workspace.state_dir), migrate=False, snapshot=False)
     try:
-        stored = stored_digests(db, workspace.name, env, [n.key for n in nodes])
-        changed = [n for n in nodes if stored.get(n.key) != code_digest(n)]
+        changed = changed_nodes(db, workspace.name, env, nodes)
         if len(changed) < MIN_NODES:
             return None
         return _analysed(workspace, changed, SchemaLookup(db, workspace.name, env))

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from lakeworks.catalog import search
 from lakeworks.catalog.bulk import insert_plain
-from lakeworks.catalog.lineage_index import NodeLineage
+from lakeworks.catalog.lineage_index import NodeLineage, code_digest
 from lakeworks.catalog.tables import (
     lineage_column_edges,
     lineage_dependents,
@@ -67,6 +67,13 @@ def stored_digests(db: Database, workspace: str, env: str, keys: list[str]) -> d
             )
             found.update({r.node_key: str(r.code_hash) for r in rows})
     return found
+
+
+def changed_nodes(db: Database, workspace: str, env: str, nodes: Sequence[Node]) -> list[Node]:
+    """The ``nodes`` whose code differs from the code their stored lineage was analysed
+    from (or that have none stored)."""
+    stored = stored_digests(db, workspace, env, [n.key for n in nodes])
+    return [n for n in nodes if stored.get(n.key) != code_digest(n)]
 
 
 def stored_versions(
@@ -161,16 +168,10 @@ def save_lineage(
 
 
 def _nodes_named(workspace: Workspace, items: Sequence[NodeLineage]) -> dict[str, Node]:
-    """The workspace's nodes of ``items`` by key (a batch of a run names a few of a
-    workspace's thousands of nodes: each is found in its workflow)."""
-    found: dict[str, Node] = {}
-    for item in items:
-        flow, _, name = item.node_key.partition(".")
-        workflow = workspace.workflows.get(flow)
-        node = workflow.nodes.get(name) if workflow is not None else None
-        if node is not None and node.key == item.node_key:
-            found[item.node_key] = node
-    return found
+    """The workspace's nodes of ``items`` by key (found by key, not by listing them all:
+    a batch of a run names a few of a workspace's thousands of nodes)."""
+    found = ((item.node_key, workspace.find_node(item.node_key)) for item in items)
+    return {key: node for key, node in found if node is not None and node.key == key}
 
 
 def save_dependents(

@@ -24,7 +24,6 @@ from lakeworks.catalog.lineage_index import (
     NodeLineage,
     SqlTask,
     analyse_workspace,
-    code_digest,
     sql_tasks,
 )
 from lakeworks.catalog.lineage_worker import LineageWorker, shared_worker
@@ -60,8 +59,8 @@ class DataMapRecorder:
         """Begin the column lineage of the run's changed SQL nodes in the helper (when
         there are enough of them to go there at all); the batches use what still holds."""
         worker = self.helper or shared_worker()
-        found = (workspace.find_node(k) for k in keys)
-        nodes = [n for n in found if n is not None and n.kind is NodeKind.SQL]
+        named = (workspace.find_node(k) for k in keys)
+        nodes = [n for n in named if n is not None and n.kind is NodeKind.SQL]
         if not self.refresh_catalog or not worker.wanted(len(nodes)):
             return
 
@@ -71,8 +70,7 @@ class DataMapRecorder:
             found = scouted() if scouted is not None else None
             if found is not None:  # the command's scout analysed them while it started
                 return found
-            stored = lineage_store.stored_digests(db, workspace.name, env, [n.key for n in nodes])
-            changed = [n for n in nodes if stored.get(n.key) != code_digest(n)]
+            changed = lineage_store.changed_nodes(db, workspace.name, env, nodes)
             if not worker.wanted(len(changed)):
                 return None
             versions = lineage_store.stored_versions(
@@ -156,8 +154,10 @@ class DataMapRecorder:
         written = sorted({w.table for writes, _ in entries for w in writes if ":" not in w.table})
         harvested = harvest_engine(engine, names=written, with_sizes=False) if written else []
         nodes = {i.node.key: i.node for i in ok}
-        stored = lineage_store.stored_digests(db, workspace.name, env, list(nodes))
-        changed = [k for k, n in nodes.items() if stored.get(k) != code_digest(n)]
+        changed = [
+            n.key
+            for n in lineage_store.changed_nodes(db, workspace.name, env, list(nodes.values()))
+        ]
         items: list[NodeLineage] = []
         failed: Exception | None = None
         if changed:

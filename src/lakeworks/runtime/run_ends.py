@@ -67,8 +67,8 @@ class EndWriter:
         self._after[threading.get_ident()] = pick
 
     def claimed(self) -> tuple[bool, Instance | None]:
-        """Whether this thread's ``claim_after`` was carried out since it was asked for,
-        and what it claimed (None: the queue had nothing); clears both."""
+        """Whether this thread's ``claim_after`` (or ``start_after``) was carried out since
+        it was asked for, and what it claimed or started (None: nothing); clears both."""
         ident = threading.get_ident()
         self._after.pop(ident, None)
         if ident not in self._claimed:
